@@ -1,0 +1,186 @@
+//! The capability registry: the one place that says which role may do what.
+//!
+//! Roles are ordered from most to least powerful. A golden test (`golden/capabilities.txt`)
+//! pins the whole table so that granting or revoking a capability is always a reviewed diff.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Owner,
+    Manager,
+    Operator,
+    Readonly,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Manager, Role::Operator, Role::Readonly];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Manager => "manager",
+            Role::Operator => "operator",
+            Role::Readonly => "readonly",
+        }
+    }
+
+    pub fn capabilities(self) -> &'static [Capability] {
+        use Capability::*;
+        match self {
+            Role::Owner | Role::Manager => &[
+                WorkspaceView,
+                ConnectionView,
+                ConnectionVerify,
+                InventorySync,
+                DirectorySync,
+                BackupRun,
+                RestoreExecute,
+            ],
+            Role::Operator => &[
+                WorkspaceView,
+                ConnectionView,
+                ConnectionVerify,
+                InventorySync,
+                DirectorySync,
+                BackupRun,
+            ],
+            Role::Readonly => &[WorkspaceView, ConnectionView],
+        }
+    }
+
+    pub fn has(self, capability: Capability) -> bool {
+        self.capabilities().contains(&capability)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}`")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.chars().take(64).collect()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Capability {
+    /// See the workspace and list its runs (each run still needs its own view capability).
+    #[serde(rename = "workspace.view")]
+    WorkspaceView,
+    /// See provider connections and their verification runs.
+    #[serde(rename = "connection.view")]
+    ConnectionView,
+    #[serde(rename = "connection.verify")]
+    ConnectionVerify,
+    #[serde(rename = "inventory.sync")]
+    InventorySync,
+    #[serde(rename = "directory.sync")]
+    DirectorySync,
+    #[serde(rename = "backup.run")]
+    BackupRun,
+    #[serde(rename = "restore.execute")]
+    RestoreExecute,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 7] = [
+        Capability::WorkspaceView,
+        Capability::ConnectionView,
+        Capability::ConnectionVerify,
+        Capability::InventorySync,
+        Capability::DirectorySync,
+        Capability::BackupRun,
+        Capability::RestoreExecute,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::WorkspaceView => "workspace.view",
+            Capability::ConnectionView => "connection.view",
+            Capability::ConnectionVerify => "connection.verify",
+            Capability::InventorySync => "inventory.sync",
+            Capability::DirectorySync => "directory.sync",
+            Capability::BackupRun => "backup.run",
+            Capability::RestoreExecute => "restore.execute",
+        }
+    }
+
+    /// Every role that holds this capability, most powerful first. The store turns this into
+    /// a condition on the membership item, so authorization is part of the start transaction.
+    pub fn roles(self) -> Vec<Role> {
+        Role::ALL.into_iter().filter(|r| r.has(self)).collect()
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The registry rendered as text, one role per line; pinned by the golden test.
+pub fn registry_table() -> String {
+    Role::ALL
+        .iter()
+        .map(|r| {
+            let caps: Vec<&str> = r.capabilities().iter().map(|c| c.as_str()).collect();
+            format!("{}: {}\n", r.as_str(), caps.join(", "))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_registry_matches_the_golden_file() {
+        let golden = include_str!("../golden/capabilities.txt");
+        assert_eq!(
+            registry_table(),
+            golden,
+            "the capability registry changed: review the change, then update shared/core/golden/capabilities.txt"
+        );
+    }
+
+    #[test]
+    fn roles_are_nested_from_owner_down() {
+        for pair in Role::ALL.windows(2) {
+            for cap in pair[1].capabilities() {
+                assert!(pair[0].has(*cap), "{} lacks {} that {} has", pair[0], cap, pair[1]);
+            }
+        }
+    }
+
+    #[test]
+    fn every_capability_is_held_by_the_owner() {
+        for cap in Capability::ALL {
+            assert!(Role::Owner.has(cap));
+            assert_eq!(cap.roles().first(), Some(&Role::Owner));
+        }
+    }
+
+    #[test]
+    fn roles_parse_from_their_names_only() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>(), Ok(r));
+        }
+        assert!("admin".parse::<Role>().is_err());
+    }
+}

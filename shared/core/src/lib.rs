@@ -1,0 +1,25 @@
+//! tenantops domain: what an operation run is and who may do what with it.
+//!
+//! This crate knows nothing of AWS, HTTP or Lambda (see ARCHITECTURE.md). It holds the
+//! operation-type registry, identity derivation, the run record and its state machine, the
+//! capability registry, the links module (the only place that mints operations URLs) and the
+//! reason codes that runs and problems carry.
+
+pub mod capability;
+pub mod identity;
+pub mod ids;
+pub mod links;
+pub mod operation;
+pub mod params;
+pub mod reason;
+pub mod run;
+pub mod state;
+
+pub use capability::{Capability, Role};
+pub use identity::{Click, Identity, IdentityError, LockKind};
+pub use ids::{IdError, RunId, TenantId, UserId, WorkspaceId};
+pub use operation::{IdentityRule, OperationSpec, OperationType, UnknownOperationType};
+pub use params::{OperationParams, ParamsError};
+pub use reason::ReasonCode;
+pub use run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger};
+pub use state::{Transition, TransitionError};

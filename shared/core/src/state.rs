@@ -1,0 +1,304 @@
+//! The run state machine: queued → running → completed, one terminal transition only.
+//!
+//! The store enforces the same rules with DynamoDB condition expressions built from
+//! [`TransitionKind::allowed_from`]; this pure model is what the property tests exercise.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::identity::Identity;
+use crate::ids::{RunId, TenantId, WorkspaceId};
+use crate::params::OperationParams;
+use crate::run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionKind {
+    Claim,
+    Progress,
+    Finish,
+}
+
+impl TransitionKind {
+    /// The statuses a transition may start from. A claim of a `running` run additionally
+    /// requires its lease to have expired.
+    pub fn allowed_from(self) -> &'static [RunStatus] {
+        match self {
+            TransitionKind::Claim => &[RunStatus::Queued, RunStatus::Running],
+            TransitionKind::Progress => &[RunStatus::Running],
+            TransitionKind::Finish => &[RunStatus::Queued, RunStatus::Running],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// A worker takes the run until `now + lease`.
+    Claim { now: DateTime<Utc>, lease: Duration },
+    /// Counters move forward by these amounts.
+    Progress { delta: Counters },
+    /// The run ends; the outcome must not be `pending`.
+    Finish {
+        now: DateTime<Utc>,
+        outcome: Outcome,
+        failures: Vec<Failure>,
+    },
+}
+
+impl Transition {
+    pub fn kind(&self) -> TransitionKind {
+        match self {
+            Transition::Claim { .. } => TransitionKind::Claim,
+            Transition::Progress { .. } => TransitionKind::Progress,
+            Transition::Finish { .. } => TransitionKind::Finish,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("a {from} run cannot take a {kind:?} transition")]
+    NotAllowed {
+        from: RunStatus,
+        kind: TransitionKind,
+    },
+    #[error("the run is leased to another worker until {0}")]
+    Leased(DateTime<Utc>),
+    #[error("a finished run needs an outcome other than pending")]
+    PendingOutcome,
+}
+
+impl Run {
+    /// A new run, `queued`, as the API or the scheduler creates it.
+    pub fn queued(
+        id: RunId,
+        workspace_id: WorkspaceId,
+        tenant_id: TenantId,
+        params: &OperationParams,
+        identity: &Identity,
+        initiator: Initiator,
+        trigger: Trigger,
+        now: DateTime<Utc>,
+    ) -> Run {
+        Run {
+            id,
+            workspace_id,
+            tenant_id,
+            operation: params.operation(),
+            status: RunStatus::Queued,
+            outcome: Outcome::Pending,
+            identity: identity.key.clone(),
+            initiator,
+            params: params.to_value(),
+            context: context_of(params, trigger),
+            counters: Counters::default(),
+            failures: Vec::new(),
+            created_at: now,
+            started_at: None,
+            completed_at: None,
+            lease_expires_at: None,
+            attempts: 0,
+        }
+    }
+
+    /// Applies `t` if the state machine allows it.
+    pub fn apply(&mut self, t: &Transition) -> Result<(), TransitionError> {
+        let kind = t.kind();
+        if !kind.allowed_from().contains(&self.status) {
+            return Err(TransitionError::NotAllowed {
+                from: self.status,
+                kind,
+            });
+        }
+        match t {
+            Transition::Claim { now, lease } => {
+                if self.status == RunStatus::Running {
+                    match self.lease_expires_at {
+                        Some(until) if until > *now => return Err(TransitionError::Leased(until)),
+                        _ => {}
+                    }
+                }
+                self.status = RunStatus::Running;
+                self.started_at.get_or_insert(*now);
+                self.lease_expires_at = Some(*now + *lease);
+                self.attempts += 1;
+            }
+            Transition::Progress { delta } => {
+                let c = &mut self.counters;
+                c.total += delta.total;
+                c.processed += delta.processed;
+                c.succeeded += delta.succeeded;
+                c.failed += delta.failed;
+                c.skipped += delta.skipped;
+            }
+            Transition::Finish {
+                now,
+                outcome,
+                failures,
+            } => {
+                if *outcome == Outcome::Pending {
+                    return Err(TransitionError::PendingOutcome);
+                }
+                self.status = RunStatus::Completed;
+                self.outcome = *outcome;
+                self.completed_at = Some(*now);
+                self.lease_expires_at = None;
+                self.failures.extend(failures.iter().cloned());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn context_of(params: &OperationParams, trigger: Trigger) -> RunContext {
+    let mut ctx = RunContext {
+        trigger,
+        target_scope: json!("tenant"),
+        provider_connection_id: None,
+        backup_schedule_id: None,
+        scheduled_for: None,
+        restore_id: None,
+        retry_of: None,
+    };
+    match params {
+        OperationParams::InventorySync(p) => {
+            if let Some(types) = &p.types {
+                ctx.target_scope = json!({ "types": types });
+            }
+        }
+        OperationParams::ProviderConnectionVerify(p) => {
+            ctx.provider_connection_id = Some(p.connection_id.clone());
+        }
+        OperationParams::BackupScheduleRunNow(p) => {
+            ctx.backup_schedule_id = p.backup_schedule_id.map(|s| s.to_string());
+        }
+        OperationParams::BackupScheduleRetry(p) => {
+            ctx.backup_schedule_id = Some(p.backup_schedule_id.to_string());
+            ctx.retry_of = Some(p.run_id);
+        }
+        OperationParams::BackupScheduleScheduled(p) => {
+            ctx.backup_schedule_id = Some(p.backup_schedule_id.to_string());
+            ctx.scheduled_for = Some(p.scheduled_for);
+        }
+        OperationParams::RestoreExecute(p) => ctx.restore_id = Some(p.restore_id.to_string()),
+        OperationParams::DirectoryGroupsSync(_)
+        | OperationParams::DirectoryRoleDefinitionsSync(_) => {}
+    }
+    ctx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Click;
+    use crate::operation::OperationType;
+    use crate::reason::ReasonCode;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn fresh() -> Run {
+        let p = OperationParams::parse(OperationType::InventorySync, None).expect("defaults");
+        let (ws, t) = (WorkspaceId::new(), TenantId::new());
+        let identity = Identity::derive(ws, t, &p, &Click::Nonce(ulid::Ulid::new()));
+        let now = Utc.timestamp_opt(1_700_000_000, 0).single().expect("valid");
+        Run::queued(
+            RunId::new(),
+            ws,
+            t,
+            &p,
+            &identity,
+            Initiator::Scheduler,
+            Trigger::Manual,
+            now,
+        )
+    }
+
+    fn transition() -> impl Strategy<Value = Transition> {
+        let at = (1_700_000_000i64..1_700_100_000).prop_map(|s| {
+            Utc.timestamp_opt(s, 0).single().expect("valid")
+        });
+        let outcome = prop_oneof![
+            Just(Outcome::Pending),
+            Just(Outcome::Succeeded),
+            Just(Outcome::PartiallySucceeded),
+            Just(Outcome::Failed),
+            Just(Outcome::Cancelled),
+        ];
+        prop_oneof![
+            (at.clone(), 1i64..3_600).prop_map(|(now, s)| Transition::Claim {
+                now,
+                lease: Duration::seconds(s)
+            }),
+            (0u64..50, 0u64..50).prop_map(|(p, s)| Transition::Progress {
+                delta: Counters {
+                    total: p + s,
+                    processed: p,
+                    succeeded: s,
+                    ..Counters::default()
+                }
+            }),
+            (at, outcome).prop_map(|(now, outcome)| Transition::Finish {
+                now,
+                outcome,
+                failures: vec![Failure::of(ReasonCode::GraphUnavailable)],
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_sequence_keeps_the_run_consistent(ts in prop::collection::vec(transition(), 0..30)) {
+            let mut run = fresh();
+            let mut finished: Option<Run> = None;
+            for t in &ts {
+                let before = run.clone();
+                let applied = run.apply(t).is_ok();
+                if !applied {
+                    prop_assert_eq!(&run, &before, "a refused transition changes nothing");
+                }
+                prop_assert!(run.attempts >= before.attempts);
+                if let Some(done) = &finished {
+                    prop_assert!(!applied, "nothing applies after the terminal transition");
+                    prop_assert_eq!(&run, done);
+                }
+                if run.status == RunStatus::Completed && finished.is_none() {
+                    finished = Some(run.clone());
+                }
+                prop_assert_eq!(run.outcome == Outcome::Pending, run.status != RunStatus::Completed);
+                prop_assert_eq!(run.completed_at.is_some(), run.status == RunStatus::Completed);
+                prop_assert_eq!(run.lease_expires_at.is_some(), run.status == RunStatus::Running);
+                if run.status == RunStatus::Running {
+                    prop_assert!(run.started_at.is_some());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_live_lease_blocks_a_second_claim_and_an_expired_one_does_not() {
+        let mut run = fresh();
+        let t0 = run.created_at;
+        let claim = |s: i64| Transition::Claim {
+            now: t0 + Duration::seconds(s),
+            lease: Duration::seconds(60),
+        };
+        run.apply(&claim(0)).expect("first claim");
+        assert!(matches!(run.apply(&claim(30)), Err(TransitionError::Leased(_))));
+        run.apply(&claim(61)).expect("expired lease is re-claimed");
+        assert_eq!(run.attempts, 2);
+        assert_eq!(run.started_at, Some(t0), "started_at keeps the first claim");
+    }
+
+    #[test]
+    fn a_queued_run_can_fail_without_ever_running() {
+        let mut run = fresh();
+        let now = run.created_at;
+        run.apply(&Transition::Finish {
+            now,
+            outcome: Outcome::Failed,
+            failures: vec![Failure::of(ReasonCode::DispatchFailed)],
+        })
+        .expect("dispatch failure finishes a queued run");
+        assert_eq!(run.status, RunStatus::Completed);
+        assert!(run.started_at.is_none());
+    }
+}
