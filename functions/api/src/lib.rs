@@ -1,1 +1,37 @@
+//! The tenantops HTTP API: one Lambda behind an API Gateway HTTP API (payload format 2.0),
+//! with the router inside. It talks to DynamoDB and SQS only; it has no Graph dependency, so
+//! "start and read surfaces never call Graph" is enforced by the compiler.
 
+pub mod config;
+mod cursor;
+mod error;
+mod problem;
+mod request;
+mod response;
+mod router;
+mod routes;
+
+use tenantops_aws::{Dispatcher, Store};
+
+pub use error::ApiError;
+pub use request::MAX_BODY_BYTES;
+pub use router::handle;
+
+/// What the handler needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+}
+
+impl Deps {
+    /// Builds the dependencies from the environment (see [`config`]).
+    pub async fn from_env() -> Result<Self, tenantops_aws::config::MissingEnv> {
+        let cfg = config::ApiConfig::from_env()?;
+        let sdk = tenantops_aws::config::load().await;
+        Ok(Self {
+            store: Store::from_sdk(&sdk, cfg.table_name),
+            dispatcher: Dispatcher::from_sdk(&sdk, cfg.queue_url),
+        })
+    }
+}

@@ -1,1 +1,37 @@
+//! tenantops on AWS: the DynamoDB store (runs, locks, workspaces, tenants, members, audit),
+//! SQS dispatch and SDK configuration.
+//!
+//! # Table design
+//!
+//! One table, keys built only in [`keys`]. Items:
+//!
+//! | item | PK | SK | GSI1 (PK / SK) | GSI2 (PK / SK) |
+//! |---|---|---|---|---|
+//! | run | `RUN#{run}` | `RUN` | `WS#{ws}#RUNS` / `{run}` | `WS#{ws}#T#{tenant}#RUNS` / `{run}` |
+//! | identity lock | `LOCK#{identity}` | `LOCK` | | |
+//! | workspace | `WS#{ws}` | `WORKSPACE` | | |
+//! | member | `WS#{ws}` | `MEMBER#{user}` | `USER#{user}` / `WS#{ws}` | |
+//! | tenant | `WS#{ws}` | `TENANT#{tenant}` | | |
+//! | Entra tenant claim | `ENTRA#{guid}` | `CLAIM` | | |
+//! | audit entry | `WS#{ws}#AUDIT` | `{entry ulid}` | | |
+//!
+//! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
+//! backwards index query, never a Scan. The lock item carries a copy of its run (kept in step
+//! by every transition, in the same transaction) so that a dedupe hit is answered from the
+//! failed condition's `ALL_OLD` image: one call, no second read. Locks expire through the
+//! `expires_at` TTL attribute only once their run is finished.
 
+pub mod config;
+pub mod dispatch;
+pub mod error;
+mod expr;
+pub mod keys;
+pub mod schema;
+pub mod store;
+
+pub use dispatch::{DispatchError, Dispatcher, RunMessage};
+pub use error::StoreError;
+pub use store::{
+    AuditEntry, MemberGuard, RunPage, RunQuery, StartError, StartRejection, StartRun, Started,
+    Store, TenantRecord, TenantStatus,
+};

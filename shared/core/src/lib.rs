@@ -14,6 +14,7 @@ pub mod params;
 pub mod reason;
 pub mod run;
 pub mod state;
+pub mod time;
 
 pub use capability::{Capability, Role};
 pub use identity::{Click, Identity, IdentityError, LockKind};

@@ -121,7 +121,11 @@ pub struct RunContext {
     pub provider_connection_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_schedule_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
     pub scheduled_for: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_id: Option<String>,
@@ -173,13 +177,14 @@ pub struct Run {
     pub context: RunContext,
     pub counters: Counters,
     pub failures: Vec<Failure>,
+    #[serde(with = "crate::time")]
     pub created_at: DateTime<Utc>,
-    #[serde(default)]
+    #[serde(default, with = "crate::time::option")]
     pub started_at: Option<DateTime<Utc>>,
-    #[serde(default)]
+    #[serde(default, with = "crate::time::option")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Until when the worker that claimed the run owns it; past it, another may re-claim.
-    #[serde(default)]
+    #[serde(default, with = "crate::time::option")]
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub attempts: u32,
 }

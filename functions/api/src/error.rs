@@ -1,0 +1,155 @@
+//! The API's one error type. Every failure a route can meet becomes one of these, and each
+//! maps to a status and a stable problem code exactly once, here.
+
+use tenantops_core::{Capability, OperationType, RunId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Run,
+    Workspace,
+    Tenant,
+    Route,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request carries no verified caller")]
+    Unauthenticated,
+    #[error("{0:?} not found")]
+    NotFound(Resource),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the caller's role lacks {0}")]
+    Forbidden(Capability),
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body is invalid: {0}")]
+    InvalidBody(String),
+    #[error("unknown operation type `{0}`")]
+    UnknownOperationType(String),
+    #[error("{0}")]
+    InvalidParams(String),
+    #[error("{0} runs are not started through this route")]
+    NotStartableHere(OperationType),
+    #[error("the body exceeds {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the body must be application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    InvalidQuery(String),
+    #[error("the cursor is not one this API issued for this query")]
+    InvalidCursor,
+    #[error("Idempotency-Key must be 1 to 255 visible ASCII characters")]
+    InvalidIdempotencyKey,
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("the tenant is archived")]
+    TenantArchived,
+    #[error("run {0} could not be dispatched")]
+    DispatchFailed(RunId),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl ApiError {
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        ApiError::Internal(Box::new(e))
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Unauthenticated => 401,
+            ApiError::NotFound(_) => 404,
+            ApiError::MethodNotAllowed => 405,
+            ApiError::Forbidden(_) => 403,
+            ApiError::MalformedJson(_)
+            | ApiError::InvalidQuery(_)
+            | ApiError::InvalidCursor
+            | ApiError::InvalidIdempotencyKey => 400,
+            ApiError::InvalidBody(_)
+            | ApiError::UnknownOperationType(_)
+            | ApiError::InvalidParams(_)
+            | ApiError::NotStartableHere(_)
+            | ApiError::IdempotencyKeyReused => 422,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::UnsupportedMediaType => 415,
+            ApiError::TenantArchived => 409,
+            ApiError::DispatchFailed(_) => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    /// The stable problem code clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "auth.unauthenticated",
+            ApiError::NotFound(Resource::Run) => "run.not_found",
+            ApiError::NotFound(Resource::Workspace) => "workspace.not_found",
+            ApiError::NotFound(Resource::Tenant) => "tenant.not_found",
+            ApiError::NotFound(Resource::Route) => "route.not_found",
+            ApiError::MethodNotAllowed => "method.not_allowed",
+            ApiError::Forbidden(_) => "auth.forbidden",
+            ApiError::MalformedJson(_) => "request.malformed_json",
+            ApiError::InvalidBody(_) => "request.invalid",
+            ApiError::UnknownOperationType(_) => "operation.unknown_type",
+            ApiError::InvalidParams(_) => "operation.invalid_params",
+            ApiError::NotStartableHere(_) => "operation.not_startable",
+            ApiError::PayloadTooLarge { .. } => "request.too_large",
+            ApiError::UnsupportedMediaType => "request.unsupported_media_type",
+            ApiError::InvalidQuery(_) => "query.invalid",
+            ApiError::InvalidCursor => "cursor.invalid",
+            ApiError::InvalidIdempotencyKey => "idempotency_key.invalid",
+            ApiError::IdempotencyKeyReused => "idempotency_key.reused",
+            ApiError::TenantArchived => "tenant.archived",
+            ApiError::DispatchFailed(_) => "dispatch.failed",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            ApiError::Unauthenticated => "Authentication required",
+            ApiError::NotFound(Resource::Run) => "Run not found",
+            ApiError::NotFound(Resource::Workspace) => "Workspace not found",
+            ApiError::NotFound(Resource::Tenant) => "Tenant not found",
+            ApiError::NotFound(Resource::Route) => "No such route",
+            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::Forbidden(_) => "Not allowed",
+            ApiError::MalformedJson(_) => "Malformed JSON",
+            ApiError::InvalidBody(_) => "Invalid request body",
+            ApiError::UnknownOperationType(_) => "Unknown operation type",
+            ApiError::InvalidParams(_) => "Invalid operation parameters",
+            ApiError::NotStartableHere(_) => "Operation not startable here",
+            ApiError::PayloadTooLarge { .. } => "Request body too large",
+            ApiError::UnsupportedMediaType => "Unsupported media type",
+            ApiError::InvalidQuery(_) => "Invalid query",
+            ApiError::InvalidCursor => "Invalid cursor",
+            ApiError::InvalidIdempotencyKey => "Invalid Idempotency-Key",
+            ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
+            ApiError::TenantArchived => "Tenant archived",
+            ApiError::DispatchFailed(_) => "Run could not be dispatched",
+            ApiError::Internal(_) => "Internal error",
+        }
+    }
+
+    /// What the client reads. 5xx details are generic; the full chain goes to the log.
+    pub fn detail(&self) -> String {
+        match self {
+            ApiError::NotFound(Resource::Run) => {
+                "No run with this id is visible to you.".to_owned()
+            }
+            ApiError::NotFound(Resource::Workspace) => {
+                "No workspace with this id is visible to you.".to_owned()
+            }
+            ApiError::NotFound(Resource::Tenant) => {
+                "No tenant with this id exists in this workspace.".to_owned()
+            }
+            ApiError::Forbidden(cap) => format!("Your role does not grant `{cap}`."),
+            ApiError::DispatchFailed(_) => {
+                "The run was created but could not be handed to a worker; it has been marked failed (dispatch.failed). Start it again.".to_owned()
+            }
+            ApiError::Internal(_) => "The request could not be completed.".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! RFC 9457 problem details: `type`, `title`, `status`, `detail`, plus our stable `code`.
+
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::response::{PROBLEM_JSON, Reply};
+
+/// Problem type URIs name the code, so clients may branch on either.
+pub const TYPE_BASE: &str = "https://tenantops.dev/problems/";
+
+pub fn reply(err: &ApiError) -> Reply {
+    let mut body = Map::new();
+    body.insert("type".into(), json!(format!("{TYPE_BASE}{}", err.code())));
+    body.insert("title".into(), json!(err.title()));
+    body.insert("status".into(), json!(err.status()));
+    body.insert("detail".into(), json!(err.detail()));
+    body.insert("code".into(), json!(err.code()));
+    match err {
+        ApiError::DispatchFailed(run) => {
+            body.insert("run_id".into(), json!(run.to_string()));
+            body.insert("run_url".into(), json!(tenantops_core::links::view(*run)));
+        }
+        ApiError::Forbidden(cap) => {
+            body.insert("capability".into(), json!(cap.as_str()));
+        }
+        _ => {}
+    }
+    Reply {
+        status: err.status(),
+        content_type: PROBLEM_JSON,
+        body: Value::Object(body).to_string(),
+    }
+}

@@ -1,0 +1,107 @@
+//! Every key of the table is built here and nowhere else.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use tenantops_core::{RunId, TenantId, UserId, WorkspaceId};
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1: &str = "GSI1";
+pub const GSI1_PK: &str = "GSI1PK";
+pub const GSI1_SK: &str = "GSI1SK";
+pub const GSI2: &str = "GSI2";
+pub const GSI2_PK: &str = "GSI2PK";
+pub const GSI2_SK: &str = "GSI2SK";
+/// The table's TTL attribute (epoch seconds).
+pub const TTL: &str = "expires_at";
+
+/// A primary key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn to_item(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(self.pk.clone())),
+            (SK.to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+pub fn run(run: RunId) -> Key {
+    Key {
+        pk: format!("RUN#{run}"),
+        sk: "RUN".into(),
+    }
+}
+
+/// GSI1 partition of a workspace's runs.
+pub fn runs_of_workspace(ws: WorkspaceId) -> String {
+    format!("WS#{ws}#RUNS")
+}
+
+/// GSI2 partition of a tenant's runs.
+pub fn runs_of_tenant(ws: WorkspaceId, tenant: TenantId) -> String {
+    format!("WS#{ws}#T#{tenant}#RUNS")
+}
+
+/// The index sort key of a run: its id, which sorts by creation time.
+pub fn run_sort(run: RunId) -> String {
+    run.to_string()
+}
+
+pub fn lock(identity: &str) -> Key {
+    Key {
+        pk: format!("LOCK#{identity}"),
+        sk: "LOCK".into(),
+    }
+}
+
+pub fn workspace(ws: WorkspaceId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: "WORKSPACE".into(),
+    }
+}
+
+pub fn member(ws: WorkspaceId, user: &UserId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("MEMBER#{user}"),
+    }
+}
+
+/// GSI1 key of a membership: a user's workspaces.
+pub fn memberships_of_user(user: &UserId) -> String {
+    format!("USER#{user}")
+}
+
+pub fn membership_sort(ws: WorkspaceId) -> String {
+    format!("WS#{ws}")
+}
+
+pub fn tenant(ws: WorkspaceId, tenant: TenantId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("TENANT#{tenant}"),
+    }
+}
+
+/// The claim that makes an Entra tenant belong to one workspace only.
+pub fn entra_claim(entra_tenant_id: &str) -> Key {
+    Key {
+        pk: format!("ENTRA#{}", entra_tenant_id.to_ascii_lowercase()),
+        sk: "CLAIM".into(),
+    }
+}
+
+pub fn audit(ws: WorkspaceId, entry: ulid::Ulid) -> Key {
+    Key {
+        pk: format!("WS#{ws}#AUDIT"),
+        sk: entry.to_string(),
+    }
+}

@@ -1,0 +1,772 @@
+//! The DynamoDB store. Correctness lives in condition expressions: nothing here reads an
+//! item to decide whether to write it.
+
+use std::collections::HashMap;
+use std::time::Duration as StdDuration;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ConditionCheck, Delete, Put,
+    ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tenantops_core::identity::lock_kind_of;
+use tenantops_core::state::TransitionKind;
+use tenantops_core::{
+    LockKind, OperationType, Outcome, Role, Run, RunId, RunStatus, TenantId, Transition, UserId,
+    WorkspaceId,
+};
+
+use crate::error::StoreError;
+use crate::expr::{Placeholders, RunChanges};
+use crate::keys::{self, Key};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+/// Attempts at a transaction that collides with concurrent ones before giving up.
+const CONFLICT_ATTEMPTS: u32 = 8;
+/// Index queries one list request may make to fill a page through filters.
+const MAX_QUERY_ROUNDS: usize = 8;
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// The caller must be a member of the run's workspace with one of `roles`.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberGuard<'a> {
+    pub user: &'a UserId,
+    pub roles: &'a [Role],
+}
+
+/// One start: the new run, its lock, and who must be allowed to start it.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRun<'a> {
+    pub run: &'a Run,
+    pub lock: LockKind,
+    /// For idempotency locks: what the request looked like (see `request_fingerprint`).
+    pub fingerprint: &'a str,
+    /// `None` for system starts (the scheduler).
+    pub guard: Option<MemberGuard<'a>>,
+    pub audit: &'a AuditEntry,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Started {
+    Created,
+    /// The identity already had a run; this is it, as of its last transition.
+    Deduplicated(Box<Run>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartRejection {
+    NotMember,
+    MissingCapability(Role),
+    TenantNotFound,
+    TenantArchived,
+    /// The `Idempotency-Key` was used before for a different request.
+    IdempotencyKeyReused,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("start rejected: {0:?}")]
+    Rejected(StartRejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    Active,
+    Archived,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub tenant_id: TenantId,
+    pub workspace_id: WorkspaceId,
+    pub entra_tenant_id: String,
+    pub display_name: String,
+    pub status: TenantStatus,
+    #[serde(with = "tenantops_core::time")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: ulid::Ulid,
+    pub workspace_id: WorkspaceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    #[serde(default)]
+    pub before: Option<Value>,
+    #[serde(default)]
+    pub after: Option<Value>,
+    #[serde(with = "tenantops_core::time")]
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunQuery {
+    pub workspace: WorkspaceId,
+    pub tenant: Option<TenantId>,
+    /// Only these types; `None` means every type.
+    pub types: Option<Vec<OperationType>>,
+    pub status: Option<RunStatus>,
+    pub active: Option<bool>,
+    pub limit: usize,
+    /// Continue after this run (the previous page's last).
+    pub after: Option<RunId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPage {
+    pub items: Vec<Run>,
+    pub next: Option<RunId>,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn to_item<T: Serialize>(what: &'static str, v: &T) -> Result<Item, StoreError> {
+    let mut item: Item = serde_dynamo::to_item(v).map_err(|e| StoreError::mapping(what, e))?;
+    // Absent rather than NULL, so `if_not_exists` and `attribute_exists` mean what they say.
+    item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
+    Ok(item)
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(what: &'static str, item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::mapping(what, e))
+}
+
+fn with_key(mut item: Item, key: &Key) -> Item {
+    item.extend(key.to_item());
+    item
+}
+
+fn status_value(status: RunStatus) -> AttributeValue {
+    s(status.as_str())
+}
+
+fn ts(at: DateTime<Utc>) -> AttributeValue {
+    s(tenantops_core::time::format(at))
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, table: impl Into<String>) -> Self {
+        Self::new(Client::new(sdk), table)
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn run_item(&self, run: &Run) -> Result<Item, StoreError> {
+        let mut item = with_key(to_item("run", run)?, &keys::run(run.id));
+        item.insert(keys::GSI1_PK.into(), s(keys::runs_of_workspace(run.workspace_id)));
+        item.insert(keys::GSI1_SK.into(), s(keys::run_sort(run.id)));
+        item.insert(
+            keys::GSI2_PK.into(),
+            s(keys::runs_of_tenant(run.workspace_id, run.tenant_id)),
+        );
+        item.insert(keys::GSI2_SK.into(), s(keys::run_sort(run.id)));
+        Ok(item)
+    }
+
+    fn lock_item(&self, run: &Run, kind: LockKind, fingerprint: &str) -> Result<Item, StoreError> {
+        let mut item = keys::lock(&run.identity).to_item();
+        item.insert("run_id".into(), s(run.id.to_string()));
+        item.insert("kind".into(), s(lock_kind_name(kind)));
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("run".into(), AttributeValue::M(to_item("run", run)?));
+        Ok(item)
+    }
+
+    /// Creates a run and its identity lock in one transaction that also checks the caller's
+    /// membership and the tenant. A conflicting identity answers with the existing run, from
+    /// the failed condition's `ALL_OLD` image: one DynamoDB call either way.
+    pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, StartError> {
+        let run = start.run;
+        let mut items = Vec::with_capacity(5);
+        let mut guard_at = None;
+        if let Some(guard) = start.guard {
+            let mut p = Placeholders::default();
+            let roles: Vec<String> = guard.roles.iter().map(|r| p.value(s(r.as_str()))).collect();
+            let cond = if roles.is_empty() {
+                format!("attribute_exists({pk}) AND attribute_not_exists({pk})", pk = p.name(keys::PK))
+            } else {
+                format!(
+                    "attribute_exists({}) AND {} IN ({})",
+                    p.name(keys::PK),
+                    p.name("role"),
+                    roles.join(", ")
+                )
+            };
+            guard_at = Some(items.len());
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(keys::member(run.workspace_id, guard.user).to_item()))
+                            .condition_expression(cond)
+                            .set_expression_attribute_names(p.names())
+                            .set_expression_attribute_values(p.values())
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        }
+        let tenant_at = items.len();
+        {
+            let mut p = Placeholders::default();
+            let cond = format!(
+                "attribute_exists({}) AND {} = {}",
+                p.name(keys::PK),
+                p.name("status"),
+                p.value(s("active"))
+            );
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(keys::tenant(run.workspace_id, run.tenant_id).to_item()))
+                            .condition_expression(cond)
+                            .set_expression_attribute_names(p.names())
+                            .set_expression_attribute_values(p.values())
+                            .return_values_on_condition_check_failure(
+                                ReturnValuesOnConditionCheckFailure::AllOld,
+                            )
+                            .build()
+                            .map_err(build_error)?,
+                    )
+                    .build(),
+            );
+        }
+        items.push(self.put_new(self.run_item(run)?, false)?);
+        let lock_at = items.len();
+        items.push(self.put_new(self.lock_item(run, start.lock, start.fingerprint)?, true)?);
+        items.push(self.put_audit(start.audit)?);
+
+        let reasons = match self.transact("TransactWriteItems", items).await? {
+            None => return Ok(Started::Created),
+            Some(reasons) => reasons,
+        };
+        let failed = |i: usize| {
+            reasons
+                .get(i)
+                .filter(|r| r.code() == Some("ConditionalCheckFailed"))
+        };
+        if let Some(reason) = guard_at.and_then(failed) {
+            let role = reason
+                .item()
+                .and_then(|i| i.get("role"))
+                .and_then(|v| v.as_s().ok())
+                .and_then(|r| r.parse::<Role>().ok());
+            return Err(StartError::Rejected(match role {
+                Some(role) => StartRejection::MissingCapability(role),
+                None => StartRejection::NotMember,
+            }));
+        }
+        if let Some(reason) = failed(tenant_at) {
+            let archived = reason.item().is_some_and(|i| i.contains_key(keys::PK));
+            return Err(StartError::Rejected(if archived {
+                StartRejection::TenantArchived
+            } else {
+                StartRejection::TenantNotFound
+            }));
+        }
+        if let Some(reason) = failed(lock_at) {
+            let old = reason.item().cloned().unwrap_or_default();
+            let kind = old.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str);
+            let their_fingerprint = old.get("fingerprint").and_then(|v| v.as_s().ok());
+            if kind == Some(lock_kind_name(LockKind::Idempotent))
+                && their_fingerprint.map(String::as_str) != Some(start.fingerprint)
+            {
+                return Err(StartError::Rejected(StartRejection::IdempotencyKeyReused));
+            }
+            let existing = match old.get("run") {
+                Some(AttributeValue::M(m)) => from_item::<Run>("lock run copy", m.clone())?,
+                _ => {
+                    return Err(StoreError::Mapping {
+                        what: "lock run copy",
+                        source: serde_dynamo::Error::from(MissingRunCopy),
+                    }
+                    .into());
+                }
+            };
+            return Ok(Started::Deduplicated(Box::new(existing)));
+        }
+        Err(StoreError::TransitionRefused.into())
+    }
+
+    fn put_new(&self, item: Item, return_old: bool) -> Result<TransactWriteItem, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!("attribute_not_exists({})", p.name(keys::PK));
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(cond)
+            .set_expression_attribute_names(p.names());
+        if return_old {
+            put = put.return_values_on_condition_check_failure(
+                ReturnValuesOnConditionCheckFailure::AllOld,
+            );
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
+    }
+
+    fn put_audit(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
+        let item = with_key(to_item("audit entry", entry)?, &keys::audit(entry.workspace_id, entry.id));
+        self.put_new(item, false)
+    }
+
+    /// Runs a transaction. `Ok(None)`: committed. `Ok(Some(reasons))`: cancelled by a failed
+    /// condition. Collisions with concurrent transactions are retried with jittered backoff.
+    async fn transact(
+        &self,
+        operation: &'static str,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(e) => e,
+            };
+            let reasons = match &err {
+                SdkError::ServiceError(se) => match se.err() {
+                    TransactWriteItemsError::TransactionCanceledException(tc) => {
+                        Some(tc.cancellation_reasons().to_vec())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            };
+            let conflict = match &reasons {
+                Some(rs) => {
+                    let failed = rs.iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
+                    if failed {
+                        return Ok(reasons);
+                    }
+                    rs.iter().any(|r| r.code() == Some("TransactionConflict"))
+                }
+                None => matches!(
+                    &err,
+                    SdkError::ServiceError(se)
+                        if matches!(se.err(), TransactWriteItemsError::TransactionInProgressException(_))
+                ),
+            };
+            if !conflict {
+                return Err(StoreError::dynamo(operation, err));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+        Err(StoreError::Contention { operation })
+    }
+
+    /// Applies a state-machine transition with a conditional transaction on the run and its
+    /// lock: the lock's run copy moves in step, and the terminal transition deletes a
+    /// while-active lock (freeing the identity) or keeps strict and idempotency locks.
+    pub async fn transition(&self, run: &Run, t: &Transition) -> Result<(), StoreError> {
+        let kind = lock_kind_of(run.operation);
+        let (changes, mut lock_changes) = changes_of(t);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut p = Placeholders::default();
+        let update = changes.render(None, &mut p);
+        let allowed: Vec<String> = t
+            .kind()
+            .allowed_from()
+            .iter()
+            .filter(|st| !(t.kind() == TransitionKind::Claim && **st == RunStatus::Running))
+            .map(|st| p.value(status_value(*st)))
+            .collect();
+        let status = p.name("status");
+        let mut cond = format!("{status} IN ({})", allowed.join(", "));
+        if let Transition::Claim { now, .. } = t {
+            // A running run may be re-claimed only once its lease has expired.
+            cond = format!(
+                "({cond}) OR ({status} = {} AND {} < {})",
+                p.value(status_value(RunStatus::Running)),
+                p.name("lease_expires_at"),
+                p.value(ts(*now))
+            );
+        }
+        let run_update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::run(run.id).to_item()))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(p.names())
+            .set_expression_attribute_values(p.values())
+            .build()
+            .map_err(build_error)?;
+
+        let mut lp = Placeholders::default();
+        let lock_cond = format!("{} = {}", lp.name("run_id"), lp.value(s(run.id.to_string())));
+        let lock_key = keys::lock(&run.identity).to_item();
+        let finishing = t.kind() == TransitionKind::Finish;
+        let lock_item = if finishing && kind == LockKind::WhileActive {
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(lock_key))
+                        .condition_expression(lock_cond)
+                        .set_expression_attribute_names(lp.names())
+                        .set_expression_attribute_values(lp.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build()
+        } else {
+            if let (true, LockKind::Idempotent, Transition::Finish { now, .. }) = (finishing, kind, t) {
+                let expires = (*now + IDEMPOTENCY_WINDOW).timestamp();
+                lock_changes = lock_changes.set_top(keys::TTL, AttributeValue::N(expires.to_string()));
+            }
+            let update = lock_changes.render(Some("run"), &mut lp);
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(lock_key))
+                        .update_expression(update)
+                        .condition_expression(lock_cond)
+                        .set_expression_attribute_names(lp.names())
+                        .set_expression_attribute_values(lp.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build()
+        };
+        let items = vec![TransactWriteItem::builder().update(run_update).build(), lock_item];
+        match self.transact("TransactWriteItems", items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+
+    pub async fn get_run(&self, id: RunId) -> Result<Option<Run>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::run(id).to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|i| from_item("run", i)).transpose()
+    }
+
+    /// A workspace's runs, newest first, from an index query (never a Scan).
+    pub async fn list_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
+        let (index, pk_attr, sk_attr, partition) = match q.tenant {
+            Some(t) => (keys::GSI2, keys::GSI2_PK, keys::GSI2_SK, keys::runs_of_tenant(q.workspace, t)),
+            None => (keys::GSI1, keys::GSI1_PK, keys::GSI1_SK, keys::runs_of_workspace(q.workspace)),
+        };
+        let mut p = Placeholders::default();
+        let key_cond = format!("{} = {}", p.name(pk_attr), p.value(s(partition.clone())));
+        let mut filters = Vec::new();
+        if let Some(types) = &q.types {
+            let vals: Vec<String> = types.iter().map(|t| p.value(s(t.as_str()))).collect();
+            filters.push(format!("{} IN ({})", p.name("type"), vals.join(", ")));
+        }
+        if let Some(st) = q.status {
+            filters.push(format!("{} = {}", p.name("status"), p.value(status_value(st))));
+        }
+        match q.active {
+            Some(true) => filters.push(format!(
+                "{} <> {}",
+                p.name("status"),
+                p.value(status_value(RunStatus::Completed))
+            )),
+            Some(false) => filters.push(format!(
+                "{} = {}",
+                p.name("status"),
+                p.value(status_value(RunStatus::Completed))
+            )),
+            None => {}
+        }
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let mut start = q.after.map(|after| {
+            let mut k = keys::run(after).to_item();
+            k.insert(pk_attr.into(), s(partition.clone()));
+            k.insert(sk_attr.into(), s(keys::run_sort(after)));
+            k
+        });
+        let mut items = Vec::new();
+        for _ in 0..MAX_QUERY_ROUNDS {
+            let want = q.limit.saturating_sub(items.len()).max(1);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression(&key_cond)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(p.names())
+                .set_expression_attribute_values(p.values())
+                .scan_index_forward(false)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                items.push(from_item::<Run>("run", item)?);
+            }
+            start = out.last_evaluated_key;
+            if items.len() >= q.limit || start.is_none() {
+                break;
+            }
+        }
+        let next = start
+            .and_then(|k| k.get(sk_attr).and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|id| id.parse().ok());
+        Ok(RunPage { items, next })
+    }
+
+    /// The caller's role in a workspace, or `None` if not a member.
+    pub async fn member_role(&self, ws: WorkspaceId, user: &UserId) -> Result<Option<Role>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::member(ws, user).to_item()))
+            .projection_expression("#r")
+            .expression_attribute_names("#r", "role")
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("role").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|r| r.parse().ok()))
+    }
+
+    /// Creates a workspace with `owner` as its first member, in one transaction.
+    pub async fn create_workspace(
+        &self,
+        ws: WorkspaceId,
+        name: &str,
+        owner: &UserId,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let workspace = with_key(
+            HashMap::from([
+                ("workspace_id".to_owned(), s(ws.to_string())),
+                ("name".to_owned(), s(name)),
+                ("created_at".to_owned(), ts(audit.at)),
+            ]),
+            &keys::workspace(ws),
+        );
+        let items = vec![
+            self.put_new(workspace, false)?,
+            self.put_new(self.member_item(ws, owner, Role::Owner), false)?,
+            self.put_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems", items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+
+    fn member_item(&self, ws: WorkspaceId, user: &UserId, role: Role) -> Item {
+        with_key(
+            HashMap::from([
+                ("workspace_id".to_owned(), s(ws.to_string())),
+                ("user_id".to_owned(), s(user.as_str())),
+                ("role".to_owned(), s(role.as_str())),
+                (keys::GSI1_PK.to_owned(), s(keys::memberships_of_user(user))),
+                (keys::GSI1_SK.to_owned(), s(keys::membership_sort(ws))),
+            ]),
+            &keys::member(ws, user),
+        )
+    }
+
+    /// Adds or changes a member of an existing workspace.
+    pub async fn put_member(
+        &self,
+        ws: WorkspaceId,
+        user: &UserId,
+        role: Role,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut p = Placeholders::default();
+        let ws_exists = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(keys::workspace(ws).to_item()))
+            .condition_expression(format!("attribute_exists({})", p.name(keys::PK)))
+            .set_expression_attribute_names(p.names())
+            .build()
+            .map_err(build_error)?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.member_item(ws, user, role)))
+            .build()
+            .map_err(build_error)?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(ws_exists).build(),
+            TransactWriteItem::builder().put(put).build(),
+            self.put_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems", items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+
+    /// Adds a customer tenant; the Entra tenant claim makes it belong to one workspace only.
+    pub async fn create_tenant(&self, tenant: &TenantRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+        let item = with_key(
+            to_item("tenant", tenant)?,
+            &keys::tenant(tenant.workspace_id, tenant.tenant_id),
+        );
+        let claim = with_key(
+            HashMap::from([
+                ("workspace_id".to_owned(), s(tenant.workspace_id.to_string())),
+                ("tenant_id".to_owned(), s(tenant.tenant_id.to_string())),
+            ]),
+            &keys::entra_claim(&tenant.entra_tenant_id),
+        );
+        let items = vec![
+            self.put_new(item, false)?,
+            self.put_new(claim, false)?,
+            self.put_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems", items).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+
+    pub async fn get_tenant(&self, ws: WorkspaceId, tenant: TenantId) -> Result<Option<TenantRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::tenant(ws, tenant).to_item()))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|i| from_item("tenant", i)).transpose()
+    }
+}
+
+/// The run-item and lock-copy changes of a transition.
+fn changes_of(t: &Transition) -> (RunChanges, RunChanges) {
+    let c = match t {
+        Transition::Claim { now, lease } => RunChanges::default()
+            .set(&["status"], status_value(RunStatus::Running))
+            .set_if_absent(&["started_at"], ts(*now))
+            .set(&["lease_expires_at"], ts(*now + *lease))
+            .increment(&["attempts"], 1),
+        Transition::Progress { delta } => {
+            let mut c = RunChanges::default();
+            for (path, by) in [
+                (&["counters", "total"][..], delta.total),
+                (&["counters", "processed"][..], delta.processed),
+                (&["counters", "succeeded"][..], delta.succeeded),
+                (&["counters", "failed"][..], delta.failed),
+                (&["counters", "skipped"][..], delta.skipped),
+            ] {
+                if by > 0 {
+                    c = c.increment(path, i64::try_from(by).unwrap_or(i64::MAX));
+                }
+            }
+            c
+        }
+        Transition::Finish {
+            now,
+            outcome,
+            failures,
+        } => {
+            let list = serde_dynamo::to_attribute_value::<_, AttributeValue>(failures)
+                .unwrap_or(AttributeValue::L(Vec::new()));
+            RunChanges::default()
+                .set(&["status"], status_value(RunStatus::Completed))
+                .set(&["outcome"], s(outcome_name(*outcome)))
+                .set(&["completed_at"], ts(*now))
+                .remove(&["lease_expires_at"])
+                .append(&["failures"], list)
+        }
+    };
+    (c.clone(), c)
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    o.as_str()
+}
+
+fn lock_kind_name(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::WhileActive => "while_active",
+        LockKind::Strict => "strict",
+        LockKind::Idempotent => "idempotent",
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    StoreError::Dynamo {
+        operation: "request",
+        code: None,
+        source: Box::new(e),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the lock item carries no run copy")]
+struct MissingRunCopy;
+
+impl From<MissingRunCopy> for serde_dynamo::Error {
+    fn from(e: MissingRunCopy) -> Self {
+        serde::de::Error::custom(e)
+    }
+}
+
+fn backoff(attempt: u32) -> StdDuration {
+    // Full jitter over an exponential cap: colliding starts spread out instead of re-colliding.
+    let cap_ms = 10u64 << attempt.min(6);
+    let jitter = u64::try_from(ulid::Ulid::new().random() % u128::from(cap_ms)).unwrap_or(0);
+    StdDuration::from_millis(jitter + 1)
+}
