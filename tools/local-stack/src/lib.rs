@@ -1,1 +1,11 @@
+//! The local host: what AWS would provide around the Lambda handlers, played on loopback.
+//!
+//! It provisions the emulated resources from the same definitions the store uses, seeds a
+//! demo, mints HS256 tokens for the demo users, and serves the API through a gateway that
+//! verifies `Authorization: Bearer` like API Gateway's JWT authorizer and hands the handler the
+//! same payload-v2 event AWS sends.
 
+pub mod gateway;
+pub mod provision;
+pub mod seed;
+pub mod tokens;

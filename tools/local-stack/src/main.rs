@@ -1,1 +1,110 @@
-fn main() {}
+//! `tenantops-local`: provisions and seeds the emulated stack, writes `.local/stack.json`, and
+//! serves the API on loopback until Ctrl-C or SIGTERM. Started by `cargo xtask local`, which
+//! also starts the emulators and sets the AWS endpoint variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde_json::json;
+use tenantops_local::{gateway, provision, seed, tokens::TokenIssuer};
+
+const TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let port: u16 = std::env::var("TENANTOPS_API_PORT")
+        .ok()
+        .map(|p| p.parse().context("TENANTOPS_API_PORT must be a port number"))
+        .transpose()?
+        .unwrap_or(3000);
+    let state_dir = PathBuf::from(std::env::var("TENANTOPS_STATE_DIR").unwrap_or_else(|_| ".local".into()));
+
+    let sdk = tenantops_aws::config::load().await;
+    // A fresh prefix per start: an emulator that outlived an earlier stack keeps its data
+    // without clashing with ours.
+    let prefix = format!("tenantops-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let resources = provision::provision(&sdk, &prefix).await?;
+    let store = tenantops_aws::Store::from_sdk(&sdk, &resources.table_name);
+    let dispatcher = tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url);
+    let demo = seed::seed(&store, seed::DemoUsers::named("demo")?).await?;
+
+    let tokens = TokenIssuer::generate();
+    let mut minted = serde_json::Map::new();
+    let mut users = serde_json::Map::new();
+    for (role, user) in demo.users.all() {
+        minted.insert(role.into(), json!(tokens.mint(user.as_str(), TOKEN_TTL_SECS)?));
+        users.insert(role.into(), json!(user));
+    }
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("port {port} is taken; set TENANTOPS_API_PORT to another"))?;
+    let api_url = format!("http://{addr}");
+    let stack = json!({
+        "api_url": api_url,
+        "aws_endpoint_url": std::env::var("AWS_ENDPOINT_URL").ok(),
+        "aws_endpoint_url_dynamodb": std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok(),
+        "table_name": resources.table_name,
+        "queue_url": resources.queue_url,
+        "dead_letter_queue_url": resources.dead_letter_queue_url,
+        "workspace_id": demo.workspace_id,
+        "tenant_id": demo.tenant_id,
+        "other_workspace_id": demo.other_workspace_id,
+        "other_tenant_id": demo.other_tenant_id,
+        "tokens": minted,
+        "users": users,
+        "jwt_hs256_key": tokens.key_base64(),
+    });
+    std::fs::create_dir_all(&state_dir)?;
+    let stack_file = state_dir.join("stack.json");
+    std::fs::write(&stack_file, serde_json::to_vec_pretty(&stack)?)
+        .with_context(|| format!("writing {}", stack_file.display()))?;
+
+    let deps = Arc::new(tenantops_api::Deps { store, dispatcher });
+    let app = gateway::router(gateway::Gateway { deps, tokens });
+    tracing::info!(
+        "tenantops is up at {api_url} (stack: {}). Try:\n  curl -s -X POST {api_url}/v1/workspaces/{ws}/tenants/{t}/operations -H \"Authorization: Bearer $(jq -r .tokens.owner {file})\" -H 'content-type: application/json' -d '{{\"type\":\"inventory.sync\"}}'",
+        stack_file.display(),
+        ws = demo.workspace_id,
+        t = demo.tenant_id,
+        file = stack_file.display(),
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,180 @@
+//! A local stand-in for API Gateway (HTTP API, JWT authorizer, payload format 2.0).
+//!
+//! Routes as the template declares them: `GET /v1/health` without authorization, everything
+//! else under `/v1/` behind the JWT authorizer. A missing or invalid token gets API Gateway's
+//! own 401 before the handler runs; a verified token's claims are passed in
+//! `requestContext.authorizer.jwt.claims`, exactly where the Lambda reads them in AWS.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::encodings::Body as EventBody;
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+use tenantops_api::Deps;
+
+use crate::tokens::TokenIssuer;
+
+/// API Gateway's HTTP API payload limit.
+const GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub deps: Arc<Deps>,
+    pub tokens: TokenIssuer,
+}
+
+pub fn router(gateway: Gateway) -> Router {
+    Router::new().fallback(serve).with_state(gateway)
+}
+
+async fn serve(State(gw): State<Gateway>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = to_bytes(body, GATEWAY_BODY_LIMIT).await else {
+        return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    };
+    let path = parts.uri.path().to_owned();
+    let public = parts.method == axum::http::Method::GET && path == "/v1/health";
+    let claims = if public {
+        None
+    } else {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match token.and_then(|t| gw.tokens.verify(t)) {
+            Some(claims) => Some(claims),
+            None => return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        }
+    };
+    let route_key = if public { "GET /v1/health" } else { "ANY /v1/{proxy+}" };
+    let event = event_json(&parts, &path, route_key, claims, &body);
+    let event: ApiGatewayV2httpRequest = match serde_json::from_value(event) {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::error!(error = %err, "could not build the API Gateway event");
+            return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    };
+    let out = tenantops_api::handle(event, &gw.deps).await;
+    let status = u16::try_from(out.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = match out.body {
+        Some(EventBody::Text(t)) => Body::from(t),
+        Some(EventBody::Binary(b)) => Body::from(b),
+        _ => Body::empty(),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    for (k, v) in out.headers.iter() {
+        resp.headers_mut().insert(k.clone(), v.clone());
+    }
+    resp
+}
+
+/// The payload-v2 event, as JSON, in the shape API Gateway sends it.
+fn event_json(
+    parts: &axum::http::request::Parts,
+    path: &str,
+    route_key: &str,
+    claims: Option<serde_json::Map<String, Value>>,
+    body: &[u8],
+) -> Value {
+    let mut headers = serde_json::Map::new();
+    for (k, v) in parts.headers.iter() {
+        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+        // API Gateway joins repeated headers with commas.
+        match headers.get_mut(k.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(&v);
+            }
+            _ => {
+                headers.insert(k.as_str().to_owned(), Value::String(v));
+            }
+        }
+    }
+    let now = chrono::Utc::now();
+    let request_id = ulid::Ulid::new().to_string();
+    let authorizer = claims.map(|c| {
+        // The authorizer hands claims over as strings.
+        let claims: serde_json::Map<String, Value> = c
+            .into_iter()
+            .map(|(k, v)| {
+                let s = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, Value::String(s))
+            })
+            .collect();
+        json!({ "jwt": { "claims": claims, "scopes": null } })
+    });
+    let (body, is_base64) = if body.is_empty() {
+        (Value::Null, false)
+    } else {
+        match std::str::from_utf8(body) {
+            Ok(text) => (Value::String(text.to_owned()), false),
+            Err(_) => (
+                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            ),
+        }
+    };
+    let mut ctx = json!({
+        "accountId": "000000000000",
+        "apiId": "local",
+        "domainName": "127.0.0.1",
+        "domainPrefix": "127",
+        "http": {
+            "method": parts.method.as_str(),
+            "path": path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": "127.0.0.1",
+            "userAgent": parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
+        },
+        "requestId": request_id,
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+        "timeEpoch": now.timestamp_millis(),
+    });
+    if let (Some(a), Some(obj)) = (authorizer, ctx.as_object_mut()) {
+        obj.insert("authorizer".into(), a);
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": path,
+        "rawQueryString": parts.uri.query().unwrap_or(""),
+        "headers": headers,
+        "requestContext": ctx,
+        "isBase64Encoded": is_base64,
+    });
+    if let Some(obj) = event.as_object_mut() {
+        if !body.is_null() {
+            obj.insert("body".into(), body);
+        }
+        if route_key.contains("{proxy+}") {
+            let proxy = path.strip_prefix("/v1/").unwrap_or(path);
+            obj.insert("pathParameters".into(), json!({ "proxy": proxy }));
+        }
+    }
+    event
+}
+
+/// API Gateway's own error shape (not a problem document: the Lambda never ran).
+fn gateway_message(status: StatusCode, message: &str) -> Response {
+    let mut resp = (status, json!({ "message": message }).to_string()).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

@@ -1,0 +1,66 @@
+//! Creates the table and queues on the emulators.
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use tenantops_aws::schema;
+
+/// What was provisioned.
+#[derive(Debug, Clone)]
+pub struct Resources {
+    pub table_name: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
+}
+
+/// Receives after which a work message moves to the dead-letter queue (as in the template).
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// Creates a table and a work queue with its dead-letter queue, all named `{prefix}-...`.
+pub async fn provision(sdk: &SdkConfig, prefix: &str) -> anyhow::Result<Resources> {
+    let table_name = format!("{prefix}-table");
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    schema::create_table(&dynamo, &table_name)
+        .await
+        .with_context(|| format!("creating table {table_name} (is DynamoDB Local running?)"))?;
+
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let dlq_url = create_queue(&sqs, &format!("{prefix}-work-dlq"), None).await?;
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .context("reading the dead-letter queue's ARN")?
+        .attributes
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .context("the dead-letter queue has no ARN")?;
+    let redrive = serde_json::json!({
+        "deadLetterTargetArn": dlq_arn,
+        "maxReceiveCount": MAX_RECEIVE_COUNT,
+    })
+    .to_string();
+    let queue_url = create_queue(&sqs, &format!("{prefix}-work"), Some(redrive)).await?;
+    Ok(Resources {
+        table_name,
+        queue_url,
+        dead_letter_queue_url: dlq_url,
+    })
+}
+
+async fn create_queue(
+    sqs: &aws_sdk_sqs::Client,
+    name: &str,
+    redrive: Option<String>,
+) -> anyhow::Result<String> {
+    let mut req = sqs.create_queue().queue_name(name);
+    if let Some(r) = redrive {
+        req = req.attributes(QueueAttributeName::RedrivePolicy, r);
+    }
+    req.send()
+        .await
+        .with_context(|| format!("creating queue {name} (is moto running?)"))?
+        .queue_url
+        .context("CreateQueue returned no URL")
+}
