@@ -15,6 +15,8 @@ pub struct Resources {
 
 /// Receives after which a work message moves to the dead-letter queue (as in the template).
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// The work queue's visibility timeout in seconds (as in the template).
+pub const VISIBILITY_TIMEOUT_SECS: u32 = 900;
 
 /// Creates a table and a work queue with its dead-letter queue, all named `{prefix}-...`.
 pub async fn provision(sdk: &SdkConfig, prefix: &str) -> anyhow::Result<Resources> {
@@ -56,7 +58,12 @@ async fn create_queue(
 ) -> anyhow::Result<String> {
     let mut req = sqs.create_queue().queue_name(name);
     if let Some(r) = redrive {
-        req = req.attributes(QueueAttributeName::RedrivePolicy, r);
+        req = req
+            .attributes(QueueAttributeName::RedrivePolicy, r)
+            .attributes(
+                QueueAttributeName::VisibilityTimeout,
+                VISIBILITY_TIMEOUT_SECS.to_string(),
+            );
     }
     req.send()
         .await
