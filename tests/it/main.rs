@@ -1,1 +1,12 @@
+//! Integration tests against the local AWS stack. One binary, one module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod bad_input;
+mod dispatch;
+mod gateway;
+mod idempotency;
+mod isolation;
+mod listing;
+mod start;
+mod store;
+mod tidy;

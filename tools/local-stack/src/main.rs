@@ -74,10 +74,9 @@ async fn main() -> anyhow::Result<()> {
     let deps = Arc::new(tenantops_api::Deps { store, dispatcher });
     let app = gateway::router(gateway::Gateway { deps, tokens });
     tracing::info!(
-        "tenantops is up at {api_url} (stack: {}). Try:\n  curl -s -X POST {api_url}/v1/workspaces/{ws}/tenants/{t}/operations -H \"Authorization: Bearer $(jq -r .tokens.owner {file})\" -H 'content-type: application/json' -d '{{\"type\":\"inventory.sync\"}}'",
+        "tenantops is up at {api_url} (stack: {}). Try:\n  curl -s -X POST {api_url}{start} -H \"Authorization: Bearer $(jq -r .tokens.owner {file})\" -H 'content-type: application/json' -d '{{\"type\":\"inventory.sync\"}}'",
         stack_file.display(),
-        ws = demo.workspace_id,
-        t = demo.tenant_id,
+        start = tenantops_core::links::start(demo.workspace_id, demo.tenant_id),
         file = stack_file.display(),
     );
     axum::serve(listener, app)

@@ -1,0 +1,86 @@
+//! Tidy checks over the source tree.
+
+use std::path::{Path, PathBuf};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "target") {
+                continue;
+            }
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every operations URL in a response comes from `shared/core/src/links.rs`.
+#[test]
+fn only_the_links_module_mints_operations_urls() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    for dir in ["shared", "functions", "tools"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let links = root.join("shared/core/src/links.rs");
+    assert!(files.contains(&links));
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| **f != links)
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            ["/v1/operations", "}/operations", "/operations?", "/operations\"", "operations/{"]
+                .iter()
+                .any(|p| text.contains(p))
+        })
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "operations URLs built outside links.rs: {offenders:?}");
+}
+
+/// All DynamoDB keys are built in `shared/aws/src/keys.rs`.
+#[test]
+fn only_the_keys_module_builds_table_keys() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    for dir in ["shared", "functions", "tools"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let keys = root.join("shared/aws/src/keys.rs");
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| **f != keys)
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            ["\"RUN#", "\"LOCK#", "\"WS#", "\"USER#", "\"ENTRA#", "\"TENANT#", "\"MEMBER#"]
+                .iter()
+                .any(|p| text.contains(p))
+        })
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert!(offenders.is_empty(), "table keys built outside keys.rs: {offenders:?}");
+}
+
+/// `shared/core` stays free of AWS, HTTP and Lambda crates (ARCHITECTURE.md).
+#[test]
+fn core_depends_on_no_aws_http_or_lambda_crate() {
+    let manifest = std::fs::read_to_string(repo_root().join("shared/core/Cargo.toml")).unwrap();
+    for banned in ["aws", "lambda", "http", "hyper", "axum", "reqwest", "tokio"] {
+        let deps = manifest.split("[dependencies]").nth(1).unwrap_or_default();
+        let deps = deps.split("\n[").next().unwrap_or_default();
+        assert!(!deps.contains(banned), "shared/core depends on `{banned}`");
+    }
+}
+
+/// The API never depends on Graph code: DB-only by construction.
+#[test]
+fn the_api_function_has_no_graph_dependency() {
+    let manifest = std::fs::read_to_string(repo_root().join("functions/api/Cargo.toml")).unwrap();
+    assert!(!manifest.contains("graph"), "functions/api must not depend on Graph code");
+}
