@@ -10,23 +10,40 @@ use tenantops_tests::{ApiCall, TestStack};
 async fn health_is_open_and_everything_else_needs_a_valid_token() {
     let stack = TestStack::new().await;
     let health = stack.call(ApiCall::get("/v1/health")).await;
-    assert_eq!((health.status, health.body.clone()), (200, json!({"status": "ok"})));
+    assert_eq!(
+        (health.status, health.body.clone()),
+        (200, json!({"status": "ok"}))
+    );
 
     let list = format!("/v1/workspaces/{}/operations", stack.demo.workspace_id);
     let anonymous = stack.call(ApiCall::get(list.clone())).await;
-    assert_eq!((anonymous.status, anonymous.body), (401, json!({"message": "Unauthorized"})));
+    assert_eq!(
+        (anonymous.status, anonymous.body),
+        (401, json!({"message": "Unauthorized"}))
+    );
 
-    let forged = TokenIssuer::generate().mint(stack.users().owner.as_str(), 3600).unwrap();
+    let forged = TokenIssuer::generate()
+        .mint(stack.users().owner.as_str(), 3600)
+        .unwrap();
     let mut call = ApiCall::get(list.clone());
     call.raw_token = Some(forged);
-    assert_eq!(stack.call(call).await.status, 401, "a token signed with another key");
+    assert_eq!(
+        stack.call(call).await.status,
+        401,
+        "a token signed with another key"
+    );
 
-    let expired = stack.tokens.mint(stack.users().owner.as_str(), -120).unwrap();
+    let expired = stack
+        .tokens
+        .mint(stack.users().owner.as_str(), -120)
+        .unwrap();
     let mut call = ApiCall::get(list.clone());
     call.raw_token = Some(expired);
     assert_eq!(stack.call(call).await.status, 401, "an expired token");
 
-    let ok = stack.call(ApiCall::get(list).by(&stack.users().owner)).await;
+    let ok = stack
+        .call(ApiCall::get(list).by(&stack.users().owner))
+        .await;
     assert_eq!(ok.status, 200);
 }
 

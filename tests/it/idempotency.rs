@@ -13,7 +13,9 @@ async fn run_now_twice_without_a_key_creates_two_runs() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
-    let a = stack.call(ApiCall::post(path.clone(), run_now()).by(owner)).await;
+    let a = stack
+        .call(ApiCall::post(path.clone(), run_now()).by(owner))
+        .await;
     let b = stack.call(ApiCall::post(path, run_now()).by(owner)).await;
     assert_eq!((a.status, b.status), (202, 202));
     assert_ne!(a.run_id(), b.run_id());
@@ -24,7 +26,11 @@ async fn replaying_an_idempotency_key_returns_the_same_run_even_after_it_finishe
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
-    let call = || ApiCall::post(path.clone(), run_now()).by(owner).header("idempotency-key", "click-42");
+    let call = || {
+        ApiCall::post(path.clone(), run_now())
+            .by(owner)
+            .header("idempotency-key", "click-42")
+    };
     let first = stack.call(call()).await;
     assert_eq!(first.status, 202, "{}", first.body);
     let replay = stack.call(call()).await;
@@ -32,8 +38,17 @@ async fn replaying_an_idempotency_key_returns_the_same_run_even_after_it_finishe
     assert_eq!(replay.body["deduplicated"], true);
     assert_eq!(replay.run_id(), first.run_id());
 
-    let run = stack.store().get_run(first.run_id().parse().unwrap()).await.unwrap().unwrap();
-    let finish = Transition::Finish { now: chrono::Utc::now(), outcome: Outcome::Succeeded, failures: vec![] };
+    let run = stack
+        .store()
+        .get_run(first.run_id().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let finish = Transition::Finish {
+        now: chrono::Utc::now(),
+        outcome: Outcome::Succeeded,
+        failures: vec![],
+    };
     stack.store().transition(&run, &finish).await.unwrap();
     let after = stack.call(call()).await;
     assert_eq!(after.status, 200);
@@ -47,7 +62,11 @@ async fn the_same_key_with_a_different_body_is_refused_and_changes_nothing() {
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
     let first = stack
-        .call(ApiCall::post(path.clone(), run_now()).by(owner).header("idempotency-key", "k1"))
+        .call(
+            ApiCall::post(path.clone(), run_now())
+                .by(owner)
+                .header("idempotency-key", "k1"),
+        )
         .await;
     assert_eq!(first.status, 202);
     let before = stack.snapshot().await;
@@ -57,7 +76,11 @@ async fn the_same_key_with_a_different_body_is_refused_and_changes_nothing() {
     })
     .to_string();
     let reused = stack
-        .call(ApiCall::post(path, other_body).by(owner).header("idempotency-key", "k1"))
+        .call(
+            ApiCall::post(path, other_body)
+                .by(owner)
+                .header("idempotency-key", "k1"),
+        )
         .await;
     assert_eq!(reused.status, 422);
     assert_eq!(reused.code(), "idempotency_key.reused");
@@ -69,10 +92,18 @@ async fn keys_belong_to_their_caller() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let a = stack
-        .call(ApiCall::post(path.clone(), run_now()).by(&stack.users().owner).header("idempotency-key", "same"))
+        .call(
+            ApiCall::post(path.clone(), run_now())
+                .by(&stack.users().owner)
+                .header("idempotency-key", "same"),
+        )
         .await;
     let b = stack
-        .call(ApiCall::post(path, run_now()).by(&stack.users().operator).header("idempotency-key", "same"))
+        .call(
+            ApiCall::post(path, run_now())
+                .by(&stack.users().operator)
+                .header("idempotency-key", "same"),
+        )
         .await;
     assert_eq!((a.status, b.status), (202, 202));
     assert_ne!(a.run_id(), b.run_id());
@@ -84,7 +115,11 @@ async fn concurrent_replays_of_one_key_create_one_run() {
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
     let replies = futures::future::join_all((0..16).map(|_| {
-        stack.call(ApiCall::post(path.clone(), run_now()).by(owner).header("idempotency-key", "burst"))
+        stack.call(
+            ApiCall::post(path.clone(), run_now())
+                .by(owner)
+                .header("idempotency-key", "burst"),
+        )
     }))
     .await;
     assert_eq!(replies.iter().filter(|r| r.status == 202).count(), 1);

@@ -12,15 +12,31 @@ async fn pages_walk_every_run_newest_first_with_filters() {
     let path = stack.start_path(d.workspace_id, d.tenant_id);
     let mut created = Vec::new();
     for _ in 0..5 {
-        let r = stack.call(ApiCall::post(path.clone(), json!({"type": "backup_schedule.run_now"}).to_string()).by(owner)).await;
+        let r = stack
+            .call(
+                ApiCall::post(
+                    path.clone(),
+                    json!({"type": "backup_schedule.run_now"}).to_string(),
+                )
+                .by(owner),
+            )
+            .await;
         assert_eq!(r.status, 202);
         created.push(r.run_id());
     }
-    let sync = stack.call(ApiCall::post(path.clone(), json!({"type": "inventory.sync"}).to_string()).by(owner)).await;
+    let sync = stack
+        .call(ApiCall::post(path.clone(), json!({"type": "inventory.sync"}).to_string()).by(owner))
+        .await;
     created.push(sync.run_id());
     // One foreign run that must never show up.
     stack
-        .call(ApiCall::post(stack.start_path(d.other_workspace_id, d.other_tenant_id), json!({"type": "inventory.sync"}).to_string()).by(&stack.users().outsider))
+        .call(
+            ApiCall::post(
+                stack.start_path(d.other_workspace_id, d.other_tenant_id),
+                json!({"type": "inventory.sync"}).to_string(),
+            )
+            .by(&stack.users().outsider),
+        )
         .await;
 
     let list = format!("/v1/workspaces/{}/operations", d.workspace_id);
@@ -53,8 +69,17 @@ async fn pages_walk_every_run_newest_first_with_filters() {
     assert_eq!(by_type.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(by_type.body["items"][0]["id"], sync.run_id());
 
-    let run = stack.store().get_run(sync.run_id().parse().unwrap()).await.unwrap().unwrap();
-    let finish = Transition::Finish { now: chrono::Utc::now(), outcome: Outcome::Succeeded, failures: vec![] };
+    let run = stack
+        .store()
+        .get_run(sync.run_id().parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let finish = Transition::Finish {
+        now: chrono::Utc::now(),
+        outcome: Outcome::Succeeded,
+        failures: vec![],
+    };
     stack.store().transition(&run, &finish).await.unwrap();
     let done = only("status=completed").await;
     assert_eq!(done.body["items"].as_array().unwrap().len(), 1);

@@ -21,10 +21,20 @@ async fn sixty_four_simultaneous_starts_create_exactly_one_run() {
     .await;
 
     let created: Vec<_> = replies.iter().filter(|r| r.status == 202).collect();
-    assert_eq!(created.len(), 1, "exactly one 202: {:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(
+        created.len(),
+        1,
+        "exactly one 202: {:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     let id = created[0].run_id();
     for r in &replies {
-        assert!(r.status == 202 || r.status == 200, "unexpected {} {}", r.status, r.body);
+        assert!(
+            r.status == 202 || r.status == 200,
+            "unexpected {} {}",
+            r.status,
+            r.body
+        );
         assert_eq!(r.run_id(), id, "every caller gets the one run");
         assert_eq!(r.body["deduplicated"], json!(r.status == 200));
     }
@@ -43,10 +53,15 @@ async fn second_start_while_active_returns_the_same_run() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
-    let first = stack.call(ApiCall::post(path.clone(), inventory()).by(owner)).await;
+    let first = stack
+        .call(ApiCall::post(path.clone(), inventory()).by(owner))
+        .await;
     assert_eq!(first.status, 202, "{}", first.body);
     assert_eq!(first.body["run"]["status"], "queued");
-    assert_eq!(first.body["links"]["view"], format!("/v1/operations/{}", first.run_id()));
+    assert_eq!(
+        first.body["links"]["view"],
+        format!("/v1/operations/{}", first.run_id())
+    );
     let second = stack.call(ApiCall::post(path, inventory()).by(owner)).await;
     assert_eq!(second.status, 200);
     assert_eq!(second.body["deduplicated"], true);
@@ -58,7 +73,9 @@ async fn a_dedupe_hit_reports_the_runs_current_state() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
-    let first = stack.call(ApiCall::post(path.clone(), inventory()).by(owner)).await;
+    let first = stack
+        .call(ApiCall::post(path.clone(), inventory()).by(owner))
+        .await;
     let run = stack
         .store()
         .get_run(first.run_id().parse().unwrap())
@@ -68,11 +85,26 @@ async fn a_dedupe_hit_reports_the_runs_current_state() {
     let now = chrono::Utc::now();
     stack
         .store()
-        .transition(&run, &Transition::Claim { now, lease: chrono::Duration::minutes(5) })
+        .transition(
+            &run,
+            &Transition::Claim {
+                now,
+                lease: chrono::Duration::minutes(5),
+            },
+        )
         .await
         .unwrap();
-    let delta = tenantops_core::Counters { total: 10, processed: 4, succeeded: 4, ..Default::default() };
-    stack.store().transition(&run, &Transition::Progress { delta }).await.unwrap();
+    let delta = tenantops_core::Counters {
+        total: 10,
+        processed: 4,
+        succeeded: 4,
+        ..Default::default()
+    };
+    stack
+        .store()
+        .transition(&run, &Transition::Progress { delta })
+        .await
+        .unwrap();
 
     let again = stack.call(ApiCall::post(path, inventory()).by(owner)).await;
     assert_eq!(again.status, 200);
@@ -87,14 +119,20 @@ async fn a_finished_run_frees_its_identity_for_a_new_run() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
-    let first = stack.call(ApiCall::post(path.clone(), inventory()).by(owner)).await;
+    let first = stack
+        .call(ApiCall::post(path.clone(), inventory()).by(owner))
+        .await;
     let run = stack
         .store()
         .get_run(first.run_id().parse().unwrap())
         .await
         .unwrap()
         .unwrap();
-    let finish = Transition::Finish { now: chrono::Utc::now(), outcome: Outcome::Succeeded, failures: vec![] };
+    let finish = Transition::Finish {
+        now: chrono::Utc::now(),
+        outcome: Outcome::Succeeded,
+        failures: vec![],
+    };
     stack.store().transition(&run, &finish).await.unwrap();
     let second = stack.call(ApiCall::post(path, inventory()).by(owner)).await;
     assert_eq!(second.status, 202);
@@ -107,7 +145,9 @@ async fn a_new_start_costs_one_transaction_and_one_send_and_a_dedupe_hit_one_cal
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
 
-    let new = stack.call(ApiCall::post(path.clone(), inventory()).by(owner)).await;
+    let new = stack
+        .call(ApiCall::post(path.clone(), inventory()).by(owner))
+        .await;
     assert_eq!(new.status, 202);
     assert_eq!(stack.dynamodb_calls.take(), vec!["TransactWriteItems"]);
     assert_eq!(stack.sqs_calls.take(), vec!["SendMessage"]);
@@ -122,7 +162,9 @@ async fn a_new_start_costs_one_transaction_and_one_send_and_a_dedupe_hit_one_cal
 async fn every_start_writes_an_audit_entry() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
-    let started = stack.call(ApiCall::post(path, inventory()).by(&stack.users().operator)).await;
+    let started = stack
+        .call(ApiCall::post(path, inventory()).by(&stack.users().operator))
+        .await;
     assert_eq!(started.status, 202);
     let audit: Vec<String> = stack
         .snapshot()

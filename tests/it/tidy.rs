@@ -3,7 +3,10 @@
 use std::path::{Path, PathBuf};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -35,13 +38,22 @@ fn only_the_links_module_mints_operations_urls() {
         .filter(|f| **f != links)
         .filter(|f| {
             let text = std::fs::read_to_string(f).unwrap();
-            ["/v1/operations", "}/operations", "/operations?", "/operations\"", "operations/{"]
-                .iter()
-                .any(|p| text.contains(p))
+            [
+                "/v1/operations",
+                "}/operations",
+                "/operations?",
+                "/operations\"",
+                "operations/{",
+            ]
+            .iter()
+            .any(|p| text.contains(p))
         })
         .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
         .collect();
-    assert!(offenders.is_empty(), "operations URLs built outside links.rs: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "operations URLs built outside links.rs: {offenders:?}"
+    );
 }
 
 /// All DynamoDB keys are built in `shared/aws/src/keys.rs`.
@@ -58,13 +70,24 @@ fn only_the_keys_module_builds_table_keys() {
         .filter(|f| **f != keys)
         .filter(|f| {
             let text = std::fs::read_to_string(f).unwrap();
-            ["\"RUN#", "\"LOCK#", "\"WS#", "\"USER#", "\"ENTRA#", "\"TENANT#", "\"MEMBER#"]
-                .iter()
-                .any(|p| text.contains(p))
+            [
+                "\"RUN#",
+                "\"LOCK#",
+                "\"WS#",
+                "\"USER#",
+                "\"ENTRA#",
+                "\"TENANT#",
+                "\"MEMBER#",
+            ]
+            .iter()
+            .any(|p| text.contains(p))
         })
         .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
         .collect();
-    assert!(offenders.is_empty(), "table keys built outside keys.rs: {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "table keys built outside keys.rs: {offenders:?}"
+    );
 }
 
 /// `shared/core` stays free of AWS, HTTP and Lambda crates (ARCHITECTURE.md).
@@ -82,5 +105,8 @@ fn core_depends_on_no_aws_http_or_lambda_crate() {
 #[test]
 fn the_api_function_has_no_graph_dependency() {
     let manifest = std::fs::read_to_string(repo_root().join("functions/api/Cargo.toml")).unwrap();
-    assert!(!manifest.contains("graph"), "functions/api must not depend on Graph code");
+    assert!(
+        !manifest.contains("graph"),
+        "functions/api must not depend on Graph code"
+    );
 }

@@ -70,7 +70,9 @@ pub struct TestStack {
 }
 
 fn require_emulators() {
-    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err() || std::env::var("AWS_ENDPOINT_URL").is_err() {
+    if std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_err()
+        || std::env::var("AWS_ENDPOINT_URL").is_err()
+    {
         panic!("integration tests need the emulators: run them with `cargo xtask test`");
     }
 }
@@ -80,7 +82,9 @@ impl TestStack {
         require_emulators();
         let sdk = tenantops_aws::config::load().await;
         let prefix = format!("it-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let resources = provision::provision(&sdk, &prefix).await.expect("provisioning");
+        let resources = provision::provision(&sdk, &prefix)
+            .await
+            .expect("provisioning");
         let dynamodb_calls = CallLog::default();
         let sqs_calls = CallLog::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
@@ -153,7 +157,11 @@ impl TestStack {
         }
         let body = match req.body {
             Some(b) => {
-                if !req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+                if !req
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+                {
                     builder = builder.header("content-type", "application/json");
                 }
                 Body::from(b)
@@ -197,7 +205,12 @@ impl TestStack {
                 .await
                 .unwrap();
             for item in page.items.unwrap_or_default() {
-                let key = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let key = |k: &str| {
+                    item.get(k)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
                 let canonical: Value = serde_dynamo::from_item(item.clone()).unwrap();
                 out.insert((key("PK"), key("SK")), canonical.to_string());
             }
@@ -291,6 +304,9 @@ impl Reply {
     }
 
     pub fn run_id(&self) -> String {
-        self.body["run"]["id"].as_str().unwrap_or_default().to_owned()
+        self.body["run"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }

@@ -34,7 +34,13 @@ impl Stack {
                 let dir = install::dynamodb_dir(root);
                 let child = Command::new("java")
                     .arg("-Djava.library.path=./DynamoDBLocal_lib")
-                    .args(["-jar", "DynamoDBLocal.jar", "-inMemory", "-sharedDb", "-disableTelemetry"])
+                    .args([
+                        "-jar",
+                        "DynamoDBLocal.jar",
+                        "-inMemory",
+                        "-sharedDb",
+                        "-disableTelemetry",
+                    ])
                     .args(["-port", &port.to_string()])
                     .current_dir(&dir)
                     .stdin(Stdio::null())
@@ -74,7 +80,10 @@ impl Stack {
     pub fn env(&self) -> Vec<(String, String)> {
         let mut env = vec![
             ("AWS_ENDPOINT_URL".into(), self.moto_url.clone()),
-            ("AWS_ENDPOINT_URL_DYNAMODB".into(), self.dynamodb_url.clone()),
+            (
+                "AWS_ENDPOINT_URL_DYNAMODB".into(),
+                self.dynamodb_url.clone(),
+            ),
             ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
         ];
         for (k, default) in [

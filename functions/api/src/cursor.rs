@@ -61,7 +61,9 @@ mod tests {
         let mut tampered = c.clone();
         tampered.pop();
         tampered.push(if c.ends_with('A') { 'B' } else { 'A' });
-        assert!(decode(&tampered, "q").is_err() || decode(&tampered, "q").ok() != decode(&c, "q").ok());
+        assert!(
+            decode(&tampered, "q").is_err() || decode(&tampered, "q").ok() != decode(&c, "q").ok()
+        );
         assert!(decode("not base64!", "q").is_err());
         assert!(decode(&URL_SAFE_NO_PAD.encode(b"{\"v\":1}"), "q").is_err());
     }

@@ -80,7 +80,12 @@ impl ApiRequest {
             });
         }
         if let Some(ct) = &self.content_type {
-            let mime = ct.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
             if mime != "application/json" && !mime.ends_with("+json") {
                 return Err(ApiError::UnsupportedMediaType);
             }

@@ -29,7 +29,10 @@ impl Reply {
 
     pub fn into_event(self) -> ApiGatewayV2httpResponse {
         let mut headers = HeaderMap::new();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(self.content_type));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
+        );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         let mut out = ApiGatewayV2httpResponse::default();
         out.status_code = i64::from(self.status);

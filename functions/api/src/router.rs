@@ -43,8 +43,9 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
     match segments.as_slice() {
-        ["v1", "health"] => only(m, Method::GET)
-            .map(|()| Reply::json(200, &serde_json::json!({ "status": "ok" }))),
+        ["v1", "health"] => {
+            only(m, Method::GET).map(|()| Reply::json(200, &serde_json::json!({ "status": "ok" })))
+        }
         ["v1", "operations", run] => {
             only(m, Method::GET)?;
             routes::operations::view(req, deps, run).await

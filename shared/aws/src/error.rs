@@ -66,7 +66,11 @@ impl StoreError {
     pub fn is_throttling(&self) -> bool {
         matches!(
             self.code(),
-            Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded")
+            Some(
+                "ThrottlingException"
+                    | "ProvisionedThroughputExceededException"
+                    | "RequestLimitExceeded"
+            )
         )
     }
 }

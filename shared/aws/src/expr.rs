@@ -95,7 +95,11 @@ impl RunChanges {
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         for (segs, change, nested) in &self.changes {
-            let mut all: Vec<&str> = if *nested { under.into_iter().collect() } else { Vec::new() };
+            let mut all: Vec<&str> = if *nested {
+                under.into_iter().collect()
+            } else {
+                Vec::new()
+            };
             all.extend(segs.iter().copied());
             let at = p.path(&all);
             match change {

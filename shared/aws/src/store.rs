@@ -149,7 +149,10 @@ fn to_item<T: Serialize>(what: &'static str, v: &T) -> Result<Item, StoreError> 
     Ok(item)
 }
 
-fn from_item<T: for<'de> Deserialize<'de>>(what: &'static str, item: Item) -> Result<T, StoreError> {
+fn from_item<T: for<'de> Deserialize<'de>>(
+    what: &'static str,
+    item: Item,
+) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::mapping(what, e))
 }
 
@@ -188,7 +191,10 @@ impl Store {
 
     fn run_item(&self, run: &Run) -> Result<Item, StoreError> {
         let mut item = with_key(to_item("run", run)?, &keys::run(run.id));
-        item.insert(keys::GSI1_PK.into(), s(keys::runs_of_workspace(run.workspace_id)));
+        item.insert(
+            keys::GSI1_PK.into(),
+            s(keys::runs_of_workspace(run.workspace_id)),
+        );
         item.insert(keys::GSI1_SK.into(), s(keys::run_sort(run.id)));
         item.insert(
             keys::GSI2_PK.into(),
@@ -218,7 +224,10 @@ impl Store {
             let mut p = Placeholders::default();
             let roles: Vec<String> = guard.roles.iter().map(|r| p.value(s(r.as_str()))).collect();
             let cond = if roles.is_empty() {
-                format!("attribute_exists({pk}) AND attribute_not_exists({pk})", pk = p.name(keys::PK))
+                format!(
+                    "attribute_exists({pk}) AND attribute_not_exists({pk})",
+                    pk = p.name(keys::PK)
+                )
             } else {
                 format!(
                     "attribute_exists({}) AND {} IN ({})",
@@ -260,7 +269,9 @@ impl Store {
                     .condition_check(
                         ConditionCheck::builder()
                             .table_name(&self.table)
-                            .set_key(Some(keys::tenant(run.workspace_id, run.tenant_id).to_item()))
+                            .set_key(Some(
+                                keys::tenant(run.workspace_id, run.tenant_id).to_item(),
+                            ))
                             .condition_expression(cond)
                             .set_expression_attribute_names(p.names())
                             .set_expression_attribute_values(p.values())
@@ -308,7 +319,10 @@ impl Store {
         }
         if let Some(reason) = failed(lock_at) {
             let old = reason.item().cloned().unwrap_or_default();
-            let kind = old.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str);
+            let kind = old
+                .get("kind")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str);
             let their_fingerprint = old.get("fingerprint").and_then(|v| v.as_s().ok());
             if kind == Some(lock_kind_name(LockKind::Idempotent))
                 && their_fingerprint.map(String::as_str) != Some(start.fingerprint)
@@ -349,7 +363,10 @@ impl Store {
     }
 
     fn put_audit(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
-        let item = with_key(to_item("audit entry", entry)?, &keys::audit(entry.workspace_id, entry.id));
+        let item = with_key(
+            to_item("audit entry", entry)?,
+            &keys::audit(entry.workspace_id, entry.id),
+        );
         self.put_new(item, false)
     }
 
@@ -382,7 +399,9 @@ impl Store {
             };
             let conflict = match &reasons {
                 Some(rs) => {
-                    let failed = rs.iter().any(|r| r.code() == Some("ConditionalCheckFailed"));
+                    let failed = rs
+                        .iter()
+                        .any(|r| r.code() == Some("ConditionalCheckFailed"));
                     if failed {
                         return Ok(reasons);
                     }
@@ -442,7 +461,11 @@ impl Store {
             .map_err(build_error)?;
 
         let mut lp = Placeholders::default();
-        let lock_cond = format!("{} = {}", lp.name("run_id"), lp.value(s(run.id.to_string())));
+        let lock_cond = format!(
+            "{} = {}",
+            lp.name("run_id"),
+            lp.value(s(run.id.to_string()))
+        );
         let lock_key = keys::lock(&run.identity).to_item();
         let finishing = t.kind() == TransitionKind::Finish;
         let lock_item = if finishing && kind == LockKind::WhileActive {
@@ -459,9 +482,12 @@ impl Store {
                 )
                 .build()
         } else {
-            if let (true, LockKind::Idempotent, Transition::Finish { now, .. }) = (finishing, kind, t) {
+            if let (true, LockKind::Idempotent, Transition::Finish { now, .. }) =
+                (finishing, kind, t)
+            {
                 let expires = (*now + IDEMPOTENCY_WINDOW).timestamp();
-                lock_changes = lock_changes.set_top(keys::TTL, AttributeValue::N(expires.to_string()));
+                lock_changes =
+                    lock_changes.set_top(keys::TTL, AttributeValue::N(expires.to_string()));
             }
             let update = lock_changes.render(Some("run"), &mut lp);
             TransactWriteItem::builder()
@@ -478,7 +504,10 @@ impl Store {
                 )
                 .build()
         };
-        let items = vec![TransactWriteItem::builder().update(run_update).build(), lock_item];
+        let items = vec![
+            TransactWriteItem::builder().update(run_update).build(),
+            lock_item,
+        ];
         match self.transact("TransactWriteItems", items).await? {
             None => Ok(()),
             Some(_) => Err(StoreError::TransitionRefused),
@@ -501,8 +530,18 @@ impl Store {
     /// A workspace's runs, newest first, from an index query (never a Scan).
     pub async fn list_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
         let (index, pk_attr, sk_attr, partition) = match q.tenant {
-            Some(t) => (keys::GSI2, keys::GSI2_PK, keys::GSI2_SK, keys::runs_of_tenant(q.workspace, t)),
-            None => (keys::GSI1, keys::GSI1_PK, keys::GSI1_SK, keys::runs_of_workspace(q.workspace)),
+            Some(t) => (
+                keys::GSI2,
+                keys::GSI2_PK,
+                keys::GSI2_SK,
+                keys::runs_of_tenant(q.workspace, t),
+            ),
+            None => (
+                keys::GSI1,
+                keys::GSI1_PK,
+                keys::GSI1_SK,
+                keys::runs_of_workspace(q.workspace),
+            ),
         };
         let mut p = Placeholders::default();
         let key_cond = format!("{} = {}", p.name(pk_attr), p.value(s(partition.clone())));
@@ -512,7 +551,11 @@ impl Store {
             filters.push(format!("{} IN ({})", p.name("type"), vals.join(", ")));
         }
         if let Some(st) = q.status {
-            filters.push(format!("{} = {}", p.name("status"), p.value(status_value(st))));
+            filters.push(format!(
+                "{} = {}",
+                p.name("status"),
+                p.value(status_value(st))
+            ));
         }
         match q.active {
             Some(true) => filters.push(format!(
@@ -567,7 +610,11 @@ impl Store {
     }
 
     /// The caller's role in a workspace, or `None` if not a member.
-    pub async fn member_role(&self, ws: WorkspaceId, user: &UserId) -> Result<Option<Role>, StoreError> {
+    pub async fn member_role(
+        &self,
+        ws: WorkspaceId,
+        user: &UserId,
+    ) -> Result<Option<Role>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -646,7 +693,9 @@ impl Store {
             .build()
             .map_err(build_error)?;
         let items = vec![
-            TransactWriteItem::builder().condition_check(ws_exists).build(),
+            TransactWriteItem::builder()
+                .condition_check(ws_exists)
+                .build(),
             TransactWriteItem::builder().put(put).build(),
             self.put_audit(audit)?,
         ];
@@ -657,14 +706,21 @@ impl Store {
     }
 
     /// Adds a customer tenant; the Entra tenant claim makes it belong to one workspace only.
-    pub async fn create_tenant(&self, tenant: &TenantRecord, audit: &AuditEntry) -> Result<(), StoreError> {
+    pub async fn create_tenant(
+        &self,
+        tenant: &TenantRecord,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
         let item = with_key(
             to_item("tenant", tenant)?,
             &keys::tenant(tenant.workspace_id, tenant.tenant_id),
         );
         let claim = with_key(
             HashMap::from([
-                ("workspace_id".to_owned(), s(tenant.workspace_id.to_string())),
+                (
+                    "workspace_id".to_owned(),
+                    s(tenant.workspace_id.to_string()),
+                ),
                 ("tenant_id".to_owned(), s(tenant.tenant_id.to_string())),
             ]),
             &keys::entra_claim(&tenant.entra_tenant_id),
@@ -680,7 +736,11 @@ impl Store {
         }
     }
 
-    pub async fn get_tenant(&self, ws: WorkspaceId, tenant: TenantId) -> Result<Option<TenantRecord>, StoreError> {
+    pub async fn get_tenant(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+    ) -> Result<Option<TenantRecord>, StoreError> {
         let out = self
             .client
             .get_item()

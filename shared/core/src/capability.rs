@@ -163,7 +163,13 @@ mod tests {
     fn roles_are_nested_from_owner_down() {
         for pair in Role::ALL.windows(2) {
             for cap in pair[1].capabilities() {
-                assert!(pair[0].has(*cap), "{} lacks {} that {} has", pair[0], cap, pair[1]);
+                assert!(
+                    pair[0].has(*cap),
+                    "{} lacks {} that {} has",
+                    pair[0],
+                    cap,
+                    pair[1]
+                );
             }
         }
     }

@@ -100,10 +100,13 @@ impl TryFrom<String> for UserId {
     type Error = IdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
         // `#` is the key separator of the store; keeping it out of user ids keeps keys unambiguous.
-        let ok = !s.is_empty()
-            && s.len() <= 128
-            && s.chars().all(|c| c.is_ascii_graphic() && c != '#');
-        if ok { Ok(Self(s)) } else { Err(IdError::BadUser) }
+        let ok =
+            !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_graphic() && c != '#');
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(IdError::BadUser)
+        }
     }
 }
 

@@ -23,4 +23,4 @@ pub use operation::{IdentityRule, OperationSpec, OperationType, UnknownOperation
 pub use params::{OperationParams, ParamsError};
 pub use reason::ReasonCode;
 pub use run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger};
-pub use state::{Transition, TransitionError};
+pub use state::{NewRun, Transition, TransitionError};

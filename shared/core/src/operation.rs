@@ -83,9 +83,12 @@ impl OperationType {
         use IdentityRule::*;
         use StartSurface::*;
         let (identity_rule, start_capability, start_surface, label) = match self {
-            OperationType::InventorySync => {
-                (DeterministicWhileActive, C::InventorySync, OperationsRoute, "Inventory sync")
-            }
+            OperationType::InventorySync => (
+                DeterministicWhileActive,
+                C::InventorySync,
+                OperationsRoute,
+                "Inventory sync",
+            ),
             OperationType::DirectoryGroupsSync => (
                 DeterministicWhileActive,
                 C::DirectorySync,

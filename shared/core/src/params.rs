@@ -133,7 +133,9 @@ impl OperationParams {
                 }
                 Self::ProviderConnectionVerify(p)
             }
-            OperationType::BackupScheduleRunNow => Self::BackupScheduleRunNow(typed(value, invalid)?),
+            OperationType::BackupScheduleRunNow => {
+                Self::BackupScheduleRunNow(typed(value, invalid)?)
+            }
             OperationType::BackupScheduleRetry => Self::BackupScheduleRetry(typed(value, invalid)?),
             OperationType::BackupScheduleScheduled => {
                 Self::BackupScheduleScheduled(typed(value, invalid)?)
@@ -196,7 +198,8 @@ fn validate_scope_types(types: &[String]) -> Result<(), String> {
     for t in types {
         let ok = !t.is_empty()
             && t.len() <= 128
-            && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b));
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._/-".contains(&b));
         if !ok {
             return Err("each type is 1 to 128 of letters, digits, '.', '_', '/', '-'".into());
         }
@@ -236,8 +239,11 @@ mod tests {
             OperationParams::parse(OperationType::InventorySync, Some(json!({"typo": 1}))).is_err()
         );
         assert!(
-            OperationParams::parse(OperationType::DirectoryGroupsSync, Some(json!({"full": "yes"})))
-                .is_err()
+            OperationParams::parse(
+                OperationType::DirectoryGroupsSync,
+                Some(json!({"full": "yes"}))
+            )
+            .is_err()
         );
         assert_eq!(
             OperationParams::parse(OperationType::InventorySync, Some(json!([1]))),

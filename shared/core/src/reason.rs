@@ -112,7 +112,9 @@ impl ReasonCode {
     /// A message safe to show anyone who may see the run: no ids, secrets or payloads.
     pub fn message(self) -> &'static str {
         match self {
-            ReasonCode::DispatchFailed => "The run could not be handed to a worker. Start it again.",
+            ReasonCode::DispatchFailed => {
+                "The run could not be handed to a worker. Start it again."
+            }
             ReasonCode::RunStale => "The run stopped making progress and was ended.",
             ReasonCode::WorkerExhausted => "Workers failed to process the run repeatedly.",
             ReasonCode::GraphThrottled => "Microsoft Graph throttled the requests for too long.",

@@ -96,7 +96,9 @@ impl<'de> Deserialize<'de> for Initiator {
         if s == SCHEDULER {
             Ok(Initiator::Scheduler)
         } else {
-            s.parse().map(Initiator::User).map_err(serde::de::Error::custom)
+            s.parse()
+                .map(Initiator::User)
+                .map_err(serde::de::Error::custom)
         }
     }
 }

@@ -67,29 +67,31 @@ pub enum TransitionError {
     PendingOutcome,
 }
 
+/// What a new run is made of.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub workspace_id: WorkspaceId,
+    pub tenant_id: TenantId,
+    pub params: &'a OperationParams,
+    pub identity: &'a Identity,
+    pub initiator: Initiator,
+    pub trigger: Trigger,
+}
+
 impl Run {
-    /// A new run, `queued`, as the API or the scheduler creates it.
-    pub fn queued(
-        id: RunId,
-        workspace_id: WorkspaceId,
-        tenant_id: TenantId,
-        params: &OperationParams,
-        identity: &Identity,
-        initiator: Initiator,
-        trigger: Trigger,
-        now: DateTime<Utc>,
-    ) -> Run {
+    /// A new run with a fresh id, `queued`, as the API or the scheduler creates it.
+    pub fn queued(new: NewRun<'_>, now: DateTime<Utc>) -> Run {
         Run {
-            id,
-            workspace_id,
-            tenant_id,
-            operation: params.operation(),
+            id: RunId::new(),
+            workspace_id: new.workspace_id,
+            tenant_id: new.tenant_id,
+            operation: new.params.operation(),
             status: RunStatus::Queued,
             outcome: Outcome::Pending,
-            identity: identity.key.clone(),
-            initiator,
-            params: params.to_value(),
-            context: context_of(params, trigger),
+            identity: new.identity.key.clone(),
+            initiator: new.initiator,
+            params: new.params.to_value(),
+            context: context_of(new.params, new.trigger),
             counters: Counters::default(),
             failures: Vec::new(),
             created_at: now,
@@ -201,21 +203,21 @@ mod tests {
         let identity = Identity::derive(ws, t, &p, &Click::Nonce(ulid::Ulid::new()));
         let now = Utc.timestamp_opt(1_700_000_000, 0).single().expect("valid");
         Run::queued(
-            RunId::new(),
-            ws,
-            t,
-            &p,
-            &identity,
-            Initiator::Scheduler,
-            Trigger::Manual,
+            NewRun {
+                workspace_id: ws,
+                tenant_id: t,
+                params: &p,
+                identity: &identity,
+                initiator: Initiator::Scheduler,
+                trigger: Trigger::Manual,
+            },
             now,
         )
     }
 
     fn transition() -> impl Strategy<Value = Transition> {
-        let at = (1_700_000_000i64..1_700_100_000).prop_map(|s| {
-            Utc.timestamp_opt(s, 0).single().expect("valid")
-        });
+        let at = (1_700_000_000i64..1_700_100_000)
+            .prop_map(|s| Utc.timestamp_opt(s, 0).single().expect("valid"));
         let outcome = prop_oneof![
             Just(Outcome::Pending),
             Just(Outcome::Succeeded),
@@ -282,7 +284,10 @@ mod tests {
             lease: Duration::seconds(60),
         };
         run.apply(&claim(0)).expect("first claim");
-        assert!(matches!(run.apply(&claim(30)), Err(TransitionError::Leased(_))));
+        assert!(matches!(
+            run.apply(&claim(30)),
+            Err(TransitionError::Leased(_))
+        ));
         run.apply(&claim(61)).expect("expired lease is re-claimed");
         assert_eq!(run.attempts, 2);
         assert_eq!(run.started_at, Some(t0), "started_at keeps the first claim");

@@ -49,7 +49,10 @@ mod tests {
     #[test]
     fn string_order_is_time_order() {
         let a = Utc.timestamp_opt(1_700_000_000, 0).single().expect("valid");
-        let b = Utc.timestamp_opt(1_700_000_000, 500_000_000).single().expect("valid");
+        let b = Utc
+            .timestamp_opt(1_700_000_000, 500_000_000)
+            .single()
+            .expect("valid");
         assert!(format(a) < format(b));
         assert_eq!(format(a).len(), format(b).len());
     }

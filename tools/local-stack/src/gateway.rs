@@ -53,7 +53,11 @@ async fn serve(State(gw): State<Gateway>, req: Request) -> Response {
             None => return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
         }
     };
-    let route_key = if public { "GET /v1/health" } else { "ANY /v1/{proxy+}" };
+    let route_key = if public {
+        "GET /v1/health"
+    } else {
+        "ANY /v1/{proxy+}"
+    };
     let event = event_json(&parts, &path, route_key, claims, &body);
     let event: ApiGatewayV2httpRequest = match serde_json::from_value(event) {
         Ok(e) => e,
@@ -174,7 +178,9 @@ fn event_json(
 /// API Gateway's own error shape (not a problem document: the Lambda never ran).
 fn gateway_message(status: StatusCode, message: &str) -> Response {
     let mut resp = (status, json!({ "message": message }).to_string()).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

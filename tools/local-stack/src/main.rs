@@ -24,10 +24,14 @@ async fn main() -> anyhow::Result<()> {
 
     let port: u16 = std::env::var("TENANTOPS_API_PORT")
         .ok()
-        .map(|p| p.parse().context("TENANTOPS_API_PORT must be a port number"))
+        .map(|p| {
+            p.parse()
+                .context("TENANTOPS_API_PORT must be a port number")
+        })
         .transpose()?
         .unwrap_or(3000);
-    let state_dir = PathBuf::from(std::env::var("TENANTOPS_STATE_DIR").unwrap_or_else(|_| ".local".into()));
+    let state_dir =
+        PathBuf::from(std::env::var("TENANTOPS_STATE_DIR").unwrap_or_else(|_| ".local".into()));
 
     let sdk = tenantops_aws::config::load().await;
     // A fresh prefix per start: an emulator that outlived an earlier stack keeps its data
@@ -42,7 +46,10 @@ async fn main() -> anyhow::Result<()> {
     let mut minted = serde_json::Map::new();
     let mut users = serde_json::Map::new();
     for (role, user) in demo.users.all() {
-        minted.insert(role.into(), json!(tokens.mint(user.as_str(), TOKEN_TTL_SECS)?));
+        minted.insert(
+            role.into(),
+            json!(tokens.mint(user.as_str(), TOKEN_TTL_SECS)?),
+        );
         users.insert(role.into(), json!(user));
     }
 
@@ -89,13 +96,14 @@ async fn shutdown() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -49,7 +49,13 @@ pub struct Demo {
     pub users: DemoUsers,
 }
 
-fn audit(ws: WorkspaceId, tenant: Option<TenantId>, actor: &UserId, action: &str, target: String) -> AuditEntry {
+fn audit(
+    ws: WorkspaceId,
+    tenant: Option<TenantId>,
+    actor: &UserId,
+    action: &str,
+    target: String,
+) -> AuditEntry {
     AuditEntry {
         id: ulid::Ulid::new(),
         workspace_id: ws,
@@ -70,7 +76,12 @@ pub async fn seed(store: &Store, users: DemoUsers) -> anyhow::Result<Demo> {
     let tenant = TenantId::new();
     let other_tenant = TenantId::new();
     store
-        .create_workspace(ws, "Contoso MSP", &users.owner, &audit(ws, None, &users.owner, "workspace.create", ws.to_string()))
+        .create_workspace(
+            ws,
+            "Contoso MSP",
+            &users.owner,
+            &audit(ws, None, &users.owner, "workspace.create", ws.to_string()),
+        )
         .await?;
     for (user, role) in [
         (&users.manager, Role::Manager),
@@ -82,7 +93,18 @@ pub async fn seed(store: &Store, users: DemoUsers) -> anyhow::Result<Demo> {
         store.put_member(ws, user, role, &entry).await?;
     }
     store
-        .create_workspace(other, "Fabrikam MSP", &users.outsider, &audit(other, None, &users.outsider, "workspace.create", other.to_string()))
+        .create_workspace(
+            other,
+            "Fabrikam MSP",
+            &users.outsider,
+            &audit(
+                other,
+                None,
+                &users.outsider,
+                "workspace.create",
+                other.to_string(),
+            ),
+        )
         .await?;
     for (w, t, actor, name) in [
         (ws, tenant, &users.owner, "Contoso Pharma"),
@@ -98,7 +120,10 @@ pub async fn seed(store: &Store, users: DemoUsers) -> anyhow::Result<Demo> {
             created_at: Utc::now(),
         };
         store
-            .create_tenant(&record, &audit(w, Some(t), actor, "tenant.create", t.to_string()))
+            .create_tenant(
+                &record,
+                &audit(w, Some(t), actor, "tenant.create", t.to_string()),
+            )
             .await?;
     }
     Ok(Demo {
@@ -112,5 +137,12 @@ pub async fn seed(store: &Store, users: DemoUsers) -> anyhow::Result<Demo> {
 
 fn guid_from(u: ulid::Ulid) -> String {
     let h = format!("{:032x}", u.0);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

@@ -3,13 +3,15 @@
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenantops_aws::{AuditEntry, MemberGuard, RunQuery, StartError, StartRejection, StartRun, Started};
+use tenantops_aws::{
+    AuditEntry, MemberGuard, RunQuery, StartError, StartRejection, StartRun, Started,
+};
 use tenantops_core::identity::{IdempotencyKey, request_fingerprint};
 use tenantops_core::links::{self, RunLinks};
 use tenantops_core::operation::StartSurface;
 use tenantops_core::{
-    Capability, Click, Failure, Identity, Initiator, OperationParams, OperationType, Outcome,
-    ReasonCode, Run, RunId, RunStatus, TenantId, Transition, Trigger, WorkspaceId,
+    Capability, Click, Failure, Identity, Initiator, NewRun, OperationParams, OperationType,
+    Outcome, ReasonCode, Run, RunId, RunStatus, TenantId, Transition, Trigger, WorkspaceId,
 };
 use ulid::Ulid;
 
@@ -44,7 +46,9 @@ struct Page<'a> {
 /// `{"type": ..., "params": {...}}`, checked by hand so each mistake gets its own code.
 fn parse_start_body(body: Value) -> Result<(OperationType, Option<Value>), ApiError> {
     let Value::Object(mut map) = body else {
-        return Err(ApiError::InvalidBody("the body must be a JSON object".into()));
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
     };
     if let Some(extra) = map.keys().find(|k| *k != "type" && *k != "params") {
         return Err(ApiError::InvalidBody(format!(
@@ -62,11 +66,20 @@ fn parse_start_body(body: Value) -> Result<(OperationType, Option<Value>), ApiEr
     Ok((operation, map.remove("params")))
 }
 
-pub async fn start(req: &ApiRequest, deps: &Deps, ws: &str, tenant: &str) -> Result<Reply, ApiError> {
+pub async fn start(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
     let caller = req.caller()?;
     tracing::Span::current().record("caller", caller.as_str());
-    let ws: WorkspaceId = ws.parse().map_err(|_| ApiError::NotFound(Resource::Workspace))?;
-    let tenant: TenantId = tenant.parse().map_err(|_| ApiError::NotFound(Resource::Tenant))?;
+    let ws: WorkspaceId = ws
+        .parse()
+        .map_err(|_| ApiError::NotFound(Resource::Workspace))?;
+    let tenant: TenantId = tenant
+        .parse()
+        .map_err(|_| ApiError::NotFound(Resource::Tenant))?;
     let (operation, params) = parse_start_body(req.json_body()?)?;
     let spec = operation.spec();
     if spec.start_surface != StartSurface::OperationsRoute {
@@ -85,13 +98,14 @@ pub async fn start(req: &ApiRequest, deps: &Deps, ws: &str, tenant: &str) -> Res
     let identity = Identity::derive(ws, tenant, &params, &click);
     let now = Utc::now();
     let run = Run::queued(
-        RunId::new(),
-        ws,
-        tenant,
-        &params,
-        &identity,
-        Initiator::User(caller.clone()),
-        Trigger::Manual,
+        NewRun {
+            workspace_id: ws,
+            tenant_id: tenant,
+            params: &params,
+            identity: &identity,
+            initiator: Initiator::User(caller.clone()),
+            trigger: Trigger::Manual,
+        },
         now,
     );
     let audit = AuditEntry {
@@ -102,7 +116,9 @@ pub async fn start(req: &ApiRequest, deps: &Deps, ws: &str, tenant: &str) -> Res
         action: "operation.start".into(),
         target: run.id.to_string(),
         before: None,
-        after: Some(json!({ "type": operation, "status": RunStatus::Queued, "params": run.params })),
+        after: Some(
+            json!({ "type": operation, "status": RunStatus::Queued, "params": run.params }),
+        ),
         at: now,
     };
     let roles = spec.start_capability.roles();
@@ -281,7 +297,9 @@ impl ListFilters {
 pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = req.caller()?;
     tracing::Span::current().record("caller", caller.as_str());
-    let ws: WorkspaceId = ws.parse().map_err(|_| ApiError::NotFound(Resource::Workspace))?;
+    let ws: WorkspaceId = ws
+        .parse()
+        .map_err(|_| ApiError::NotFound(Resource::Workspace))?;
     let filters = ListFilters::parse(&req.query)?;
     let after = filters
         .cursor
