@@ -4,14 +4,18 @@ use tenantops_aws::config::{MissingEnv, required_env};
 
 pub const TABLE_NAME: &str = "TENANTOPS_TABLE_NAME";
 pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
+/// Secrets Manager name prefix for provider-connection secrets, e.g. `tenantops/dev/`.
+/// The API may create and overwrite secrets under it, never read them.
+pub const SECRET_PREFIX: &str = "TENANTOPS_SECRET_PREFIX";
 
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 2] = [TABLE_NAME, QUEUE_URL];
+pub const ENV_VARS: [&str; 3] = [TABLE_NAME, QUEUE_URL, SECRET_PREFIX];
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub table_name: String,
     pub queue_url: String,
+    pub secret_prefix: String,
 }
 
 impl ApiConfig {
@@ -19,6 +23,7 @@ impl ApiConfig {
         Ok(Self {
             table_name: required_env(TABLE_NAME)?,
             queue_url: required_env(QUEUE_URL)?,
+            secret_prefix: required_env(SECRET_PREFIX)?,
         })
     }
 }
