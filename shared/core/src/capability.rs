@@ -40,6 +40,10 @@ impl Role {
                 DirectorySync,
                 BackupRun,
                 RestoreExecute,
+                MembersManage,
+                TenantsManage,
+                ConnectionManage,
+                AuditView,
             ],
             Role::Operator => &[
                 WorkspaceView,
@@ -50,6 +54,16 @@ impl Role {
                 BackupRun,
             ],
             Role::Readonly => &[WorkspaceView, ConnectionView],
+        }
+    }
+
+    /// Higher is more powerful; used for "no one raises their own role".
+    pub fn rank(self) -> u8 {
+        match self {
+            Role::Owner => 3,
+            Role::Manager => 2,
+            Role::Operator => 1,
+            Role::Readonly => 0,
         }
     }
 
@@ -96,10 +110,21 @@ pub enum Capability {
     BackupRun,
     #[serde(rename = "restore.execute")]
     RestoreExecute,
+    /// Add, change and remove members (owners additionally manage owners).
+    #[serde(rename = "members.manage")]
+    MembersManage,
+    /// Add, rename and archive customer tenants.
+    #[serde(rename = "tenants.manage")]
+    TenantsManage,
+    /// Store and rotate a tenant's app credentials.
+    #[serde(rename = "connection.manage")]
+    ConnectionManage,
+    #[serde(rename = "audit.view")]
+    AuditView,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 7] = [
+    pub const ALL: [Capability; 11] = [
         Capability::WorkspaceView,
         Capability::ConnectionView,
         Capability::ConnectionVerify,
@@ -107,6 +132,10 @@ impl Capability {
         Capability::DirectorySync,
         Capability::BackupRun,
         Capability::RestoreExecute,
+        Capability::MembersManage,
+        Capability::TenantsManage,
+        Capability::ConnectionManage,
+        Capability::AuditView,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -118,6 +147,10 @@ impl Capability {
             Capability::DirectorySync => "directory.sync",
             Capability::BackupRun => "backup.run",
             Capability::RestoreExecute => "restore.execute",
+            Capability::MembersManage => "members.manage",
+            Capability::TenantsManage => "tenants.manage",
+            Capability::ConnectionManage => "connection.manage",
+            Capability::AuditView => "audit.view",
         }
     }
 
@@ -151,12 +184,7 @@ mod tests {
 
     #[test]
     fn capability_registry_matches_the_golden_file() {
-        let golden = include_str!("../golden/capabilities.txt");
-        assert_eq!(
-            registry_table(),
-            golden,
-            "the capability registry changed: review the change, then update shared/core/golden/capabilities.txt"
-        );
+        crate::check_golden("capabilities.txt", &registry_table());
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod capability;
 pub mod identity;
 pub mod ids;
 pub mod links;
+pub mod membership;
 pub mod operation;
 pub mod params;
 pub mod reason;
@@ -24,3 +25,21 @@ pub use params::{OperationParams, ParamsError};
 pub use reason::ReasonCode;
 pub use run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger};
 pub use state::{NewRun, Transition, TransitionError};
+
+/// Compares `actual` with `golden/{name}`; `UPDATE_GOLDEN=1` rewrites the file instead, for a
+/// change that was reviewed.
+#[cfg(test)]
+pub(crate) fn check_golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("writing the golden file");
+        return;
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_default();
+    assert_eq!(
+        actual, golden,
+        "{name} changed: review the change, then run the tests with UPDATE_GOLDEN=1"
+    );
+}

@@ -205,11 +205,7 @@ mod tests {
 
     #[test]
     fn operation_registry_matches_the_golden_file() {
-        assert_eq!(
-            registry_table(),
-            include_str!("../golden/operations.txt"),
-            "the operation registry changed: review, then update shared/core/golden/operations.txt"
-        );
+        crate::check_golden("operations.txt", &registry_table());
     }
 
     #[test]

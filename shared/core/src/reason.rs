@@ -1,140 +1,164 @@
-//! Reason codes: the stable, dotted codes that run failures carry. An enum, so an unknown code
-//! cannot be constructed; each code has a category, a retryable flag and a safe message.
+//! The reason-code taxonomy: every stable code that a run failure, a problem response or an
+//! onboarding block carries. An enum, so an unknown code cannot be constructed; each code has
+//! a category, whether it blocks onboarding, whether retrying may help, and a message that is
+//! safe to show anyone who may see it (no ids, secrets or payloads). Pinned by
+//! `golden/reasons.txt` and documented in the README.
 
 use std::fmt;
+use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ReasonCode {
-    #[serde(rename = "dispatch.failed")]
-    DispatchFailed,
-    #[serde(rename = "run.stale")]
-    RunStale,
-    #[serde(rename = "worker.exhausted")]
-    WorkerExhausted,
-    #[serde(rename = "graph.throttled")]
-    GraphThrottled,
-    #[serde(rename = "graph.permission_denied")]
-    GraphPermissionDenied,
-    #[serde(rename = "graph.unsupported_type")]
-    GraphUnsupportedType,
-    #[serde(rename = "graph.unavailable")]
-    GraphUnavailable,
-    #[serde(rename = "provider.credentials_invalid")]
-    ProviderCredentialsInvalid,
-    #[serde(rename = "provider.credentials_expired")]
-    ProviderCredentialsExpired,
-    #[serde(rename = "provider.app_not_found")]
-    ProviderAppNotFound,
-    #[serde(rename = "provider.tenant_not_found")]
-    ProviderTenantNotFound,
-    #[serde(rename = "provider.permission_denied")]
-    ProviderPermissionDenied,
-    #[serde(rename = "restore.mapping_unresolved")]
-    RestoreMappingUnresolved,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReasonCategory {
+    /// The request itself is wrong.
+    Request,
+    /// Who may do what.
+    Access,
+    /// Workspaces, members, tenants and connections.
+    Administration,
+    /// The run machinery (dispatch, workers, leases).
     Platform,
+    /// Microsoft Graph answered with a failure.
     Graph,
+    /// The customer's app registration or Entra tenant.
     Provider,
     Restore,
+    /// A step of tenant onboarding that is not done yet.
+    Onboarding,
 }
 
-impl ReasonCode {
-    pub const ALL: [ReasonCode; 13] = [
-        ReasonCode::DispatchFailed,
-        ReasonCode::RunStale,
-        ReasonCode::WorkerExhausted,
-        ReasonCode::GraphThrottled,
-        ReasonCode::GraphPermissionDenied,
-        ReasonCode::GraphUnsupportedType,
-        ReasonCode::GraphUnavailable,
-        ReasonCode::ProviderCredentialsInvalid,
-        ReasonCode::ProviderCredentialsExpired,
-        ReasonCode::ProviderAppNotFound,
-        ReasonCode::ProviderTenantNotFound,
-        ReasonCode::ProviderPermissionDenied,
-        ReasonCode::RestoreMappingUnresolved,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReasonCode::DispatchFailed => "dispatch.failed",
-            ReasonCode::RunStale => "run.stale",
-            ReasonCode::WorkerExhausted => "worker.exhausted",
-            ReasonCode::GraphThrottled => "graph.throttled",
-            ReasonCode::GraphPermissionDenied => "graph.permission_denied",
-            ReasonCode::GraphUnsupportedType => "graph.unsupported_type",
-            ReasonCode::GraphUnavailable => "graph.unavailable",
-            ReasonCode::ProviderCredentialsInvalid => "provider.credentials_invalid",
-            ReasonCode::ProviderCredentialsExpired => "provider.credentials_expired",
-            ReasonCode::ProviderAppNotFound => "provider.app_not_found",
-            ReasonCode::ProviderTenantNotFound => "provider.tenant_not_found",
-            ReasonCode::ProviderPermissionDenied => "provider.permission_denied",
-            ReasonCode::RestoreMappingUnresolved => "restore.mapping_unresolved",
+macro_rules! reasons {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = $code:literal, $category:ident, retryable: $retry:literal,
+            blocks_onboarding: $blocks:literal, $message:literal;
+    )*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ReasonCode {
+            $($(#[$doc])* $variant,)*
         }
-    }
 
-    pub fn category(self) -> ReasonCategory {
-        match self {
-            ReasonCode::DispatchFailed | ReasonCode::RunStale | ReasonCode::WorkerExhausted => {
-                ReasonCategory::Platform
-            }
-            ReasonCode::GraphThrottled
-            | ReasonCode::GraphPermissionDenied
-            | ReasonCode::GraphUnsupportedType
-            | ReasonCode::GraphUnavailable => ReasonCategory::Graph,
-            ReasonCode::ProviderCredentialsInvalid
-            | ReasonCode::ProviderCredentialsExpired
-            | ReasonCode::ProviderAppNotFound
-            | ReasonCode::ProviderTenantNotFound
-            | ReasonCode::ProviderPermissionDenied => ReasonCategory::Provider,
-            ReasonCode::RestoreMappingUnresolved => ReasonCategory::Restore,
-        }
-    }
+        impl ReasonCode {
+            pub const ALL: &'static [ReasonCode] = &[$(ReasonCode::$variant,)*];
 
-    /// Whether starting the same run again, unchanged, may succeed.
-    pub fn retryable(self) -> bool {
-        matches!(
-            self,
-            ReasonCode::DispatchFailed
-                | ReasonCode::RunStale
-                | ReasonCode::WorkerExhausted
-                | ReasonCode::GraphThrottled
-                | ReasonCode::GraphUnavailable
-        )
-    }
+            pub fn as_str(self) -> &'static str {
+                match self { $(ReasonCode::$variant => $code,)* }
+            }
 
-    /// A message safe to show anyone who may see the run: no ids, secrets or payloads.
-    pub fn message(self) -> &'static str {
-        match self {
-            ReasonCode::DispatchFailed => {
-                "The run could not be handed to a worker. Start it again."
+            pub fn category(self) -> ReasonCategory {
+                match self { $(ReasonCode::$variant => ReasonCategory::$category,)* }
             }
-            ReasonCode::RunStale => "The run stopped making progress and was ended.",
-            ReasonCode::WorkerExhausted => "Workers failed to process the run repeatedly.",
-            ReasonCode::GraphThrottled => "Microsoft Graph throttled the requests for too long.",
-            ReasonCode::GraphPermissionDenied => {
-                "The app registration lacks a Microsoft Graph permission."
+
+            /// Whether doing the same thing again, unchanged, may succeed.
+            pub fn retryable(self) -> bool {
+                match self { $(ReasonCode::$variant => $retry,)* }
             }
-            ReasonCode::GraphUnsupportedType => "This object type is not supported.",
-            ReasonCode::GraphUnavailable => "Microsoft Graph was unavailable.",
-            ReasonCode::ProviderCredentialsInvalid => "The app registration's secret is invalid.",
-            ReasonCode::ProviderCredentialsExpired => "The app registration's secret has expired.",
-            ReasonCode::ProviderAppNotFound => "The app registration was not found in the tenant.",
-            ReasonCode::ProviderTenantNotFound => "The Entra tenant was not found.",
-            ReasonCode::ProviderPermissionDenied => {
-                "The app registration has not been granted admin consent."
+
+            /// Whether this code, as the outcome of a connection check or an onboarding step,
+            /// keeps a tenant from being onboarded.
+            pub fn blocks_onboarding(self) -> bool {
+                match self { $(ReasonCode::$variant => $blocks,)* }
             }
-            ReasonCode::RestoreMappingUnresolved => {
-                "An assignment target could not be mapped in the destination tenant."
+
+            /// A message safe to show anyone who may see the failure.
+            pub fn message(self) -> &'static str {
+                match self { $(ReasonCode::$variant => $message,)* }
             }
         }
-    }
+    };
+}
+
+reasons! {
+    RequestMalformedJson = "request.malformed_json", Request, retryable: false, blocks_onboarding: false,
+        "The request body is not valid JSON.";
+    RequestInvalid = "request.invalid", Request, retryable: false, blocks_onboarding: false,
+        "The request body does not have the expected fields and types.";
+    RequestTooLarge = "request.too_large", Request, retryable: false, blocks_onboarding: false,
+        "The request body is too large.";
+    RequestUnsupportedMediaType = "request.unsupported_media_type", Request, retryable: false, blocks_onboarding: false,
+        "The request body must be application/json.";
+    QueryInvalid = "query.invalid", Request, retryable: false, blocks_onboarding: false,
+        "A query parameter is unknown, repeated or malformed.";
+    CursorInvalid = "cursor.invalid", Request, retryable: false, blocks_onboarding: false,
+        "The cursor was not issued for this query.";
+    IdempotencyKeyInvalid = "idempotency_key.invalid", Request, retryable: false, blocks_onboarding: false,
+        "Idempotency-Key must be 1 to 255 visible ASCII characters.";
+    IdempotencyKeyReused = "idempotency_key.reused", Request, retryable: false, blocks_onboarding: false,
+        "This Idempotency-Key was already used for a different request.";
+    OperationUnknownType = "operation.unknown_type", Request, retryable: false, blocks_onboarding: false,
+        "The operation type is not known.";
+    OperationInvalidParams = "operation.invalid_params", Request, retryable: false, blocks_onboarding: false,
+        "The operation's parameters are invalid.";
+    OperationNotStartable = "operation.not_startable", Request, retryable: false, blocks_onboarding: false,
+        "This operation type is not started through this route.";
+    RouteNotFound = "route.not_found", Request, retryable: false, blocks_onboarding: false,
+        "There is no such route.";
+    MethodNotAllowed = "method.not_allowed", Request, retryable: false, blocks_onboarding: false,
+        "The route does not accept this method.";
+    AuthUnauthenticated = "auth.unauthenticated", Access, retryable: false, blocks_onboarding: false,
+        "The request carries no verified caller.";
+    AuthForbidden = "auth.forbidden", Access, retryable: false, blocks_onboarding: false,
+        "Your role does not allow this.";
+    RunNotFound = "run.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No run with this id is visible to you.";
+    WorkspaceNotFound = "workspace.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No workspace with this id is visible to you.";
+    TenantNotFound = "tenant.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No tenant with this id exists in this workspace.";
+    MemberNotFound = "member.not_found", Administration, retryable: false, blocks_onboarding: false,
+        "This user is not a member of the workspace.";
+    MemberLastOwner = "member.last_owner", Administration, retryable: false, blocks_onboarding: false,
+        "A workspace keeps at least one owner.";
+    MemberOwnerRequired = "member.owner_required", Administration, retryable: false, blocks_onboarding: false,
+        "Only owners add, change or remove owners.";
+    MemberSelfPromotion = "member.self_promotion", Administration, retryable: false, blocks_onboarding: false,
+        "Members cannot raise their own role.";
+    TenantArchived = "tenant.archived", Administration, retryable: false, blocks_onboarding: true,
+        "The tenant is archived and takes no new runs.";
+    TenantAlreadyClaimed = "tenant.already_claimed", Administration, retryable: false, blocks_onboarding: true,
+        "This Entra tenant is already managed in a workspace.";
+    ConnectionNotFound = "connection.not_found", Administration, retryable: false, blocks_onboarding: true,
+        "The tenant has no provider connection.";
+    ConcurrentChange = "conflict.concurrent_change", Administration, retryable: true, blocks_onboarding: false,
+        "Someone changed this at the same time. Read it again and retry.";
+    Internal = "internal", Platform, retryable: true, blocks_onboarding: false,
+        "The request could not be completed.";
+    DispatchFailed = "dispatch.failed", Platform, retryable: true, blocks_onboarding: false,
+        "The run could not be handed to a worker. Start it again.";
+    RunStale = "run.stale", Platform, retryable: true, blocks_onboarding: false,
+        "The run stopped making progress and was ended.";
+    WorkerExhausted = "worker.exhausted", Platform, retryable: true, blocks_onboarding: false,
+        "Workers failed to process the run repeatedly.";
+    GraphThrottled = "graph.throttled", Graph, retryable: true, blocks_onboarding: false,
+        "Microsoft Graph throttled the requests for too long.";
+    GraphPermissionDenied = "graph.permission_denied", Graph, retryable: false, blocks_onboarding: true,
+        "The app registration lacks a Microsoft Graph permission.";
+    GraphUnsupportedType = "graph.unsupported_type", Graph, retryable: false, blocks_onboarding: false,
+        "This object type is not supported.";
+    GraphUnavailable = "graph.unavailable", Graph, retryable: true, blocks_onboarding: false,
+        "Microsoft Graph was unavailable.";
+    ProviderCredentialsInvalid = "provider.credentials_invalid", Provider, retryable: false, blocks_onboarding: true,
+        "The app registration's secret is invalid.";
+    ProviderCredentialsExpired = "provider.credentials_expired", Provider, retryable: false, blocks_onboarding: true,
+        "The app registration's secret has expired.";
+    ProviderAppNotFound = "provider.app_not_found", Provider, retryable: false, blocks_onboarding: true,
+        "The app registration was not found in the tenant.";
+    ProviderTenantNotFound = "provider.tenant_not_found", Provider, retryable: false, blocks_onboarding: true,
+        "The Entra tenant was not found.";
+    ProviderPermissionDenied = "provider.permission_denied", Provider, retryable: false, blocks_onboarding: true,
+        "The app registration has not been granted admin consent.";
+    RestoreMappingUnresolved = "restore.mapping_unresolved", Restore, retryable: false, blocks_onboarding: false,
+        "An assignment target could not be mapped in the destination tenant.";
+    OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
+        "Add the tenant's app registration (provider connection).";
+    OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,
+        "Verify the provider connection.";
+    OnboardingVerificationRunning = "onboarding.verification_running", Onboarding, retryable: true, blocks_onboarding: true,
+        "The provider connection is being verified.";
+    OnboardingInventoryRequired = "onboarding.inventory_required", Onboarding, retryable: false, blocks_onboarding: true,
+        "Run the first inventory sync.";
 }
 
 impl fmt::Display for ReasonCode {
@@ -143,18 +167,88 @@ impl fmt::Display for ReasonCode {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reason code `{0}`")]
+pub struct UnknownReasonCode(pub String);
+
+impl FromStr for ReasonCode {
+    type Err = UnknownReasonCode;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| UnknownReasonCode(s.chars().take(64).collect()))
+    }
+}
+
+impl Serialize for ReasonCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReasonCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The taxonomy rendered as a Markdown table; pinned by the golden test and the README.
+pub fn registry_table() -> String {
+    let mut out = String::from(
+        "| code | category | blocks onboarding | retryable | message |\n|---|---|---|---|---|\n",
+    );
+    for c in ReasonCode::ALL {
+        let category = serde_json::to_value(c.category())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            c.as_str(),
+            category,
+            yes(c.blocks_onboarding()),
+            yes(c.retryable()),
+            c.message()
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn serde_names_match_as_str() {
+    fn reason_taxonomy_matches_the_golden_file() {
+        crate::check_golden("reasons.md", &registry_table());
+    }
+
+    #[test]
+    fn codes_round_trip_and_unknown_codes_are_refused() {
         for c in ReasonCode::ALL {
-            let json = serde_json::to_string(&c).expect("serializes");
+            let json = serde_json::to_string(c).expect("serializes");
             assert_eq!(json, format!("\"{}\"", c.as_str()));
             let back: ReasonCode = serde_json::from_str(&json).expect("parses");
-            assert_eq!(back, c);
+            assert_eq!(back, *c);
         }
         assert!(serde_json::from_str::<ReasonCode>("\"made.up\"").is_err());
+    }
+
+    #[test]
+    fn codes_are_unique_dotted_and_lowercase() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ReasonCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
+            let s = c.as_str();
+            assert!(s == "internal" || s.contains('.'), "{s} is not dotted");
+            assert!(
+                s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_')
+            );
+        }
     }
 }
