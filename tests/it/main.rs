@@ -1,6 +1,7 @@
 //! Integration tests against the local AWS stack. One binary, one module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod bad_input;
 mod dispatch;
 mod gateway;

@@ -14,7 +14,7 @@ use axum::body::{Body, to_bytes};
 use axum::http::Request;
 use serde_json::Value;
 use tenantops_api::Deps;
-use tenantops_aws::{Dispatcher, Store};
+use tenantops_aws::{Dispatcher, SecretVault, Store};
 use tenantops_local::gateway::{self, Gateway};
 use tenantops_local::provision::{self, Resources};
 use tenantops_local::seed::{self, Demo, DemoUsers};
@@ -98,12 +98,14 @@ impl TestStack {
                 .build(),
         );
         let store = Store::new(dynamodb.clone(), &resources.table_name);
-        let users = DemoUsers::named(&prefix).expect("user names");
-        let demo = seed::seed(&store, users).await.expect("seeding");
+        let secrets = SecretVault::from_sdk(&sdk, format!("{prefix}/"));
         let deps = Arc::new(Deps {
             store,
             dispatcher: Dispatcher::new(sqs.clone(), &resources.queue_url),
+            secrets,
         });
+        let users = DemoUsers::named(&prefix).expect("user names");
+        let demo = seed::seed(&deps, users).await.expect("seeding");
         dynamodb_calls.take();
         sqs_calls.take();
         TestStack {
@@ -124,6 +126,7 @@ impl TestStack {
         Arc::new(Deps {
             store: self.deps.store.clone(),
             dispatcher: Dispatcher::new(self.sqs.clone(), queue_url),
+            secrets: self.deps.secrets.clone(),
         })
     }
 

@@ -1,7 +1,8 @@
 //! The API's one error type. Every failure a route can meet becomes one of these, and each
 //! maps to a status and a stable problem code exactly once, here.
 
-use tenantops_core::{Capability, OperationType, RunId};
+use tenantops_core::membership::MembershipError;
+use tenantops_core::{Capability, OperationType, ReasonCode, RunId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -9,6 +10,8 @@ pub enum Resource {
     Workspace,
     Tenant,
     Route,
+    Member,
+    Connection,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,12 @@ pub enum ApiError {
     TenantArchived,
     #[error("run {0} could not be dispatched")]
     DispatchFailed(RunId),
+    #[error("membership change refused: {0}")]
+    Membership(MembershipError),
+    #[error("this Entra tenant is already managed in a workspace")]
+    TenantAlreadyClaimed,
+    #[error("the item changed concurrently")]
+    ConcurrentChange,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -73,36 +82,51 @@ impl ApiError {
             | ApiError::IdempotencyKeyReused => 422,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::UnsupportedMediaType => 415,
-            ApiError::TenantArchived => 409,
+            ApiError::TenantArchived
+            | ApiError::TenantAlreadyClaimed
+            | ApiError::ConcurrentChange
+            | ApiError::Membership(MembershipError::LastOwner) => 409,
+            ApiError::Membership(MembershipError::NotMember) => 404,
+            ApiError::Membership(_) => 403,
             ApiError::DispatchFailed(_) => 503,
             ApiError::Internal(_) => 500,
         }
     }
 
-    /// The stable problem code clients branch on.
-    pub fn code(&self) -> &'static str {
+    /// The stable problem code clients branch on, from the reason-code taxonomy.
+    pub fn code(&self) -> ReasonCode {
+        use ReasonCode as R;
         match self {
-            ApiError::Unauthenticated => "auth.unauthenticated",
-            ApiError::NotFound(Resource::Run) => "run.not_found",
-            ApiError::NotFound(Resource::Workspace) => "workspace.not_found",
-            ApiError::NotFound(Resource::Tenant) => "tenant.not_found",
-            ApiError::NotFound(Resource::Route) => "route.not_found",
-            ApiError::MethodNotAllowed => "method.not_allowed",
-            ApiError::Forbidden(_) => "auth.forbidden",
-            ApiError::MalformedJson(_) => "request.malformed_json",
-            ApiError::InvalidBody(_) => "request.invalid",
-            ApiError::UnknownOperationType(_) => "operation.unknown_type",
-            ApiError::InvalidParams(_) => "operation.invalid_params",
-            ApiError::NotStartableHere(_) => "operation.not_startable",
-            ApiError::PayloadTooLarge { .. } => "request.too_large",
-            ApiError::UnsupportedMediaType => "request.unsupported_media_type",
-            ApiError::InvalidQuery(_) => "query.invalid",
-            ApiError::InvalidCursor => "cursor.invalid",
-            ApiError::InvalidIdempotencyKey => "idempotency_key.invalid",
-            ApiError::IdempotencyKeyReused => "idempotency_key.reused",
-            ApiError::TenantArchived => "tenant.archived",
-            ApiError::DispatchFailed(_) => "dispatch.failed",
-            ApiError::Internal(_) => "internal",
+            ApiError::Unauthenticated => R::AuthUnauthenticated,
+            ApiError::NotFound(Resource::Run) => R::RunNotFound,
+            ApiError::NotFound(Resource::Workspace) => R::WorkspaceNotFound,
+            ApiError::NotFound(Resource::Tenant) => R::TenantNotFound,
+            ApiError::NotFound(Resource::Route) => R::RouteNotFound,
+            ApiError::NotFound(Resource::Member) => R::MemberNotFound,
+            ApiError::NotFound(Resource::Connection) => R::ConnectionNotFound,
+            ApiError::MethodNotAllowed => R::MethodNotAllowed,
+            ApiError::Forbidden(_) => R::AuthForbidden,
+            ApiError::MalformedJson(_) => R::RequestMalformedJson,
+            ApiError::InvalidBody(_) => R::RequestInvalid,
+            ApiError::UnknownOperationType(_) => R::OperationUnknownType,
+            ApiError::InvalidParams(_) => R::OperationInvalidParams,
+            ApiError::NotStartableHere(_) => R::OperationNotStartable,
+            ApiError::PayloadTooLarge { .. } => R::RequestTooLarge,
+            ApiError::UnsupportedMediaType => R::RequestUnsupportedMediaType,
+            ApiError::InvalidQuery(_) => R::QueryInvalid,
+            ApiError::InvalidCursor => R::CursorInvalid,
+            ApiError::InvalidIdempotencyKey => R::IdempotencyKeyInvalid,
+            ApiError::IdempotencyKeyReused => R::IdempotencyKeyReused,
+            ApiError::TenantArchived => R::TenantArchived,
+            ApiError::DispatchFailed(_) => R::DispatchFailed,
+            ApiError::Membership(MembershipError::Forbidden) => R::AuthForbidden,
+            ApiError::Membership(MembershipError::OwnerRequired) => R::MemberOwnerRequired,
+            ApiError::Membership(MembershipError::SelfPromotion) => R::MemberSelfPromotion,
+            ApiError::Membership(MembershipError::LastOwner) => R::MemberLastOwner,
+            ApiError::Membership(MembershipError::NotMember) => R::MemberNotFound,
+            ApiError::TenantAlreadyClaimed => R::TenantAlreadyClaimed,
+            ApiError::ConcurrentChange => R::ConcurrentChange,
+            ApiError::Internal(_) => R::Internal,
         }
     }
 
@@ -113,6 +137,8 @@ impl ApiError {
             ApiError::NotFound(Resource::Workspace) => "Workspace not found",
             ApiError::NotFound(Resource::Tenant) => "Tenant not found",
             ApiError::NotFound(Resource::Route) => "No such route",
+            ApiError::NotFound(Resource::Member) => "Member not found",
+            ApiError::NotFound(Resource::Connection) => "Provider connection not found",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::MalformedJson(_) => "Malformed JSON",
@@ -128,6 +154,11 @@ impl ApiError {
             ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
             ApiError::TenantArchived => "Tenant archived",
             ApiError::DispatchFailed(_) => "Run could not be dispatched",
+            ApiError::Membership(MembershipError::NotMember) => "Member not found",
+            ApiError::Membership(MembershipError::LastOwner) => "Last owner",
+            ApiError::Membership(_) => "Membership change not allowed",
+            ApiError::TenantAlreadyClaimed => "Tenant already managed",
+            ApiError::ConcurrentChange => "Concurrent change",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -149,6 +180,10 @@ impl ApiError {
                 "The run was created but could not be handed to a worker; it has been marked failed (dispatch.failed). Start it again.".to_owned()
             }
             ApiError::Internal(_) => "The request could not be completed.".to_owned(),
+            ApiError::Membership(_)
+            | ApiError::TenantAlreadyClaimed
+            | ApiError::ConcurrentChange
+            | ApiError::NotFound(_) => self.code().message().to_owned(),
             other => other.to_string(),
         }
     }

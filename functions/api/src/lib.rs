@@ -11,7 +11,7 @@ mod response;
 mod router;
 mod routes;
 
-use tenantops_aws::{Dispatcher, Store};
+use tenantops_aws::{Dispatcher, SecretVault, Store};
 
 pub use error::ApiError;
 pub use request::MAX_BODY_BYTES;
@@ -22,6 +22,8 @@ pub use router::handle;
 pub struct Deps {
     pub store: Store,
     pub dispatcher: Dispatcher,
+    /// Write-only access to provider-connection secrets.
+    pub secrets: SecretVault,
 }
 
 impl Deps {
@@ -32,6 +34,7 @@ impl Deps {
         Ok(Self {
             store: Store::from_sdk(&sdk, cfg.table_name),
             dispatcher: Dispatcher::from_sdk(&sdk, cfg.queue_url),
+            secrets: SecretVault::from_sdk(&sdk, cfg.secret_prefix),
         })
     }
 }

@@ -10,11 +10,14 @@ pub const TYPE_BASE: &str = "https://tenantops.dev/problems/";
 
 pub fn reply(err: &ApiError) -> Reply {
     let mut body = Map::new();
-    body.insert("type".into(), json!(format!("{TYPE_BASE}{}", err.code())));
+    body.insert(
+        "type".into(),
+        json!(format!("{TYPE_BASE}{}", err.code().as_str())),
+    );
     body.insert("title".into(), json!(err.title()));
     body.insert("status".into(), json!(err.status()));
     body.insert("detail".into(), json!(err.detail()));
-    body.insert("code".into(), json!(err.code()));
+    body.insert("code".into(), json!(err.code().as_str()));
     match err {
         ApiError::DispatchFailed(run) => {
             body.insert("run_id".into(), json!(run.to_string()));

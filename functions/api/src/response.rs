@@ -27,6 +27,14 @@ impl Reply {
         }
     }
 
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            content_type: JSON,
+            body: String::new(),
+        }
+    }
+
     pub fn into_event(self) -> ApiGatewayV2httpResponse {
         let mut headers = HeaderMap::new();
         headers.insert(

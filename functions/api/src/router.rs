@@ -39,24 +39,67 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
+    use routes::{operations, tenants, workspaces};
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
     match segments.as_slice() {
         ["v1", "health"] => {
-            only(m, Method::GET).map(|()| Reply::json(200, &serde_json::json!({ "status": "ok" })))
+            only(m, Method::GET)?;
+            Ok(Reply::json(200, &serde_json::json!({ "status": "ok" })))
         }
         ["v1", "operations", run] => {
             only(m, Method::GET)?;
-            routes::operations::view(req, deps, run).await
+            operations::view(req, deps, run).await
         }
+        ["v1", "workspaces"] => match *m {
+            Method::GET => workspaces::list(req, deps).await,
+            Method::POST => workspaces::create(req, deps).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
         ["v1", "workspaces", ws, "operations"] => {
             only(m, Method::GET)?;
-            routes::operations::list(req, deps, ws).await
+            operations::list(req, deps, ws).await
+        }
+        ["v1", "workspaces", ws, "members"] => {
+            only(m, Method::GET)?;
+            workspaces::members(req, deps, ws).await
+        }
+        ["v1", "workspaces", ws, "members", user] => match *m {
+            Method::PUT => workspaces::change_member(req, deps, ws, user, Some(())).await,
+            Method::DELETE => workspaces::change_member(req, deps, ws, user, None).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "audit"] => {
+            only(m, Method::GET)?;
+            workspaces::audit(req, deps, ws).await
+        }
+        ["v1", "workspaces", ws, "tenants"] => match *m {
+            Method::GET => tenants::list(req, deps, ws).await,
+            Method::POST => tenants::create(req, deps, ws).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "tenants", t] => match *m {
+            Method::GET => tenants::view(req, deps, ws, t).await,
+            Method::PATCH => tenants::update(req, deps, ws, t, false).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "tenants", t, "archive"] => {
+            only(m, Method::POST)?;
+            tenants::update(req, deps, ws, t, true).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "provider-connection"] => match *m {
+            Method::GET => tenants::view_connection(req, deps, ws, t).await,
+            Method::PUT => tenants::put_connection(req, deps, ws, t).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "tenants", t, "onboarding"] => {
+            only(m, Method::GET)?;
+            tenants::onboarding(req, deps, ws, t).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;
-            routes::operations::start(req, deps, ws, tenant).await
+            operations::start(req, deps, ws, tenant).await
         }
         _ => {
             // Unknown routes still require a caller, as API Gateway's authorizer would.
@@ -85,8 +128,12 @@ fn log_error(err: &ApiError) {
             chain.push_str(&s.to_string());
             source = s.source();
         }
-        tracing::error!(code = err.code(), error = %chain, "request failed");
+        tracing::error!(code = err.code().as_str(), error = %chain, "request failed");
     } else {
-        tracing::info!(code = err.code(), status = err.status(), "request refused");
+        tracing::info!(
+            code = err.code().as_str(),
+            status = err.status(),
+            "request refused"
+        );
     }
 }

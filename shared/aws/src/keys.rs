@@ -68,10 +68,15 @@ pub fn workspace(ws: WorkspaceId) -> Key {
     }
 }
 
+/// Sort-key prefix of a workspace's members.
+pub fn member_prefix() -> String {
+    "MEMBER#".into()
+}
+
 pub fn member(ws: WorkspaceId, user: &UserId) -> Key {
     Key {
         pk: format!("WS#{ws}"),
-        sk: format!("MEMBER#{user}"),
+        sk: format!("{}{user}", member_prefix()),
     }
 }
 
@@ -84,10 +89,27 @@ pub fn membership_sort(ws: WorkspaceId) -> String {
     format!("WS#{ws}")
 }
 
+pub fn membership_sort_prefix() -> String {
+    "WS#".into()
+}
+
+/// Sort-key prefix of a workspace's tenants.
+pub fn tenant_prefix() -> String {
+    "TENANT#".into()
+}
+
+/// A tenant's provider connection.
+pub fn connection(ws: WorkspaceId, tenant: TenantId, connection_id: &str) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("CONN#{tenant}#{connection_id}"),
+    }
+}
+
 pub fn tenant(ws: WorkspaceId, tenant: TenantId) -> Key {
     Key {
         pk: format!("WS#{ws}"),
-        sk: format!("TENANT#{tenant}"),
+        sk: format!("{}{tenant}", tenant_prefix()),
     }
 }
 

@@ -12,6 +12,7 @@
 //! | workspace | `WS#{ws}` | `WORKSPACE` | | |
 //! | member | `WS#{ws}` | `MEMBER#{user}` | `USER#{user}` / `WS#{ws}` | |
 //! | tenant | `WS#{ws}` | `TENANT#{tenant}` | | |
+//! | provider connection | `WS#{ws}` | `CONN#{tenant}#{connection}` | | |
 //! | Entra tenant claim | `ENTRA#{guid}` | `CLAIM` | | |
 //! | audit entry | `WS#{ws}#AUDIT` | `{entry ulid}` | | |
 //!
@@ -21,17 +22,23 @@
 //! failed condition's `ALL_OLD` image: one call, no second read. Locks expire through the
 //! `expires_at` TTL attribute only once their run is finished.
 
+pub mod admin;
 pub mod config;
 pub mod dispatch;
 pub mod error;
 mod expr;
 pub mod keys;
 pub mod schema;
+pub mod secrets;
 pub mod store;
 
+pub use admin::{
+    AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
+};
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
+pub use secrets::{SecretVault, SecretsError};
 pub use store::{
-    AuditEntry, MemberGuard, RunPage, RunQuery, StartError, StartRejection, StartRun, Started,
-    Store, TenantRecord, TenantStatus,
+    AuditEntry, MemberGuard, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
+    TenantStatus, WriteError,
 };

@@ -25,7 +25,7 @@ use crate::error::StoreError;
 use crate::expr::{Placeholders, RunChanges};
 use crate::keys::{self, Key};
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
@@ -66,20 +66,27 @@ pub enum Started {
     Deduplicated(Box<Run>),
 }
 
+/// Why a conditional write was refused, read from its cancellation reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartRejection {
+pub enum Rejection {
     NotMember,
     MissingCapability(Role),
     TenantNotFound,
     TenantArchived,
     /// The `Idempotency-Key` was used before for a different request.
     IdempotencyKeyReused,
+    /// The Entra tenant already belongs to a workspace.
+    AlreadyClaimed,
+    /// The item changed since it was read (optimistic check failed).
+    Conflict,
+    /// The change would leave the workspace without an owner.
+    LastOwner,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error("start rejected: {0:?}")]
-    Rejected(StartRejection),
+pub enum WriteError {
+    #[error("write rejected: {0:?}")]
+    Rejected(Rejection),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -138,25 +145,25 @@ pub struct RunPage {
     pub next: Option<RunId>,
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn to_item<T: Serialize>(what: &'static str, v: &T) -> Result<Item, StoreError> {
+pub(crate) fn to_item<T: Serialize>(what: &'static str, v: &T) -> Result<Item, StoreError> {
     let mut item: Item = serde_dynamo::to_item(v).map_err(|e| StoreError::mapping(what, e))?;
     // Absent rather than NULL, so `if_not_exists` and `attribute_exists` mean what they say.
     item.retain(|_, v| !matches!(v, AttributeValue::Null(_)));
     Ok(item)
 }
 
-fn from_item<T: for<'de> Deserialize<'de>>(
+pub(crate) fn from_item<T: for<'de> Deserialize<'de>>(
     what: &'static str,
     item: Item,
 ) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(|e| StoreError::mapping(what, e))
 }
 
-fn with_key(mut item: Item, key: &Key) -> Item {
+pub(crate) fn with_key(mut item: Item, key: &Key) -> Item {
     item.extend(key.to_item());
     item
 }
@@ -165,7 +172,7 @@ fn status_value(status: RunStatus) -> AttributeValue {
     s(status.as_str())
 }
 
-fn ts(at: DateTime<Utc>) -> AttributeValue {
+pub(crate) fn ts(at: DateTime<Utc>) -> AttributeValue {
     s(tenantops_core::time::format(at))
 }
 
@@ -216,74 +223,16 @@ impl Store {
     /// Creates a run and its identity lock in one transaction that also checks the caller's
     /// membership and the tenant. A conflicting identity answers with the existing run, from
     /// the failed condition's `ALL_OLD` image: one DynamoDB call either way.
-    pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, StartError> {
+    pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, WriteError> {
         let run = start.run;
         let mut items = Vec::with_capacity(5);
         let mut guard_at = None;
         if let Some(guard) = start.guard {
-            let mut p = Placeholders::default();
-            let roles: Vec<String> = guard.roles.iter().map(|r| p.value(s(r.as_str()))).collect();
-            let cond = if roles.is_empty() {
-                format!(
-                    "attribute_exists({pk}) AND attribute_not_exists({pk})",
-                    pk = p.name(keys::PK)
-                )
-            } else {
-                format!(
-                    "attribute_exists({}) AND {} IN ({})",
-                    p.name(keys::PK),
-                    p.name("role"),
-                    roles.join(", ")
-                )
-            };
             guard_at = Some(items.len());
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(keys::member(run.workspace_id, guard.user).to_item()))
-                            .condition_expression(cond)
-                            .set_expression_attribute_names(p.names())
-                            .set_expression_attribute_values(p.values())
-                            .return_values_on_condition_check_failure(
-                                ReturnValuesOnConditionCheckFailure::AllOld,
-                            )
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
+            items.push(self.member_check(run.workspace_id, guard)?);
         }
         let tenant_at = items.len();
-        {
-            let mut p = Placeholders::default();
-            let cond = format!(
-                "attribute_exists({}) AND {} = {}",
-                p.name(keys::PK),
-                p.name("status"),
-                p.value(s("active"))
-            );
-            items.push(
-                TransactWriteItem::builder()
-                    .condition_check(
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(
-                                keys::tenant(run.workspace_id, run.tenant_id).to_item(),
-                            ))
-                            .condition_expression(cond)
-                            .set_expression_attribute_names(p.names())
-                            .set_expression_attribute_values(p.values())
-                            .return_values_on_condition_check_failure(
-                                ReturnValuesOnConditionCheckFailure::AllOld,
-                            )
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build(),
-            );
-        }
+        items.push(self.tenant_active_check(run.workspace_id, run.tenant_id)?);
         items.push(self.put_new(self.run_item(run)?, false)?);
         let lock_at = items.len();
         items.push(self.put_new(self.lock_item(run, start.lock, start.fingerprint)?, true)?);
@@ -293,29 +242,12 @@ impl Store {
             None => return Ok(Started::Created),
             Some(reasons) => reasons,
         };
-        let failed = |i: usize| {
-            reasons
-                .get(i)
-                .filter(|r| r.code() == Some("ConditionalCheckFailed"))
-        };
+        let failed = |i: usize| failed_at(&reasons, i);
         if let Some(reason) = guard_at.and_then(failed) {
-            let role = reason
-                .item()
-                .and_then(|i| i.get("role"))
-                .and_then(|v| v.as_s().ok())
-                .and_then(|r| r.parse::<Role>().ok());
-            return Err(StartError::Rejected(match role {
-                Some(role) => StartRejection::MissingCapability(role),
-                None => StartRejection::NotMember,
-            }));
+            return Err(WriteError::Rejected(member_rejection(reason)));
         }
         if let Some(reason) = failed(tenant_at) {
-            let archived = reason.item().is_some_and(|i| i.contains_key(keys::PK));
-            return Err(StartError::Rejected(if archived {
-                StartRejection::TenantArchived
-            } else {
-                StartRejection::TenantNotFound
-            }));
+            return Err(WriteError::Rejected(tenant_rejection(reason)));
         }
         if let Some(reason) = failed(lock_at) {
             let old = reason.item().cloned().unwrap_or_default();
@@ -327,7 +259,7 @@ impl Store {
             if kind == Some(lock_kind_name(LockKind::Idempotent))
                 && their_fingerprint.map(String::as_str) != Some(start.fingerprint)
             {
-                return Err(StartError::Rejected(StartRejection::IdempotencyKeyReused));
+                return Err(WriteError::Rejected(Rejection::IdempotencyKeyReused));
             }
             let existing = match old.get("run") {
                 Some(AttributeValue::M(m)) => from_item::<Run>("lock run copy", m.clone())?,
@@ -344,7 +276,111 @@ impl Store {
         Err(StoreError::TransitionRefused.into())
     }
 
-    fn put_new(&self, item: Item, return_old: bool) -> Result<TransactWriteItem, StoreError> {
+    /// Newest-first query of one partition, filtered, filling up to `limit` items in at most
+    /// `MAX_QUERY_ROUNDS` index queries. Returns the items and the last evaluated key, which
+    /// is where the next page starts.
+    pub(crate) async fn query_newest_first(
+        &self,
+        index: Option<&str>,
+        key_cond: String,
+        filters: Vec<String>,
+        p: Placeholders,
+        limit: usize,
+        mut start: Option<Item>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
+        let mut items = Vec::new();
+        for _ in 0..MAX_QUERY_ROUNDS {
+            let want = limit.saturating_sub(items.len()).max(1);
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression(&key_cond)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(p.names())
+                .set_expression_attribute_values(p.values())
+                .scan_index_forward(false)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if items.len() >= limit || start.is_none() {
+                break;
+            }
+        }
+        Ok((items, start))
+    }
+
+    /// The caller is a member of `ws` with one of the guard's roles (old image on failure).
+    pub(crate) fn member_check(
+        &self,
+        ws: WorkspaceId,
+        guard: MemberGuard<'_>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut p = Placeholders::default();
+        let roles: Vec<String> = guard.roles.iter().map(|r| p.value(s(r.as_str()))).collect();
+        let pk = p.name(keys::PK);
+        let cond = if roles.is_empty() {
+            format!("attribute_exists({pk}) AND attribute_not_exists({pk})")
+        } else {
+            format!(
+                "attribute_exists({pk}) AND {} IN ({})",
+                p.name("role"),
+                roles.join(", ")
+            )
+        };
+        self.condition_check(keys::member(ws, guard.user), cond, p)
+    }
+
+    /// The tenant exists in `ws` and is active (old image on failure).
+    pub(crate) fn tenant_active_check(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "attribute_exists({}) AND {} = {}",
+            p.name(keys::PK),
+            p.name("status"),
+            p.value(s("active"))
+        );
+        self.condition_check(keys::tenant(ws, tenant), cond, p)
+    }
+
+    pub(crate) fn condition_check(
+        &self,
+        key: Key,
+        cond: String,
+        p: Placeholders,
+    ) -> Result<TransactWriteItem, StoreError> {
+        Ok(TransactWriteItem::builder()
+            .condition_check(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key.to_item()))
+                    .condition_expression(cond)
+                    .set_expression_attribute_names(p.names())
+                    .set_expression_attribute_values(p.values())
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .build())
+    }
+
+    pub(crate) fn put_new(
+        &self,
+        item: Item,
+        return_old: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
         let mut p = Placeholders::default();
         let cond = format!("attribute_not_exists({})", p.name(keys::PK));
         let mut put = Put::builder()
@@ -362,7 +398,7 @@ impl Store {
             .build())
     }
 
-    fn put_audit(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn put_audit(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
         let item = with_key(
             to_item("audit entry", entry)?,
             &keys::audit(entry.workspace_id, entry.id),
@@ -372,7 +408,7 @@ impl Store {
 
     /// Runs a transaction. `Ok(None)`: committed. `Ok(Some(reasons))`: cancelled by a failed
     /// condition. Collisions with concurrent transactions are retried with jittered backoff.
-    async fn transact(
+    pub(crate) async fn transact(
         &self,
         operation: &'static str,
         items: Vec<TransactWriteItem>,
@@ -570,187 +606,53 @@ impl Store {
             )),
             None => {}
         }
-        let filter = (!filters.is_empty()).then(|| filters.join(" AND "));
-        let mut start = q.after.map(|after| {
+        let start = q.after.map(|after| {
             let mut k = keys::run(after).to_item();
             k.insert(pk_attr.into(), s(partition.clone()));
             k.insert(sk_attr.into(), s(keys::run_sort(after)));
             k
         });
-        let mut items = Vec::new();
-        for _ in 0..MAX_QUERY_ROUNDS {
-            let want = q.limit.saturating_sub(items.len()).max(1);
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index)
-                .key_condition_expression(&key_cond)
-                .set_filter_expression(filter.clone())
-                .set_expression_attribute_names(p.names())
-                .set_expression_attribute_values(p.values())
-                .scan_index_forward(false)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                items.push(from_item::<Run>("run", item)?);
-            }
-            start = out.last_evaluated_key;
-            if items.len() >= q.limit || start.is_none() {
-                break;
-            }
-        }
-        let next = start
+        let (found, last) = self
+            .query_newest_first(Some(index), key_cond, filters, p, q.limit, start)
+            .await?;
+        let items = found
+            .into_iter()
+            .map(|i| from_item::<Run>("run", i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = last
             .and_then(|k| k.get(sk_attr).and_then(|v| v.as_s().ok()).cloned())
             .and_then(|id| id.parse().ok());
         Ok(RunPage { items, next })
     }
+}
 
-    /// The caller's role in a workspace, or `None` if not a member.
-    pub async fn member_role(
-        &self,
-        ws: WorkspaceId,
-        user: &UserId,
-    ) -> Result<Option<Role>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::member(ws, user).to_item()))
-            .projection_expression("#r")
-            .expression_attribute_names("#r", "role")
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out
-            .item
-            .and_then(|i| i.get("role").and_then(|v| v.as_s().ok()).cloned())
-            .and_then(|r| r.parse().ok()))
+/// A failed membership check: no item means not a member; an item means the wrong role.
+pub(crate) fn member_rejection(reason: &CancellationReason) -> Rejection {
+    let role = reason
+        .item()
+        .and_then(|i| i.get("role"))
+        .and_then(|v| v.as_s().ok())
+        .and_then(|r| r.parse::<Role>().ok());
+    match role {
+        Some(role) => Rejection::MissingCapability(role),
+        None => Rejection::NotMember,
     }
+}
 
-    /// Creates a workspace with `owner` as its first member, in one transaction.
-    pub async fn create_workspace(
-        &self,
-        ws: WorkspaceId,
-        name: &str,
-        owner: &UserId,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        let workspace = with_key(
-            HashMap::from([
-                ("workspace_id".to_owned(), s(ws.to_string())),
-                ("name".to_owned(), s(name)),
-                ("created_at".to_owned(), ts(audit.at)),
-            ]),
-            &keys::workspace(ws),
-        );
-        let items = vec![
-            self.put_new(workspace, false)?,
-            self.put_new(self.member_item(ws, owner, Role::Owner), false)?,
-            self.put_audit(audit)?,
-        ];
-        match self.transact("TransactWriteItems", items).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::TransitionRefused),
-        }
+/// A failed tenant check: no item means no such tenant here; an item means archived.
+pub(crate) fn tenant_rejection(reason: &CancellationReason) -> Rejection {
+    if reason.item().is_some_and(|i| i.contains_key(keys::PK)) {
+        Rejection::TenantArchived
+    } else {
+        Rejection::TenantNotFound
     }
+}
 
-    fn member_item(&self, ws: WorkspaceId, user: &UserId, role: Role) -> Item {
-        with_key(
-            HashMap::from([
-                ("workspace_id".to_owned(), s(ws.to_string())),
-                ("user_id".to_owned(), s(user.as_str())),
-                ("role".to_owned(), s(role.as_str())),
-                (keys::GSI1_PK.to_owned(), s(keys::memberships_of_user(user))),
-                (keys::GSI1_SK.to_owned(), s(keys::membership_sort(ws))),
-            ]),
-            &keys::member(ws, user),
-        )
-    }
-
-    /// Adds or changes a member of an existing workspace.
-    pub async fn put_member(
-        &self,
-        ws: WorkspaceId,
-        user: &UserId,
-        role: Role,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        let mut p = Placeholders::default();
-        let ws_exists = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(keys::workspace(ws).to_item()))
-            .condition_expression(format!("attribute_exists({})", p.name(keys::PK)))
-            .set_expression_attribute_names(p.names())
-            .build()
-            .map_err(build_error)?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(self.member_item(ws, user, role)))
-            .build()
-            .map_err(build_error)?;
-        let items = vec![
-            TransactWriteItem::builder()
-                .condition_check(ws_exists)
-                .build(),
-            TransactWriteItem::builder().put(put).build(),
-            self.put_audit(audit)?,
-        ];
-        match self.transact("TransactWriteItems", items).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::TransitionRefused),
-        }
-    }
-
-    /// Adds a customer tenant; the Entra tenant claim makes it belong to one workspace only.
-    pub async fn create_tenant(
-        &self,
-        tenant: &TenantRecord,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        let item = with_key(
-            to_item("tenant", tenant)?,
-            &keys::tenant(tenant.workspace_id, tenant.tenant_id),
-        );
-        let claim = with_key(
-            HashMap::from([
-                (
-                    "workspace_id".to_owned(),
-                    s(tenant.workspace_id.to_string()),
-                ),
-                ("tenant_id".to_owned(), s(tenant.tenant_id.to_string())),
-            ]),
-            &keys::entra_claim(&tenant.entra_tenant_id),
-        );
-        let items = vec![
-            self.put_new(item, false)?,
-            self.put_new(claim, false)?,
-            self.put_audit(audit)?,
-        ];
-        match self.transact("TransactWriteItems", items).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::TransitionRefused),
-        }
-    }
-
-    pub async fn get_tenant(
-        &self,
-        ws: WorkspaceId,
-        tenant: TenantId,
-    ) -> Result<Option<TenantRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::tenant(ws, tenant).to_item()))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|i| from_item("tenant", i)).transpose()
-    }
+/// The reason at `i` if it is a failed condition.
+pub(crate) fn failed_at(reasons: &[CancellationReason], i: usize) -> Option<&CancellationReason> {
+    reasons
+        .get(i)
+        .filter(|r| r.code() == Some("ConditionalCheckFailed"))
 }
 
 /// The run-item and lock-copy changes of a transition.
@@ -806,7 +708,7 @@ fn lock_kind_name(kind: LockKind) -> &'static str {
     }
 }
 
-fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
+pub(crate) fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> StoreError {
     StoreError::Dynamo {
         operation: "request",
         code: None,

@@ -14,6 +14,7 @@ pub mod operation;
 pub mod params;
 pub mod reason;
 pub mod run;
+pub mod secret;
 pub mod state;
 pub mod time;
 

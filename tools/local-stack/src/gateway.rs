@@ -53,13 +53,25 @@ async fn serve(State(gw): State<Gateway>, req: Request) -> Response {
             None => return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
         }
     };
-    let route_key = if public {
-        "GET /v1/health"
-    } else {
-        "ANY /v1/{proxy+}"
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let request = EventRequest {
+        method: parts.method.as_str(),
+        path: &path,
+        query: parts.uri.query().unwrap_or(""),
+        headers,
+        claims,
+        body: &body,
     };
-    let event = event_json(&parts, &path, route_key, claims, &body);
-    let event: ApiGatewayV2httpRequest = match serde_json::from_value(event) {
+    let event = match request.event() {
         Ok(e) => e,
         Err(err) => {
             tracing::error!(error = %err, "could not build the API Gateway event");
@@ -84,95 +96,144 @@ async fn serve(State(gw): State<Gateway>, req: Request) -> Response {
     resp
 }
 
-/// The payload-v2 event, as JSON, in the shape API Gateway sends it.
-fn event_json(
-    parts: &axum::http::request::Parts,
+/// One HTTP request, as the gateway saw it.
+#[derive(Debug)]
+pub struct EventRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub query: &'a str,
+    pub headers: Vec<(String, String)>,
+    /// Verified JWT claims; `None` on the unauthenticated route.
+    pub claims: Option<serde_json::Map<String, Value>>,
+    pub body: &'a [u8],
+}
+
+impl EventRequest<'_> {
+    /// The payload-v2 event in the shape API Gateway sends it.
+    pub fn event(&self) -> Result<ApiGatewayV2httpRequest, serde_json::Error> {
+        serde_json::from_value(self.event_json())
+    }
+
+    fn event_json(&self) -> Value {
+        let public = self.claims.is_none();
+        let route_key = if public {
+            "GET /v1/health"
+        } else {
+            "ANY /v1/{proxy+}"
+        };
+        let mut headers = serde_json::Map::new();
+        for (k, v) in &self.headers {
+            let k = k.to_ascii_lowercase();
+            // API Gateway joins repeated headers with commas.
+            match headers.get_mut(&k) {
+                Some(Value::String(existing)) => {
+                    existing.push(',');
+                    existing.push_str(v);
+                }
+                _ => {
+                    headers.insert(k, Value::String(v.clone()));
+                }
+            }
+        }
+        let now = chrono::Utc::now();
+        let authorizer = self.claims.clone().map(|c| {
+            // The authorizer hands claims over as strings.
+            let claims: serde_json::Map<String, Value> = c
+                .into_iter()
+                .map(|(k, v)| {
+                    let s = match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (k, Value::String(s))
+                })
+                .collect();
+            json!({ "jwt": { "claims": claims, "scopes": null } })
+        });
+        let (body, is_base64) = if self.body.is_empty() {
+            (Value::Null, false)
+        } else {
+            match std::str::from_utf8(self.body) {
+                Ok(text) => (Value::String(text.to_owned()), false),
+                Err(_) => (
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(self.body)),
+                    true,
+                ),
+            }
+        };
+        let user_agent = headers
+            .get("user-agent")
+            .cloned()
+            .unwrap_or(Value::String(String::new()));
+        let mut ctx = json!({
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": "127.0.0.1",
+            "domainPrefix": "127",
+            "http": {
+                "method": self.method,
+                "path": self.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": user_agent,
+            },
+            "requestId": ulid::Ulid::new().to_string(),
+            "routeKey": route_key,
+            "stage": "$default",
+            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
+            "timeEpoch": now.timestamp_millis(),
+        });
+        if let (Some(a), Some(obj)) = (authorizer, ctx.as_object_mut()) {
+            obj.insert("authorizer".into(), a);
+        }
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": self.path,
+            "rawQueryString": self.query,
+            "headers": headers,
+            "requestContext": ctx,
+            "isBase64Encoded": is_base64,
+        });
+        if let Some(obj) = event.as_object_mut() {
+            if !body.is_null() {
+                obj.insert("body".into(), body);
+            }
+            if !public {
+                let proxy = self.path.strip_prefix("/v1/").unwrap_or(self.path);
+                obj.insert("pathParameters".into(), json!({ "proxy": proxy }));
+            }
+        }
+        event
+    }
+}
+
+/// Calls the API handler directly as `sub` (a verified caller), with a JSON body: what the
+/// demo seed uses, so that it goes through the same code paths as a client.
+pub async fn invoke(
+    deps: &Deps,
+    method: &str,
     path: &str,
-    route_key: &str,
-    claims: Option<serde_json::Map<String, Value>>,
-    body: &[u8],
-) -> Value {
-    let mut headers = serde_json::Map::new();
-    for (k, v) in parts.headers.iter() {
-        let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
-        // API Gateway joins repeated headers with commas.
-        match headers.get_mut(k.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push(',');
-                existing.push_str(&v);
-            }
-            _ => {
-                headers.insert(k.as_str().to_owned(), Value::String(v));
-            }
-        }
-    }
-    let now = chrono::Utc::now();
-    let request_id = ulid::Ulid::new().to_string();
-    let authorizer = claims.map(|c| {
-        // The authorizer hands claims over as strings.
-        let claims: serde_json::Map<String, Value> = c
-            .into_iter()
-            .map(|(k, v)| {
-                let s = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, Value::String(s))
-            })
-            .collect();
-        json!({ "jwt": { "claims": claims, "scopes": null } })
-    });
-    let (body, is_base64) = if body.is_empty() {
-        (Value::Null, false)
-    } else {
-        match std::str::from_utf8(body) {
-            Ok(text) => (Value::String(text.to_owned()), false),
-            Err(_) => (
-                Value::String(base64::engine::general_purpose::STANDARD.encode(body)),
-                true,
-            ),
-        }
+    sub: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut claims = serde_json::Map::new();
+    claims.insert("sub".into(), Value::String(sub.to_owned()));
+    let request = EventRequest {
+        method,
+        path,
+        query: "",
+        headers: vec![("content-type".into(), "application/json".into())],
+        claims: Some(claims),
+        body: body.as_bytes(),
     };
-    let mut ctx = json!({
-        "accountId": "000000000000",
-        "apiId": "local",
-        "domainName": "127.0.0.1",
-        "domainPrefix": "127",
-        "http": {
-            "method": parts.method.as_str(),
-            "path": path,
-            "protocol": "HTTP/1.1",
-            "sourceIp": "127.0.0.1",
-            "userAgent": parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or(""),
-        },
-        "requestId": request_id,
-        "routeKey": route_key,
-        "stage": "$default",
-        "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-        "timeEpoch": now.timestamp_millis(),
-    });
-    if let (Some(a), Some(obj)) = (authorizer, ctx.as_object_mut()) {
-        obj.insert("authorizer".into(), a);
-    }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": path,
-        "rawQueryString": parts.uri.query().unwrap_or(""),
-        "headers": headers,
-        "requestContext": ctx,
-        "isBase64Encoded": is_base64,
-    });
-    if let Some(obj) = event.as_object_mut() {
-        if !body.is_null() {
-            obj.insert("body".into(), body);
-        }
-        if route_key.contains("{proxy+}") {
-            let proxy = path.strip_prefix("/v1/").unwrap_or(path);
-            obj.insert("pathParameters".into(), json!({ "proxy": proxy }));
-        }
-    }
-    event
+    let out = tenantops_api::handle(request.event()?, deps).await;
+    let body = match out.body {
+        Some(EventBody::Text(t)) if !t.is_empty() => serde_json::from_str(&t)?,
+        _ => Value::Null,
+    };
+    Ok((u16::try_from(out.status_code)?, body))
 }
 
 /// API Gateway's own error shape (not a problem document: the Lambda never ran).

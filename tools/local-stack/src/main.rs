@@ -38,9 +38,12 @@ async fn main() -> anyhow::Result<()> {
     // without clashing with ours.
     let prefix = format!("tenantops-{}", ulid::Ulid::new().to_string().to_lowercase());
     let resources = provision::provision(&sdk, &prefix).await?;
-    let store = tenantops_aws::Store::from_sdk(&sdk, &resources.table_name);
-    let dispatcher = tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url);
-    let demo = seed::seed(&store, seed::DemoUsers::named("demo")?).await?;
+    let deps = Arc::new(tenantops_api::Deps {
+        store: tenantops_aws::Store::from_sdk(&sdk, &resources.table_name),
+        dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
+        secrets: tenantops_aws::SecretVault::from_sdk(&sdk, format!("{prefix}/")),
+    });
+    let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 
     let tokens = TokenIssuer::generate();
     let mut minted = serde_json::Map::new();
@@ -64,6 +67,9 @@ async fn main() -> anyhow::Result<()> {
         "aws_endpoint_url_dynamodb": std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok(),
         "table_name": resources.table_name,
         "queue_url": resources.queue_url,
+        "secret_prefix": format!("{prefix}/"),
+        "graph_base_url": std::env::var("TENANTOPS_GRAPH_BASE_URL").ok(),
+        "login_base_url": std::env::var("TENANTOPS_LOGIN_BASE_URL").ok(),
         "dead_letter_queue_url": resources.dead_letter_queue_url,
         "workspace_id": demo.workspace_id,
         "tenant_id": demo.tenant_id,
@@ -78,7 +84,6 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&stack_file, serde_json::to_vec_pretty(&stack)?)
         .with_context(|| format!("writing {}", stack_file.display()))?;
 
-    let deps = Arc::new(tenantops_api::Deps { store, dispatcher });
     let app = gateway::router(gateway::Gateway { deps, tokens });
     tracing::info!(
         "tenantops is up at {api_url} (stack: {}). Try:\n  curl -s -X POST {api_url}{start} -H \"Authorization: Bearer $(jq -r .tokens.owner {file})\" -H 'content-type: application/json' -d '{{\"type\":\"inventory.sync\"}}'",

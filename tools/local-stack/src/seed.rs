@@ -1,10 +1,14 @@
-//! The demo: two workspaces, each with a customer tenant, and one user per role.
+//! The demo: two workspaces, each with a customer tenant, one user per role, and a provider
+//! connection. Seeded through the API handler as the demo users, so the demo exercises the
+//! same code paths (and leaves the same audit trail) as a client would.
 
-use chrono::Utc;
+use anyhow::{Context, bail};
 use serde::Serialize;
-use serde_json::json;
-use tenantops_aws::{AuditEntry, Store, TenantRecord, TenantStatus};
-use tenantops_core::{Role, TenantId, UserId, WorkspaceId};
+use serde_json::{Value, json};
+use tenantops_api::Deps;
+use tenantops_core::{TenantId, UserId, WorkspaceId};
+
+use crate::gateway::invoke;
 
 /// Who is who in the demo. `outsider` belongs to the other workspace only.
 #[derive(Debug, Clone, Serialize)]
@@ -49,94 +53,34 @@ pub struct Demo {
     pub users: DemoUsers,
 }
 
-fn audit(
-    ws: WorkspaceId,
-    tenant: Option<TenantId>,
-    actor: &UserId,
-    action: &str,
-    target: String,
-) -> AuditEntry {
-    AuditEntry {
-        id: ulid::Ulid::new(),
-        workspace_id: ws,
-        tenant_id: tenant,
-        actor: actor.to_string(),
-        action: action.to_owned(),
-        target,
-        before: None,
-        after: None,
-        at: Utc::now(),
+/// The demo tenant's app registration (graph-sim accepts it; it is not a real secret).
+pub const DEMO_CLIENT_ID: &str = "6f1c7a52-2d2b-4f0e-9a51-3f0d6c1e9b10";
+pub const DEMO_CLIENT_SECRET: &str = "demo-client-secret-not-for-production";
+
+async fn call(
+    deps: &Deps,
+    as_user: &UserId,
+    method: &str,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let (status, reply) = invoke(deps, method, path, as_user.as_str(), Some(body)).await?;
+    if !(200..300).contains(&status) {
+        bail!("seeding: {method} {path} answered {status}: {reply}");
     }
+    Ok(reply)
 }
 
-/// Seeds the demo through the store's own operations (no items written behind its back).
-pub async fn seed(store: &Store, users: DemoUsers) -> anyhow::Result<Demo> {
-    let ws = WorkspaceId::new();
-    let other = WorkspaceId::new();
-    let tenant = TenantId::new();
-    let other_tenant = TenantId::new();
-    store
-        .create_workspace(
-            ws,
-            "Contoso MSP",
-            &users.owner,
-            &audit(ws, None, &users.owner, "workspace.create", ws.to_string()),
-        )
-        .await?;
-    for (user, role) in [
-        (&users.manager, Role::Manager),
-        (&users.operator, Role::Operator),
-        (&users.readonly, Role::Readonly),
-    ] {
-        let mut entry = audit(ws, None, &users.owner, "member.put", user.to_string());
-        entry.after = Some(json!({ "role": role }));
-        store.put_member(ws, user, role, &entry).await?;
-    }
-    store
-        .create_workspace(
-            other,
-            "Fabrikam MSP",
-            &users.outsider,
-            &audit(
-                other,
-                None,
-                &users.outsider,
-                "workspace.create",
-                other.to_string(),
-            ),
-        )
-        .await?;
-    for (w, t, actor, name) in [
-        (ws, tenant, &users.owner, "Contoso Pharma"),
-        (other, other_tenant, &users.outsider, "Fabrikam Retail"),
-    ] {
-        let record = TenantRecord {
-            tenant_id: t,
-            workspace_id: w,
-            // A fresh GUID-shaped Entra id per seed, so seeds never collide.
-            entra_tenant_id: guid_from(ulid::Ulid::new()),
-            display_name: name.to_owned(),
-            status: TenantStatus::Active,
-            created_at: Utc::now(),
-        };
-        store
-            .create_tenant(
-                &record,
-                &audit(w, Some(t), actor, "tenant.create", t.to_string()),
-            )
-            .await?;
-    }
-    Ok(Demo {
-        workspace_id: ws,
-        tenant_id: tenant,
-        other_workspace_id: other,
-        other_tenant_id: other_tenant,
-        users,
-    })
+fn id<T: std::str::FromStr>(v: &Value, pointer: &str) -> anyhow::Result<T> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("seeding: no {pointer} in {v}"))
 }
 
-fn guid_from(u: ulid::Ulid) -> String {
-    let h = format!("{:032x}", u.0);
+/// A fresh GUID-shaped Entra id per seed, so that seeds never collide.
+fn fresh_entra_id() -> String {
+    let h = format!("{:032x}", ulid::Ulid::new().0);
     format!(
         "{}-{}-{}-{}-{}",
         &h[0..8],
@@ -145,4 +89,74 @@ fn guid_from(u: ulid::Ulid) -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// Seeds the demo through the API.
+pub async fn seed(deps: &Deps, users: DemoUsers) -> anyhow::Result<Demo> {
+    let ws = call(
+        deps,
+        &users.owner,
+        "POST",
+        "/v1/workspaces",
+        json!({ "name": "Contoso MSP" }),
+    )
+    .await?;
+    let ws: WorkspaceId = id(&ws, "/workspace/id")?;
+    for (user, role) in [
+        (&users.manager, "manager"),
+        (&users.operator, "operator"),
+        (&users.readonly, "readonly"),
+    ] {
+        call(
+            deps,
+            &users.owner,
+            "PUT",
+            &format!("/v1/workspaces/{ws}/members/{user}"),
+            json!({ "role": role }),
+        )
+        .await?;
+    }
+    let other = call(
+        deps,
+        &users.outsider,
+        "POST",
+        "/v1/workspaces",
+        json!({ "name": "Fabrikam MSP" }),
+    )
+    .await?;
+    let other: WorkspaceId = id(&other, "/workspace/id")?;
+
+    let tenant = call(
+        deps,
+        &users.owner,
+        "POST",
+        &format!("/v1/workspaces/{ws}/tenants"),
+        json!({ "entra_tenant_id": fresh_entra_id(), "display_name": "Contoso Pharma" }),
+    )
+    .await?;
+    let tenant: TenantId = id(&tenant, "/tenant/id")?;
+    let other_tenant = call(
+        deps,
+        &users.outsider,
+        "POST",
+        &format!("/v1/workspaces/{other}/tenants"),
+        json!({ "entra_tenant_id": fresh_entra_id(), "display_name": "Fabrikam Retail" }),
+    )
+    .await?;
+    let other_tenant: TenantId = id(&other_tenant, "/tenant/id")?;
+    call(
+        deps,
+        &users.owner,
+        "PUT",
+        &format!("/v1/workspaces/{ws}/tenants/{tenant}/provider-connection"),
+        json!({ "client_id": DEMO_CLIENT_ID, "client_secret": DEMO_CLIENT_SECRET }),
+    )
+    .await?;
+    Ok(Demo {
+        workspace_id: ws,
+        tenant_id: tenant,
+        other_workspace_id: other,
+        other_tenant_id: other_tenant,
+        users,
+    })
 }

@@ -1,1 +1,4 @@
+mod common;
 pub mod operations;
+pub mod tenants;
+pub mod workspaces;

@@ -3,9 +3,7 @@
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenantops_aws::{
-    AuditEntry, MemberGuard, RunQuery, StartError, StartRejection, StartRun, Started,
-};
+use tenantops_aws::{AuditEntry, MemberGuard, Rejection, RunQuery, StartRun, Started, WriteError};
 use tenantops_core::identity::{IdempotencyKey, request_fingerprint};
 use tenantops_core::links::{self, RunLinks};
 use tenantops_core::operation::StartSurface;
@@ -137,8 +135,8 @@ pub async fn start(
         })
         .await
         .map_err(|e| match e {
-            StartError::Rejected(r) => rejection(r, spec.start_capability),
-            StartError::Store(e) => ApiError::internal(e),
+            WriteError::Rejected(r) => rejection(r, spec.start_capability),
+            WriteError::Store(e) => ApiError::internal(e),
         })?;
 
     match started {
@@ -187,13 +185,28 @@ async fn fail_undispatched(deps: &Deps, run: &Run) {
     }
 }
 
-fn rejection(r: StartRejection, needed: Capability) -> ApiError {
+/// Maps a refused conditional write to the API's answer; `needed` is the capability the
+/// member check asked for.
+pub(crate) fn rejection(r: Rejection, needed: Capability) -> ApiError {
     match r {
-        StartRejection::NotMember => ApiError::NotFound(Resource::Workspace),
-        StartRejection::MissingCapability(_) => ApiError::Forbidden(needed),
-        StartRejection::TenantNotFound => ApiError::NotFound(Resource::Tenant),
-        StartRejection::TenantArchived => ApiError::TenantArchived,
-        StartRejection::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+        Rejection::NotMember => ApiError::NotFound(Resource::Workspace),
+        Rejection::MissingCapability(_) => ApiError::Forbidden(needed),
+        Rejection::TenantNotFound => ApiError::NotFound(Resource::Tenant),
+        Rejection::TenantArchived => ApiError::TenantArchived,
+        Rejection::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+        Rejection::AlreadyClaimed => ApiError::TenantAlreadyClaimed,
+        Rejection::Conflict => ApiError::ConcurrentChange,
+        Rejection::LastOwner => {
+            ApiError::Membership(tenantops_core::membership::MembershipError::LastOwner)
+        }
+    }
+}
+
+/// A write error as the API's answer.
+pub(crate) fn write_error(e: WriteError, needed: Capability) -> ApiError {
+    match e {
+        WriteError::Rejected(r) => rejection(r, needed),
+        WriteError::Store(e) => ApiError::internal(e),
     }
 }
 
@@ -304,7 +317,7 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
     let after = filters
         .cursor
         .as_deref()
-        .map(|c| cursor::decode(c, &filters.key()))
+        .map(|c| cursor::decode::<RunId>(c, &filters.key()))
         .transpose()?;
     let role = deps
         .store

@@ -1,0 +1,137 @@
+//! What every route does the same way: the caller, ids from the path, membership, bodies,
+//! audit entries.
+
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tenantops_aws::AuditEntry;
+use tenantops_core::{Capability, Role, TenantId, UserId, WorkspaceId};
+
+use crate::Deps;
+use crate::error::{ApiError, Resource};
+use crate::request::ApiRequest;
+
+/// The verified caller, recorded on the request span.
+pub fn caller(req: &ApiRequest) -> Result<UserId, ApiError> {
+    let caller = req.caller()?;
+    tracing::Span::current().record("caller", caller.as_str());
+    Ok(caller)
+}
+
+pub fn workspace_id(raw: &str) -> Result<WorkspaceId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(Resource::Workspace))
+}
+
+pub fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(Resource::Tenant))
+}
+
+/// The caller's role in `ws`; not a member is 404, indistinguishable from no workspace.
+pub async fn role_in(deps: &Deps, ws: WorkspaceId, caller: &UserId) -> Result<Role, ApiError> {
+    deps.store
+        .member_role(ws, caller)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound(Resource::Workspace))
+}
+
+pub fn require(role: Role, capability: Capability) -> Result<(), ApiError> {
+    if role.has(capability) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(capability))
+    }
+}
+
+/// The JSON body as `T`; field and type mistakes are 422 with serde's explanation.
+pub fn body<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
+    serde_json::from_value(req.json_body()?).map_err(|e| ApiError::InvalidBody(e.to_string()))
+}
+
+/// A human name: trimmed, 1 to 128 characters, no control characters.
+pub fn name(field: &str, raw: &str) -> Result<String, ApiError> {
+    let trimmed = raw.trim();
+    let ok = !trimmed.is_empty()
+        && trimmed.chars().count() <= 128
+        && !trimmed.chars().any(char::is_control);
+    if ok {
+        Ok(trimmed.to_owned())
+    } else {
+        Err(ApiError::InvalidBody(format!(
+            "`{field}` must be 1 to 128 characters without control characters"
+        )))
+    }
+}
+
+/// A GUID (8-4-4-4-12 hex), lowercased.
+pub fn guid(field: &str, raw: &str) -> Result<String, ApiError> {
+    let groups: Vec<&str> = raw.split('-').collect();
+    let lengths = [8, 4, 4, 4, 12];
+    let ok = groups.len() == 5
+        && groups
+            .iter()
+            .zip(lengths)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
+    if ok {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(ApiError::InvalidBody(format!("`{field}` must be a GUID")))
+    }
+}
+
+pub struct Audit<'a> {
+    pub workspace: WorkspaceId,
+    pub tenant: Option<TenantId>,
+    pub actor: &'a UserId,
+    pub action: &'a str,
+    pub target: String,
+}
+
+impl Audit<'_> {
+    pub fn entry(self, before: Option<Value>, after: Option<Value>) -> AuditEntry {
+        AuditEntry {
+            id: ulid::Ulid::new(),
+            workspace_id: self.workspace,
+            tenant_id: self.tenant,
+            actor: self.actor.to_string(),
+            action: self.action.to_owned(),
+            target: self.target,
+            before,
+            after,
+            at: Utc::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guids_are_checked_and_lowercased() {
+        assert_eq!(
+            guid("x", "0B2C3D4E-1111-2222-3333-444455556666")
+                .ok()
+                .as_deref(),
+            Some("0b2c3d4e-1111-2222-3333-444455556666")
+        );
+        for bad in [
+            "",
+            "not-a-guid",
+            "0b2c3d4e-1111-2222-3333-44445555666",
+            "0b2c3d4e11112222333344445555666g",
+        ] {
+            assert!(guid("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(name("n", "  Contoso ").ok().as_deref(), Some("Contoso"));
+        assert!(name("n", "   ").is_err());
+        assert!(name("n", &"x".repeat(129)).is_err());
+        assert!(name("n", "a\u{0007}b").is_err());
+    }
+}

@@ -1,0 +1,508 @@
+//! Customer tenants, their provider connection, and onboarding status.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tenantops_aws::{ConnectionRecord, MemberGuard, RunQuery, TenantRecord, TenantStatus};
+use tenantops_core::params::DEFAULT_CONNECTION_ID;
+use tenantops_core::secret::SecretString;
+use tenantops_core::{
+    Capability, OperationType, Outcome, ReasonCode, Role, Run, RunStatus, TenantId, UserId,
+    WorkspaceId, links,
+};
+
+use super::common::{self, Audit};
+use super::operations::write_error;
+use crate::Deps;
+use crate::error::{ApiError, Resource};
+use crate::request::ApiRequest;
+use crate::response::Reply;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateTenant {
+    entra_tenant_id: String,
+    display_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchTenant {
+    display_name: String,
+}
+
+fn tenant_json(t: &TenantRecord) -> Value {
+    json!({
+        "id": t.tenant_id,
+        "workspace_id": t.workspace_id,
+        "entra_tenant_id": t.entra_tenant_id,
+        "display_name": t.display_name,
+        "status": t.status,
+        "created_at": tenantops_core::time::format(t.created_at),
+        "links": { "runs": links::collection(t.workspace_id, Some(t.tenant_id)) },
+    })
+}
+
+/// `POST /v1/workspaces/{ws}/tenants`.
+pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let body: CreateTenant = common::body(req)?;
+    let record = TenantRecord {
+        tenant_id: TenantId::new(),
+        workspace_id: ws,
+        entra_tenant_id: common::guid("entra_tenant_id", &body.entra_tenant_id)?,
+        display_name: common::name("display_name", &body.display_name)?,
+        status: TenantStatus::Active,
+        created_at: Utc::now(),
+    };
+    let audit = Audit {
+        workspace: ws,
+        tenant: Some(record.tenant_id),
+        actor: &caller,
+        action: "tenant.create",
+        target: record.tenant_id.to_string(),
+    }
+    .entry(None, Some(json!({ "entra_tenant_id": record.entra_tenant_id, "display_name": record.display_name })));
+    let roles = Capability::TenantsManage.roles();
+    deps.store
+        .create_tenant(
+            &record,
+            Some(MemberGuard {
+                user: &caller,
+                roles: &roles,
+            }),
+            &audit,
+        )
+        .await
+        .map_err(|e| write_error(e, Capability::TenantsManage))?;
+    Ok(Reply::json(201, &json!({ "tenant": tenant_json(&record) })))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants`.
+pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let role = common::role_in(deps, ws, &caller).await?;
+    common::require(role, Capability::WorkspaceView)?;
+    let tenants = deps
+        .store
+        .list_tenants(ws)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<Value> = tenants.iter().map(tenant_json).collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": null }),
+    ))
+}
+
+/// The tenant, if the caller may see it; with the caller's role.
+async fn visible_tenant(
+    deps: &Deps,
+    caller: &UserId,
+    ws: WorkspaceId,
+    tenant: TenantId,
+) -> Result<(Role, TenantRecord), ApiError> {
+    let role = common::role_in(deps, ws, caller).await?;
+    common::require(role, Capability::WorkspaceView)?;
+    let record = deps
+        .store
+        .get_tenant(ws, tenant)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound(Resource::Tenant))?;
+    Ok((role, record))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}`.
+pub async fn view(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (_, record) = visible_tenant(
+        deps,
+        &caller,
+        common::workspace_id(ws)?,
+        common::tenant_id(tenant)?,
+    )
+    .await?;
+    Ok(Reply::json(200, &json!({ "tenant": tenant_json(&record) })))
+}
+
+/// `PATCH /v1/workspaces/{ws}/tenants/{t}` `{display_name}` (rename), and
+/// `POST .../archive` when `archive` is set.
+pub async fn update(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    archive: bool,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    let new_name = if archive {
+        None
+    } else {
+        let body: PatchTenant = common::body(req)?;
+        Some(common::name("display_name", &body.display_name)?)
+    };
+    let (role, observed) = visible_tenant(deps, &caller, ws, tenant).await?;
+    common::require(role, Capability::TenantsManage)?;
+    let mut new = observed.clone();
+    if let Some(name) = new_name {
+        new.display_name = name;
+    }
+    if archive {
+        new.status = TenantStatus::Archived;
+    }
+    if new == observed {
+        return Ok(Reply::json(
+            200,
+            &json!({ "tenant": tenant_json(&observed) }),
+        ));
+    }
+    let (action, before, after) = if archive {
+        (
+            "tenant.archive",
+            json!({ "status": observed.status }),
+            json!({ "status": new.status }),
+        )
+    } else {
+        (
+            "tenant.rename",
+            json!({ "display_name": observed.display_name }),
+            json!({ "display_name": new.display_name }),
+        )
+    };
+    let audit = Audit {
+        workspace: ws,
+        tenant: Some(tenant),
+        actor: &caller,
+        action,
+        target: tenant.to_string(),
+    }
+    .entry(Some(before), Some(after));
+    let roles = Capability::TenantsManage.roles();
+    deps.store
+        .replace_tenant(
+            &observed,
+            &new,
+            MemberGuard {
+                user: &caller,
+                roles: &roles,
+            },
+            &audit,
+        )
+        .await
+        .map_err(|e| write_error(e, Capability::TenantsManage))?;
+    Ok(Reply::json(200, &json!({ "tenant": tenant_json(&new) })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutConnection {
+    client_id: String,
+    client_secret: SecretString,
+    #[serde(default)]
+    secret_expires_at: Option<String>,
+}
+
+/// The connection as clients see it: metadata and a status, never the secret.
+fn connection_json(c: &ConnectionRecord, latest_check: Option<&Run>) -> Value {
+    // A check older than the last rotation says nothing about the current secret.
+    let changed_at = c.rotated_at.unwrap_or(c.created_at);
+    let check = latest_check.filter(|r| r.created_at >= changed_at);
+    let (status, code) = match check {
+        None => ("unverified", None),
+        Some(r) if r.status.is_active() => ("verifying", None),
+        Some(r) if r.outcome == Outcome::Succeeded => ("verified", None),
+        Some(r) => ("failed", r.failures.first().map(|f| f.code)),
+    };
+    json!({
+        "connection_id": c.connection_id,
+        "client_id": c.client_id,
+        "secret_ref": c.secret_name,
+        "version": c.version,
+        "created_at": tenantops_core::time::format(c.created_at),
+        "rotated_at": c.rotated_at.map(tenantops_core::time::format),
+        "secret_expires_at": c.secret_expires_at.map(tenantops_core::time::format),
+        "status": status,
+        "status_code": code,
+        "last_check": check.map(|r| links::view(r.id)),
+    })
+}
+
+/// The newest run of `operation` on the tenant (optionally only finished ones).
+async fn latest_run(
+    deps: &Deps,
+    ws: WorkspaceId,
+    tenant: TenantId,
+    operation: OperationType,
+    status: Option<RunStatus>,
+) -> Result<Option<Run>, ApiError> {
+    let page = deps
+        .store
+        .list_runs(&RunQuery {
+            workspace: ws,
+            tenant: Some(tenant),
+            types: Some(vec![operation]),
+            status,
+            active: None,
+            limit: 1,
+            after: None,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(page.items.into_iter().next())
+}
+
+/// `PUT /v1/workspaces/{ws}/tenants/{t}/provider-connection`: create or rotate. The secret
+/// goes to Secrets Manager; the table keeps its name and metadata only.
+pub async fn put_connection(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    // serde's messages may quote field values; for a body that carries a secret, say only
+    // what is expected.
+    let body: PutConnection = serde_json::from_value(req.json_body()?).map_err(|_| {
+        ApiError::InvalidBody(
+            "expected {\"client_id\": GUID, \"client_secret\": string, \"secret_expires_at\"?: RFC 3339}".into(),
+        )
+    })?;
+    let client_id = common::guid("client_id", &body.client_id)?;
+    if body.client_secret.is_empty() || body.client_secret.len() > 1024 {
+        return Err(ApiError::InvalidBody(
+            "`client_secret` must be 1 to 1024 characters".into(),
+        ));
+    }
+    let secret_expires_at = body
+        .secret_expires_at
+        .as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::InvalidBody(
+                        "`secret_expires_at` must be an RFC 3339 timestamp".into(),
+                    )
+                })
+        })
+        .transpose()?;
+
+    let (role, record) = visible_tenant(deps, &caller, ws, tenant).await?;
+    common::require(role, Capability::ConnectionManage)?;
+    if record.status == TenantStatus::Archived {
+        return Err(ApiError::TenantArchived);
+    }
+    let existing = deps
+        .store
+        .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
+        .await
+        .map_err(ApiError::internal)?;
+    let secret_name = deps.secrets.secret_name(ws, tenant, DEFAULT_CONNECTION_ID);
+    deps.secrets
+        .store(&secret_name, &body.client_secret)
+        .await
+        .map_err(ApiError::internal)?;
+    let now = Utc::now();
+    let conn = ConnectionRecord {
+        workspace_id: ws,
+        tenant_id: tenant,
+        connection_id: DEFAULT_CONNECTION_ID.to_owned(),
+        client_id,
+        secret_name,
+        version: existing.as_ref().map_or(1, |e| e.version + 1),
+        created_at: existing.as_ref().map_or(now, |e| e.created_at),
+        rotated_at: existing.as_ref().map(|_| now),
+        secret_expires_at,
+    };
+    let meta = |c: &ConnectionRecord| json!({ "client_id": c.client_id, "version": c.version, "secret_expires_at": c.secret_expires_at.map(tenantops_core::time::format) });
+    let audit = Audit {
+        workspace: ws,
+        tenant: Some(tenant),
+        actor: &caller,
+        action: if existing.is_some() {
+            "connection.rotate"
+        } else {
+            "connection.create"
+        },
+        target: format!("{tenant}/{DEFAULT_CONNECTION_ID}"),
+    }
+    .entry(existing.as_ref().map(meta), Some(meta(&conn)));
+    let roles = Capability::ConnectionManage.roles();
+    deps.store
+        .put_connection(
+            &conn,
+            MemberGuard {
+                user: &caller,
+                roles: &roles,
+            },
+            &audit,
+        )
+        .await
+        .map_err(|e| write_error(e, Capability::ConnectionManage))?;
+    let status = if existing.is_some() { 200 } else { 201 };
+    Ok(Reply::json(
+        status,
+        &json!({ "connection": connection_json(&conn, None) }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/provider-connection`.
+pub async fn view_connection(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    let (role, _) = visible_tenant(deps, &caller, ws, tenant).await?;
+    common::require(role, Capability::ConnectionView)?;
+    let conn = deps
+        .store
+        .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound(Resource::Connection))?;
+    let check = latest_run(
+        deps,
+        ws,
+        tenant,
+        OperationType::ProviderConnectionVerify,
+        None,
+    )
+    .await?;
+    Ok(Reply::json(
+        200,
+        &json!({ "connection": connection_json(&conn, check.as_ref()) }),
+    ))
+}
+
+#[derive(Debug, Serialize)]
+struct Step {
+    step: &'static str,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/onboarding`: the steps and what blocks the next one.
+/// DB-only, like every read.
+pub async fn onboarding(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    let (role, record) = visible_tenant(deps, &caller, ws, tenant).await?;
+    common::require(role, Capability::ConnectionView)?;
+    let conn = deps
+        .store
+        .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
+        .await
+        .map_err(ApiError::internal)?;
+    let check = latest_run(
+        deps,
+        ws,
+        tenant,
+        OperationType::ProviderConnectionVerify,
+        None,
+    )
+    .await?;
+    let changed_at = conn.as_ref().map(|c| c.rotated_at.unwrap_or(c.created_at));
+    let check = check.filter(|r| changed_at.is_some_and(|t| r.created_at >= t));
+    let inventory = latest_run(
+        deps,
+        ws,
+        tenant,
+        OperationType::InventorySync,
+        Some(RunStatus::Completed),
+    )
+    .await?
+    .filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::PartiallySucceeded));
+
+    let verifying = check.as_ref().is_some_and(|r| r.status.is_active());
+    let verified = check
+        .as_ref()
+        .is_some_and(|r| r.outcome == Outcome::Succeeded);
+    let blocking = if record.status == TenantStatus::Archived {
+        Some(ReasonCode::TenantArchived)
+    } else if conn.is_none() {
+        Some(ReasonCode::OnboardingConnectionMissing)
+    } else if verifying {
+        Some(ReasonCode::OnboardingVerificationRunning)
+    } else if !verified {
+        let failed_with = check
+            .as_ref()
+            .and_then(|r| r.failures.first())
+            .map(|f| f.code)
+            .filter(|c| c.blocks_onboarding());
+        Some(failed_with.unwrap_or(ReasonCode::OnboardingVerificationRequired))
+    } else if inventory.is_none() {
+        Some(ReasonCode::OnboardingInventoryRequired)
+    } else {
+        None
+    };
+    let steps = [
+        Step {
+            step: "connection_added",
+            done: conn.is_some(),
+            run: None,
+        },
+        Step {
+            step: "verification_passed",
+            done: verified,
+            run: check.as_ref().map(|r| links::view(r.id)),
+        },
+        Step {
+            step: "first_inventory_sync",
+            done: inventory.is_some(),
+            run: inventory.as_ref().map(|r| links::view(r.id)),
+        },
+    ];
+    let may_verify = role.has(Capability::ConnectionVerify);
+    let can_start =
+        may_verify && !verifying && conn.is_some() && record.status == TenantStatus::Active;
+    let why_not = if !may_verify {
+        Some(ReasonCode::AuthForbidden)
+    } else if record.status != TenantStatus::Active {
+        Some(ReasonCode::TenantArchived)
+    } else if conn.is_none() {
+        Some(ReasonCode::OnboardingConnectionMissing)
+    } else if verifying {
+        Some(ReasonCode::OnboardingVerificationRunning)
+    } else {
+        None
+    };
+    Ok(Reply::json(
+        200,
+        &json!({
+            "tenant_id": tenant,
+            "complete": blocking.is_none(),
+            "steps": steps,
+            "blocking_reason": blocking.map(|c| json!({ "code": c, "message": c.message() })),
+            "verification": {
+                "run": check.as_ref(),
+                "active": verifying,
+                "can_start": can_start,
+                "cannot_start_because": why_not,
+                "start": links::start(ws, tenant),
+            },
+        }),
+    ))
+}

@@ -1,0 +1,298 @@
+//! Workspaces, members and the audit log.
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantops_aws::{AuditQuery, MemberRecord, MemberWrite, WorkspaceRecord};
+use tenantops_core::membership::{MemberChange, MembershipError, check_change};
+use tenantops_core::{Capability, Role, TenantId, UserId, WorkspaceId};
+
+use super::common::{self, Audit};
+use super::operations::write_error;
+use crate::Deps;
+use crate::cursor;
+use crate::error::{ApiError, Resource};
+use crate::request::ApiRequest;
+use crate::response::Reply;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateWorkspace {
+    name: String,
+}
+
+#[derive(Debug, Serialize)]
+struct WorkspaceView<'a> {
+    id: WorkspaceId,
+    name: &'a str,
+    role: Role,
+}
+
+#[derive(Debug, Serialize)]
+struct MemberView<'a> {
+    user_id: &'a UserId,
+    role: Role,
+    #[serde(with = "tenantops_core::time")]
+    added_at: chrono::DateTime<Utc>,
+}
+
+impl<'a> From<&'a MemberRecord> for MemberView<'a> {
+    fn from(m: &'a MemberRecord) -> Self {
+        MemberView {
+            user_id: &m.user_id,
+            role: m.role,
+            added_at: m.added_at,
+        }
+    }
+}
+
+/// `POST /v1/workspaces`: the caller becomes its owner.
+pub async fn create(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let body: CreateWorkspace = common::body(req)?;
+    let name = common::name("name", &body.name)?;
+    let ws = WorkspaceRecord {
+        workspace_id: WorkspaceId::new(),
+        name,
+        owner_count: 1,
+        created_at: Utc::now(),
+    };
+    let audit = Audit {
+        workspace: ws.workspace_id,
+        tenant: None,
+        actor: &caller,
+        action: "workspace.create",
+        target: ws.workspace_id.to_string(),
+    }
+    .entry(None, Some(json!({ "name": ws.name, "owner": caller })));
+    deps.store
+        .create_workspace(&ws, &caller, &audit)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Reply::json(
+        201,
+        &json!({ "workspace": WorkspaceView { id: ws.workspace_id, name: &ws.name, role: Role::Owner } }),
+    ))
+}
+
+/// `GET /v1/workspaces`: the caller's workspaces and role in each.
+pub async fn list(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let memberships = deps
+        .store
+        .workspaces_of(&caller)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<WorkspaceView> = memberships
+        .iter()
+        .map(|m| WorkspaceView {
+            id: m.workspace_id,
+            name: &m.workspace_name,
+            role: m.role,
+        })
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": null }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}/members`: visible to every member.
+pub async fn members(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let role = common::role_in(deps, ws, &caller).await?;
+    common::require(role, Capability::WorkspaceView)?;
+    let members = deps
+        .store
+        .list_members(ws)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<MemberView> = members.iter().map(MemberView::from).collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": null }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PutMember {
+    role: String,
+}
+
+/// `PUT /v1/workspaces/{ws}/members/{user}` `{role}` and `DELETE` of the same.
+pub async fn change_member(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    user: &str,
+    change: Option<()>,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let removing = change.is_none();
+    let target: UserId = match user.parse() {
+        Ok(u) => u,
+        Err(_) if removing => return Err(ApiError::NotFound(Resource::Member)),
+        Err(_) => {
+            return Err(ApiError::InvalidBody(
+                "the user id in the path is not valid".into(),
+            ));
+        }
+    };
+    let change = if removing {
+        MemberChange::Remove
+    } else {
+        let body: PutMember = common::body(req)?;
+        let role = body.role.parse::<Role>().map_err(|_| {
+            ApiError::InvalidBody("`role` must be owner, manager, operator or readonly".into())
+        })?;
+        MemberChange::Put(role)
+    };
+
+    let view = deps
+        .store
+        .membership_view(ws, &caller, &target)
+        .await
+        .map_err(ApiError::internal)?;
+    let (Some(workspace), Some(actor)) = (view.workspace, view.actor) else {
+        return Err(ApiError::NotFound(Resource::Workspace));
+    };
+    let current = view.target.as_ref().map(|m| m.role);
+    let permitted = check_change(
+        actor.role,
+        caller == target,
+        current,
+        change,
+        workspace.owner_count,
+    )
+    .map_err(|e| match e {
+        MembershipError::Forbidden => ApiError::Forbidden(Capability::MembersManage),
+        other => ApiError::Membership(other),
+    })?;
+    let new = match change {
+        MemberChange::Put(r) => Some(r),
+        MemberChange::Remove => None,
+    };
+    if new.is_some() && new == current {
+        // Nothing changes: answer without writing (and without an audit entry).
+        let m = view.target.as_ref().map(MemberView::from);
+        return Ok(Reply::json(200, &json!({ "member": m })));
+    }
+    let action = match (current, new) {
+        (None, Some(_)) => "member.add",
+        (Some(_), Some(_)) => "member.change_role",
+        _ => "member.remove",
+    };
+    let audit = Audit {
+        workspace: ws,
+        tenant: None,
+        actor: &caller,
+        action,
+        target: target.to_string(),
+    }
+    .entry(
+        current.map(|r| json!({ "role": r })),
+        new.map(|r| json!({ "role": r })),
+    );
+    deps.store
+        .change_member(MemberWrite {
+            workspace: &workspace,
+            actor: &caller,
+            actor_role: actor.role,
+            target: &target,
+            current,
+            new,
+            owner_delta: permitted.owner_delta,
+            audit: &audit,
+        })
+        .await
+        .map_err(|e| write_error(e, Capability::MembersManage))?;
+    match new {
+        None => Ok(Reply::no_content()),
+        Some(role) => Ok(Reply::json(
+            if current.is_none() { 201 } else { 200 },
+            &json!({ "member": { "user_id": target, "role": role, "added_at": tenantops_core::time::format(audit.at) } }),
+        )),
+    }
+}
+
+/// `GET /v1/workspaces/{ws}/audit?action=&tenant=&limit=&cursor=`.
+pub async fn audit(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let mut action = None;
+    let mut tenant = None;
+    let mut limit = 50usize;
+    let mut raw_cursor = None;
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in &req.query {
+        if !seen.insert(k.as_str()) {
+            return Err(ApiError::InvalidQuery(format!("`{k}` is given twice")));
+        }
+        match k.as_str() {
+            "action" => {
+                let ok = !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+                if !ok {
+                    return Err(ApiError::InvalidQuery(
+                        "`action` must look like `member.add`".into(),
+                    ));
+                }
+                action = Some(v.clone());
+            }
+            "tenant" => {
+                tenant =
+                    Some(v.parse::<TenantId>().map_err(|_| {
+                        ApiError::InvalidQuery("`tenant` must be a tenant id".into())
+                    })?);
+            }
+            "limit" => {
+                limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=100).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::InvalidQuery("`limit` must be an integer from 1 to 100".into())
+                    })?;
+            }
+            "cursor" => raw_cursor = Some(v.clone()),
+            other => {
+                return Err(ApiError::InvalidQuery(format!(
+                    "unknown query parameter `{}`",
+                    other.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+    }
+    let query_key = format!(
+        "audit|action={}|tenant={}",
+        action.clone().unwrap_or_default(),
+        tenant.map(|t| t.to_string()).unwrap_or_default()
+    );
+    let after = raw_cursor
+        .as_deref()
+        .map(|c| cursor::decode::<ulid::Ulid>(c, &query_key))
+        .transpose()?;
+    let role = common::role_in(deps, ws, &caller).await?;
+    common::require(role, Capability::AuditView)?;
+    let (items, next) = deps
+        .store
+        .list_audit(&AuditQuery {
+            workspace: ws,
+            action,
+            tenant,
+            limit,
+            after,
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let next_cursor = next.map(|id| cursor::encode(&query_key, id));
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": next_cursor }),
+    ))
+}
