@@ -1,0 +1,744 @@
+//! The SAM template (`infra/template.yaml`, the deployable truth) held to the code: function
+//! crates, environment, table, queues and IAM. Plain tests, no emulators.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+use tenantops_aws::{keys, schema};
+use tenantops_local::provision::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECS};
+
+/// Every function crate and the environment variables its one config module reads. A new
+/// crate under `functions/` fails `every_function_crate_has_a_config_module_listed_here`
+/// until it is added.
+const FUNCTION_ENV: &[(&str, &[&str])] = &[("api", &tenantops_api::config::ENV_VARS)];
+
+/// SQS's default message retention (4 days), for queues that do not set one.
+const SQS_DEFAULT_RETENTION_SECS: u64 = 345_600;
+/// Lambda's default timeout, for functions (and Globals) that do not set one.
+const LAMBDA_DEFAULT_TIMEOUT_SECS: u64 = 3;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn template() -> Value {
+    let path = repo_root().join("infra/template.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Directory names of the crates under `functions/`.
+fn function_crates() -> BTreeSet<String> {
+    std::fs::read_dir(repo_root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn resources(t: &Value) -> Vec<(String, &Value)> {
+    t["Resources"]
+        .as_mapping()
+        .expect("the template has Resources")
+        .iter()
+        .map(|(k, v)| (k.as_str().unwrap().to_owned(), v))
+        .collect()
+}
+
+fn of_type<'t>(t: &'t Value, ty: &str) -> Vec<(String, &'t Value)> {
+    resources(t)
+        .into_iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(ty))
+        .collect()
+}
+
+fn functions(t: &Value) -> Vec<(String, &Value)> {
+    of_type(t, "AWS::Serverless::Function")
+}
+
+/// A function property, falling back to `Globals.Function`.
+fn function_prop<'t>(t: &'t Value, function: &'t Value, name: &str) -> &'t Value {
+    match &function["Properties"][name] {
+        Value::Null => &t["Globals"]["Function"][name],
+        v => v,
+    }
+}
+
+/// The crate directory a function's `CodeUri` points at (`../functions/<name>`), if any.
+fn code_crate(function: &Value) -> Option<String> {
+    let uri = function["Properties"]["CodeUri"].as_str()?;
+    let name = uri
+        .trim_end_matches('/')
+        .strip_prefix("../functions/")?
+        .to_owned();
+    (!name.contains('/')).then_some(name)
+}
+
+fn function_for_crate<'t>(t: &'t Value, krate: &str) -> (String, &'t Value) {
+    let mut found: Vec<_> = functions(t)
+        .into_iter()
+        .filter(|(_, f)| code_crate(f).as_deref() == Some(krate))
+        .collect();
+    assert_eq!(found.len(), 1, "functions for crate {krate}");
+    found.remove(0)
+}
+
+/// An intrinsic function in either form, `!Ref X` or `{Ref: X}`, as (name, argument), with
+/// the name without its `Fn::` prefix.
+fn intrinsic(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        Value::Mapping(m) if m.len() == 1 => {
+            let (k, arg) = m.iter().next()?;
+            let k = k.as_str()?;
+            (k == "Ref" || k.starts_with("Fn::"))
+                .then(|| (k.trim_start_matches("Fn::").to_owned(), arg))
+        }
+        _ => None,
+    }
+}
+
+/// The logical id that `!Ref X`, `!GetAtt X.Attr` or `!GetAtt [X, Attr]` points at.
+fn referenced(v: &Value) -> Option<String> {
+    let (name, arg) = intrinsic(v)?;
+    match (name.as_str(), arg) {
+        ("Ref", Value::String(id)) => Some(id.clone()),
+        ("GetAtt", Value::String(s)) => s.split('.').next().map(str::to_owned),
+        ("GetAtt", Value::Sequence(parts)) => parts.first()?.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A number written either as a YAML number or as a string (CloudFormation takes both).
+fn number(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    match v {
+        Value::String(s) => vec![s.as_str()],
+        Value::Sequence(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    }
+}
+
+/// Environment variables of a function, with `Globals.Function.Environment` merged in.
+fn environment<'t>(t: &'t Value, function: &'t Value) -> BTreeMap<String, &'t Value> {
+    let mut vars = BTreeMap::new();
+    for source in [
+        &t["Globals"]["Function"]["Environment"]["Variables"],
+        &function["Properties"]["Environment"]["Variables"],
+    ] {
+        if let Some(m) = source.as_mapping() {
+            for (k, v) in m {
+                vars.insert(k.as_str().unwrap().to_owned(), v);
+            }
+        }
+    }
+    vars
+}
+
+fn env_var<'t>(env: &BTreeMap<String, &'t Value>, name: &str) -> &'t Value {
+    env.get(name)
+        .copied()
+        .unwrap_or_else(|| panic!("the function does not set {name}"))
+}
+
+/// Names of the `[[bin]]` targets in a crate's manifest (the package name if none).
+fn binaries(krate: &str) -> Vec<String> {
+    let manifest =
+        std::fs::read_to_string(repo_root().join("functions").join(krate).join("Cargo.toml"))
+            .unwrap();
+    let name_in = |section: &str| {
+        section.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == "name").then(|| value.trim().trim_matches('"').to_owned())
+        })
+    };
+    let bins: Vec<String> = manifest
+        .split("[[bin]]")
+        .skip(1)
+        .filter_map(|s| name_in(s.split("\n[").next().unwrap_or_default()))
+        .collect();
+    if bins.is_empty() {
+        let package = manifest.split("[package]").nth(1).unwrap_or_default();
+        name_in(package.split("\n[").next().unwrap_or_default())
+            .into_iter()
+            .collect()
+    } else {
+        bins
+    }
+}
+
+#[test]
+fn every_function_crate_has_exactly_one_template_function() {
+    let t = template();
+    let crates = function_crates();
+    assert!(crates.contains("api"), "functions/ lists {crates:?}");
+    let mut per_crate: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, f) in functions(&t) {
+        let krate = code_crate(f).unwrap_or_else(|| {
+            panic!(
+                "function {id}: CodeUri {:?} is not ../functions/<crate>",
+                f["Properties"]["CodeUri"]
+            )
+        });
+        assert!(
+            crates.contains(&krate),
+            "function {id} points at ../functions/{krate}, which is not a crate"
+        );
+        per_crate.entry(krate).or_default().push(id);
+    }
+    for krate in &crates {
+        let ids = per_crate.get(krate).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(
+            ids.len(),
+            1,
+            "crate functions/{krate} needs exactly one function in the template, has {ids:?}"
+        );
+    }
+}
+
+#[test]
+fn every_template_function_builds_its_crates_binary_for_arm64() {
+    let t = template();
+    for krate in function_crates() {
+        let (id, f) = function_for_crate(&t, &krate);
+        assert_eq!(
+            function_prop(&t, f, "Runtime").as_str(),
+            Some("provided.al2023"),
+            "{id}"
+        );
+        assert_eq!(
+            strings(function_prop(&t, f, "Architectures")),
+            ["arm64"],
+            "{id}"
+        );
+        assert_eq!(
+            function_prop(&t, f, "Handler").as_str(),
+            Some("bootstrap"),
+            "{id}"
+        );
+        assert_eq!(
+            f["Metadata"]["BuildMethod"].as_str(),
+            Some("rust-cargolambda"),
+            "{id}"
+        );
+        let binary = f["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{id}: Metadata.BuildProperties.Binary is not set"));
+        let bins = binaries(&krate);
+        assert!(
+            bins.iter().any(|b| b == binary),
+            "{id} builds binary {binary}, functions/{krate} has {bins:?}"
+        );
+    }
+}
+
+#[test]
+fn every_function_crate_has_a_config_module_listed_here() {
+    let listed: BTreeSet<String> = FUNCTION_ENV.iter().map(|(c, _)| c.to_string()).collect();
+    assert_eq!(
+        listed,
+        function_crates(),
+        "FUNCTION_ENV must name each function crate's config::ENV_VARS"
+    );
+}
+
+#[test]
+fn every_function_sets_exactly_the_environment_its_config_reads() {
+    let t = template();
+    for (krate, reads) in FUNCTION_ENV {
+        let (id, f) = function_for_crate(&t, krate);
+        let env = environment(&t, f);
+        let set: BTreeSet<&str> = env.keys().map(String::as_str).collect();
+        let read: BTreeSet<&str> = reads.iter().copied().collect();
+        assert_eq!(read.len(), reads.len(), "{krate}: ENV_VARS has duplicates");
+        assert_eq!(
+            set, read,
+            "{id}: the template's environment (left) differs from functions/{krate}'s config::ENV_VARS (right)"
+        );
+    }
+}
+
+/// Every SQS event source: `Events` of `Type: SQS` and `AWS::Lambda::EventSourceMapping`s on
+/// a queue of the template.
+fn sqs_event_sources(t: &Value) -> Vec<(String, &Value, String)> {
+    let queues: BTreeSet<String> = of_type(t, "AWS::SQS::Queue")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let mut sources = Vec::new();
+    for (id, f) in functions(t) {
+        if let Some(events) = f["Properties"]["Events"].as_mapping() {
+            for (name, event) in events {
+                if event["Type"].as_str() == Some("SQS") {
+                    sources.push((
+                        format!("{id}.Events.{}", name.as_str().unwrap()),
+                        &event["Properties"],
+                        id.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    for (id, mapping) in of_type(t, "AWS::Lambda::EventSourceMapping") {
+        let props = &mapping["Properties"];
+        if referenced(&props["EventSourceArn"]).is_some_and(|q| queues.contains(&q)) {
+            let function = referenced(&props["FunctionName"]).unwrap_or_default();
+            sources.push((id, props, function));
+        }
+    }
+    sources
+}
+
+#[test]
+fn every_sqs_event_source_reports_batch_item_failures() {
+    let t = template();
+    for (name, props, _) in sqs_event_sources(&t) {
+        assert!(
+            strings(&props["FunctionResponseTypes"]).contains(&"ReportBatchItemFailures"),
+            "{name}: FunctionResponseTypes must include ReportBatchItemFailures"
+        );
+    }
+}
+
+#[test]
+fn every_sqs_consumer_times_out_within_a_sixth_of_its_queues_visibility_timeout() {
+    let t = template();
+    for (name, props, function) in sqs_event_sources(&t) {
+        let queue = referenced(&props["Queue"])
+            .or_else(|| referenced(&props["EventSourceArn"]))
+            .unwrap_or_else(|| panic!("{name}: no queue of this template"));
+        let visibility = number(&t["Resources"][queue.as_str()]["Properties"]["VisibilityTimeout"])
+            .unwrap_or(30);
+        let f = &t["Resources"][function.as_str()];
+        let timeout =
+            number(function_prop(&t, f, "Timeout")).unwrap_or(LAMBDA_DEFAULT_TIMEOUT_SECS);
+        assert!(
+            visibility >= 6 * timeout,
+            "{name}: {queue}'s visibility timeout {visibility}s < 6 x {function}'s timeout {timeout}s"
+        );
+    }
+}
+
+/// Queues some other resource names as its dead-letter target.
+fn dead_letter_queues(t: &Value) -> BTreeSet<String> {
+    fn walk(v: &Value, in_dead_letter: bool, out: &mut BTreeSet<String>) {
+        if in_dead_letter && let Some(id) = referenced(v) {
+            out.insert(id);
+        }
+        match v {
+            Value::Mapping(m) => {
+                for (k, child) in m {
+                    let dl = in_dead_letter
+                        || k.as_str().is_some_and(|k| {
+                            ["deadLetterTargetArn", "DeadLetterConfig", "DeadLetterQueue"]
+                                .contains(&k)
+                        });
+                    walk(child, dl, out);
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|i| walk(i, in_dead_letter, out)),
+            Value::Tagged(tagged) => walk(&tagged.value, in_dead_letter, out),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(&t["Resources"], false, &mut out);
+    out
+}
+
+#[test]
+fn every_queue_but_a_dead_letter_queue_has_a_redrive_policy() {
+    let t = template();
+    let dlqs = dead_letter_queues(&t);
+    let queues: BTreeMap<String, &Value> = of_type(&t, "AWS::SQS::Queue").into_iter().collect();
+    assert!(!queues.is_empty());
+    let retention = |q: &Value| {
+        number(&q["Properties"]["MessageRetentionPeriod"]).unwrap_or(SQS_DEFAULT_RETENTION_SECS)
+    };
+    let mut problems = Vec::new();
+    for (id, q) in queues.iter().filter(|(id, _)| !dlqs.contains(*id)) {
+        let redrive = &q["Properties"]["RedrivePolicy"];
+        let Some((target, dlq)) = referenced(&redrive["deadLetterTargetArn"])
+            .and_then(|target| queues.get(&target).map(|dlq| (target, dlq)))
+        else {
+            problems.push(format!(
+                "queue {id} is no dead-letter queue and has no RedrivePolicy to a queue of this template"
+            ));
+            continue;
+        };
+        if !number(&redrive["maxReceiveCount"]).is_some_and(|n| n >= 1) {
+            problems.push(format!("queue {id}: RedrivePolicy without maxReceiveCount"));
+        }
+        // A message keeps its first enqueue time in the DLQ: a shorter retention there
+        // would drop failed messages on arrival.
+        if retention(dlq) <= retention(q) {
+            problems.push(format!(
+                "dead-letter queue {target} must retain messages longer than {id}"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_table_declares_the_stores_keys_indexes_and_ttl() {
+    let t = template();
+    let tables = of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), 1, "the store uses one table");
+    let (id, table) = &tables[0];
+    let p = &table["Properties"];
+    let key_schema = |ks: &Value| -> Vec<(String, String)> {
+        ks.as_sequence()
+            .unwrap_or_else(|| panic!("{id}: KeySchema"))
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap().to_owned(),
+                    k["KeyType"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let hash_range =
+        |pk: &str, sk: &str| vec![(pk.into(), "HASH".into()), (sk.into(), "RANGE".into())];
+
+    assert_eq!(
+        key_schema(&p["KeySchema"]),
+        hash_range(keys::PK, keys::SK),
+        "{id}"
+    );
+
+    let indexes: BTreeMap<String, (Vec<(String, String)>, Option<&str>)> =
+        p["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{id}: GlobalSecondaryIndexes"))
+            .iter()
+            .map(|i| {
+                (
+                    i["IndexName"].as_str().unwrap().to_owned(),
+                    (
+                        key_schema(&i["KeySchema"]),
+                        i["Projection"]["ProjectionType"].as_str(),
+                    ),
+                )
+            })
+            .collect();
+    let expected: BTreeMap<String, (Vec<(String, String)>, Option<&str>)> = schema::INDEXES
+        .iter()
+        .map(|(name, pk, sk)| (name.to_string(), (hash_range(pk, sk), Some("ALL"))))
+        .collect();
+    assert_eq!(
+        indexes, expected,
+        "{id}: indexes (template left, schema.rs right)"
+    );
+
+    let attributes: BTreeMap<&str, &str> = p["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["AttributeName"].as_str().unwrap(),
+                a["AttributeType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let mut key_attributes = vec![keys::PK, keys::SK];
+    for (_, pk, sk) in schema::INDEXES {
+        key_attributes.extend([pk, sk]);
+    }
+    let expected: BTreeMap<&str, &str> = key_attributes.into_iter().map(|a| (a, "S")).collect();
+    assert_eq!(attributes, expected, "{id}: AttributeDefinitions");
+
+    let ttl = &p["TimeToLiveSpecification"];
+    assert_eq!(
+        ttl["AttributeName"].as_str(),
+        Some(keys::TTL),
+        "{id}: TTL attribute"
+    );
+    assert_eq!(ttl["Enabled"].as_bool(), Some(true), "{id}: TTL enabled");
+    assert_eq!(p["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{id}");
+    assert_eq!(
+        p["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(),
+        Some(true),
+        "{id}: point-in-time recovery"
+    );
+
+    // The API's table is this one.
+    let (_, api) = function_for_crate(&t, "api");
+    let env = environment(&t, api);
+    let table_var = env_var(&env, tenantops_api::config::TABLE_NAME);
+    assert_eq!(referenced(table_var).as_deref(), Some(id.as_str()));
+}
+
+#[test]
+fn the_work_queue_redrives_and_hides_messages_like_the_local_stack() {
+    let t = template();
+    let (_, api) = function_for_crate(&t, "api");
+    let env = environment(&t, api);
+    let queue = referenced(env_var(&env, tenantops_api::config::QUEUE_URL))
+        .expect("TENANTOPS_QUEUE_URL is !Ref <work queue>");
+    let q = &t["Resources"][queue.as_str()];
+    assert_eq!(q["Type"].as_str(), Some("AWS::SQS::Queue"), "{queue}");
+    let p = &q["Properties"];
+    assert_eq!(
+        number(&p["RedrivePolicy"]["maxReceiveCount"]),
+        Some(u64::from(MAX_RECEIVE_COUNT)),
+        "{queue}: maxReceiveCount vs tools/local-stack provision::MAX_RECEIVE_COUNT"
+    );
+    assert_eq!(
+        number(&p["VisibilityTimeout"]),
+        Some(u64::from(VISIBILITY_TIMEOUT_SECS)),
+        "{queue}: VisibilityTimeout vs tools/local-stack provision::VISIBILITY_TIMEOUT_SECS"
+    );
+}
+
+/// The literal strings a policy value can take: plain strings, `!Sub` templates (with each
+/// `${...}` replaced by `${}`, so a reference cannot pass for a literal `*` or split an ARN at
+/// `::`), both branches of `!If`, and lists of these. References (`!Ref`, `!GetAtt`) name one
+/// resource and yield nothing.
+fn literals(v: &Value) -> Vec<String> {
+    fn blank_substitutions(s: &str) -> String {
+        let mut out = String::new();
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            out.push_str("${}");
+            rest = rest[start..].split_once('}').map_or("", |(_, after)| after);
+        }
+        out.push_str(rest);
+        out
+    }
+    if let Some((name, arg)) = intrinsic(v) {
+        return match (name.as_str(), arg) {
+            ("Sub", Value::String(s)) => vec![blank_substitutions(s)],
+            ("Sub", Value::Sequence(parts)) => parts
+                .first()
+                .and_then(Value::as_str)
+                .map(blank_substitutions)
+                .into_iter()
+                .collect(),
+            ("If", Value::Sequence(parts)) => parts.iter().skip(1).flat_map(literals).collect(),
+            _ => vec![],
+        };
+    }
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Sequence(items) => items.iter().flat_map(literals).collect(),
+        _ => vec![],
+    }
+}
+
+/// An action with any wildcard: `*`, `dynamodb:*`, `s3:Get*`.
+fn is_wildcard_action(action: &str) -> bool {
+    action.contains('*')
+}
+
+/// A resource that is `*`, has `*` for a whole ARN field (service, region, account or
+/// resource), or is every resource of a type (`table/*`). A wildcard after a specific prefix
+/// (`secret:tenantops/dev/*`, `${Table.Arn}/index/*`, `bucket/*` in S3) is scoped.
+fn is_wildcard_resource(resource: &str) -> bool {
+    let resource = resource.trim();
+    let fields: Vec<&str> = resource.split(':').collect();
+    if resource == "*" || fields.contains(&"*") {
+        return true;
+    }
+    if fields.len() >= 6 && fields[0] == "arn" && fields[2] != "s3" {
+        let name = fields[5..].join(":");
+        if let Some((kind, "*")) = name.split_once('/') {
+            return !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        }
+    }
+    false
+}
+
+/// Every IAM statement of a function's `Policies` (and of IAM resources in the template), as
+/// (where, statement). Managed policies named by string cannot be checked here and are
+/// refused; SAM policy templates must name their resource.
+fn policy_statements(t: &Value) -> Vec<(String, &Value)> {
+    fn document<'t>(at: String, doc: &'t Value, out: &mut Vec<(String, &'t Value)>) {
+        match &doc["Statement"] {
+            Value::Sequence(items) => {
+                for (i, s) in items.iter().enumerate() {
+                    out.push((format!("{at}.Statement[{i}]"), s));
+                }
+            }
+            statement @ Value::Mapping(_) => out.push((format!("{at}.Statement"), statement)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (id, f) in functions(t) {
+        let policies = match &f["Properties"]["Policies"] {
+            Value::Sequence(items) => items.iter().collect(),
+            Value::Null => vec![],
+            single => vec![single],
+        };
+        for (i, policy) in policies.into_iter().enumerate() {
+            let at = format!("{id}.Policies[{i}]");
+            match policy {
+                Value::Mapping(m) if m.contains_key("Statement") => document(at, policy, &mut out),
+                Value::Mapping(m) => {
+                    for (template, params) in m {
+                        assert!(
+                            params.as_mapping().is_some_and(|p| !p.is_empty()),
+                            "{at}: SAM policy template {template:?} names no resource"
+                        );
+                    }
+                }
+                other => panic!("{at}: {other:?} cannot be checked; use inline statements"),
+            }
+        }
+    }
+    for ty in [
+        "AWS::IAM::Role",
+        "AWS::IAM::Policy",
+        "AWS::IAM::ManagedPolicy",
+    ] {
+        for (id, r) in of_type(t, ty) {
+            let p = &r["Properties"];
+            document(
+                format!("{id}.PolicyDocument"),
+                &p["PolicyDocument"],
+                &mut out,
+            );
+            if let Some(inline) = p["Policies"].as_sequence() {
+                for (i, policy) in inline.iter().enumerate() {
+                    document(
+                        format!("{id}.Policies[{i}]"),
+                        &policy["PolicyDocument"],
+                        &mut out,
+                    );
+                }
+            }
+            if let Some(arns) = p["ManagedPolicyArns"].as_sequence() {
+                assert!(
+                    arns.is_empty(),
+                    "{id}: managed policies cannot be checked here"
+                );
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_policy_allows_every_action_or_every_resource() {
+    let t = template();
+    let statements = policy_statements(&t);
+    assert!(!statements.is_empty(), "the api function has a policy");
+    for (at, s) in statements {
+        if s["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        assert!(
+            s["NotAction"].is_null() && s["NotResource"].is_null(),
+            "{at}: Allow with NotAction/NotResource allows nearly everything"
+        );
+        let actions = literals(&s["Action"]);
+        assert!(!actions.is_empty(), "{at}: no Action");
+        for action in actions {
+            assert!(
+                !is_wildcard_action(&action),
+                "{at}: wildcard action {action:?}"
+            );
+        }
+        assert!(!s["Resource"].is_null(), "{at}: no Resource");
+        for resource in literals(&s["Resource"]) {
+            assert!(
+                !is_wildcard_resource(&resource),
+                "{at}: wildcard resource {resource:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_wildcard_check_tells_scoped_from_unscoped() {
+    for action in ["*", "dynamodb:*", "s3:Get*"] {
+        assert!(is_wildcard_action(action), "{action}");
+    }
+    assert!(!is_wildcard_action("dynamodb:PutItem"));
+    for resource in [
+        "*",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:*",
+        "arn:${}:sqs:${}:${}:*",
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/*",
+        "arn:aws:s3:::*",
+    ] {
+        assert!(is_wildcard_resource(resource), "{resource}");
+    }
+    for resource in [
+        "arn:${}:secretsmanager:${}:${}:secret:tenantops/${}/*",
+        "${}/index/*",
+        "arn:aws:s3:::tenantops-snapshots/*",
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/tenantops/index/*",
+    ] {
+        assert!(!is_wildcard_resource(resource), "{resource}");
+    }
+    let sub: Value =
+        serde_yaml_ng::from_str("!Sub arn:${AWS::Partition}:sqs:*:${AWS::AccountId}:q").unwrap();
+    assert_eq!(literals(&sub), ["arn:${}:sqs:*:${}:q"]);
+}
+
+#[test]
+fn the_api_may_write_but_never_read_secrets_and_only_under_its_prefix() {
+    let t = template();
+    let (id, api) = function_for_crate(&t, "api");
+    let env = environment(&t, api);
+    let prefix = literals(env_var(&env, tenantops_api::config::SECRET_PREFIX));
+    assert_eq!(
+        prefix.len(),
+        1,
+        "{id}: TENANTOPS_SECRET_PREFIX is one literal or !Sub"
+    );
+    let prefix = &prefix[0];
+    assert!(
+        prefix.ends_with('/'),
+        "{id}: secret prefix {prefix:?} ends with /"
+    );
+    let statements: Vec<_> = policy_statements(&t)
+        .into_iter()
+        .filter(|(at, _)| at.starts_with(&format!("{id}.")))
+        .collect();
+    let mut writes_secrets = false;
+    for (at, s) in statements {
+        let actions = literals(&s["Action"]);
+        for action in &actions {
+            let a = action.to_ascii_lowercase();
+            assert!(
+                a != "secretsmanager:getsecretvalue" && a != "secretsmanager:batchgetsecretvalue",
+                "{at}: the API must never read secrets"
+            );
+            assert!(
+                !a.starts_with("s3:") && !a.starts_with("kms:"),
+                "{at}: the API does not touch snapshots"
+            );
+        }
+        if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            writes_secrets = true;
+            for resource in literals(&s["Resource"]) {
+                assert!(
+                    resource.ends_with(&format!(":secret:{prefix}*")),
+                    "{at}: secret resource {resource:?} is not under {prefix:?}"
+                );
+            }
+        }
+    }
+    assert!(writes_secrets, "{id} stores provider-connection secrets");
+}
