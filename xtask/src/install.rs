@@ -19,6 +19,32 @@ pub fn dynamodb_dir(root: &Path) -> PathBuf {
     local_dir(root).join("dynamodb")
 }
 
+/// The project's Python virtualenv: moto, and the deploy tools (cfn-lint, cargo-lambda, zig).
+pub fn venv_dir(root: &Path) -> PathBuf {
+    local_dir(root).join("venv")
+}
+
+/// Installs pinned PyPI requirements into the virtualenv, creating it first if needed.
+pub fn pip_install(root: &Path, requirements: &[&str]) -> anyhow::Result<()> {
+    let venv = venv_dir(root);
+    if !venv.join("bin").join("pip").is_file() {
+        run(
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+            "creating the virtualenv",
+        )?;
+    }
+    eprintln!(
+        "xtask: installing {} into .local/venv",
+        requirements.join(" ")
+    );
+    run(
+        Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(requirements),
+        &format!("installing {}", requirements.join(" ")),
+    )
+}
+
 pub fn moto_server(root: &Path) -> PathBuf {
     local_dir(root).join("venv").join("bin").join("moto_server")
 }

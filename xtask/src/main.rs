@@ -3,12 +3,16 @@
 //! - `cargo xtask local`: install what is missing, start the emulators, serve the API.
 //! - `cargo xtask test`: install what is missing, start the emulators, run every test.
 //! - `cargo xtask install`: only install (DynamoDB Local and moto under `.local/`).
+//! - `cargo xtask lint-infra`: cfn-lint (and `sam validate --lint`) on the SAM template.
+//! - `cargo xtask build-lambdas`: every function, built for arm64 Lambda and zipped.
 //!
 //! xtask is the developer's terminal: it prints to it directly.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod emulators;
+mod infra;
 mod install;
+mod lambdas;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -38,8 +42,12 @@ fn run() -> anyhow::Result<ExitCode> {
         }
         Some("local") => local(&root),
         Some("test") => test(&root, &args[1..]),
+        Some("lint-infra") => infra::lint(&root),
+        Some("build-lambdas") => lambdas::build(&root, &target_dir(&root)),
         _ => {
-            eprintln!("usage: cargo xtask <local | test [args for the test runner] | install>");
+            eprintln!(
+                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas>"
+            );
             Ok(ExitCode::from(2))
         }
     }
