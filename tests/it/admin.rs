@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
-use tenantops_core::{Outcome, Transition, UserId};
+use tenantops_core::{Outcome, UserId};
 use tenantops_tests::{ApiCall, Reply, TestStack};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -660,17 +660,7 @@ async fn onboarding_walks_from_connection_to_first_inventory() {
     assert_eq!(s.body["verification"]["active"], true);
     assert_eq!(status(owner).await.body["verification"]["can_start"], false);
 
-    let store = stack.store();
-    let finish = |id: String| async move {
-        let run = store.get_run(id.parse().unwrap()).await.unwrap().unwrap();
-        let t = Transition::Finish {
-            now: chrono::Utc::now(),
-            outcome: Outcome::Succeeded,
-            failures: vec![],
-        };
-        store.transition(&run, &t).await.unwrap();
-    };
-    finish(verify.run_id()).await;
+    stack.finish(&verify.run_id(), Outcome::Succeeded).await;
     let s = status(owner).await;
     assert_eq!(
         s.body["blocking_reason"]["code"],
@@ -690,7 +680,7 @@ async fn onboarding_walks_from_connection_to_first_inventory() {
             .by(owner),
         )
         .await;
-    finish(sync.run_id()).await;
+    stack.finish(&sync.run_id(), Outcome::Succeeded).await;
     let s = status(owner).await;
     assert_eq!(s.body["complete"], true, "{}", s.body);
     assert!(s.body["blocking_reason"].is_null());

@@ -1,7 +1,7 @@
 //! Unique-per-click starts and the `Idempotency-Key` header.
 
 use serde_json::json;
-use tenantops_core::{Outcome, Transition};
+use tenantops_core::Outcome;
 use tenantops_tests::{ApiCall, TestStack};
 
 fn run_now() -> String {
@@ -38,18 +38,7 @@ async fn replaying_an_idempotency_key_returns_the_same_run_even_after_it_finishe
     assert_eq!(replay.body["deduplicated"], true);
     assert_eq!(replay.run_id(), first.run_id());
 
-    let run = stack
-        .store()
-        .get_run(first.run_id().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let finish = Transition::Finish {
-        now: chrono::Utc::now(),
-        outcome: Outcome::Succeeded,
-        failures: vec![],
-    };
-    stack.store().transition(&run, &finish).await.unwrap();
+    stack.finish(&first.run_id(), Outcome::Succeeded).await;
     let after = stack.call(call()).await;
     assert_eq!(after.status, 200);
     assert_eq!(after.run_id(), first.run_id());

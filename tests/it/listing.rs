@@ -1,7 +1,7 @@
 //! Listing runs: newest first, filters, cursor pagination.
 
 use serde_json::json;
-use tenantops_core::{Outcome, Transition};
+use tenantops_core::Outcome;
 use tenantops_tests::{ApiCall, TestStack};
 
 #[tokio::test]
@@ -69,18 +69,7 @@ async fn pages_walk_every_run_newest_first_with_filters() {
     assert_eq!(by_type.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(by_type.body["items"][0]["id"], sync.run_id());
 
-    let run = stack
-        .store()
-        .get_run(sync.run_id().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let finish = Transition::Finish {
-        now: chrono::Utc::now(),
-        outcome: Outcome::Succeeded,
-        failures: vec![],
-    };
-    stack.store().transition(&run, &finish).await.unwrap();
+    stack.finish(&sync.run_id(), Outcome::Succeeded).await;
     let done = only("status=completed").await;
     assert_eq!(done.body["items"].as_array().unwrap().len(), 1);
     let active = only("active=true&limit=100").await;

@@ -10,5 +10,4 @@ mod isolation;
 mod listing;
 mod start;
 mod store;
-mod template;
 mod tidy;

@@ -122,18 +122,7 @@ async fn a_finished_run_frees_its_identity_for_a_new_run() {
     let first = stack
         .call(ApiCall::post(path.clone(), inventory()).by(owner))
         .await;
-    let run = stack
-        .store()
-        .get_run(first.run_id().parse().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let finish = Transition::Finish {
-        now: chrono::Utc::now(),
-        outcome: Outcome::Succeeded,
-        failures: vec![],
-    };
-    stack.store().transition(&run, &finish).await.unwrap();
+    stack.finish(&first.run_id(), Outcome::Succeeded).await;
     let second = stack.call(ApiCall::post(path, inventory()).by(owner)).await;
     assert_eq!(second.status, 202);
     assert_ne!(second.run_id(), first.run_id());

@@ -134,6 +134,27 @@ impl TestStack {
         &self.deps.store
     }
 
+    /// Finishes a run as a worker would (no failures), through the store's transition.
+    pub async fn finish(
+        &self,
+        run_id: &str,
+        outcome: tenantops_core::Outcome,
+    ) -> tenantops_core::Run {
+        let run = self
+            .store()
+            .get_run(run_id.parse().expect("a run id"))
+            .await
+            .unwrap()
+            .expect("the run exists");
+        let finish = tenantops_core::Transition::Finish {
+            now: chrono::Utc::now(),
+            outcome,
+            failures: vec![],
+        };
+        self.store().transition(&run, &finish).await.unwrap();
+        run
+    }
+
     pub fn token(&self, user: &tenantops_core::UserId) -> String {
         self.tokens.mint(user.as_str(), 3600).expect("minting")
     }

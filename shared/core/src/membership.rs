@@ -49,12 +49,10 @@ pub fn check_change(
         return Err(MembershipError::NotMember);
     }
     // Checked first: whatever else applies, raising yourself is the reason it is refused.
-    if actor_is_target {
-        if let (Some(cur), Some(new)) = (current, new) {
-            if new.rank() > cur.rank() {
-                return Err(MembershipError::SelfPromotion);
-            }
-        }
+    if let (true, Some(cur), Some(new)) = (actor_is_target, current, new)
+        && new.rank() > cur.rank()
+    {
+        return Err(MembershipError::SelfPromotion);
     }
     // Leaving is always allowed (last-owner rule aside); everything else needs the capability.
     let leaving = actor_is_target && change == MemberChange::Remove;

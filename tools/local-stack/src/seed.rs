@@ -79,7 +79,7 @@ fn id<T: std::str::FromStr>(v: &Value, pointer: &str) -> anyhow::Result<T> {
 }
 
 /// A fresh GUID-shaped Entra id per seed, so that seeds never collide.
-fn fresh_entra_id() -> String {
+pub fn fresh_entra_id() -> String {
     let h = format!("{:032x}", ulid::Ulid::new().0);
     format!(
         "{}-{}-{}-{}-{}",

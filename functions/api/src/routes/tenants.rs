@@ -365,47 +365,31 @@ pub async fn view_connection(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
-    let (role, _) = visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::ConnectionView)?;
-    let conn = deps
-        .store
-        .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound(Resource::Connection))?;
-    let check = latest_run(
-        deps,
-        ws,
-        tenant,
-        OperationType::ProviderConnectionVerify,
-        None,
-    )
-    .await?;
+    let state = connection_state(req, deps, ws, tenant).await?;
+    let conn = state.conn.ok_or(ApiError::NotFound(Resource::Connection))?;
     Ok(Reply::json(
         200,
-        &json!({ "connection": connection_json(&conn, check.as_ref()) }),
+        &json!({ "connection": connection_json(&conn, state.check.as_ref()) }),
     ))
 }
 
-#[derive(Debug, Serialize)]
-struct Step {
-    step: &'static str,
-    done: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run: Option<String>,
+/// What the connection and onboarding views both read: the caller's role, the tenant, its
+/// connection and its latest connection check.
+struct ConnectionState {
+    ws: WorkspaceId,
+    tenant: TenantId,
+    role: Role,
+    record: TenantRecord,
+    conn: Option<ConnectionRecord>,
+    check: Option<Run>,
 }
 
-/// `GET /v1/workspaces/{ws}/tenants/{t}/onboarding`: the steps and what blocks the next one.
-/// DB-only, like every read.
-pub async fn onboarding(
+async fn connection_state(
     req: &ApiRequest,
     deps: &Deps,
     ws: &str,
     tenant: &str,
-) -> Result<Reply, ApiError> {
+) -> Result<ConnectionState, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
     let tenant = common::tenant_id(tenant)?;
@@ -424,6 +408,40 @@ pub async fn onboarding(
         None,
     )
     .await?;
+    Ok(ConnectionState {
+        ws,
+        tenant,
+        role,
+        record,
+        conn,
+        check,
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct Step {
+    step: &'static str,
+    done: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    run: Option<String>,
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/onboarding`: the steps and what blocks the next one.
+/// DB-only, like every read.
+pub async fn onboarding(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let ConnectionState {
+        ws,
+        tenant,
+        role,
+        record,
+        conn,
+        check,
+    } = connection_state(req, deps, ws, tenant).await?;
     let changed_at = conn.as_ref().map(|c| c.rotated_at.unwrap_or(c.created_at));
     let check = check.filter(|r| changed_at.is_some_and(|t| r.created_at >= t));
     let inventory = latest_run(
