@@ -116,8 +116,14 @@ fn the_api_function_has_no_graph_dependency() {
 fn the_readme_documents_every_reason_code() {
     let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let table = tenantops_core::reason::registry_table();
-    assert!(readme.contains(&table), "README.md's reason-code table is out of date");
+    assert!(
+        readme.contains(&table),
+        "README.md's reason-code table is out of date"
+    );
     for code in tenantops_core::ReasonCode::ALL {
-        assert!(readme.contains(&format!("`{code}`")), "README.md lacks {code}");
+        assert!(
+            readme.contains(&format!("`{code}`")),
+            "README.md lacks {code}"
+        );
     }
 }
