@@ -10,4 +10,5 @@ mod isolation;
 mod listing;
 mod start;
 mod store;
+mod template;
 mod tidy;
