@@ -381,7 +381,7 @@ fn every_queue_but_a_dead_letter_queue_has_a_redrive_policy() {
             ));
             continue;
         };
-        if !number(&redrive["maxReceiveCount"]).is_some_and(|n| n >= 1) {
+        if number(&redrive["maxReceiveCount"]).is_none_or(|n| n < 1) {
             problems.push(format!("queue {id}: RedrivePolicy without maxReceiveCount"));
         }
         // A message keeps its first enqueue time in the DLQ: a shorter retention there
@@ -394,6 +394,9 @@ fn every_queue_but_a_dead_letter_queue_has_a_redrive_policy() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// An index as compared: its key schema as (attribute, key type) and its projection type.
+type Index<'t> = (Vec<(String, String)>, Option<&'t str>);
 
 #[test]
 fn the_table_declares_the_stores_keys_indexes_and_ttl() {
@@ -423,22 +426,21 @@ fn the_table_declares_the_stores_keys_indexes_and_ttl() {
         "{id}"
     );
 
-    let indexes: BTreeMap<String, (Vec<(String, String)>, Option<&str>)> =
-        p["GlobalSecondaryIndexes"]
-            .as_sequence()
-            .unwrap_or_else(|| panic!("{id}: GlobalSecondaryIndexes"))
-            .iter()
-            .map(|i| {
+    let indexes: BTreeMap<String, Index> = p["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{id}: GlobalSecondaryIndexes"))
+        .iter()
+        .map(|i| {
+            (
+                i["IndexName"].as_str().unwrap().to_owned(),
                 (
-                    i["IndexName"].as_str().unwrap().to_owned(),
-                    (
-                        key_schema(&i["KeySchema"]),
-                        i["Projection"]["ProjectionType"].as_str(),
-                    ),
-                )
-            })
-            .collect();
-    let expected: BTreeMap<String, (Vec<(String, String)>, Option<&str>)> = schema::INDEXES
+                    key_schema(&i["KeySchema"]),
+                    i["Projection"]["ProjectionType"].as_str(),
+                ),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<String, Index> = schema::INDEXES
         .iter()
         .map(|(name, pk, sk)| (name.to_string(), (hash_range(pk, sk), Some("ALL"))))
         .collect();
