@@ -127,3 +127,31 @@ pub fn audit(ws: WorkspaceId, entry: ulid::Ulid) -> Key {
         sk: entry.to_string(),
     }
 }
+
+/// A tenant's observed objects of one type (last inventory).
+pub fn inventory_of(ws: WorkspaceId, tenant: TenantId, object_type: &str) -> String {
+    format!("WS#{ws}#T#{tenant}#INV#{object_type}")
+}
+
+/// The cached directory groups of a tenant.
+pub fn groups_of(ws: WorkspaceId, tenant: TenantId) -> String {
+    format!("WS#{ws}#T#{tenant}#GROUPS")
+}
+
+/// The cached role definitions of a tenant.
+pub fn role_definitions_of(ws: WorkspaceId, tenant: TenantId) -> String {
+    format!("WS#{ws}#T#{tenant}#ROLES")
+}
+
+/// Where a tenant's sync state (delta links) lives.
+pub fn sync_state(ws: WorkspaceId, tenant: TenantId, what: &str) -> Key {
+    Key {
+        pk: format!("WS#{ws}#T#{tenant}"),
+        sk: format!("SYNC#{what}"),
+    }
+}
+
+/// A user's notifications, newest last by ULID.
+pub fn notifications_of(user: &UserId) -> String {
+    format!("USER#{user}#NOTIFY")
+}

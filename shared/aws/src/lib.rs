@@ -26,11 +26,13 @@ pub mod admin;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod events;
 mod expr;
 pub mod keys;
 pub mod schema;
 pub mod secrets;
 pub mod store;
+pub mod tenant_data;
 
 pub use admin::{
     AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
@@ -42,3 +44,4 @@ pub use store::{
     AuditEntry, MemberGuard, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
     TenantStatus, WriteError,
 };
+pub use tenant_data::{DirectoryEntry, InventoryItem, Notification};

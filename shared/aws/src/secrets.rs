@@ -54,6 +54,30 @@ impl SecretVault {
         format!("{}{ws}/{tenant}/{connection_id}", self.prefix)
     }
 
+    /// Reads a connection's client secret (the worker's side; the API's role cannot).
+    pub async fn read(&self, name: &str) -> Result<SecretString, SecretsError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| secrets_error("GetSecretValue", e))?;
+        let value: serde_json::Value = out
+            .secret_string()
+            .and_then(|s| serde_json::from_str(s).ok())
+            .unwrap_or_default();
+        value
+            .get("client_secret")
+            .and_then(serde_json::Value::as_str)
+            .map(SecretString::new)
+            .ok_or_else(|| SecretsError {
+                operation: "GetSecretValue",
+                code: Some("MalformedSecret".into()),
+                source: "the secret has no client_secret".into(),
+            })
+    }
+
     /// Stores `secret` under `name`: creates the secret, or adds a new current version if it
     /// exists (a rotation). The value is `{"client_secret": ...}`.
     pub async fn store(&self, name: &str, secret: &SecretString) -> Result<(), SecretsError> {

@@ -678,6 +678,12 @@ fn changes_of(t: &Transition) -> (RunChanges, RunChanges) {
             }
             c
         }
+        Transition::Yield { now } => RunChanges::default().set(&["lease_expires_at"], ts(*now)),
+        Transition::Report { result } => RunChanges::default().set(
+            &["result"],
+            serde_dynamo::to_attribute_value::<_, AttributeValue>(result)
+                .unwrap_or(AttributeValue::Null(true)),
+        ),
         Transition::Finish {
             now,
             outcome,

@@ -131,6 +131,8 @@ reasons! {
         "The run stopped making progress and was ended.";
     WorkerExhausted = "worker.exhausted", Platform, retryable: true, blocks_onboarding: false,
         "Workers failed to process the run repeatedly.";
+    WorkerUnsupportedOperation = "worker.unsupported_operation", Platform, retryable: false, blocks_onboarding: false,
+        "This worker version cannot run this operation type yet.";
     GraphThrottled = "graph.throttled", Graph, retryable: true, blocks_onboarding: false,
         "Microsoft Graph throttled the requests for too long.";
     GraphPermissionDenied = "graph.permission_denied", Graph, retryable: false, blocks_onboarding: true,

@@ -189,4 +189,7 @@ pub struct Run {
     #[serde(default, with = "crate::time::option")]
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub attempts: u32,
+    /// What the run found, for types that report (e.g. a connection check's checks).
+    #[serde(default)]
+    pub result: Option<Value>,
 }

@@ -15,6 +15,8 @@ use crate::run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStat
 pub enum TransitionKind {
     Claim,
     Progress,
+    Report,
+    Yield,
     Finish,
 }
 
@@ -24,7 +26,9 @@ impl TransitionKind {
     pub fn allowed_from(self) -> &'static [RunStatus] {
         match self {
             TransitionKind::Claim => &[RunStatus::Queued, RunStatus::Running],
-            TransitionKind::Progress => &[RunStatus::Running],
+            TransitionKind::Progress | TransitionKind::Report | TransitionKind::Yield => {
+                &[RunStatus::Running]
+            }
             TransitionKind::Finish => &[RunStatus::Queued, RunStatus::Running],
         }
     }
@@ -36,6 +40,11 @@ pub enum Transition {
     Claim { now: DateTime<Utc>, lease: Duration },
     /// Counters move forward by these amounts.
     Progress { delta: Counters },
+    /// The run's findings (replacing earlier ones).
+    Report { result: serde_json::Value },
+    /// The worker hands the run back (e.g. a long throttle): the lease ends now, so the
+    /// message's next delivery may claim it again.
+    Yield { now: DateTime<Utc> },
     /// The run ends; the outcome must not be `pending`.
     Finish {
         now: DateTime<Utc>,
@@ -49,6 +58,8 @@ impl Transition {
         match self {
             Transition::Claim { .. } => TransitionKind::Claim,
             Transition::Progress { .. } => TransitionKind::Progress,
+            Transition::Yield { .. } => TransitionKind::Yield,
+            Transition::Report { .. } => TransitionKind::Report,
             Transition::Finish { .. } => TransitionKind::Finish,
         }
     }
@@ -99,6 +110,7 @@ impl Run {
             completed_at: None,
             lease_expires_at: None,
             attempts: 0,
+            result: None,
         }
     }
 
@@ -124,6 +136,8 @@ impl Run {
                 self.lease_expires_at = Some(*now + *lease);
                 self.attempts += 1;
             }
+            Transition::Yield { now } => self.lease_expires_at = Some(*now),
+            Transition::Report { result } => self.result = Some(result.clone()),
             Transition::Progress { delta } => {
                 let c = &mut self.counters;
                 c.total += delta.total;
@@ -238,6 +252,7 @@ mod tests {
                     ..Counters::default()
                 }
             }),
+            at.clone().prop_map(|now| Transition::Yield { now }),
             (at, outcome).prop_map(|(now, outcome)| Transition::Finish {
                 now,
                 outcome,

@@ -1,0 +1,208 @@
+//! The worker: an SQS-triggered Lambda that executes operation runs against Microsoft Graph.
+//!
+//! Per message: claim the run (conditional, with a lease; a finished run is acknowledged
+//! without work), execute it by type, and finish it with an honest outcome, counters and
+//! reason-coded failures, which also frees a while-active identity. Failed messages are
+//! reported back (`ReportBatchItemFailures`), never acknowledged silently; a long throttle
+//! hands the message back with a visibility delay instead of sleeping in a billed Lambda.
+
+pub mod config;
+mod execute;
+mod sync;
+mod verify;
+
+use std::time::Duration;
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::Utc;
+use tenantops_aws::events::{Lifecycle, LifecycleEvents};
+use tenantops_aws::{Notification, RunMessage, SecretVault, Store, StoreError};
+use tenantops_core::{Initiator, Run, RunStatus, Transition};
+use tenantops_graph::GraphClient;
+use tracing::Instrument;
+
+pub use execute::Report;
+
+/// How long a claim owns a run. Longer than the function timeout, so a live worker never
+/// loses its run; short enough that a crashed worker's run is re-claimed soon.
+pub const LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// SQS's limit for a message's visibility timeout.
+const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
+
+/// What the worker needs, built once per cold start.
+#[derive(Debug)]
+pub struct Deps {
+    pub store: Store,
+    pub graph: GraphClient,
+    /// Read access to provider-connection secrets.
+    pub secrets: SecretVault,
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub events: LifecycleEvents,
+}
+
+/// Why a message was not acknowledged.
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    #[error("the message is not a run message")]
+    Malformed,
+    #[error("run {0} does not exist")]
+    UnknownRun(String),
+    #[error("run {0} is leased to another worker")]
+    Leased(String),
+    #[error("run {run} handed back for {after:?}")]
+    HandedBack { run: String, after: Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Handles one SQS batch; returns the ids of the messages that must come back.
+pub async fn handle(event: SqsEvent, deps: &Deps) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in event.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("message", message_id = %id);
+        let result = process(&message, deps).instrument(span.clone()).await;
+        if let Err(err) = result {
+            span.in_scope(|| match &err {
+                MessageError::HandedBack { .. } | MessageError::Leased(_) => {
+                    tracing::info!(error = %err, "message returned to the queue");
+                }
+                _ => tracing::error!(error = %err, "message failed; returned to the queue"),
+            });
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn process(message: &SqsMessage, deps: &Deps) -> Result<(), MessageError> {
+    let body = message.body.as_deref().ok_or(MessageError::Malformed)?;
+    let RunMessage { run_id } = serde_json::from_str(body).map_err(|_| MessageError::Malformed)?;
+    let run = deps
+        .store
+        .get_run(run_id)
+        .await?
+        .ok_or_else(|| MessageError::UnknownRun(run_id.to_string()))?;
+    let span = tracing::info_span!(
+        "run",
+        run_id = %run.id,
+        tenant = %run.tenant_id,
+        workspace = %run.workspace_id,
+        r#type = %run.operation,
+    );
+    execute_message(run, message, deps).instrument(span).await
+}
+
+async fn execute_message(
+    mut run: Run,
+    message: &SqsMessage,
+    deps: &Deps,
+) -> Result<(), MessageError> {
+    if run.status == RunStatus::Completed {
+        // A redelivery of a finished run: nothing to do, and nothing to retry.
+        tracing::info!("run already finished; acknowledging");
+        return Ok(());
+    }
+    let claim = Transition::Claim {
+        now: Utc::now(),
+        lease: LEASE,
+    };
+    match deps.store.transition(&run, &claim).await {
+        Ok(()) => {}
+        Err(StoreError::TransitionRefused) => return Err(MessageError::Leased(run.id.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    // The local copy follows the stored run (the condition just proved the transition legal).
+    let _ = run.apply(&claim);
+    if let Err(e) = deps.events.publish(Lifecycle::Started, &run).await {
+        tracing::error!(error = %e, code = ?e.code, "could not publish the Started event");
+    }
+
+    match execute::execute(&run, deps).await {
+        execute::Execution::HandBack(after) => {
+            let after = after.min(MAX_VISIBILITY);
+            deps.store
+                .transition(&run, &Transition::Yield { now: Utc::now() })
+                .await?;
+            if let Some(receipt) = &message.receipt_handle {
+                let secs = i32::try_from(after.as_secs().max(1)).unwrap_or(i32::MAX);
+                if let Err(e) = deps
+                    .sqs
+                    .change_message_visibility()
+                    .queue_url(&deps.queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(secs)
+                    .send()
+                    .await
+                {
+                    // The message still comes back, after the queue's own visibility timeout.
+                    tracing::warn!(error = %tenantops_graph::sanitize::sanitize(&e.to_string()), "could not set the message's visibility");
+                }
+            }
+            Err(MessageError::HandedBack {
+                run: run.id.to_string(),
+                after,
+            })
+        }
+        execute::Execution::Done(report) => finish(run, report, deps).await,
+    }
+}
+
+async fn finish(mut run: Run, report: Report, deps: &Deps) -> Result<(), MessageError> {
+    let now = Utc::now();
+    let mut steps = Vec::new();
+    if report.counters != Default::default() {
+        steps.push(Transition::Progress {
+            delta: report.counters,
+        });
+    }
+    if let Some(result) = report.result {
+        steps.push(Transition::Report { result });
+    }
+    steps.push(Transition::Finish {
+        now,
+        outcome: report.outcome,
+        failures: report.failures,
+    });
+    for step in &steps {
+        match deps.store.transition(&run, step).await {
+            Ok(()) => {
+                let _ = run.apply(step);
+            }
+            Err(StoreError::TransitionRefused) => {
+                // Someone else (the reaper) finished it meanwhile: theirs stands.
+                tracing::warn!("run was finished elsewhere; acknowledging");
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    tracing::info!(
+        outcome = run.outcome.as_str(),
+        failures = run.failures.len(),
+        "run finished"
+    );
+    if let Err(e) = deps.events.publish(Lifecycle::Completed, &run).await {
+        tracing::error!(error = %e, code = ?e.code, "could not publish the Completed event");
+    }
+    if let Initiator::User(user) = &run.initiator {
+        let n = Notification {
+            id: ulid::Ulid::new(),
+            user_id: user.clone(),
+            workspace_id: run.workspace_id,
+            tenant_id: run.tenant_id,
+            run_id: run.id,
+            operation: run.operation.to_string(),
+            status: run.status.to_string(),
+            outcome: run.outcome.as_str().to_owned(),
+            at: now,
+        };
+        if let Err(e) = deps.store.put_notification(&n).await {
+            tracing::error!(error = %e, "could not write the initiator's notification");
+        }
+    }
+    Ok(())
+}

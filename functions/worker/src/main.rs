@@ -1,0 +1,33 @@
+//! The worker Lambda: build the dependencies once, then serve SQS batches.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use tenantops_worker::{Deps, config::WorkerConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .without_time()
+        .init();
+    let cfg = WorkerConfig::from_env()?;
+    let sdk = tenantops_aws::config::load().await;
+    let deps = Deps {
+        store: tenantops_aws::Store::from_sdk(&sdk, cfg.table_name),
+        graph: tenantops_graph::GraphClient::new(cfg.graph, Default::default())?,
+        secrets: tenantops_aws::SecretVault::from_sdk(&sdk, ""),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        queue_url: cfg.queue_url,
+        events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        Ok::<SqsBatchResponse, Error>(tenantops_worker::handle(event.payload, deps).await)
+    }))
+    .await
+}
