@@ -98,7 +98,11 @@ async fn main() -> anyhow::Result<()> {
         config.seed = seed;
     }
     config.throttling.enabled &= args.throttling;
-    let tenants: Vec<String> = config.tenants.iter().map(|t| t.tenant_id.clone()).collect();
+    let tenants: Vec<String> = config
+        .tenants
+        .iter()
+        .map(|t| t.tenant_id.to_lowercase())
+        .collect();
     let objects: usize = config
         .tenants
         .iter()

@@ -45,7 +45,10 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let mut sim = shared.sim();
     let ids = sim.new_ids(sent_client_request_id.as_deref());
 
+    // Entra answers plain JSON; Graph answers OData JSON.
+    let mut content_type = GRAPH_JSON;
     let reply = if let Some(rest) = path.strip_prefix("/login/") {
+        content_type = "application/json; charset=utf-8";
         let tenant_segment = rest.split('/').next().unwrap_or_default().to_owned();
         let (reply, client_id) = if rest == format!("{tenant_segment}/oauth2/v2.0/token") {
             sim.token(&method, &tenant_segment, &body, &ids)
@@ -170,7 +173,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         graph_error(404, "NotFound", "graph-sim serves /graph and /login.", &ids)
     };
     drop(sim);
-    into_response(reply)
+    into_response(reply, content_type)
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -180,14 +183,14 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn into_response(reply: Reply) -> Response {
+fn into_response(reply: Reply, content_type: &'static str) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = match &reply.body {
         Some(body) => {
             let mut response = Response::new(Body::from(body.to_string()));
             response
                 .headers_mut()
-                .insert("content-type", HeaderValue::from_static(GRAPH_JSON));
+                .insert("content-type", HeaderValue::from_static(content_type));
             response
         }
         None => Response::new(Body::empty()),

@@ -227,6 +227,17 @@ impl Query {
     }
 }
 
+/// Which objects a list reads.
+#[derive(Debug)]
+enum Items {
+    /// The collection itself.
+    Collection,
+    /// A navigation below one object, by its `sub_resources` key.
+    Sub(String),
+    /// A navigation the type has but this object does not use.
+    Empty,
+}
+
 /// Percent-encodes a query component, keeping the characters OData links show literally.
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -828,11 +839,18 @@ impl Sim {
         let method = call.method;
         match (method, rest.as_slice()) {
             ("GET", []) => {
-                let items = collection.objects.clone();
                 let (page_size, max_top) = (collection.page_size, collection.max_top);
                 let item_only = collection.item_only_fields.clone();
                 self.list(
-                    caller, call, query, &key, &key, items, page_size, max_top, &item_only,
+                    caller,
+                    call,
+                    query,
+                    &key,
+                    &key,
+                    Items::Collection,
+                    page_size,
+                    max_top,
+                    &item_only,
                 )
             }
             ("GET", ["delta"]) if dir => self.delta(caller, call, query, &key),
@@ -873,11 +891,11 @@ impl Sim {
                     .chain(nav.iter().copied())
                     .collect::<Vec<_>>()
                     .join("/");
-                if let Some(items) = collection.sub_resources.get(&sub_key) {
-                    let items = items.clone();
+                if collection.sub_resources.contains_key(&sub_key) {
                     let page = collection.sub_page_size;
                     let full = format!("{key}/{sub_key}");
-                    return self.list(caller, call, query, &full, &full, items, page, 999, &[]);
+                    let items = Items::Sub(sub_key);
+                    return self.list(caller, call, query, &key, &full, items, page, 999, &[]);
                 }
                 if let Some((last, parent)) = nav.split_last()
                     && !parent.is_empty()
@@ -908,7 +926,7 @@ impl Sim {
                     && supports_navigation(&key, collection, name)
                 {
                     let full = format!("{key}/{sub_key}");
-                    return self.list(caller, call, query, &full, &full, Vec::new(), 25, 999, &[]);
+                    return self.list(caller, call, query, &key, &full, Items::Empty, 25, 999, &[]);
                 }
                 graph_error(
                     400,
@@ -947,13 +965,14 @@ impl Sim {
         caller: &Caller,
         call: &Call<'_>,
         query: &Query,
+        collection_key: &str,
         key: &str,
-        context_path: &str,
-        items: Vec<Value>,
+        items: Items,
         page_size: usize,
         max_top: usize,
         item_only: &[String],
     ) -> Reply {
+        let nonce = self.next_rng("nonce").next_u64();
         let ids = &call.ids;
         let dir = directory(call.path);
         let bad = if dir {
@@ -961,6 +980,20 @@ impl Sim {
         } else {
             "BadRequest"
         };
+        let collection = self
+            .tenants
+            .get(&caller.tenant_id)
+            .and_then(|t| t.tenant.collections.get(collection_key));
+        let all: &[Value] = match (&items, collection) {
+            (Items::Collection, Some(c)) => &c.objects,
+            (Items::Sub(sub_key), Some(c)) => c
+                .sub_resources
+                .get(sub_key)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+            _ => &[],
+        };
+        let whole_collection = matches!(items, Items::Collection);
         let page = match query.get("$top") {
             None => page_size.max(1),
             Some(raw) => match raw.parse::<usize>() {
@@ -995,10 +1028,10 @@ impl Sim {
                 ids,
             );
         }
-        let items = match query.get("$filter") {
-            None => items,
+        let items: Vec<&Value> = match query.get("$filter") {
+            None => all.iter().collect(),
             Some(filter) => match Filter::parse(filter) {
-                Some(f) => items.into_iter().filter(|o| f.matches(o)).collect(),
+                Some(f) => all.iter().filter(|o| f.matches(o)).collect(),
                 None => {
                     return graph_error(
                         400,
@@ -1040,14 +1073,19 @@ impl Sim {
             let end = (offset + page).min(items.len());
             let mut values = Vec::with_capacity(end.saturating_sub(offset));
             for object in items.get(offset..end).unwrap_or_default() {
-                let mut object = object.clone();
-                if let Some(map) = object.as_object_mut() {
-                    for field in item_only {
-                        map.remove(field);
+                let shaped = match (whole_collection, collection) {
+                    (true, Some(c)) => shape_with(object, c, collection_key, &select, &expand),
+                    _ => Ok(select_fields(object, &select)),
+                };
+                match shaped {
+                    Ok(mut o) => {
+                        if let Some(map) = o.as_object_mut() {
+                            for field in item_only {
+                                map.remove(field);
+                            }
+                        }
+                        values.push(o)
                     }
-                }
-                match self.shape_in(caller, key, &object, &select, &expand) {
-                    Ok(o) => values.push(o),
                     Err(message) => return graph_error(400, bad, &message, ids),
                 }
             }
@@ -1055,8 +1093,8 @@ impl Sim {
         };
         let mut body = Map::new();
         let context = match &select {
-            Some(fields) => format!("{context_path}({})", fields.join(",")),
-            None => context_path.to_owned(),
+            Some(fields) => format!("{key}({})", fields.join(",")),
+            None => key.to_owned(),
         };
         body.insert(
             "@odata.context".into(),
@@ -1072,7 +1110,6 @@ impl Sim {
             body.insert("@odata.count".into(), json!(items.len()));
         }
         if next_offset < items.len() {
-            let nonce = self.next_rng("nonce").next_u64();
             let token = cursor::seal(
                 self.token_key,
                 TokenKind::Page,
@@ -1094,26 +1131,6 @@ impl Sim {
             "{}/{version}/{path}?{carried}{sep}{name}={token}",
             self.graph_base
         )
-    }
-
-    /// `$select` and `$expand` applied to one object of collection `key`.
-    fn shape_in(
-        &self,
-        caller: &Caller,
-        key: &str,
-        object: &Value,
-        select: &Option<Vec<String>>,
-        expand: &[String],
-    ) -> Result<Value, String> {
-        let Some(collection) = self
-            .tenants
-            .get(&caller.tenant_id)
-            .and_then(|t| t.tenant.collections.get(key))
-        else {
-            // A sub-resource list: only `$select` applies.
-            return Ok(select_fields(object, select));
-        };
-        shape_with(object, collection, key, select, expand)
     }
 
     /// `GET {collection}/delta`: rounds of pages ending in a deltaLink; later rounds return
