@@ -12,3 +12,4 @@ mod start;
 mod store;
 mod template;
 mod tidy;
+mod worker;

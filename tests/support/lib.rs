@@ -273,6 +273,192 @@ impl TestStack {
     }
 }
 
+/// The worker, wired to this stack and to a graph-sim playing the demo tenant.
+#[derive(Debug)]
+pub struct WorkerHarness {
+    pub sim: tenantops_graph_sim::GraphSim,
+    pub deps: tenantops_worker::Deps,
+    pub entra_tenant_id: String,
+}
+
+impl WorkerHarness {
+    /// Runs every message queued now (and what they hand back immediately).
+    pub async fn drain(&self) -> usize {
+        tenantops_local::worker_host::drain(&self.deps)
+            .await
+            .unwrap()
+    }
+}
+
+impl TestStack {
+    /// The demo tenant's Entra id.
+    pub async fn entra_tenant_id(&self) -> String {
+        self.store()
+            .get_tenant(self.demo.workspace_id, self.demo.tenant_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .entra_tenant_id
+    }
+
+    /// A worker against a graph-sim serving the demo tenant with `counts` objects per path.
+    pub async fn worker(
+        &self,
+        counts: &[(&str, usize)],
+        policy: tenantops_graph::throttle::RetryPolicy,
+    ) -> WorkerHarness {
+        let entra = self.entra_tenant_id().await;
+        let client = tenantops_graph_sim::SimClient::new(
+            tenantops_local::seed::DEMO_CLIENT_ID,
+            tenantops_local::seed::DEMO_CLIENT_SECRET,
+        );
+        let config = tenantops_graph_sim::SimConfig::generated(&entra, client, counts);
+        self.worker_with(config, policy).await
+    }
+
+    pub async fn worker_with(
+        &self,
+        config: tenantops_graph_sim::SimConfig,
+        policy: tenantops_graph::throttle::RetryPolicy,
+    ) -> WorkerHarness {
+        let sim = tenantops_graph_sim::GraphSim::start(config).await.unwrap();
+        let graph = tenantops_graph::GraphClient::new(
+            tenantops_graph::GraphConfig {
+                graph_base: sim.graph_base_url(),
+                login_base: sim.login_base_url(),
+            },
+            policy,
+        )
+        .unwrap();
+        let deps = tenantops_worker::Deps {
+            store: self.deps.store.clone(),
+            graph,
+            secrets: self.deps.secrets.clone(),
+            sqs: self.sqs.clone(),
+            queue_url: self.resources.queue_url.clone(),
+            events: tenantops_aws::events::LifecycleEvents::from_sdk(
+                &self.sdk,
+                &self.resources.event_bus_name,
+            ),
+        };
+        WorkerHarness {
+            sim,
+            deps,
+            entra_tenant_id: self.entra_tenant_id().await,
+        }
+    }
+
+    /// Starts a run through the API as the demo owner; returns its id.
+    pub async fn start(&self, body: Value) -> String {
+        let path = self.start_path(self.demo.workspace_id, self.demo.tenant_id);
+        let r = self
+            .call(ApiCall::post(path, body.to_string()).by(&self.demo.users.owner))
+            .await;
+        assert!(
+            r.status == 202 || r.status == 200,
+            "start: {} {}",
+            r.status,
+            r.body
+        );
+        r.run_id()
+    }
+
+    pub async fn run(&self, id: &str) -> tenantops_core::Run {
+        self.store()
+            .get_run(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// A queue that receives every lifecycle event of this stack's bus (moto delivers
+    /// EventBridge rules to SQS targets).
+    pub async fn capture_events(&self) -> String {
+        let name = format!(
+            "{}-events-capture",
+            self.resources.table_name.trim_end_matches("-table")
+        );
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(&name)
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()
+            .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .cloned()
+            .unwrap();
+        let events = aws_sdk_eventbridge::Client::new(&self.sdk);
+        events
+            .put_rule()
+            .name(format!("{name}-rule"))
+            .event_bus_name(&self.resources.event_bus_name)
+            .event_pattern(serde_json::json!({ "source": ["tenantops"] }).to_string())
+            .send()
+            .await
+            .unwrap();
+        events
+            .put_targets()
+            .rule(format!("{name}-rule"))
+            .event_bus_name(&self.resources.event_bus_name)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("capture")
+                    .arn(arn)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        self.sqs_calls.take();
+        url
+    }
+
+    /// Every message waiting in a capture queue, as text.
+    pub async fn captured(&self, queue_url: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                break;
+            }
+            for m in msgs {
+                out.push(m.body.unwrap_or_default());
+                self.sqs
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+        self.sqs_calls.take();
+        out
+    }
+}
+
 /// One API call.
 #[derive(Debug, Clone)]
 pub struct ApiCall<'a> {

@@ -57,6 +57,8 @@ pub struct StartRun<'a> {
     /// `None` for system starts (the scheduler).
     pub guard: Option<MemberGuard<'a>>,
     pub audit: &'a AuditEntry,
+    /// The initiator's "queued" notification, written with the run.
+    pub notification: Option<&'a crate::tenant_data::Notification>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -237,6 +239,9 @@ impl Store {
         let lock_at = items.len();
         items.push(self.put_new(self.lock_item(run, start.lock, start.fingerprint)?, true)?);
         items.push(self.put_audit(start.audit)?);
+        if let Some(n) = start.notification {
+            items.push(self.put_new(crate::tenant_data::notification_item(n)?, false)?);
+        }
 
         let reasons = match self.transact("TransactWriteItems", items).await? {
             None => return Ok(Started::Created),

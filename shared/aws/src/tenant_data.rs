@@ -58,6 +58,15 @@ pub struct Notification {
     pub at: DateTime<Utc>,
 }
 
+/// A notification as its item.
+pub(crate) fn notification_item(n: &Notification) -> Result<Item, StoreError> {
+    let key = Key {
+        pk: keys::notifications_of(&n.user_id),
+        sk: n.id.to_string(),
+    };
+    Ok(with_key(to_item("notification", n)?, &key))
+}
+
 impl Store {
     /// Writes items in batches of 25, retrying unprocessed ones.
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
@@ -325,14 +334,10 @@ impl Store {
     }
 
     pub async fn put_notification(&self, n: &Notification) -> Result<(), StoreError> {
-        let key = Key {
-            pk: keys::notifications_of(&n.user_id),
-            sk: n.id.to_string(),
-        };
         self.client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(with_key(to_item("notification", n)?, &key)))
+            .set_item(Some(notification_item(n)?))
             .send()
             .await
             .map_err(|e| StoreError::dynamo("PutItem", e))?;

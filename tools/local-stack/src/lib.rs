@@ -9,3 +9,4 @@ pub mod gateway;
 pub mod provision;
 pub mod seed;
 pub mod tokens;
+pub mod worker_host;

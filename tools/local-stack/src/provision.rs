@@ -11,6 +11,8 @@ pub struct Resources {
     pub table_name: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
+    /// The EventBridge bus for run lifecycle events.
+    pub event_bus_name: String,
 }
 
 /// Receives after which a work message moves to the dead-letter queue (as in the template).
@@ -44,10 +46,18 @@ pub async fn provision(sdk: &SdkConfig, prefix: &str) -> anyhow::Result<Resource
     })
     .to_string();
     let queue_url = create_queue(&sqs, &format!("{prefix}-work"), Some(redrive)).await?;
+    let event_bus_name = format!("{prefix}-events");
+    aws_sdk_eventbridge::Client::new(sdk)
+        .create_event_bus()
+        .name(&event_bus_name)
+        .send()
+        .await
+        .with_context(|| format!("creating event bus {event_bus_name} (is moto running?)"))?;
     Ok(Resources {
         table_name,
         queue_url,
         dead_letter_queue_url: dlq_url,
+        event_bus_name,
     })
 }
 

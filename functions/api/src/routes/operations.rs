@@ -3,7 +3,9 @@
 use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tenantops_aws::{AuditEntry, MemberGuard, Rejection, RunQuery, StartRun, Started, WriteError};
+use tenantops_aws::{
+    AuditEntry, MemberGuard, Notification, Rejection, RunQuery, StartRun, Started, WriteError,
+};
 use tenantops_core::identity::{IdempotencyKey, request_fingerprint};
 use tenantops_core::links::{self, RunLinks};
 use tenantops_core::operation::StartSurface;
@@ -132,6 +134,17 @@ pub async fn start(
                 roles: &roles,
             }),
             audit: &audit,
+            notification: Some(&Notification {
+                id: Ulid::new(),
+                user_id: caller.clone(),
+                workspace_id: ws,
+                tenant_id: tenant,
+                run_id: run.id,
+                operation: operation.to_string(),
+                status: RunStatus::Queued.to_string(),
+                outcome: run.outcome.as_str().to_owned(),
+                at: now,
+            }),
         })
         .await
         .map_err(|e| match e {
