@@ -55,6 +55,7 @@ async fn start_system(stack: &TestStack, run: &Run, identity: &Identity, fp: &st
             fingerprint: fp,
             guard: None,
             audit: &audit,
+            notification: None,
         })
         .await
         .expect("start")
