@@ -45,6 +45,40 @@ async fn main() -> anyhow::Result<()> {
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 
+    // Microsoft Graph: graph-sim playing the demo tenant, unless a Graph is configured.
+    let entra = deps
+        .store
+        .get_tenant(demo.workspace_id, demo.tenant_id)
+        .await?
+        .context("the demo tenant was not seeded")?
+        .entra_tenant_id;
+    let configured = tenantops_graph::GraphConfig::from_env();
+    let (_sim, graph_config) = if std::env::var(tenantops_graph::client::GRAPH_BASE_URL).is_ok() {
+        (None, configured)
+    } else {
+        let client =
+            tenantops_graph_sim::SimClient::new(seed::DEMO_CLIENT_ID, seed::DEMO_CLIENT_SECRET);
+        let sim = tenantops_graph_sim::GraphSim::start(tenantops_graph_sim::SimConfig::demo(
+            &entra, client, 20,
+        ))
+        .await?;
+        let cfg = tenantops_graph::GraphConfig {
+            graph_base: sim.graph_base_url(),
+            login_base: sim.login_base_url(),
+        };
+        (Some(sim), cfg)
+    };
+    let worker = Arc::new(tenantops_worker::Deps {
+        store: deps.store.clone(),
+        graph: tenantops_graph::GraphClient::new(graph_config.clone(), Default::default())?,
+        secrets: deps.secrets.clone(),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        queue_url: resources.queue_url.clone(),
+        events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
+    });
+    let poller = worker.clone();
+    tokio::spawn(async move { tenantops_local::worker_host::run(&poller).await });
+
     let tokens = TokenIssuer::generate();
     let mut minted = serde_json::Map::new();
     let mut users = serde_json::Map::new();
@@ -68,8 +102,10 @@ async fn main() -> anyhow::Result<()> {
         "table_name": resources.table_name,
         "queue_url": resources.queue_url,
         "secret_prefix": format!("{prefix}/"),
-        "graph_base_url": std::env::var("TENANTOPS_GRAPH_BASE_URL").ok(),
-        "login_base_url": std::env::var("TENANTOPS_LOGIN_BASE_URL").ok(),
+        "event_bus_name": resources.event_bus_name,
+        "graph_base_url": graph_config.graph_base,
+        "login_base_url": graph_config.login_base,
+        "entra_tenant_id": entra,
         "dead_letter_queue_url": resources.dead_letter_queue_url,
         "workspace_id": demo.workspace_id,
         "tenant_id": demo.tenant_id,
