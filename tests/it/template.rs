@@ -11,7 +11,10 @@ use tenantops_local::provision::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECS};
 /// Every function crate and the environment variables its one config module reads. A new
 /// crate under `functions/` fails `every_function_crate_has_a_config_module_listed_here`
 /// until it is added.
-const FUNCTION_ENV: &[(&str, &[&str])] = &[("api", &tenantops_api::config::ENV_VARS)];
+const FUNCTION_ENV: &[(&str, &[&str])] = &[
+    ("api", &tenantops_api::config::ENV_VARS),
+    ("worker", &tenantops_worker::config::ENV_VARS),
+];
 
 /// SQS's default message retention (4 days), for queues that do not set one.
 const SQS_DEFAULT_RETENTION_SECS: u64 = 345_600;
@@ -743,4 +746,221 @@ fn the_api_may_write_but_never_read_secrets_and_only_under_its_prefix() {
         }
     }
     assert!(writes_secrets, "{id} stores provider-connection secrets");
+}
+
+/// The statements of one function's `Policies`.
+fn statements_of<'t>(t: &'t Value, id: &str) -> Vec<(String, &'t Value)> {
+    let prefix = format!("{id}.");
+    policy_statements(t)
+        .into_iter()
+        .filter(|(at, _)| at.starts_with(&prefix))
+        .collect()
+}
+
+/// The logical ids a policy `Resource` (one value or a list) references; `None` for each
+/// entry that is no `!Ref` or `!GetAtt` (a literal ARN, a `!Sub`).
+fn resource_refs(v: &Value) -> Vec<Option<String>> {
+    match v {
+        Value::Sequence(items) => items.iter().map(referenced).collect(),
+        single => vec![referenced(single)],
+    }
+}
+
+#[test]
+fn the_worker_consumes_the_work_queue_and_reports_failed_messages_one_by_one() {
+    let t = template();
+    let (id, worker) = function_for_crate(&t, "worker");
+    let env = environment(&t, worker);
+    let (_, api) = function_for_crate(&t, "api");
+    let api_env = environment(&t, api);
+    let queue = referenced(env_var(&env, tenantops_worker::config::QUEUE_URL))
+        .expect("the worker's TENANTOPS_QUEUE_URL is !Ref <work queue>");
+    assert_eq!(
+        referenced(env_var(&api_env, tenantops_api::config::QUEUE_URL)).as_deref(),
+        Some(queue.as_str()),
+        "{id}: the worker's queue is the one the API dispatches to"
+    );
+    assert_eq!(
+        referenced(env_var(&env, tenantops_worker::config::TABLE_NAME)),
+        referenced(env_var(&api_env, tenantops_api::config::TABLE_NAME)),
+        "{id}: the worker's table is the API's"
+    );
+
+    let sources: Vec<_> = sqs_event_sources(&t)
+        .into_iter()
+        .filter(|(_, _, function)| *function == id)
+        .collect();
+    assert_eq!(sources.len(), 1, "{id}: one SQS event source");
+    let (name, props, _) = &sources[0];
+    assert_eq!(
+        referenced(&props["Queue"])
+            .or_else(|| referenced(&props["EventSourceArn"]))
+            .as_deref(),
+        Some(queue.as_str()),
+        "{name}: consumes the work queue"
+    );
+    assert!(
+        strings(&props["FunctionResponseTypes"]).contains(&"ReportBatchItemFailures"),
+        "{name}: the worker returns failed messages one by one (ReportBatchItemFailures)"
+    );
+
+    let visibility =
+        number(&t["Resources"][queue.as_str()]["Properties"]["VisibilityTimeout"]).unwrap_or(30);
+    let timeout =
+        number(function_prop(&t, worker, "Timeout")).unwrap_or(LAMBDA_DEFAULT_TIMEOUT_SECS);
+    assert!(
+        visibility >= 6 * timeout,
+        "{queue}: visibility timeout {visibility}s < 6 x {id}'s timeout {timeout}s"
+    );
+    assert!(
+        tenantops_worker::LEASE.num_seconds() > i64::try_from(timeout).unwrap(),
+        "{id}: the run lease ({}s) must outlast the function timeout ({timeout}s)",
+        tenantops_worker::LEASE.num_seconds()
+    );
+
+    // The event source never asks for more instances than the function may run (that would
+    // throttle), and SQS needs at least 2.
+    let reserved = &worker["Properties"]["ReservedConcurrentExecutions"];
+    assert!(
+        !reserved.is_null(),
+        "{id}: ReservedConcurrentExecutions bounds the Graph calls in flight"
+    );
+    let maximum = &props["ScalingConfig"]["MaximumConcurrency"];
+    assert_eq!(
+        maximum, reserved,
+        "{name}: ScalingConfig.MaximumConcurrency is {id}'s reserved concurrency"
+    );
+    let floor = match referenced(maximum) {
+        Some(parameter) => number(&t["Parameters"][parameter.as_str()]["MinValue"]),
+        None => number(maximum),
+    };
+    assert!(
+        floor.is_some_and(|n| n >= 2),
+        "{name}: MaximumConcurrency must be at least 2 (a parameter needs MinValue: 2)"
+    );
+}
+
+#[test]
+fn the_worker_only_reads_secrets_and_only_under_the_apis_prefix() {
+    let t = template();
+    let (_, api) = function_for_crate(&t, "api");
+    let prefix = literals(env_var(
+        &environment(&t, api),
+        tenantops_api::config::SECRET_PREFIX,
+    ));
+    assert_eq!(
+        prefix.len(),
+        1,
+        "TENANTOPS_SECRET_PREFIX is one literal or !Sub"
+    );
+    let prefix = &prefix[0];
+    let (id, _) = function_for_crate(&t, "worker");
+    let mut reads_secrets = false;
+    for (at, s) in statements_of(&t, &id) {
+        let actions: Vec<String> = literals(&s["Action"])
+            .iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
+        if !actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            continue;
+        }
+        reads_secrets = true;
+        assert_eq!(
+            actions,
+            ["secretsmanager:getsecretvalue"],
+            "{at}: the worker reads secrets and nothing else"
+        );
+        let resources = literals(&s["Resource"]);
+        assert!(
+            !resources.is_empty() && resource_refs(&s["Resource"]).iter().all(Option::is_none),
+            "{at}: secret resources are ARNs under the prefix"
+        );
+        for resource in resources {
+            assert!(
+                resource.ends_with(&format!(":secret:{prefix}*")),
+                "{at}: secret resource {resource:?} is not under {prefix:?}"
+            );
+        }
+    }
+    assert!(reads_secrets, "{id} reads provider-connection secrets");
+}
+
+#[test]
+fn functions_publish_events_only_to_the_stacks_bus() {
+    let t = template();
+    let buses: BTreeSet<String> = of_type(&t, "AWS::Events::EventBus")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    let (_, worker) = function_for_crate(&t, "worker");
+    let bus = referenced(env_var(
+        &environment(&t, worker),
+        tenantops_worker::config::EVENT_BUS_NAME,
+    ))
+    .expect("the worker's TENANTOPS_EVENT_BUS_NAME is !Ref <bus>");
+    assert!(
+        buses.contains(&bus),
+        "{bus} is no event bus of this template"
+    );
+    for krate in ["api", "worker"] {
+        let (id, _) = function_for_crate(&t, krate);
+        let mut publishes = false;
+        for (at, s) in statements_of(&t, &id) {
+            let actions = literals(&s["Action"]);
+            if !actions.iter().any(|a| a.starts_with("events:")) {
+                continue;
+            }
+            publishes = true;
+            assert_eq!(actions, ["events:PutEvents"], "{at}");
+            assert_eq!(
+                resource_refs(&s["Resource"]),
+                [Some(bus.clone())],
+                "{at}: events:PutEvents on the stack's bus only"
+            );
+        }
+        assert!(publishes, "{id} publishes run lifecycle events");
+    }
+}
+
+#[test]
+fn every_function_logs_json_to_its_own_log_group_and_alarms_on_errors_and_throttles() {
+    let t = template();
+    let alarms = of_type(&t, "AWS::CloudWatch::Alarm");
+    for (id, f) in functions(&t) {
+        let logging = &f["Properties"]["LoggingConfig"];
+        assert_eq!(logging["LogFormat"].as_str(), Some("JSON"), "{id}");
+        let group = referenced(&logging["LogGroup"])
+            .unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup is !Ref <log group>"));
+        let g = &t["Resources"][group.as_str()];
+        assert_eq!(g["Type"].as_str(), Some("AWS::Logs::LogGroup"), "{group}");
+        assert!(
+            !g["Properties"]["RetentionInDays"].is_null(),
+            "{group}: RetentionInDays"
+        );
+        let function_name = literals(&f["Properties"]["FunctionName"]);
+        assert_eq!(
+            function_name.len(),
+            1,
+            "{id}: FunctionName names its log group"
+        );
+        assert_eq!(
+            literals(&g["Properties"]["LogGroupName"]),
+            [format!("/aws/lambda/{}", function_name[0])],
+            "{group}: /aws/lambda/<{id}'s FunctionName>"
+        );
+        for metric in ["Errors", "Throttles"] {
+            let watched = alarms.iter().any(|(_, a)| {
+                let p = &a["Properties"];
+                p["Namespace"].as_str() == Some("AWS/Lambda")
+                    && p["MetricName"].as_str() == Some(metric)
+                    && p["Dimensions"].as_sequence().is_some_and(|ds| {
+                        ds.iter().any(|d| {
+                            d["Name"].as_str() == Some("FunctionName")
+                                && referenced(&d["Value"]).as_deref() == Some(id.as_str())
+                        })
+                    })
+            });
+            assert!(watched, "{id}: no alarm on its {metric}");
+        }
+    }
 }
