@@ -462,3 +462,113 @@ impl std::io::Write for LogBuffer {
         Ok(())
     }
 }
+
+#[tokio::test]
+async fn what_workers_learned_is_readable_from_the_table_by_members_only() {
+    let stack = TestStack::new().await;
+    let worker = stack
+        .worker(
+            &[
+                ("deviceManagement/deviceConfigurations", 3),
+                ("groups", 4),
+                ("roleManagement/directory/roleDefinitions", 2),
+            ],
+            policy(),
+        )
+        .await;
+    for ty in [
+        "inventory.sync",
+        "directory_groups.sync",
+        "directory_role_definitions.sync",
+    ] {
+        stack.start(json!({"type": ty, "params": if ty == "inventory.sync" { json!({"types": ["deviceConfigurations"]}) } else { json!({}) }})).await;
+    }
+    worker.drain().await;
+    worker.sim.clear_requests();
+    let d = &stack.demo;
+    let tenant = format!("/v1/workspaces/{}/tenants/{}", d.workspace_id, d.tenant_id);
+    let get = |path: String, who| stack.call(tenantops_tests::ApiCall::get(path).by(who));
+    let (owner, readonly, outsider) = (
+        &stack.users().owner,
+        &stack.users().readonly,
+        &stack.users().outsider,
+    );
+
+    let inv = get(
+        format!("{tenant}/inventory?type=deviceConfigurations&limit=2"),
+        readonly,
+    )
+    .await;
+    assert_eq!(inv.status, 200, "{}", inv.body);
+    assert_eq!(inv.body["items"].as_array().unwrap().len(), 2);
+    let next = inv.body["next_cursor"].as_str().unwrap().to_owned();
+    let rest = get(
+        format!("{tenant}/inventory?type=deviceConfigurations&limit=2&cursor={next}"),
+        readonly,
+    )
+    .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
+    let first_name = inv.body["items"][0]["name"].as_str().unwrap().to_owned();
+
+    let all_groups = get(format!("{tenant}/directory/groups"), owner).await;
+    let some_group = all_groups.body["items"][0]["display_name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let prefix: String = some_group
+        .chars()
+        .take(3)
+        .collect::<String>()
+        .to_uppercase();
+    let found = get(
+        format!(
+            "{tenant}/directory/groups?search={}",
+            prefix.replace(' ', "%20")
+        ),
+        owner,
+    )
+    .await;
+    let names: Vec<&str> = found.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["display_name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&some_group.as_str()), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.to_lowercase().starts_with(&prefix.to_lowercase()))
+    );
+
+    let roles = get(format!("{tenant}/directory/role-definitions"), owner).await;
+    assert_eq!(roles.body["items"].as_array().unwrap().len(), 2);
+
+    let mine = get("/v1/me/notifications".into(), owner).await;
+    assert!(
+        mine.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["status"] == "completed")
+    );
+    let theirs = get("/v1/me/notifications".into(), outsider).await;
+    assert!(theirs.body["items"].as_array().unwrap().is_empty());
+
+    for path in [
+        format!("{tenant}/inventory?type=deviceConfigurations"),
+        format!("{tenant}/directory/groups"),
+        format!("{tenant}/directory/role-definitions"),
+    ] {
+        assert_eq!(get(path.clone(), outsider).await.status, 404, "{path}");
+    }
+    let foreign = format!(
+        "/v1/workspaces/{}/tenants/{}/inventory?type=deviceConfigurations",
+        d.workspace_id, d.other_tenant_id
+    );
+    assert_eq!(get(foreign, owner).await.status, 404);
+    let bad = get(format!("{tenant}/inventory"), owner).await;
+    assert_eq!((bad.status, bad.code()), (400, "query.invalid"));
+    assert!(!first_name.is_empty());
+    assert!(worker.sim.requests().is_empty(), "reads never call Graph");
+}

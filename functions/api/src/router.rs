@@ -39,7 +39,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
-    use routes::{operations, tenants, workspaces};
+    use routes::{operations, tenant_data, tenants, workspaces};
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
@@ -96,6 +96,30 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "tenants", t, "onboarding"] => {
             only(m, Method::GET)?;
             tenants::onboarding(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "inventory"] => {
+            only(m, Method::GET)?;
+            tenant_data::inventory(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "directory", "groups"] => {
+            only(m, Method::GET)?;
+            tenant_data::groups(req, deps, ws, t).await
+        }
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "directory",
+            "role-definitions",
+        ] => {
+            only(m, Method::GET)?;
+            tenant_data::role_definitions(req, deps, ws, t).await
+        }
+        ["v1", "me", "notifications"] => {
+            only(m, Method::GET)?;
+            tenant_data::notifications(req, deps).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;

@@ -272,6 +272,75 @@ impl Store {
         self.batch_write(requests).await
     }
 
+    /// A page of a tenant's observed objects of one type (by object id, descending).
+    pub async fn inventory_page(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        object_type: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<InventoryItem>, Option<String>), StoreError> {
+        let pk = keys::inventory_of(ws, tenant, object_type);
+        self.page_of(
+            pk,
+            Vec::new(),
+            Placeholders::default(),
+            limit,
+            after,
+            "inventory item",
+        )
+        .await
+    }
+
+    /// Cached groups whose name starts with `prefix` (case-insensitive), for restore mapping.
+    pub async fn search_groups(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        prefix: &str,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<(Vec<DirectoryEntry>, Option<String>), StoreError> {
+        let mut p = Placeholders::default();
+        let filter = format!(
+            "begins_with({}, {})",
+            p.name("name_lower"),
+            p.value(s(prefix.to_lowercase()))
+        );
+        self.page_of(
+            keys::groups_of(ws, tenant),
+            vec![filter],
+            p,
+            limit,
+            after,
+            "directory entry",
+        )
+        .await
+    }
+
+    async fn page_of<T: for<'de> Deserialize<'de>>(
+        &self,
+        pk: String,
+        filters: Vec<String>,
+        mut p: Placeholders,
+        limit: usize,
+        after: Option<String>,
+        what: &'static str,
+    ) -> Result<(Vec<T>, Option<String>), StoreError> {
+        let cond = format!("{} = {}", p.name(keys::PK), p.value(s(pk.clone())));
+        let start = after.map(|sk| Key { pk: pk.clone(), sk }.to_item());
+        let (items, last) = self
+            .query_newest_first(None, cond, filters, p, limit, start)
+            .await?;
+        let next = last.and_then(|k| k.get(keys::SK).and_then(|v| v.as_s().ok()).cloned());
+        let items = items
+            .into_iter()
+            .map(|i| from_item(what, i))
+            .collect::<Result<_, _>>()?;
+        Ok((items, next))
+    }
+
     /// Every entry of a directory cache partition.
     pub async fn directory(&self, partition: String) -> Result<Vec<DirectoryEntry>, StoreError> {
         self.query_partition(partition)

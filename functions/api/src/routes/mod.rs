@@ -1,4 +1,5 @@
 mod common;
 pub mod operations;
+pub mod tenant_data;
 pub mod tenants;
 pub mod workspaces;

@@ -98,7 +98,7 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
 }
 
 /// The tenant, if the caller may see it; with the caller's role.
-async fn visible_tenant(
+pub(crate) async fn visible_tenant(
     deps: &Deps,
     caller: &UserId,
     ws: WorkspaceId,

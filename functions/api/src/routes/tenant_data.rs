@@ -1,0 +1,199 @@
+//! What workers learned about a tenant, read from the table only (never from Graph):
+//! the last observed inventory, the directory caches, and the caller's notifications.
+
+use super::common;
+use crate::Deps;
+use crate::cursor;
+use crate::error::ApiError;
+use crate::request::ApiRequest;
+use crate::response::Reply;
+use serde_json::json;
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 200;
+
+/// Query parameters, each at most once, only the `allowed` ones.
+fn query<'a>(
+    req: &'a ApiRequest,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<&'a str, &'a str>, ApiError> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in &req.query {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::InvalidQuery(format!(
+                "unknown query parameter `{}`",
+                k.chars().take(64).collect::<String>()
+            )));
+        }
+        if out.insert(k.as_str(), v.as_str()).is_some() {
+            return Err(ApiError::InvalidQuery(format!("`{k}` is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+fn limit(q: &std::collections::HashMap<&str, &str>) -> Result<usize, ApiError> {
+    match q.get("limit") {
+        None => Ok(DEFAULT_PAGE),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::InvalidQuery(format!("`limit` must be an integer from 1 to {MAX_PAGE}"))
+            }),
+    }
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/inventory?type=&limit=&cursor=`.
+pub async fn inventory(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    let q = query(req, &["type", "limit", "cursor"])?;
+    let object_type = q
+        .get("type")
+        .copied()
+        .filter(|t| !t.is_empty() && t.len() <= 128 && t.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .ok_or_else(|| {
+            ApiError::InvalidQuery(
+                "`type` is required: a registry type such as deviceConfigurations".into(),
+            )
+        })?;
+    let limit = limit(&q)?;
+    let key = format!("inventory|type={object_type}");
+    let after = q
+        .get("cursor")
+        .map(|c| cursor::decode::<String>(c, &key))
+        .transpose()?;
+    super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    let (items, next) = deps
+        .store
+        .inventory_page(ws, tenant, object_type, limit, after)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.object_id,
+                "type": i.object_type,
+                "name": i.name,
+                "meta": i.meta,
+                "deleted": i.deleted,
+                "seen_at": tenantops_core::time::format(i.seen_at),
+                "last_seen_run": tenantops_core::links::view(i.last_seen_run),
+            })
+        })
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": next.map(|n| cursor::encode(&key, n)) }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/directory/groups?search=&limit=&cursor=`.
+pub async fn groups(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    let q = query(req, &["search", "limit", "cursor"])?;
+    let search = q.get("search").copied().unwrap_or_default();
+    if search.chars().count() > 256 {
+        return Err(ApiError::InvalidQuery(
+            "`search` is at most 256 characters".into(),
+        ));
+    }
+    let limit = limit(&q)?;
+    let key = format!("groups|search={}", search.to_lowercase());
+    let after = q
+        .get("cursor")
+        .map(|c| cursor::decode::<String>(c, &key))
+        .transpose()?;
+    super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    let (items, next) = deps
+        .store
+        .search_groups(ws, tenant, search, limit, after)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|g| json!({ "id": g.id, "display_name": g.display_name, "meta": g.meta }))
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": next.map(|n| cursor::encode(&key, n)) }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/directory/role-definitions`.
+pub async fn role_definitions(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let tenant = common::tenant_id(tenant)?;
+    query(req, &[])?;
+    super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    let entries = deps
+        .store
+        .directory(tenantops_aws::keys::role_definitions_of(ws, tenant))
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let (source, id) = e.id.split_once(':').unwrap_or(("", e.id.as_str()));
+            json!({ "id": id, "source": source, "display_name": e.display_name, "meta": e.meta })
+        })
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": null }),
+    ))
+}
+
+/// `GET /v1/me/notifications?limit=`: the caller's own, newest first.
+pub async fn notifications(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let q = query(req, &["limit"])?;
+    let limit = limit(&q)?;
+    let items = deps
+        .store
+        .notifications(&caller, limit)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<_> = items
+        .iter()
+        .map(|n| {
+            json!({
+                "id": n.id,
+                "workspace_id": n.workspace_id,
+                "tenant_id": n.tenant_id,
+                "run_id": n.run_id,
+                "type": n.operation,
+                "status": n.status,
+                "outcome": n.outcome,
+                "at": tenantops_core::time::format(n.at),
+                "run_url": tenantops_core::links::view(n.run_id),
+            })
+        })
+        .collect();
+    Ok(Reply::json(
+        200,
+        &json!({ "items": items, "next_cursor": null }),
+    ))
+}
