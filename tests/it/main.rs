@@ -5,6 +5,7 @@ mod admin;
 mod bad_input;
 mod dispatch;
 mod gateway;
+mod graph;
 mod idempotency;
 mod isolation;
 mod listing;
