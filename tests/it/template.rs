@@ -276,13 +276,17 @@ fn every_function_sets_exactly_the_environment_its_config_reads() {
     }
 }
 
-/// Every SQS event source: `Events` of `Type: SQS` and `AWS::Lambda::EventSourceMapping`s on
-/// a queue of the template.
+/// Every SQS event source as (name, properties, consuming function's logical id):
+/// `AWS::Lambda::EventSourceMapping`s on a queue of the template, and SAM `Events` of
+/// `Type: SQS` (which `no_function_uses_a_sam_event_or_managed_policy_that_allows_every_resource`
+/// refuses, but which these checks still read). A mapping on an SQS ARN that is no queue of
+/// this template, or whose function is no function of it, cannot be checked and fails here.
 fn sqs_event_sources(t: &Value) -> Vec<(String, &Value, String)> {
     let queues: BTreeSet<String> = of_type(t, "AWS::SQS::Queue")
         .into_iter()
         .map(|(id, _)| id)
         .collect();
+    let function_ids: BTreeSet<String> = functions(t).into_iter().map(|(id, _)| id).collect();
     let mut sources = Vec::new();
     for (id, f) in functions(t) {
         if let Some(events) = f["Properties"]["Events"].as_mapping() {
@@ -299,18 +303,41 @@ fn sqs_event_sources(t: &Value) -> Vec<(String, &Value, String)> {
     }
     for (id, mapping) in of_type(t, "AWS::Lambda::EventSourceMapping") {
         let props = &mapping["Properties"];
-        if referenced(&props["EventSourceArn"]).is_some_and(|q| queues.contains(&q)) {
-            let function = referenced(&props["FunctionName"]).unwrap_or_default();
-            sources.push((id, props, function));
+        let source = &props["EventSourceArn"];
+        match referenced(source) {
+            Some(q) if queues.contains(&q) => {}
+            Some(_) => continue,
+            None => {
+                assert!(
+                    !literals(source).iter().any(|arn| arn.contains(":sqs:")),
+                    "{id}: EventSourceArn must be !GetAtt <queue of this template>.Arn"
+                );
+                continue;
+            }
         }
+        let function = referenced(&props["FunctionName"])
+            .filter(|f| function_ids.contains(f))
+            .unwrap_or_else(|| {
+                panic!("{id}: FunctionName must be !Ref <function of this template>")
+            });
+        sources.push((id, props, function));
     }
     sources
+}
+
+/// The queue an SQS event source reads: `Queue` of a SAM event, `EventSourceArn` of a mapping.
+fn source_queue(name: &str, props: &Value) -> String {
+    referenced(&props["Queue"])
+        .or_else(|| referenced(&props["EventSourceArn"]))
+        .unwrap_or_else(|| panic!("{name}: no queue of this template"))
 }
 
 #[test]
 fn every_sqs_event_source_reports_batch_item_failures() {
     let t = template();
-    for (name, props, _) in sqs_event_sources(&t) {
+    let sources = sqs_event_sources(&t);
+    assert!(!sources.is_empty(), "the worker consumes the work queue");
+    for (name, props, _) in sources {
         assert!(
             strings(&props["FunctionResponseTypes"]).contains(&"ReportBatchItemFailures"),
             "{name}: FunctionResponseTypes must include ReportBatchItemFailures"
@@ -321,10 +348,10 @@ fn every_sqs_event_source_reports_batch_item_failures() {
 #[test]
 fn every_sqs_consumer_times_out_within_a_sixth_of_its_queues_visibility_timeout() {
     let t = template();
-    for (name, props, function) in sqs_event_sources(&t) {
-        let queue = referenced(&props["Queue"])
-            .or_else(|| referenced(&props["EventSourceArn"]))
-            .unwrap_or_else(|| panic!("{name}: no queue of this template"));
+    let sources = sqs_event_sources(&t);
+    assert!(!sources.is_empty(), "the worker consumes the work queue");
+    for (name, props, function) in sources {
+        let queue = source_queue(&name, props);
         let visibility = number(&t["Resources"][queue.as_str()]["Properties"]["VisibilityTimeout"])
             .unwrap_or(30);
         let f = &t["Resources"][function.as_str()];
@@ -572,6 +599,19 @@ fn is_wildcard_resource(resource: &str) -> bool {
     false
 }
 
+/// The one managed policy a function may name: SAM attaches it to every role it creates
+/// anyway (CloudWatch Logs only).
+const BASIC_EXECUTION_ROLE: &str = "AWSLambdaBasicExecutionRole";
+
+/// SAM event types that make SAM attach an AWS managed policy allowing its actions on every
+/// resource of the service (Resource "*"), and that policy.
+const SAM_EVENTS_WITH_MANAGED_POLICIES: &[(&str, &str)] = &[
+    ("SQS", "AWSLambdaSQSQueueExecutionRole"),
+    ("Kinesis", "AWSLambdaKinesisExecutionRole"),
+    ("DynamoDB", "AWSLambdaDynamoDBExecutionRole"),
+    ("MSK", "AWSLambdaMSKExecutionRole"),
+];
+
 /// Every IAM statement of a function's `Policies` (and of IAM resources in the template), as
 /// (where, statement). Managed policies named by string cannot be checked here and are
 /// refused; SAM policy templates must name their resource.
@@ -606,6 +646,7 @@ fn policy_statements(t: &Value) -> Vec<(String, &Value)> {
                         );
                     }
                 }
+                Value::String(name) if name == BASIC_EXECUTION_ROLE => {}
                 other => panic!("{at}: {other:?} cannot be checked; use inline statements"),
             }
         }
@@ -671,6 +712,155 @@ fn no_function_policy_allows_every_action_or_every_resource() {
             );
         }
     }
+}
+
+#[test]
+fn no_function_uses_a_sam_event_or_managed_policy_that_allows_every_resource() {
+    let t = template();
+    let mut problems = Vec::new();
+    for (id, f) in functions(&t) {
+        if let Some(events) = f["Properties"]["Events"].as_mapping() {
+            for (name, event) in events {
+                let ty = event["Type"].as_str().unwrap_or_default();
+                if let Some((_, managed)) = SAM_EVENTS_WITH_MANAGED_POLICIES
+                    .iter()
+                    .find(|(event_type, _)| *event_type == ty)
+                {
+                    problems.push(format!(
+                        "{id}.Events.{}: a SAM `Type: {ty}` event makes SAM attach the managed \
+                         policy {managed}, which allows its actions on every resource \
+                         (Resource \"*\"); declare an AWS::Lambda::EventSourceMapping instead \
+                         and allow those actions on the source's ARN in {id}'s Policies",
+                        name.as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+        let policies = match &f["Properties"]["Policies"] {
+            Value::Sequence(items) => items.iter().collect(),
+            Value::Null => vec![],
+            single => vec![single],
+        };
+        for (i, policy) in policies.into_iter().enumerate() {
+            let named = match policy {
+                Value::Mapping(_) => continue,
+                Value::String(name) if name == BASIC_EXECUTION_ROLE => continue,
+                Value::String(name) => name.clone(),
+                other => format!("{other:?}"),
+            };
+            problems.push(format!(
+                "{id}.Policies[{i}]: managed policy {named} cannot be held to least privilege \
+                 here (AWS managed policies mostly allow Resource \"*\"); use inline \
+                 statements on the template's resources (only {BASIC_EXECUTION_ROLE} may be named)"
+            ));
+        }
+        if !f["Properties"]["Role"].is_null() {
+            problems.push(format!(
+                "{id}: Role replaces the role SAM builds from Policies, which these checks read"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// The (lowercased action, resource) pairs a function's Allow statements grant, each
+/// resource a logical id (`Some`) or a literal (`None`, with its text).
+fn grants(t: &Value, id: &str) -> Vec<(String, Option<String>, String)> {
+    let mut out = Vec::new();
+    for (_, s) in statements_of(t, id) {
+        if s["Effect"].as_str() != Some("Allow") {
+            continue;
+        }
+        let resources: Vec<(Option<String>, String)> = match &s["Resource"] {
+            Value::Sequence(items) => items
+                .iter()
+                .map(|r| (referenced(r), literals(r).concat()))
+                .collect(),
+            single => vec![(referenced(single), literals(single).concat())],
+        };
+        for action in literals(&s["Action"]) {
+            for (reference, literal) in &resources {
+                out.push((
+                    action.to_ascii_lowercase(),
+                    reference.clone(),
+                    literal.clone(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_sqs_consumer_may_poll_its_queue_and_no_other() {
+    let t = template();
+    for (name, props, function) in sqs_event_sources(&t) {
+        let queue = source_queue(&name, props);
+        let grants = grants(&t, &function);
+        for action in [
+            "sqs:receivemessage",
+            "sqs:deletemessage",
+            "sqs:getqueueattributes",
+        ] {
+            assert!(
+                grants
+                    .iter()
+                    .any(|(a, r, _)| a == action && r.as_deref() == Some(queue.as_str())),
+                "{name}: {function} must allow {action} on !GetAtt {queue}.Arn (the mapping \
+                 polls with the function's role)"
+            );
+        }
+        for (action, reference, literal) in grants.iter().filter(|(a, ..)| a.starts_with("sqs:")) {
+            assert!(
+                action == "sqs:sendmessage" || reference.as_deref() == Some(queue.as_str()),
+                "{function}: {action} on {} is not its queue {queue}",
+                reference.as_deref().unwrap_or(literal)
+            );
+        }
+    }
+}
+
+#[test]
+fn the_worker_holds_only_the_table_actions_its_code_uses() {
+    let t = template();
+    let (id, worker) = function_for_crate(&t, "worker");
+    let table = referenced(env_var(
+        &environment(&t, worker),
+        tenantops_worker::config::TABLE_NAME,
+    ))
+    .expect("the worker's TENANTOPS_TABLE_NAME is !Ref <table>");
+    let grants = grants(&t, &id);
+    let dynamo: Vec<_> = grants
+        .iter()
+        .filter(|(a, ..)| a.starts_with("dynamodb:"))
+        .collect();
+    for (action, reference, literal) in &dynamo {
+        assert_eq!(
+            reference.as_deref(),
+            Some(table.as_str()),
+            "{id}: {action} on {literal:?}: the worker reads and writes the base table only \
+             (no index: inventory, directory caches and notifications are base-table queries)"
+        );
+    }
+    let actions: BTreeSet<&str> = dynamo.iter().map(|(a, ..)| a.as_str()).collect();
+    // get_run, get_tenant, get_connection, sync_state: GetItem. transition: TransactWriteItems
+    // of Updates and a Delete. put_sync_state, put_notification: PutItem, DeleteItem.
+    // mark_unseen_deleted: UpdateItem. put_inventory, put/delete_directory: BatchWriteItem.
+    // inventory, directory: Query. No BatchGetItem, no ConditionCheck, no Scan.
+    let used: BTreeSet<&str> = [
+        "dynamodb:getitem",
+        "dynamodb:putitem",
+        "dynamodb:updateitem",
+        "dynamodb:deleteitem",
+        "dynamodb:batchwriteitem",
+        "dynamodb:query",
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        actions, used,
+        "{id}: DynamoDB actions (template left, what the worker's code calls right)"
+    );
 }
 
 #[test]
@@ -793,10 +983,8 @@ fn the_worker_consumes_the_work_queue_and_reports_failed_messages_one_by_one() {
     assert_eq!(sources.len(), 1, "{id}: one SQS event source");
     let (name, props, _) = &sources[0];
     assert_eq!(
-        referenced(&props["Queue"])
-            .or_else(|| referenced(&props["EventSourceArn"]))
-            .as_deref(),
-        Some(queue.as_str()),
+        source_queue(name, props),
+        queue,
         "{name}: consumes the work queue"
     );
     assert!(
@@ -902,7 +1090,9 @@ fn functions_publish_events_only_to_the_stacks_bus() {
         buses.contains(&bus),
         "{bus} is no event bus of this template"
     );
-    for krate in ["api", "worker"] {
+    // A start is exactly one DynamoDB transaction and one SQS send: the API publishes nothing;
+    // the worker publishes Started and Completed.
+    for (krate, should_publish) in [("api", false), ("worker", true)] {
         let (id, _) = function_for_crate(&t, krate);
         let mut publishes = false;
         for (at, s) in statements_of(&t, &id) {
@@ -911,6 +1101,10 @@ fn functions_publish_events_only_to_the_stacks_bus() {
                 continue;
             }
             publishes = true;
+            assert!(
+                should_publish,
+                "{at}: {id} publishes no events; {actions:?} must not be allowed"
+            );
             assert_eq!(actions, ["events:PutEvents"], "{at}");
             assert_eq!(
                 resource_refs(&s["Resource"]),
@@ -918,7 +1112,9 @@ fn functions_publish_events_only_to_the_stacks_bus() {
                 "{at}: events:PutEvents on the stack's bus only"
             );
         }
-        assert!(publishes, "{id} publishes run lifecycle events");
+        if should_publish {
+            assert!(publishes, "{id} publishes run lifecycle events");
+        }
     }
 }
 
