@@ -9,6 +9,7 @@
 //! xtask is the developer's terminal: it prints to it directly.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod emulators;
 mod infra;
 mod install;
@@ -43,10 +44,11 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("local") => local(&root),
         Some("test") => test(&root, &args[1..]),
         Some("lint-infra") => infra::lint(&root),
+        Some("bench") => bench::run(&root),
         Some("build-lambdas") => lambdas::build(&root, &target_dir(&root)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas>"
+                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench>"
             );
             Ok(ExitCode::from(2))
         }
