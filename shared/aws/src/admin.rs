@@ -122,11 +122,12 @@ impl Store {
         out.item.map(|i| from_item(what, i)).transpose()
     }
 
-    /// Every item of a partition whose sort key starts with `prefix`.
-    async fn partition(
+    /// Every item of a partition (of the table or of `index`), or only those whose sort key
+    /// starts with `prefix`.
+    pub(crate) async fn partition(
         &self,
         pk: String,
-        prefix: &str,
+        prefix: Option<&str>,
         index: Option<(&str, &str, &str)>,
     ) -> Result<Vec<Item>, StoreError> {
         let (pk_attr, sk_attr) = match index {
@@ -134,13 +135,14 @@ impl Store {
             None => (keys::PK, keys::SK),
         };
         let mut p = Placeholders::default();
-        let cond = format!(
-            "{} = {} AND begins_with({}, {})",
-            p.name(pk_attr),
-            p.value(s(pk)),
-            p.name(sk_attr),
-            p.value(s(prefix))
-        );
+        let mut cond = format!("{} = {}", p.name(pk_attr), p.value(s(pk)));
+        if let Some(prefix) = prefix {
+            cond = format!(
+                "{cond} AND begins_with({}, {})",
+                p.name(sk_attr),
+                p.value(s(prefix))
+            );
+        }
         let mut items = Vec::new();
         let mut start = None;
         loop {
@@ -379,7 +381,7 @@ impl Store {
 
     pub async fn list_members(&self, ws: WorkspaceId) -> Result<Vec<MemberRecord>, StoreError> {
         let prefix = keys::member_prefix();
-        self.partition(keys::workspace(ws).pk, &prefix, None)
+        self.partition(keys::workspace(ws).pk, Some(&prefix), None)
             .await?
             .into_iter()
             .map(|i| from_item("member", i))
@@ -390,7 +392,7 @@ impl Store {
     pub async fn workspaces_of(&self, user: &UserId) -> Result<Vec<MemberRecord>, StoreError> {
         self.partition(
             keys::memberships_of_user(user),
-            &keys::membership_sort_prefix(),
+            Some(&keys::membership_sort_prefix()),
             Some((keys::GSI1, keys::GSI1_PK, keys::GSI1_SK)),
         )
         .await?
@@ -452,7 +454,7 @@ impl Store {
     }
 
     pub async fn list_tenants(&self, ws: WorkspaceId) -> Result<Vec<TenantRecord>, StoreError> {
-        self.partition(keys::workspace(ws).pk, &keys::tenant_prefix(), None)
+        self.partition(keys::workspace(ws).pk, Some(&keys::tenant_prefix()), None)
             .await?
             .into_iter()
             .map(|i| from_item("tenant", i))

@@ -138,7 +138,7 @@ impl Store {
         tenant: TenantId,
         object_type: &str,
     ) -> Result<Vec<InventoryItem>, StoreError> {
-        self.query_partition(keys::inventory_of(ws, tenant, object_type))
+        self.partition(keys::inventory_of(ws, tenant, object_type), None, None)
             .await?
             .into_iter()
             .map(|i| from_item("inventory item", i))
@@ -199,31 +199,6 @@ impl Store {
             }
         }
         Ok(marked)
-    }
-
-    async fn query_partition(&self, pk: String) -> Result<Vec<Item>, StoreError> {
-        let mut p = Placeholders::default();
-        let cond = format!("{} = {}", p.name(keys::PK), p.value(s(pk)));
-        let mut out = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression(&cond)
-                .set_expression_attribute_names(p.names())
-                .set_expression_attribute_values(p.values())
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(out);
-            }
-        }
     }
 
     /// Upserts directory entries into a cache partition (`keys::groups_of` or
@@ -343,7 +318,7 @@ impl Store {
 
     /// Every entry of a directory cache partition.
     pub async fn directory(&self, partition: String) -> Result<Vec<DirectoryEntry>, StoreError> {
-        self.query_partition(partition)
+        self.partition(partition, None, None)
             .await?
             .into_iter()
             .map(|i| from_item("directory entry", i))
