@@ -127,3 +127,59 @@ fn the_readme_documents_every_reason_code() {
         );
     }
 }
+
+/// The pipe in the template renders `OperationRun Queued` with the same fields as the local
+/// stack's pipe (`LifecycleEvents::queued_detail`).
+#[test]
+fn the_queued_event_has_the_same_fields_in_aws_and_locally() {
+    let template = std::fs::read_to_string(repo_root().join("infra/template.yaml")).unwrap();
+    let start = template
+        .find("RunQueuedPipe:")
+        .expect("the template declares RunQueuedPipe");
+    let pipe = &template[start..];
+    let input = &pipe[pipe
+        .find("InputTemplate:")
+        .expect("the pipe has an input template")..];
+    let input = &input[..input.find("\n\n").unwrap_or(input.len())];
+    let run = tenantops_core::Run {
+        id: tenantops_core::RunId::new(),
+        workspace_id: tenantops_core::WorkspaceId::new(),
+        tenant_id: tenantops_core::TenantId::new(),
+        operation: tenantops_core::OperationType::InventorySync,
+        status: tenantops_core::RunStatus::Queued,
+        outcome: tenantops_core::Outcome::Pending,
+        identity: String::new(),
+        initiator: tenantops_core::Initiator::Scheduler,
+        params: serde_json::json!({}),
+        context: tenantops_core::RunContext {
+            trigger: tenantops_core::Trigger::Manual,
+            target_scope: serde_json::json!("tenant"),
+            provider_connection_id: None,
+            backup_schedule_id: None,
+            scheduled_for: None,
+            restore_id: None,
+            retry_of: None,
+        },
+        counters: Default::default(),
+        failures: vec![],
+        created_at: chrono::Utc::now(),
+        started_at: None,
+        completed_at: None,
+        lease_expires_at: None,
+        attempts: 0,
+        result: None,
+    };
+    let detail = tenantops_aws::events::LifecycleEvents::queued_detail(&run);
+    let fields: Vec<&String> = detail.as_object().unwrap().keys().collect();
+    for f in &fields {
+        assert!(
+            input.contains(&format!("\"{f}\"")),
+            "the pipe's input template lacks `{f}`"
+        );
+    }
+    assert_eq!(
+        input.matches("\": ").count(),
+        fields.len(),
+        "the pipe renders fields the local pipe does not"
+    );
+}

@@ -572,3 +572,35 @@ async fn what_workers_learned_is_readable_from_the_table_by_members_only() {
     assert!(!first_name.is_empty());
     assert!(worker.sim.requests().is_empty(), "reads never call Graph");
 }
+
+#[tokio::test]
+async fn every_new_run_reaches_the_bus_as_queued_through_the_table_stream() {
+    let stack = TestStack::new().await;
+    let capture = stack.capture_events().await;
+    let id = stack.start(json!({"type": "inventory.sync"})).await;
+    let again = stack.start(json!({"type": "inventory.sync"})).await;
+    assert_eq!(again, id, "a dedupe hit creates no run, so no event");
+    let mut pipe = tenantops_local::run_pipe::RunPipe::new(
+        &stack.sdk,
+        &stack.resources.table_name,
+        tenantops_aws::events::LifecycleEvents::from_sdk(
+            &stack.sdk,
+            &stack.resources.event_bus_name,
+        ),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(pipe.poll_once().await.unwrap(), 1);
+    assert_eq!(pipe.poll_once().await.unwrap(), 0, "each record once");
+    let events: Vec<serde_json::Value> = stack
+        .captured(&capture)
+        .await
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail-type"], "OperationRun Queued");
+    assert_eq!(events[0]["detail"]["run_id"], id.as_str());
+    assert_eq!(events[0]["detail"]["status"], "queued");
+}

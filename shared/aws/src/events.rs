@@ -69,12 +69,32 @@ impl LifecycleEvents {
         })
     }
 
+    /// The `OperationRun Queued` detail. In AWS the template's `RunQueuedPipe` renders it
+    /// from the table stream (its input template has exactly these fields).
+    pub fn queued_detail(run: &Run) -> serde_json::Value {
+        json!({
+            "run_id": run.id,
+            "workspace_id": run.workspace_id,
+            "tenant_id": run.tenant_id,
+            "type": run.operation,
+            "status": run.status,
+            "outcome": run.outcome,
+            "initiator": run.initiator,
+            "failure_codes": [],
+            "url": links::view(run.id),
+        })
+    }
+
     pub async fn publish(&self, stage: Lifecycle, run: &Run) -> Result<(), EventsError> {
+        let detail = match stage {
+            Lifecycle::Queued => Self::queued_detail(run),
+            Lifecycle::Started | Lifecycle::Completed => Self::detail(run),
+        };
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)
             .detail_type(stage.detail_type())
-            .detail(Self::detail(run).to_string())
+            .detail(detail.to_string())
             .build();
         let out = self
             .client

@@ -7,6 +7,7 @@
 
 pub mod gateway;
 pub mod provision;
+pub mod run_pipe;
 pub mod seed;
 pub mod tokens;
 pub mod worker_host;

@@ -78,6 +78,14 @@ async fn main() -> anyhow::Result<()> {
     });
     let poller = worker.clone();
     tokio::spawn(async move { tenantops_local::worker_host::run(&poller).await });
+    let pipe = tenantops_local::run_pipe::RunPipe::new(
+        &sdk,
+        &resources.table_name,
+        tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
+        false,
+    )
+    .await?;
+    tokio::spawn(pipe.run());
 
     let tokens = TokenIssuer::generate();
     let mut minted = serde_json::Map::new();
