@@ -89,6 +89,14 @@ pub async fn execute(run: &Run, deps: &Deps) -> Execution {
     }
 }
 
+/// Moves the run's counters forward now (per batch of work), so the viewer shows progress.
+pub async fn progress(run: &Run, deps: &Deps, delta: Counters) -> Result<(), Stop> {
+    deps.store
+        .transition(run, &tenantops_core::Transition::Progress { delta })
+        .await
+        .map_err(Stop::from)
+}
+
 /// The tenant's app credentials: the connection's metadata from the table, the secret
 /// from Secrets Manager.
 pub async fn credentials(run: &Run, deps: &Deps) -> Result<Credentials, Stop> {

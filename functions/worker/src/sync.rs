@@ -8,7 +8,7 @@ use tenantops_graph::registry::{Budget, ObjectType};
 use tenantops_graph::{Credentials, GraphError};
 
 use crate::Deps;
-use crate::execute::{Report, Stop, credentials};
+use crate::execute::{Report, Stop, credentials, progress};
 
 const GROUP_SELECT: &str = "id,displayName,mailNickname,securityEnabled,groupTypes";
 
@@ -58,7 +58,6 @@ pub async fn inventory(run: &Run, deps: &Deps) -> Result<Report, Stop> {
             .collect()
     };
     let creds = credentials(run, deps).await?;
-    let mut counters = Counters::default();
     let mut failures = Vec::new();
     let mut per_type = Map::new();
     let (mut types_ok, mut types_failed) = (0u64, 0u64);
@@ -101,9 +100,18 @@ pub async fn inventory(run: &Run, deps: &Deps) -> Result<Report, Stop> {
                     .mark_unseen_deleted(run.workspace_id, run.tenant_id, ty.name, run.id, now)
                     .await?;
                 let n = items.len() as u64;
-                counters.total += n;
-                counters.processed += n;
-                counters.succeeded += n;
+                // Counters move per type, as each batch of work lands.
+                progress(
+                    run,
+                    deps,
+                    Counters {
+                        total: n,
+                        processed: n,
+                        succeeded: n,
+                        ..Counters::default()
+                    },
+                )
+                .await?;
                 per_type.insert(ty.name.to_owned(), json!({ "objects": n, "deleted": gone }));
                 types_ok += 1;
             }
@@ -123,7 +131,8 @@ pub async fn inventory(run: &Run, deps: &Deps) -> Result<Report, Stop> {
     }
     Ok(Report {
         outcome: Report::outcome_of(types_ok, types_failed),
-        counters,
+        // Already counted, type by type.
+        counters: Counters::default(),
         failures,
         result: Some(json!({ "types": per_type })),
     })

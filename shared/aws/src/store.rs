@@ -17,8 +17,8 @@ use serde_json::Value;
 use tenantops_core::identity::lock_kind_of;
 use tenantops_core::state::TransitionKind;
 use tenantops_core::{
-    LockKind, OperationType, Outcome, Role, Run, RunId, RunStatus, TenantId, Transition, UserId,
-    WorkspaceId,
+    Counters, LockKind, OperationType, Outcome, Role, Run, RunId, RunStatus, TenantId, Transition,
+    UserId, WorkspaceId,
 };
 
 use crate::error::StoreError;
@@ -667,7 +667,12 @@ fn changes_of(t: &Transition) -> (RunChanges, RunChanges) {
             .set(&["status"], status_value(RunStatus::Running))
             .set_if_absent(&["started_at"], ts(*now))
             .set(&["lease_expires_at"], ts(*now + *lease))
-            .increment(&["attempts"], 1),
+            .increment(&["attempts"], 1)
+            .set(
+                &["counters"],
+                serde_dynamo::to_attribute_value::<_, AttributeValue>(Counters::default())
+                    .unwrap_or(AttributeValue::Null(true)),
+            ),
         Transition::Progress { delta } => {
             let mut c = RunChanges::default();
             for (path, by) in [

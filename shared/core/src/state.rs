@@ -36,7 +36,7 @@ impl TransitionKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    /// A worker takes the run until `now + lease`.
+    /// A worker takes the run until `now + lease`; the attempt's counters start at zero.
     Claim { now: DateTime<Utc>, lease: Duration },
     /// Counters move forward by these amounts.
     Progress { delta: Counters },
@@ -135,6 +135,8 @@ impl Run {
                 self.started_at.get_or_insert(*now);
                 self.lease_expires_at = Some(*now + *lease);
                 self.attempts += 1;
+                // Work restarts with each attempt, and so do its counters.
+                self.counters = Counters::default();
             }
             Transition::Yield { now } => self.lease_expires_at = Some(*now),
             Transition::Report { result } => self.result = Some(result.clone()),
