@@ -216,3 +216,56 @@ async fn concurrent_finishes_apply_exactly_once() {
     let stored = stack.store().get_run(run.id).await.unwrap().unwrap();
     assert_eq!(stored.failures.len(), 1, "the failures of one finish only");
 }
+
+#[tokio::test]
+async fn a_worker_whose_lease_was_taken_over_can_no_longer_move_the_run() {
+    let stack = TestStack::new().await;
+    let (run, identity, fp) = scheduled(&stack, ulid::Ulid::new(), Utc::now());
+    start_system(&stack, &run, &identity, &fp).await;
+    let store = stack.store();
+    let claim = |lease| Transition::Claim {
+        now: Utc::now(),
+        lease,
+    };
+    store
+        .transition_as(&run, Some("worker-a"), &claim(Duration::milliseconds(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    store
+        .transition_as(&run, Some("worker-b"), &claim(Duration::seconds(60)))
+        .await
+        .expect("the expired lease is taken over");
+
+    let delta = Counters {
+        total: 1,
+        processed: 1,
+        succeeded: 1,
+        ..Counters::default()
+    };
+    let finish = Transition::Finish {
+        now: Utc::now(),
+        outcome: Outcome::Succeeded,
+        failures: vec![],
+    };
+    let zombie_progress = store
+        .transition_as(&run, Some("worker-a"), &Transition::Progress { delta })
+        .await;
+    assert!(matches!(
+        zombie_progress,
+        Err(StoreError::TransitionRefused)
+    ));
+    let zombie_finish = store.transition_as(&run, Some("worker-a"), &finish).await;
+    assert!(matches!(zombie_finish, Err(StoreError::TransitionRefused)));
+    store
+        .transition_as(&run, Some("worker-b"), &finish)
+        .await
+        .expect("the lease holder finishes");
+    let stored = store.get_run(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, RunStatus::Completed);
+    assert_eq!(
+        stored.counters,
+        Counters::default(),
+        "the zombie's progress never landed"
+    );
+}

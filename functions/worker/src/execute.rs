@@ -69,9 +69,9 @@ impl From<tenantops_aws::StoreError> for Stop {
     }
 }
 
-pub async fn execute(run: &Run, deps: &Deps) -> Execution {
+pub async fn execute(run: &Run, owner: &str, deps: &Deps) -> Execution {
     let result = match run.operation {
-        OperationType::InventorySync => sync::inventory(run, deps).await,
+        OperationType::InventorySync => sync::inventory(run, owner, deps).await,
         OperationType::DirectoryGroupsSync => sync::groups(run, deps).await,
         OperationType::DirectoryRoleDefinitionsSync => sync::role_definitions(run, deps).await,
         OperationType::ProviderConnectionVerify => verify::check(run, deps).await,
@@ -90,9 +90,13 @@ pub async fn execute(run: &Run, deps: &Deps) -> Execution {
 }
 
 /// Moves the run's counters forward now (per batch of work), so the viewer shows progress.
-pub async fn progress(run: &Run, deps: &Deps, delta: Counters) -> Result<(), Stop> {
+pub async fn progress(run: &Run, owner: &str, deps: &Deps, delta: Counters) -> Result<(), Stop> {
     deps.store
-        .transition(run, &tenantops_core::Transition::Progress { delta })
+        .transition_as(
+            run,
+            Some(owner),
+            &tenantops_core::Transition::Progress { delta },
+        )
         .await
         .map_err(Stop::from)
 }

@@ -106,11 +106,13 @@ async fn execute_message(
         tracing::info!("run already finished; acknowledging");
         return Ok(());
     }
+    // This attempt's name on the lease: later transitions require it.
+    let owner = ulid::Ulid::new().to_string();
     let claim = Transition::Claim {
         now: Utc::now(),
         lease: LEASE,
     };
-    match deps.store.transition(&run, &claim).await {
+    match deps.store.transition_as(&run, Some(&owner), &claim).await {
         Ok(()) => {}
         Err(StoreError::TransitionRefused) => return Err(MessageError::Leased(run.id.to_string())),
         Err(e) => return Err(e.into()),
@@ -121,11 +123,11 @@ async fn execute_message(
         tracing::error!(error = %e, code = ?e.code, "could not publish the Started event");
     }
 
-    match execute::execute(&run, deps).await {
+    match execute::execute(&run, &owner, deps).await {
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
             deps.store
-                .transition(&run, &Transition::Yield { now: Utc::now() })
+                .transition_as(&run, Some(&owner), &Transition::Yield { now: Utc::now() })
                 .await?;
             if let Some(receipt) = &message.receipt_handle {
                 let secs = i32::try_from(after.as_secs().max(1)).unwrap_or(i32::MAX);
@@ -147,11 +149,16 @@ async fn execute_message(
                 after,
             })
         }
-        execute::Execution::Done(report) => finish(run, report, deps).await,
+        execute::Execution::Done(report) => finish(run, &owner, report, deps).await,
     }
 }
 
-async fn finish(mut run: Run, report: Report, deps: &Deps) -> Result<(), MessageError> {
+async fn finish(
+    mut run: Run,
+    owner: &str,
+    report: Report,
+    deps: &Deps,
+) -> Result<(), MessageError> {
     let now = Utc::now();
     let mut steps = Vec::new();
     if report.counters != Default::default() {
@@ -168,13 +175,14 @@ async fn finish(mut run: Run, report: Report, deps: &Deps) -> Result<(), Message
         failures: report.failures,
     });
     for step in &steps {
-        match deps.store.transition(&run, step).await {
+        match deps.store.transition_as(&run, Some(owner), step).await {
             Ok(()) => {
                 let _ = run.apply(step);
             }
             Err(StoreError::TransitionRefused) => {
-                // Someone else (the reaper) finished it meanwhile: theirs stands.
-                tracing::warn!("run was finished elsewhere; acknowledging");
+                // Our lease was lost (another worker re-claimed the run, or the reaper
+                // finished it): theirs stands.
+                tracing::warn!("run is no longer ours; acknowledging");
                 return Ok(());
             }
             Err(e) => return Err(e.into()),

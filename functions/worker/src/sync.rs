@@ -44,7 +44,7 @@ fn meta(obj: &Value, fields: &[&str]) -> Value {
 
 /// Lists every registry type in scope and records what it saw; objects gone since the last
 /// sync are marked deleted. A type that fails is a failure naming it; the others go on.
-pub async fn inventory(run: &Run, deps: &Deps) -> Result<Report, Stop> {
+pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop> {
     let scope: Vec<String> = match OperationParams::parse(run.operation, Some(run.params.clone())) {
         Ok(OperationParams::InventorySync(p)) => p.types.unwrap_or_default(),
         _ => Vec::new(),
@@ -103,6 +103,7 @@ pub async fn inventory(run: &Run, deps: &Deps) -> Result<Report, Stop> {
                 // Counters move per type, as each batch of work lands.
                 progress(
                     run,
+                    owner,
                     deps,
                     Counters {
                         total: n,

@@ -466,10 +466,26 @@ impl Store {
     /// lock: the lock's run copy moves in step, and the terminal transition deletes a
     /// while-active lock (freeing the identity) or keeps strict and idempotency locks.
     pub async fn transition(&self, run: &Run, t: &Transition) -> Result<(), StoreError> {
+        self.transition_as(run, None, t).await
+    }
+
+    /// A transition by the worker holding (or, for a claim, taking) the run's lease as
+    /// `worker`: a claim records it, and every later transition requires it, so a worker
+    /// whose lease expired and was re-claimed cannot move the run any more.
+    pub async fn transition_as(
+        &self,
+        run: &Run,
+        worker: Option<&str>,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
         let kind = lock_kind_of(run.operation);
-        let (changes, mut lock_changes) = changes_of(t);
+        let (mut changes, mut lock_changes) = changes_of(t);
         if changes.is_empty() {
             return Ok(());
+        }
+        if let (Some(w), TransitionKind::Claim) = (worker, t.kind()) {
+            changes = changes.set(&["lease_owner"], s(w));
+            lock_changes = lock_changes.set(&["lease_owner"], s(w));
         }
         let mut p = Placeholders::default();
         let update = changes.render(None, &mut p);
@@ -490,6 +506,9 @@ impl Store {
                 p.name("lease_expires_at"),
                 p.value(ts(*now))
             );
+        }
+        if let (Some(w), false) = (worker, t.kind() == TransitionKind::Claim) {
+            cond = format!("({cond}) AND {} = {}", p.name("lease_owner"), p.value(s(w)));
         }
         let run_update = Update::builder()
             .table_name(&self.table)
