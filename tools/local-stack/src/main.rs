@@ -53,15 +53,30 @@ async fn main() -> anyhow::Result<()> {
         .context("the demo tenant was not seeded")?
         .entra_tenant_id;
     let configured = tenantops_graph::GraphConfig::from_env();
+    let onboarding_entra = seed::fresh_entra_id();
     let (_sim, graph_config) = if std::env::var(tenantops_graph::client::GRAPH_BASE_URL).is_ok() {
         (None, configured)
     } else {
         let client =
             tenantops_graph_sim::SimClient::new(seed::DEMO_CLIENT_ID, seed::DEMO_CLIENT_SECRET);
-        let sim = tenantops_graph_sim::GraphSim::start(tenantops_graph_sim::SimConfig::demo(
-            &entra, client, 20,
-        ))
-        .await?;
+        let mut config = tenantops_graph_sim::SimConfig::demo(&entra, client, 20);
+        // A second customer tenant, not yet onboarded: the README's walkthrough adds it.
+        let counts: Vec<(&str, usize)> = tenantops_graph_sim::DEMO_COLLECTIONS
+            .iter()
+            .map(|p| (*p, 10))
+            .collect();
+        config
+            .tenants
+            .push(tenantops_graph_sim::SimTenant::generated(
+                &onboarding_entra,
+                vec![tenantops_graph_sim::SimClient::new(
+                    seed::ONBOARDING_CLIENT_ID,
+                    seed::ONBOARDING_CLIENT_SECRET,
+                )],
+                &counts,
+                config.seed,
+            ));
+        let sim = tenantops_graph_sim::GraphSim::start(config).await?;
         let cfg = tenantops_graph::GraphConfig {
             graph_base: sim.graph_base_url(),
             login_base: sim.login_base_url(),
@@ -114,6 +129,12 @@ async fn main() -> anyhow::Result<()> {
         "graph_base_url": graph_config.graph_base,
         "login_base_url": graph_config.login_base,
         "entra_tenant_id": entra,
+        // A customer tenant graph-sim knows but no workspace has yet (README walkthrough).
+        "onboarding": {
+            "entra_tenant_id": onboarding_entra,
+            "client_id": seed::ONBOARDING_CLIENT_ID,
+            "client_secret": seed::ONBOARDING_CLIENT_SECRET,
+        },
         "dead_letter_queue_url": resources.dead_letter_queue_url,
         "workspace_id": demo.workspace_id,
         "tenant_id": demo.tenant_id,

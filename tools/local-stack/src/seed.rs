@@ -56,6 +56,9 @@ pub struct Demo {
 /// The demo tenant's app registration (graph-sim accepts it; it is not a real secret).
 pub const DEMO_CLIENT_ID: &str = "6f1c7a52-2d2b-4f0e-9a51-3f0d6c1e9b10";
 pub const DEMO_CLIENT_SECRET: &str = "demo-client-secret-not-for-production";
+/// The app registration of the second, not yet onboarded, simulated tenant.
+pub const ONBOARDING_CLIENT_ID: &str = "2d6f0c4b-7a1e-4f53-9c2d-8e5b1a7f3c60";
+pub const ONBOARDING_CLIENT_SECRET: &str = "onboarding-client-secret-not-for-production";
 
 async fn call(
     deps: &Deps,
