@@ -1,6 +1,7 @@
 //! Syncs: the inventory of every registry type, directory groups (delta), role definitions.
 
 use chrono::Utc;
+use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 use tenantops_aws::{DirectoryEntry, InventoryItem, keys};
 use tenantops_core::{Counters, Failure, OperationParams, ReasonCode, Run};
@@ -10,6 +11,8 @@ use tenantops_graph::{Credentials, GraphError};
 use crate::Deps;
 use crate::execute::{Report, Stop, credentials, progress};
 
+/// Registry types listed at the same time during an inventory sync.
+const TYPE_CONCURRENCY: usize = 6;
 const GROUP_SELECT: &str = "id,displayName,mailNickname,securityEnabled,groupTypes";
 
 fn display_name(obj: &Value) -> String {
@@ -49,7 +52,7 @@ pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, St
         Ok(OperationParams::InventorySync(p)) => p.types.unwrap_or_default(),
         _ => Vec::new(),
     };
-    let types: Vec<Result<&ObjectType, String>> = if scope.is_empty() {
+    let types: Vec<Result<&'static ObjectType, String>> = if scope.is_empty() {
         ObjectType::inventory().map(Ok).collect()
     } else {
         scope
@@ -61,9 +64,10 @@ pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, St
     let mut failures = Vec::new();
     let mut per_type = Map::new();
     let (mut types_ok, mut types_failed) = (0u64, 0u64);
+    let mut known: Vec<&'static ObjectType> = Vec::new();
     for ty in types {
-        let ty = match ty {
-            Ok(t) => t,
+        match ty {
+            Ok(t) => known.push(t),
             Err(unknown) => {
                 // Fail safe: no call for a type the registry does not know.
                 failures.push(Failure {
@@ -71,63 +75,38 @@ pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, St
                     ..Failure::of(ReasonCode::GraphUnsupportedType)
                 });
                 types_failed += 1;
-                continue;
             }
-        };
-        match deps.graph.list_type(&creds, ty).await {
-            Ok(objects) => {
-                let now = Utc::now();
-                let items: Vec<InventoryItem> = objects
-                    .iter()
-                    .filter_map(|o| {
-                        let id = o.get("id").and_then(Value::as_str)?;
-                        Some(InventoryItem {
-                            object_type: ty.name.to_owned(),
-                            object_id: id.to_owned(),
-                            name: display_name(o),
-                            meta: meta(o, ty.select),
-                            last_seen_run: run.id,
-                            seen_at: now,
-                            deleted: false,
-                        })
-                    })
-                    .collect();
-                deps.store
-                    .put_inventory(run.workspace_id, run.tenant_id, &items)
-                    .await?;
-                let gone = deps
-                    .store
-                    .mark_unseen_deleted(run.workspace_id, run.tenant_id, ty.name, run.id, now)
-                    .await?;
-                let n = items.len() as u64;
-                // Counters move per type, as each batch of work lands.
-                progress(
-                    run,
-                    owner,
-                    deps,
-                    Counters {
-                        total: n,
-                        processed: n,
-                        succeeded: n,
-                        ..Counters::default()
-                    },
-                )
-                .await?;
+        }
+    }
+    // Several types at once: the per-tenant budgets pace the requests, and one type waiting
+    // on Conditional Access's 1 request/s no longer holds the Intune types back.
+    let work: Vec<_> = known
+        .into_iter()
+        .map(|ty| sync_type(run, owner, deps, &creds, ty))
+        .collect();
+    let outcomes: Vec<(&'static ObjectType, TypeSynced)> = stream::iter(work)
+        .buffer_unordered(TYPE_CONCURRENCY)
+        .collect()
+        .await;
+    for (ty, outcome) in outcomes {
+        match outcome {
+            Ok((n, gone)) => {
                 per_type.insert(ty.name.to_owned(), json!({ "objects": n, "deleted": gone }));
                 types_ok += 1;
             }
-            Err(GraphError::Throttled { retry_after }) => return Err(Stop::HandBack(retry_after)),
-            // Without a token nothing else can succeed either.
-            Err(e @ GraphError::Token { .. }) => return Err(e.into()),
-            Err(e) => {
-                tracing::warn!(object_type = ty.name, reason = %e.reason(), "type failed");
+            Err(Stop::Fail(reason))
+                if reason.category() == tenantops_core::reason::ReasonCategory::Graph =>
+            {
+                tracing::warn!(object_type = ty.name, reason = %reason, "type failed");
                 failures.push(Failure {
                     object_ref: Some(ty.name.to_owned()),
-                    ..Failure::of(e.reason())
+                    ..Failure::of(reason)
                 });
-                per_type.insert(ty.name.to_owned(), json!({ "failed": e.reason() }));
+                per_type.insert(ty.name.to_owned(), json!({ "failed": reason }));
                 types_failed += 1;
             }
+            // A handback, a token failure or a store failure stops the whole run.
+            Err(stop) => return Err(stop),
         }
     }
     Ok(Report {
@@ -137,6 +116,68 @@ pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, St
         failures,
         result: Some(json!({ "types": per_type })),
     })
+}
+
+/// (objects seen, objects marked deleted) of one type, or why the type stopped.
+type TypeSynced = Result<(u64, u64), Stop>;
+
+/// Lists one type, records what it saw and marks what is gone; returns (objects, deleted).
+async fn sync_type(
+    run: &Run,
+    owner: &str,
+    deps: &Deps,
+    creds: &Credentials,
+    ty: &'static ObjectType,
+) -> (&'static ObjectType, TypeSynced) {
+    (ty, sync_one(run, owner, deps, creds, ty).await)
+}
+
+async fn sync_one(
+    run: &Run,
+    owner: &str,
+    deps: &Deps,
+    creds: &Credentials,
+    ty: &ObjectType,
+) -> TypeSynced {
+    let objects = deps.graph.list_type(creds, ty).await?;
+    let now = Utc::now();
+    let items: Vec<InventoryItem> = objects
+        .iter()
+        .filter_map(|o| {
+            let id = o.get("id").and_then(Value::as_str)?;
+            Some(InventoryItem {
+                object_type: ty.name.to_owned(),
+                object_id: id.to_owned(),
+                name: display_name(o),
+                meta: meta(o, ty.select),
+                last_seen_run: run.id,
+                seen_at: now,
+                deleted: false,
+            })
+        })
+        .collect();
+    deps.store
+        .put_inventory(run.workspace_id, run.tenant_id, &items)
+        .await?;
+    let gone = deps
+        .store
+        .mark_unseen_deleted(run.workspace_id, run.tenant_id, ty.name, run.id, now)
+        .await?;
+    let n = items.len() as u64;
+    // Counters move per type, as each batch of work lands.
+    progress(
+        run,
+        owner,
+        deps,
+        Counters {
+            total: n,
+            processed: n,
+            succeeded: n,
+            ..Counters::default()
+        },
+    )
+    .await?;
+    Ok((n, gone))
 }
 
 fn directory_entry(
