@@ -1,10 +1,8 @@
 //! Onboarding and administration: members, tenants, provider connections, onboarding status.
 
-use std::sync::{Arc, Mutex};
-
 use serde_json::{Value, json};
 use tenantops_core::{Outcome, UserId};
-use tenantops_tests::{ApiCall, Reply, TestStack};
+use tenantops_tests::{ApiCall, LogBuffer, Reply, TestStack};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {
@@ -366,20 +364,6 @@ async fn an_entra_tenant_added_concurrently_to_two_workspaces_lands_in_one() {
     assert_eq!(again.status, 409);
 }
 
-/// Captures every log line of the current thread.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_planted_secret_reaches_secrets_manager_and_nothing_else() {
     let logs = LogBuffer::default();
@@ -467,7 +451,7 @@ async fn a_planted_secret_reaches_secrets_manager_and_nothing_else() {
     for (key, item) in stack.snapshot().await {
         assert!(!item.contains(&planted), "item {key:?} carries the secret");
     }
-    let log_text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log_text = logs.text();
     assert!(
         log_text.contains("request served"),
         "the capture sees the handler's logs"

@@ -6,7 +6,7 @@ use serde_json::json;
 use tenantops_core::{Outcome, RunStatus, Transition};
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_graph_sim::{DEMO_COLLECTIONS, Fault};
-use tenantops_tests::TestStack;
+use tenantops_tests::{LogBuffer, TestStack};
 
 /// Quick retries for tests; long waits still hand back.
 fn policy() -> RetryPolicy {
@@ -444,7 +444,7 @@ async fn planted_secrets_in_graph_and_sts_errors_reach_no_run_log_or_event() {
         events.len() >= 4,
         "Started and Completed for both runs: {events:?}"
     );
-    let log_text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let log_text = logs.text();
     assert!(
         log_text.contains("run finished"),
         "the capture sees the worker's logs"
@@ -463,20 +463,6 @@ async fn planted_secrets_in_graph_and_sts_errors_reach_no_run_log_or_event() {
             !text.contains(&bearer),
             "the planted bearer token reached the {what}"
         );
-    }
-}
-
-/// Captures every log line of the current thread.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 

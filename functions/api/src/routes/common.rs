@@ -37,6 +37,45 @@ pub async fn role_in(deps: &Deps, ws: WorkspaceId, caller: &UserId) -> Result<Ro
         .ok_or(ApiError::NotFound(Resource::Workspace))
 }
 
+/// The query parameters, each at most once and only the `allowed` ones; anything else is
+/// a 400 rather than silently ignored.
+pub fn query<'a>(
+    req: &'a ApiRequest,
+    allowed: &[&str],
+) -> Result<std::collections::HashMap<&'a str, &'a str>, ApiError> {
+    let mut out = std::collections::HashMap::new();
+    for (k, v) in &req.query {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ApiError::InvalidQuery(format!(
+                "unknown query parameter `{}`",
+                k.chars().take(64).collect::<String>()
+            )));
+        }
+        if out.insert(k.as_str(), v.as_str()).is_some() {
+            return Err(ApiError::InvalidQuery(format!("`{k}` is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+/// The `limit` parameter: `default` when absent, else an integer from 1 to `max`.
+pub fn limit(
+    q: &std::collections::HashMap<&str, &str>,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    match q.get("limit") {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::InvalidQuery(format!("`limit` must be an integer from 1 to {max}"))
+            }),
+    }
+}
+
 pub fn require(role: Role, capability: Capability) -> Result<(), ApiError> {
     if role.has(capability) {
         Ok(())

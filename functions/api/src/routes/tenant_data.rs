@@ -12,39 +12,6 @@ use serde_json::json;
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
 
-/// Query parameters, each at most once, only the `allowed` ones.
-fn query<'a>(
-    req: &'a ApiRequest,
-    allowed: &[&str],
-) -> Result<std::collections::HashMap<&'a str, &'a str>, ApiError> {
-    let mut out = std::collections::HashMap::new();
-    for (k, v) in &req.query {
-        if !allowed.contains(&k.as_str()) {
-            return Err(ApiError::InvalidQuery(format!(
-                "unknown query parameter `{}`",
-                k.chars().take(64).collect::<String>()
-            )));
-        }
-        if out.insert(k.as_str(), v.as_str()).is_some() {
-            return Err(ApiError::InvalidQuery(format!("`{k}` is given twice")));
-        }
-    }
-    Ok(out)
-}
-
-fn limit(q: &std::collections::HashMap<&str, &str>) -> Result<usize, ApiError> {
-    match q.get("limit") {
-        None => Ok(DEFAULT_PAGE),
-        Some(v) => v
-            .parse()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::InvalidQuery(format!("`limit` must be an integer from 1 to {MAX_PAGE}"))
-            }),
-    }
-}
-
 /// `GET /v1/workspaces/{ws}/tenants/{t}/inventory?type=&limit=&cursor=`.
 pub async fn inventory(
     req: &ApiRequest,
@@ -55,7 +22,7 @@ pub async fn inventory(
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
     let tenant = common::tenant_id(tenant)?;
-    let q = query(req, &["type", "limit", "cursor"])?;
+    let q = common::query(req, &["type", "limit", "cursor"])?;
     let object_type = q
         .get("type")
         .copied()
@@ -65,7 +32,7 @@ pub async fn inventory(
                 "`type` is required: a registry type such as deviceConfigurations".into(),
             )
         })?;
-    let limit = limit(&q)?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let key = format!("inventory|type={object_type}");
     let after = q
         .get("cursor")
@@ -107,14 +74,14 @@ pub async fn groups(
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
     let tenant = common::tenant_id(tenant)?;
-    let q = query(req, &["search", "limit", "cursor"])?;
+    let q = common::query(req, &["search", "limit", "cursor"])?;
     let search = q.get("search").copied().unwrap_or_default();
     if search.chars().count() > 256 {
         return Err(ApiError::InvalidQuery(
             "`search` is at most 256 characters".into(),
         ));
     }
-    let limit = limit(&q)?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let key = format!("groups|search={}", search.to_lowercase());
     let after = q
         .get("cursor")
@@ -146,7 +113,7 @@ pub async fn role_definitions(
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
     let tenant = common::tenant_id(tenant)?;
-    query(req, &[])?;
+    common::query(req, &[])?;
     super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
     let entries = deps
         .store
@@ -169,8 +136,8 @@ pub async fn role_definitions(
 /// `GET /v1/me/notifications?limit=`: the caller's own, newest first.
 pub async fn notifications(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
-    let q = query(req, &["limit"])?;
-    let limit = limit(&q)?;
+    let q = common::query(req, &["limit"])?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let items = deps
         .store
         .notifications(&caller, limit)

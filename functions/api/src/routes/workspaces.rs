@@ -222,59 +222,37 @@ pub async fn change_member(
 pub async fn audit(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    let mut action = None;
-    let mut tenant = None;
-    let mut limit = 50usize;
-    let mut raw_cursor = None;
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in &req.query {
-        if !seen.insert(k.as_str()) {
-            return Err(ApiError::InvalidQuery(format!("`{k}` is given twice")));
+    let q = common::query(req, &["action", "tenant", "limit", "cursor"])?;
+    let action = match q.get("action") {
+        None => None,
+        Some(v) => {
+            let ok = !v.is_empty()
+                && v.len() <= 64
+                && v.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
+            if !ok {
+                return Err(ApiError::InvalidQuery(
+                    "`action` must look like `member.add`".into(),
+                ));
+            }
+            Some((*v).to_owned())
         }
-        match k.as_str() {
-            "action" => {
-                let ok = !v.is_empty()
-                    && v.len() <= 64
-                    && v.bytes()
-                        .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_');
-                if !ok {
-                    return Err(ApiError::InvalidQuery(
-                        "`action` must look like `member.add`".into(),
-                    ));
-                }
-                action = Some(v.clone());
-            }
-            "tenant" => {
-                tenant =
-                    Some(v.parse::<TenantId>().map_err(|_| {
-                        ApiError::InvalidQuery("`tenant` must be a tenant id".into())
-                    })?);
-            }
-            "limit" => {
-                limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=100).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::InvalidQuery("`limit` must be an integer from 1 to 100".into())
-                    })?;
-            }
-            "cursor" => raw_cursor = Some(v.clone()),
-            other => {
-                return Err(ApiError::InvalidQuery(format!(
-                    "unknown query parameter `{}`",
-                    other.chars().take(64).collect::<String>()
-                )));
-            }
-        }
-    }
+    };
+    let tenant = q
+        .get("tenant")
+        .map(|v| {
+            v.parse::<TenantId>()
+                .map_err(|_| ApiError::InvalidQuery("`tenant` must be a tenant id".into()))
+        })
+        .transpose()?;
+    let limit = common::limit(&q, 50, 100)?;
+    let raw_cursor = q.get("cursor").copied();
     let query_key = format!(
         "audit|action={}|tenant={}",
         action.clone().unwrap_or_default(),
         tenant.map(|t| t.to_string()).unwrap_or_default()
     );
     let after = raw_cursor
-        .as_deref()
         .map(|c| cursor::decode::<ulid::Ulid>(c, &query_key))
         .transpose()?;
     let role = common::role_in(deps, ws, &caller).await?;
