@@ -39,6 +39,9 @@ impl Role {
                 InventorySync,
                 DirectorySync,
                 BackupRun,
+                BackupView,
+                SchedulesManage,
+                RestorePreview,
                 RestoreExecute,
                 MembersManage,
                 TenantsManage,
@@ -52,8 +55,10 @@ impl Role {
                 InventorySync,
                 DirectorySync,
                 BackupRun,
+                BackupView,
+                RestorePreview,
             ],
-            Role::Readonly => &[WorkspaceView, ConnectionView],
+            Role::Readonly => &[WorkspaceView, ConnectionView, BackupView],
         }
     }
 
@@ -108,6 +113,15 @@ pub enum Capability {
     DirectorySync,
     #[serde(rename = "backup.run")]
     BackupRun,
+    /// List backup sets and read their manifests (metadata only, never payloads).
+    #[serde(rename = "backup.view")]
+    BackupView,
+    /// Create, change and delete backup schedules.
+    #[serde(rename = "schedules.manage")]
+    SchedulesManage,
+    /// Compute a restore preview (a dry run: no Graph writes).
+    #[serde(rename = "restore.preview")]
+    RestorePreview,
     #[serde(rename = "restore.execute")]
     RestoreExecute,
     /// Add, change and remove members (owners additionally manage owners).
@@ -124,13 +138,16 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 11] = [
+    pub const ALL: [Capability; 14] = [
         Capability::WorkspaceView,
         Capability::ConnectionView,
         Capability::ConnectionVerify,
         Capability::InventorySync,
         Capability::DirectorySync,
         Capability::BackupRun,
+        Capability::BackupView,
+        Capability::SchedulesManage,
+        Capability::RestorePreview,
         Capability::RestoreExecute,
         Capability::MembersManage,
         Capability::TenantsManage,
@@ -146,6 +163,9 @@ impl Capability {
             Capability::InventorySync => "inventory.sync",
             Capability::DirectorySync => "directory.sync",
             Capability::BackupRun => "backup.run",
+            Capability::BackupView => "backup.view",
+            Capability::SchedulesManage => "schedules.manage",
+            Capability::RestorePreview => "restore.preview",
             Capability::RestoreExecute => "restore.execute",
             Capability::MembersManage => "members.manage",
             Capability::TenantsManage => "tenants.manage",

@@ -84,6 +84,18 @@ ulid_id!(
     /// An operation run.
     RunId
 );
+ulid_id!(
+    /// A tenant's backup schedule.
+    ScheduleId
+);
+ulid_id!(
+    /// One backup set: the manifest a backup run wrote, never changed afterwards.
+    BackupSetId
+);
+ulid_id!(
+    /// A restore: its preview, confirmation and (once executed) its run.
+    RestoreId
+);
 
 /// The authenticated caller: the JWT `sub` claim that API Gateway verified.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! capability registry, the links module (the only place that mints operations URLs) and the
 //! reason codes that runs and problems carry.
 
+pub mod backup;
 pub mod capability;
 pub mod identity;
 pub mod ids;
@@ -20,7 +21,7 @@ pub mod time;
 
 pub use capability::{Capability, Role};
 pub use identity::{Click, Identity, IdentityError, LockKind};
-pub use ids::{IdError, RunId, TenantId, UserId, WorkspaceId};
+pub use ids::{BackupSetId, IdError, RestoreId, RunId, ScheduleId, TenantId, UserId, WorkspaceId};
 pub use operation::{IdentityRule, OperationSpec, OperationType, UnknownOperationType};
 pub use params::{OperationParams, ParamsError};
 pub use reason::ReasonCode;

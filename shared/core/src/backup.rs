@@ -1,0 +1,219 @@
+//! Backups: what a snapshot of one object is, how it is hashed, and the manifest of a backup set.
+//!
+//! A snapshot is the object's full Graph payload (with settings, definition values, script
+//! content and assignments folded in) after [`normalize`]: volatile fields are removed so that an
+//! unchanged policy hashes the same in every backup and, after a restore gave it new ids, the same
+//! as before. The hash names the snapshot's storage key, so an unchanged policy costs no new object.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::ids::{BackupSetId, RunId, ScheduleId, TenantId, WorkspaceId};
+
+/// Fields that change without the configuration changing: identifiers Graph assigns (a restored
+/// object gets new ones), timestamps, version stamps and OData annotations.
+const VOLATILE: &[&str] = &[
+    "id",
+    "createdDateTime",
+    "lastModifiedDateTime",
+    "modifiedDateTime",
+    "version",
+    "settingCount",
+    "creationSource",
+    "isAssigned",
+];
+
+/// The payload as hashed and stored: volatile fields removed at every depth, object keys in a
+/// stable order (serde_json's map is sorted), array order kept except for `assignments`, which
+/// Graph returns in no particular order.
+pub fn normalize(payload: &Value) -> Value {
+    match payload {
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                if VOLATILE.contains(&k.as_str()) || k.starts_with('@') || k.contains("@odata.") {
+                    continue;
+                }
+                let mut v = normalize(v);
+                if k == "assignments" {
+                    if let Value::Array(items) = &mut v {
+                        items.sort_by_key(|a| a.to_string());
+                    }
+                }
+                out.insert(k.clone(), v);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Hex sha256 of a normalized payload's canonical JSON.
+pub fn content_hash(normalized: &Value) -> String {
+    let bytes = canonical_bytes(normalized);
+    hex(&Sha256::digest(&bytes))
+}
+
+/// The canonical JSON bytes of a normalized payload (what is stored and hashed).
+pub fn canonical_bytes(normalized: &Value) -> Vec<u8> {
+    // serde_json's default map is a BTreeMap, so keys are already in a stable order.
+    serde_json::to_vec(normalized).unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Who an object is assigned to, as the manifest summarizes it (ids only, no names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssignmentsSummary {
+    pub count: u32,
+    #[serde(default)]
+    pub all_devices: bool,
+    #[serde(default)]
+    pub all_users: bool,
+    /// Entra group ids the object is included for or excluded from.
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+    /// Intune assignment filter ids the assignments use.
+    #[serde(default)]
+    pub filter_ids: Vec<String>,
+}
+
+impl AssignmentsSummary {
+    /// Reads Intune's assignment shape: `[{target: {@odata.type, groupId?,
+    /// deviceAndAppManagementAssignmentFilterId?}}]`.
+    pub fn of(assignments: &[Value]) -> Self {
+        let mut s = AssignmentsSummary {
+            count: u32::try_from(assignments.len()).unwrap_or(u32::MAX),
+            ..Default::default()
+        };
+        for a in assignments {
+            let target = a.get("target").unwrap_or(a);
+            let kind = target
+                .get("@odata.type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if kind.ends_with("allDevicesAssignmentTarget") {
+                s.all_devices = true;
+            }
+            if kind.ends_with("allLicensedUsersAssignmentTarget") {
+                s.all_users = true;
+            }
+            if let Some(g) = target.get("groupId").and_then(Value::as_str) {
+                if !s.group_ids.iter().any(|x| x == g) {
+                    s.group_ids.push(g.to_owned());
+                }
+            }
+            if let Some(f) = target
+                .get("deviceAndAppManagementAssignmentFilterId")
+                .and_then(Value::as_str)
+                .filter(|f| !f.is_empty())
+            {
+                if !s.filter_ids.iter().any(|x| x == f) {
+                    s.filter_ids.push(f.to_owned());
+                }
+            }
+        }
+        s
+    }
+}
+
+/// One object of a backup set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The contract registry's type name, e.g. `configurationPolicies`.
+    pub object_type: String,
+    /// The object's id in the tenant when it was backed up.
+    pub object_id: String,
+    pub name: String,
+    /// [`content_hash`] of the normalized payload.
+    pub hash: String,
+    /// Where the normalized payload is stored (content-addressed).
+    pub snapshot_key: String,
+    pub assignments: AssignmentsSummary,
+}
+
+/// How a backup set ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupSetStatus {
+    /// Every in-scope object was captured.
+    Complete,
+    /// Some objects failed; the manifest lists those that were captured.
+    Partial,
+}
+
+/// A backup set: written once, when its run has captured every object it could.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSet {
+    pub id: BackupSetId,
+    pub workspace_id: WorkspaceId,
+    pub tenant_id: TenantId,
+    pub run_id: RunId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_id: Option<ScheduleId>,
+    pub status: BackupSetStatus,
+    /// Object types in scope.
+    pub types: Vec<String>,
+    pub object_count: u32,
+    /// Where the manifest (JSON array of [`ManifestEntry`]) is stored.
+    pub manifest_key: String,
+    pub manifest_hash: String,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn restored_object_with_new_ids_and_times_hashes_the_same() {
+        let before = json!({
+            "id": "a1", "name": "Baseline", "lastModifiedDateTime": "2026-01-01T00:00:00Z",
+            "@odata.context": "x", "settings": [{"id": "0", "settingInstance": {"v": 1}}],
+            "assignments": [
+                {"id": "a1_g2", "target": {"groupId": "g2"}},
+                {"id": "a1_g1", "target": {"groupId": "g1"}}
+            ]
+        });
+        let after = json!({
+            "id": "b9", "name": "Baseline", "lastModifiedDateTime": "2026-02-01T00:00:00Z",
+            "settings": [{"id": "7", "settingInstance": {"v": 1}}],
+            "assignments": [
+                {"id": "b9_g1", "target": {"groupId": "g1"}},
+                {"id": "b9_g2", "target": {"groupId": "g2"}}
+            ]
+        });
+        assert_eq!(
+            content_hash(&normalize(&before)),
+            content_hash(&normalize(&after))
+        );
+    }
+
+    #[test]
+    fn a_changed_setting_changes_the_hash() {
+        let a = json!({"name": "P", "settings": [{"settingInstance": {"v": 1}}]});
+        let b = json!({"name": "P", "settings": [{"settingInstance": {"v": 2}}]});
+        assert_ne!(content_hash(&normalize(&a)), content_hash(&normalize(&b)));
+    }
+
+    #[test]
+    fn assignments_summary_lists_groups_and_filters_once() {
+        let s = AssignmentsSummary::of(&[
+            json!({"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": "g1",
+                "deviceAndAppManagementAssignmentFilterId": "f1"}}),
+            json!({"target": {"@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": "g1"}}),
+            json!({"target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}}),
+        ]);
+        assert_eq!(s.count, 3);
+        assert_eq!(s.group_ids, vec!["g1"]);
+        assert_eq!(s.filter_ids, vec!["f1"]);
+        assert!(s.all_devices && !s.all_users);
+    }
+}
