@@ -56,6 +56,7 @@ async fn start_system(stack: &TestStack, run: &Run, identity: &Identity, fp: &st
             guard: None,
             audit: &audit,
             notification: None,
+            preconditions: &[],
         })
         .await
         .expect("start")

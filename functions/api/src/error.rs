@@ -65,6 +65,11 @@ impl ApiError {
         ApiError::Internal(Box::new(e))
     }
 
+    /// An internal error that has no source error, only an explanation for the log.
+    pub fn internal_message(what: &'static str) -> Self {
+        ApiError::Internal(what.into())
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             ApiError::Unauthenticated => 401,

@@ -41,7 +41,7 @@ pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
 pub use secrets::{SecretVault, SecretsError};
 pub use store::{
-    AuditEntry, MemberGuard, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
+    AuditEntry, MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
     TenantStatus, WriteError,
 };
 pub use tenant_data::{DirectoryEntry, InventoryItem, Notification};

@@ -59,7 +59,15 @@ pub struct StartRun<'a> {
     pub audit: &'a AuditEntry,
     /// The initiator's "queued" notification, written with the run.
     pub notification: Option<&'a crate::tenant_data::Notification>,
+    /// What else must hold for the run to exist (the schedule a backup names, a restore's
+    /// confirmed preview); checked, and possibly updated, in the same transaction.
+    pub preconditions: &'a [Precondition],
 }
+
+/// One more item of a start transaction, built by the store module that owns its key. If its
+/// condition fails, the start is refused with [`Rejection::Precondition`] and its index.
+#[derive(Debug, Clone)]
+pub struct Precondition(pub(crate) TransactWriteItem);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Started {
@@ -83,6 +91,8 @@ pub enum Rejection {
     Conflict,
     /// The change would leave the workspace without an owner.
     LastOwner,
+    /// The start's precondition at this index did not hold.
+    Precondition(usize),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +245,8 @@ impl Store {
         }
         let tenant_at = items.len();
         items.push(self.tenant_active_check(run.workspace_id, run.tenant_id)?);
+        let preconditions_at = items.len();
+        items.extend(start.preconditions.iter().map(|p| p.0.clone()));
         items.push(self.put_new(self.run_item(run)?, false)?);
         let lock_at = items.len();
         items.push(self.put_new(self.lock_item(run, start.lock, start.fingerprint)?, true)?);
@@ -253,6 +265,11 @@ impl Store {
         }
         if let Some(reason) = failed(tenant_at) {
             return Err(WriteError::Rejected(tenant_rejection(reason)));
+        }
+        if let Some(i) =
+            (0..start.preconditions.len()).find(|i| failed(preconditions_at + i).is_some())
+        {
+            return Err(WriteError::Rejected(Rejection::Precondition(i)));
         }
         if let Some(reason) = failed(lock_at) {
             let old = reason.item().cloned().unwrap_or_default();

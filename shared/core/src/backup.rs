@@ -37,10 +37,8 @@ pub fn normalize(payload: &Value) -> Value {
                     continue;
                 }
                 let mut v = normalize(v);
-                if k == "assignments" {
-                    if let Value::Array(items) = &mut v {
-                        items.sort_by_key(|a| a.to_string());
-                    }
+                if let (true, Value::Array(items)) = (k == "assignments", &mut v) {
+                    items.sort_by_key(|a| a.to_string());
                 }
                 out.insert(k.clone(), v);
             }
@@ -103,19 +101,18 @@ impl AssignmentsSummary {
             if kind.ends_with("allLicensedUsersAssignmentTarget") {
                 s.all_users = true;
             }
-            if let Some(g) = target.get("groupId").and_then(Value::as_str) {
-                if !s.group_ids.iter().any(|x| x == g) {
-                    s.group_ids.push(g.to_owned());
-                }
+            if let Some(g) = target.get("groupId").and_then(Value::as_str)
+                && !s.group_ids.iter().any(|x| x == g)
+            {
+                s.group_ids.push(g.to_owned());
             }
             if let Some(f) = target
                 .get("deviceAndAppManagementAssignmentFilterId")
                 .and_then(Value::as_str)
                 .filter(|f| !f.is_empty())
+                && !s.filter_ids.iter().any(|x| x == f)
             {
-                if !s.filter_ids.iter().any(|x| x == f) {
-                    s.filter_ids.push(f.to_owned());
-                }
+                s.filter_ids.push(f.to_owned());
             }
         }
         s

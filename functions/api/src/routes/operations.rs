@@ -4,14 +4,16 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tenantops_aws::{
-    AuditEntry, MemberGuard, Notification, Rejection, RunQuery, StartRun, Started, WriteError,
+    AuditEntry, MemberGuard, Notification, Precondition, Rejection, RunQuery, StartRun, Started,
+    WriteError,
 };
 use tenantops_core::identity::{IdempotencyKey, request_fingerprint};
 use tenantops_core::links::{self, RunLinks};
 use tenantops_core::operation::StartSurface;
 use tenantops_core::{
-    Capability, Click, Failure, Identity, Initiator, NewRun, OperationParams, OperationType,
-    Outcome, ReasonCode, Run, RunId, RunStatus, TenantId, Transition, Trigger, WorkspaceId,
+    Capability, Click, Failure, Identity, Initiator, LockKind, NewRun, OperationParams,
+    OperationType, Outcome, ReasonCode, Run, RunId, RunStatus, TenantId, Transition, Trigger,
+    UserId, WorkspaceId,
 };
 use ulid::Ulid;
 
@@ -108,10 +110,57 @@ pub async fn start(
         },
         now,
     );
+    let fingerprint = request_fingerprint(tenant, &params);
+    launch(
+        deps,
+        Launch {
+            caller: &caller,
+            run,
+            lock: identity.lock,
+            fingerprint,
+            capability: spec.start_capability,
+            preconditions: &[],
+        },
+        |_| ApiError::internal_message("unexpected precondition on a generic start"),
+    )
+    .await
+}
+
+/// A run a route has prepared, and what its start transaction must also check.
+#[derive(Debug)]
+pub(crate) struct Launch<'a> {
+    pub caller: &'a UserId,
+    pub run: Run,
+    pub lock: LockKind,
+    /// See `request_fingerprint`: what an `Idempotency-Key` replay must repeat.
+    pub fingerprint: String,
+    /// What the caller's membership must grant.
+    pub capability: Capability,
+    pub preconditions: &'a [Precondition],
+}
+
+/// Creates (or finds, on a dedupe hit) the run in one transaction, then dispatches a new run
+/// and answers 202, or 200 with the existing run. Every route that starts runs ends here, so
+/// authorization, audit, notification and dispatch-failure handling happen the same way.
+pub(crate) async fn launch(
+    deps: &Deps,
+    launch: Launch<'_>,
+    precondition_failed: impl Fn(usize) -> ApiError,
+) -> Result<Reply, ApiError> {
+    let Launch {
+        caller,
+        run,
+        lock,
+        fingerprint,
+        capability,
+        preconditions,
+    } = launch;
+    let operation = run.operation;
+    let now = run.created_at;
     let audit = AuditEntry {
         id: Ulid::new(),
-        workspace_id: ws,
-        tenant_id: Some(tenant),
+        workspace_id: run.workspace_id,
+        tenant_id: Some(run.tenant_id),
         actor: caller.to_string(),
         action: "operation.start".into(),
         target: run.id.to_string(),
@@ -121,34 +170,35 @@ pub async fn start(
         ),
         at: now,
     };
-    let roles = spec.start_capability.roles();
-    let fingerprint = request_fingerprint(tenant, &params);
+    let roles = capability.roles();
     let started = deps
         .store
         .start_run(StartRun {
             run: &run,
-            lock: identity.lock,
+            lock,
             fingerprint: &fingerprint,
             guard: Some(MemberGuard {
-                user: &caller,
+                user: caller,
                 roles: &roles,
             }),
             audit: &audit,
             notification: Some(&Notification {
                 id: Ulid::new(),
                 user_id: caller.clone(),
-                workspace_id: ws,
-                tenant_id: tenant,
+                workspace_id: run.workspace_id,
+                tenant_id: run.tenant_id,
                 run_id: run.id,
                 operation: operation.to_string(),
                 status: RunStatus::Queued.to_string(),
                 outcome: run.outcome.as_str().to_owned(),
                 at: now,
             }),
+            preconditions,
         })
         .await
         .map_err(|e| match e {
-            WriteError::Rejected(r) => rejection(r, spec.start_capability),
+            WriteError::Rejected(Rejection::Precondition(i)) => precondition_failed(i),
+            WriteError::Rejected(r) => rejection(r, capability),
             WriteError::Store(e) => ApiError::internal(e),
         })?;
 
@@ -211,6 +261,10 @@ pub(crate) fn rejection(r: Rejection, needed: Capability) -> ApiError {
         Rejection::Conflict => ApiError::ConcurrentChange,
         Rejection::LastOwner => {
             ApiError::Membership(tenantops_core::membership::MembershipError::LastOwner)
+        }
+        // Only a route that passed preconditions knows what each one means.
+        Rejection::Precondition(_) => {
+            ApiError::internal_message("a start precondition failed outside its route")
         }
     }
 }
