@@ -151,8 +151,48 @@ reasons! {
         "The Entra tenant was not found.";
     ProviderPermissionDenied = "provider.permission_denied", Provider, retryable: false, blocks_onboarding: true,
         "The app registration has not been granted admin consent.";
+    ScheduleInvalid = "schedule.invalid", Request, retryable: false, blocks_onboarding: false,
+        "The schedule does not have the expected fields and types.";
+    ScheduleInvalidCadence = "schedule.invalid_cadence", Request, retryable: false, blocks_onboarding: false,
+        "The schedule's cron expression or frequency is invalid.";
+    ScheduleUnknownTimezone = "schedule.unknown_timezone", Request, retryable: false, blocks_onboarding: false,
+        "The schedule's timezone is not an IANA timezone name.";
+    ScheduleUnknownType = "schedule.unknown_type", Request, retryable: false, blocks_onboarding: false,
+        "The schedule names an object type that cannot be backed up.";
+    ScheduleInvalidRetention = "schedule.invalid_retention", Request, retryable: false, blocks_onboarding: false,
+        "The schedule's retention is missing or out of range.";
+    ScheduleNotFound = "schedule.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No backup schedule with this id exists for this tenant.";
+    ScheduleRetryRunInvalid = "schedule.retry_run_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The run to retry is not a run of this schedule.";
+    ScheduleRetryNotAllowed = "schedule.retry_not_allowed", Request, retryable: false, blocks_onboarding: false,
+        "Only a failed or partially succeeded run can be retried.";
+    ScheduleSlotMissed = "schedule.slot_missed", Platform, retryable: false, blocks_onboarding: false,
+        "The scheduler reached this slot after its grace window; it was skipped.";
     RestoreMappingUnresolved = "restore.mapping_unresolved", Restore, retryable: false, blocks_onboarding: false,
         "An assignment target could not be mapped in the destination tenant.";
+    RestoreNotFound = "restore.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No restore with this id exists for this tenant.";
+    RestoreBackupSetNotFound = "restore.backup_set_not_found", Access, retryable: false, blocks_onboarding: false,
+        "No backup set with this id exists for this tenant.";
+    RestoreItemsInvalid = "restore.items_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The selected items are not objects of the backup set.";
+    RestoreMappingInvalid = "restore.mapping_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The mapping does not have the expected shape.";
+    RestoreConfirmationInvalid = "restore.confirmation_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The confirmation token is not this preview's.";
+    RestorePreviewStale = "restore.preview_stale", Restore, retryable: false, blocks_onboarding: false,
+        "The preview is too old to execute. Compute a new preview.";
+    RestoreInventoryChanged = "restore.inventory_changed", Restore, retryable: false, blocks_onboarding: false,
+        "The tenant's inventory changed since the preview. Compute a new preview.";
+    RestoreHighRiskDisabled = "restore.high_risk_disabled", Restore, retryable: false, blocks_onboarding: false,
+        "High-risk object types are preview-only in this workspace.";
+    RestoreTypeNotRestorable = "restore.type_not_restorable", Restore, retryable: false, blocks_onboarding: false,
+        "This object type cannot be restored.";
+    RestoreAlreadyExecuted = "restore.already_executed", Restore, retryable: false, blocks_onboarding: false,
+        "This preview was already executed. Compute a new preview.";
+    RestoreSnapshotMissing = "restore.snapshot_missing", Restore, retryable: false, blocks_onboarding: false,
+        "A snapshot of the backup set could not be read.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,
