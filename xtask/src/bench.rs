@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::{emulators, install};
+use crate::{emulators, install, lambdas};
 
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -53,13 +53,61 @@ fn num(v: &Value, path: &str) -> String {
     }
 }
 
-pub fn run(root: &Path) -> anyhow::Result<ExitCode> {
+/// Builds every function's binary in the dev profile (the bench's own profile: one build, no
+/// release compile) and answers `name=path;...` for the init-time measurement.
+fn function_binaries(root: &Path, target_dir: &Path) -> anyhow::Result<String> {
+    let crates = lambdas::function_crates(root)?;
+    let mut cmd = Command::new("cargo");
+    cmd.args(["build", "--quiet", "--bins"]).current_dir(root);
+    for c in &crates {
+        cmd.args(["--package", &c.package]);
+    }
+    if !cmd
+        .status()
+        .context("building the function binaries")?
+        .success()
+    {
+        bail!("building the function binaries failed");
+    }
+    Ok(crates
+        .iter()
+        .flat_map(|c| c.binaries.iter())
+        .map(|b| format!("{b}={}", target_dir.join("debug").join(b).display()))
+        .collect::<Vec<_>>()
+        .join(";"))
+}
+
+/// Stripped arm64 package sizes from the last `cargo xtask build-lambdas` (release, LTO), if
+/// one ran: building them here would compile everything a second time, in release.
+fn package_sizes(root: &Path, target_dir: &Path) -> anyhow::Result<String> {
+    let mut rows = String::new();
+    for c in lambdas::function_crates(root)? {
+        for b in &c.binaries {
+            let dir = target_dir.join("lambda").join(b);
+            let size = |name: &str| std::fs::metadata(dir.join(name)).map(|m| m.len()).ok();
+            let mib = |n: Option<u64>| {
+                n.map(|n| format!("{:.2} MiB", n as f64 / (1024.0 * 1024.0)))
+                    .unwrap_or_else(|| "not built".into())
+            };
+            rows.push_str(&format!(
+                "| {b} | {} | {} |\n",
+                mib(size("bootstrap")),
+                mib(size("bootstrap.zip"))
+            ));
+        }
+    }
+    Ok(rows)
+}
+
+pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     install::all(root)?;
+    let functions = function_binaries(root, target_dir)?;
     let stack = emulators::Stack::start(root)?;
     let out = Command::new("cargo")
         .args(["run", "--quiet", "--package", "tenantops-bench"])
         .current_dir(root)
         .envs(stack.env())
+        .env("TENANTOPS_BENCH_FUNCTIONS", functions)
         .env("RUST_LOG", "warn")
         .stderr(Stdio::inherit())
         .output()
@@ -129,8 +177,83 @@ it must never send a request inside a Retry-After window.
         throttled = num(&report, "/sync_5000/throttled_429"),
         inside = num(&report, "/sync_5000/requests_inside_retry_after"),
     );
+    let md = md + &more_sections(&report, &package_sizes(root, target_dir)?);
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(root.join("docs/benchmarks.md"), md)?;
     eprintln!("xtask: wrote docs/benchmarks.md");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dedupe storm, handler CPU time and function init sections.
+fn more_sections(report: &Value, sizes: &str) -> String {
+    let mut cpu_rows = String::new();
+    if let Some(Value::Object(shapes)) = report.get("handler_cpu") {
+        for (name, v) in shapes {
+            cpu_rows.push_str(&format!(
+                "| {name} | {} µs | {} µs | {} µs |\n",
+                num(v, "/p50_us"),
+                num(v, "/p99_us"),
+                num(v, "/mean_us")
+            ));
+        }
+    }
+    let mut init_rows = String::new();
+    if let Some(Value::Object(functions)) = report.get("function_init") {
+        for (name, v) in functions {
+            let failed = v["failed_rounds"].as_array().map_or(0, Vec::len);
+            init_rows.push_str(&format!(
+                "| {name} | {} ms | {} ms | {failed} |\n",
+                num(v, "/init_ms_median"),
+                num(v, "/first_request_ms_median"),
+            ));
+        }
+    }
+    format!(
+        r#"
+## Dedupe storm
+
+| identical starts at once | created | deduplicated | runs stored | wall time | starts/s | DynamoDB calls | SQS calls |
+|---|---|---|---|---|---|---|---|
+| {starts} | {created} | {dedup} | {stored} | {wall} ms | {sps} | {dynamo} | {sqs} |
+
+Every start of the storm goes through the gateway and the handler at the same time; the
+conditional transaction lets exactly one create the run, and every other start is answered
+from the lock's old image. DynamoDB calls above one per start are transactions retried after
+a `TransactionConflict` with a concurrent one.
+
+## Handler CPU time per request (excluding I/O)
+
+| request | p50 | p99 | mean |
+|---|---|---|---|
+{cpu_rows}
+The API handler runs on one thread of a current-thread runtime; the thread's CPU clock
+(`CLOCK_THREAD_CPUTIME_ID`) is read around each call, so waiting for DynamoDB and SQS is not
+counted, while routing, validation, serialization and SDK request signing are. Events are
+built outside the measured span (that is API Gateway's work). Dev profile: release code is
+faster.
+
+## Function init
+
+| function | init (spawn → first event requested) | first request served | failed rounds |
+|---|---|---|---|
+{init_rows}
+Each function binary is started as Lambda starts it, against a local Runtime API that hands it
+one event (the API: `GET /v1/health`; the worker: an empty SQS batch; the scheduler and the
+reaper: a scheduled event over empty tables), median of 5 cold starts. These are the dev-profile
+binaries; Lambda runs the release builds below.
+
+## Package size (arm64, release, stripped; from the last `cargo xtask build-lambdas`)
+
+| function | bootstrap | bootstrap.zip |
+|---|---|---|
+{sizes}"#,
+        starts = num(report, "/dedupe_storm/starts"),
+        created = num(report, "/dedupe_storm/created"),
+        dedup = num(report, "/dedupe_storm/deduplicated"),
+        stored = num(report, "/dedupe_storm/runs_stored"),
+        wall = num(report, "/dedupe_storm/wall_ms"),
+        sps = num(report, "/dedupe_storm/starts_per_second"),
+        dynamo = num(report, "/dedupe_storm/dynamodb_calls"),
+        sqs = num(report, "/dedupe_storm/sqs_calls"),
+    )
 }

@@ -16,10 +16,10 @@ const CARGO_LAMBDA_REQUIREMENT: &str = "cargo-lambda==1.9.2";
 const ZIG_REQUIREMENT: &str = "ziglang==0.14.1";
 
 #[derive(Debug)]
-struct FunctionCrate {
-    dir: String,
-    package: String,
-    binaries: Vec<String>,
+pub(crate) struct FunctionCrate {
+    pub(crate) dir: String,
+    pub(crate) package: String,
+    pub(crate) binaries: Vec<String>,
 }
 
 pub fn build(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -120,7 +120,7 @@ fn zig(root: &Path, venv_bin: &Path) -> anyhow::Result<()> {
 }
 
 /// The crates under `functions/` (every directory with a Cargo.toml), by name.
-fn function_crates(root: &Path) -> anyhow::Result<Vec<FunctionCrate>> {
+pub(crate) fn function_crates(root: &Path) -> anyhow::Result<Vec<FunctionCrate>> {
     let mut crates = Vec::new();
     for entry in std::fs::read_dir(root.join("functions")).context("listing functions/")? {
         let dir = entry?.path();

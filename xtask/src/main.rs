@@ -44,7 +44,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("local") => local(&root),
         Some("test") => test(&root, &args[1..]),
         Some("lint-infra") => infra::lint(&root),
-        Some("bench") => bench::run(&root),
+        Some("bench") => bench::run(&root, &target_dir(&root)),
         Some("build-lambdas") => lambdas::build(&root, &target_dir(&root)),
         _ => {
             eprintln!(

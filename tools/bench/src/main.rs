@@ -8,6 +8,10 @@
 //!   Intune budget, throttles met, and requests sent inside a Retry-After window (must be 0).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod cpu;
+mod init;
+mod storm;
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -147,12 +151,35 @@ async fn sync_throughput() -> anyhow::Result<Value> {
     }))
 }
 
+/// The function binaries `cargo xtask bench` built, as `name=path;name=path`.
+async fn function_init() -> anyhow::Result<Value> {
+    let functions: Vec<init::Function> = std::env::var("TENANTOPS_BENCH_FUNCTIONS")
+        .unwrap_or_default()
+        .split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, path)| init::Function {
+            name: name.to_owned(),
+            binary: path.into(),
+        })
+        .collect();
+    let sdk = tenantops_aws::config::load().await;
+    let prefix = format!(
+        "bench-init-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    );
+    let resources = tenantops_local::provision::provision(&sdk, &prefix).await?;
+    init::init_times(&functions, &resources).await
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let report = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "start": start_path().await?,
         "sync_5000": sync_throughput().await?,
+        "dedupe_storm": storm::dedupe_storm().await?,
+        "handler_cpu": tokio::task::spawn_blocking(cpu::handler_cpu).await??,
+        "function_init": function_init().await?,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
