@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use tenantops_core::{RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{BackupSetId, RunId, TenantId, UserId, WorkspaceId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -154,4 +154,54 @@ pub fn sync_state(ws: WorkspaceId, tenant: TenantId, what: &str) -> Key {
 /// A user's notifications, newest last by ULID.
 pub fn notifications_of(user: &UserId) -> String {
     format!("USER#{user}#NOTIFY")
+}
+
+/// A tenant's backup sets, by set id (a ULID: newest first is a backwards query).
+pub fn backup_sets_of(ws: WorkspaceId, tenant: TenantId) -> String {
+    format!("WS#{ws}#T#{tenant}#BACKUPS")
+}
+
+pub fn backup_set(ws: WorkspaceId, tenant: TenantId, set: BackupSetId) -> Key {
+    Key {
+        pk: backup_sets_of(ws, tenant),
+        sk: set.to_string(),
+    }
+}
+
+/// The manifest entries of one backup set.
+pub fn manifest_entries_of(ws: WorkspaceId, tenant: TenantId, set: BackupSetId) -> String {
+    format!("WS#{ws}#T#{tenant}#SET#{set}")
+}
+
+pub fn manifest_entry(
+    ws: WorkspaceId,
+    tenant: TenantId,
+    set: BackupSetId,
+    object_type: &str,
+    object_id: &str,
+) -> Key {
+    Key {
+        pk: manifest_entries_of(ws, tenant, set),
+        sk: format!("{object_type}#{object_id}"),
+    }
+}
+
+/// The newest snapshot of one object of a tenant (hash, set), moved forward by each backup.
+pub fn latest_snapshot(ws: WorkspaceId, tenant: TenantId, object_type: &str, object_id: &str) -> Key {
+    Key {
+        pk: format!("WS#{ws}#T#{tenant}#LATEST"),
+        sk: format!("{object_type}#{object_id}"),
+    }
+}
+
+/// The backup sets referencing each of a tenant's snapshots.
+pub fn snapshot_refs_of(ws: WorkspaceId, tenant: TenantId) -> String {
+    format!("WS#{ws}#T#{tenant}#SNAPREFS")
+}
+
+pub fn snapshot_refs(ws: WorkspaceId, tenant: TenantId, hash: &str) -> Key {
+    Key {
+        pk: snapshot_refs_of(ws, tenant),
+        sk: hash.to_owned(),
+    }
 }

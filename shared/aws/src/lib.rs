@@ -15,6 +15,7 @@
 //! | provider connection | `WS#{ws}` | `CONN#{tenant}#{connection}` | | |
 //! | Entra tenant claim | `ENTRA#{guid}` | `CLAIM` | | |
 //! | audit entry | `WS#{ws}#AUDIT` | `{entry ulid}` | | |
+//! | backup set, manifest entry, latest snapshot, snapshot references | see [`backups`] | | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
 //! backwards index query, never a Scan. The lock item carries a copy of its run (kept in step
@@ -23,6 +24,7 @@
 //! `expires_at` TTL attribute only once their run is finished.
 
 pub mod admin;
+pub mod backups;
 pub mod config;
 pub mod dispatch;
 pub mod error;
@@ -31,6 +33,7 @@ mod expr;
 pub mod keys;
 pub mod schema;
 pub mod secrets;
+pub mod snapshots;
 pub mod store;
 pub mod tenant_data;
 
@@ -40,6 +43,8 @@ pub use admin::{
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
 pub use secrets::{SecretVault, SecretsError};
+pub use snapshots::{SnapshotError, SnapshotStore, Stored};
+pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
 pub use store::{
     AuditEntry, MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
     TenantStatus, WriteError,

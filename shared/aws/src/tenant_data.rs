@@ -69,7 +69,7 @@ pub(crate) fn notification_item(n: &Notification) -> Result<Item, StoreError> {
 
 impl Store {
     /// Writes items in batches of 25, retrying unprocessed ones.
-    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    pub(crate) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE) {
             let mut pending = chunk.to_vec();
             for attempt in 0..8u32 {

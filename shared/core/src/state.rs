@@ -92,6 +92,12 @@ pub struct NewRun<'a> {
 impl Run {
     /// A new run with a fresh id, `queued`, as the API or the scheduler creates it.
     pub fn queued(new: NewRun<'_>, now: DateTime<Utc>) -> Run {
+        Run::queued_with_scope(new, None, now)
+    }
+
+    /// A new run limited to these object types (`context.target_scope = {"types": [...]}`).
+    /// Backups always name their types: a schedule's scope, or every backup type.
+    pub fn queued_with_scope(new: NewRun<'_>, types: Option<&[String]>, now: DateTime<Utc>) -> Run {
         Run {
             id: RunId::new(),
             workspace_id: new.workspace_id,
@@ -102,7 +108,7 @@ impl Run {
             identity: new.identity.key.clone(),
             initiator: new.initiator,
             params: new.params.to_value(),
-            context: context_of(new.params, new.trigger),
+            context: context_of(new.params, new.trigger, types),
             counters: Counters::default(),
             failures: Vec::new(),
             created_at: now,
@@ -167,7 +173,7 @@ impl Run {
     }
 }
 
-fn context_of(params: &OperationParams, trigger: Trigger) -> RunContext {
+fn context_of(params: &OperationParams, trigger: Trigger, types: Option<&[String]>) -> RunContext {
     let mut ctx = RunContext {
         trigger,
         target_scope: json!("tenant"),
@@ -177,6 +183,20 @@ fn context_of(params: &OperationParams, trigger: Trigger) -> RunContext {
         restore_id: None,
         retry_of: None,
     };
+    if matches!(
+        params,
+        OperationParams::BackupScheduleRunNow(_)
+            | OperationParams::BackupScheduleRetry(_)
+            | OperationParams::BackupScheduleScheduled(_)
+    ) {
+        let all: Vec<&str> = crate::schedule::BACKUP_TYPES.to_vec();
+        ctx.target_scope = match types {
+            Some(t) => json!({ "types": t }),
+            None => json!({ "types": all }),
+        };
+    } else if let Some(t) = types {
+        ctx.target_scope = json!({ "types": t });
+    }
     match params {
         OperationParams::InventorySync(p) => {
             if let Some(types) = &p.types {
