@@ -29,6 +29,17 @@ pub struct WorkspaceRecord {
     pub owner_count: u32,
     #[serde(with = "tenantops_core::time")]
     pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub settings: WorkspaceSettings,
+}
+
+/// Per-workspace switches, changed by owners only (audited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceSettings {
+    /// Allows executing restores of high-risk types (the registry's `risk = High`); without
+    /// it they are preview-only.
+    #[serde(default)]
+    pub restore_high_risk: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,6 +219,46 @@ impl Store {
             s(keys::membership_sort(m.workspace_id)),
         );
         Ok(item)
+    }
+
+    /// Replaces a workspace's settings, if `guard` holds, with its audit entry, in one
+    /// transaction.
+    pub async fn set_workspace_settings(
+        &self,
+        ws: WorkspaceId,
+        settings: WorkspaceSettings,
+        guard: MemberGuard<'_>,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError> {
+        let mut p = Placeholders::default();
+        let cond = format!("attribute_exists({})", p.name(keys::PK));
+        let value = serde_dynamo::to_attribute_value::<_, AttributeValue>(settings)
+            .map_err(|e| StoreError::mapping("workspace settings", e))?;
+        let update = format!("SET {} = {}", p.name("settings"), p.value(value));
+        let items = vec![
+            self.member_check(ws, guard)?,
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(self.table())
+                        .set_key(Some(keys::workspace(ws).to_item()))
+                        .update_expression(update)
+                        .condition_expression(cond)
+                        .set_expression_attribute_names(p.names())
+                        .set_expression_attribute_values(p.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+            self.put_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems", items).await? {
+            None => Ok(()),
+            Some(reasons) => Err(WriteError::Rejected(match failed_at(&reasons, 0) {
+                Some(r) => member_rejection(r),
+                None => Rejection::NotMember,
+            })),
+        }
     }
 
     pub async fn get_workspace(

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use tenantops_core::{BackupSetId, RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{BackupSetId, RestoreId, RunId, TenantId, UserId, WorkspaceId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -154,6 +154,32 @@ pub fn sync_state(ws: WorkspaceId, tenant: TenantId, what: &str) -> Key {
 /// A user's notifications, newest last by ULID.
 pub fn notifications_of(user: &UserId) -> String {
     format!("USER#{user}#NOTIFY")
+}
+
+/// A restore (its preview, confirmation hash and status), next to the tenant's sync state.
+pub fn restore(ws: WorkspaceId, tenant: TenantId, restore: RestoreId) -> Key {
+    Key {
+        pk: format!("WS#{ws}#T#{tenant}"),
+        sk: format!("RESTORE#{restore}"),
+    }
+}
+
+/// The planned items of a restore; each is also its own idempotency record at execution.
+pub fn restore_item(ws: WorkspaceId, tenant: TenantId, restore: RestoreId, index: u32) -> Key {
+    Key {
+        pk: restore_items_of(ws, tenant, restore),
+        sk: format!("{index:05}"),
+    }
+}
+
+pub fn restore_items_of(ws: WorkspaceId, tenant: TenantId, restore: RestoreId) -> String {
+    format!("WS#{ws}#T#{tenant}#RESTORE#{restore}")
+}
+
+/// The tenant's inventory stamp: bumped by every inventory write, so a preview can require
+/// that the inventory it was computed on is still the latest.
+pub fn inventory_stamp(ws: WorkspaceId, tenant: TenantId) -> Key {
+    sync_state(ws, tenant, "INVENTORY_STAMP")
 }
 
 /// A tenant's backup sets, by set id (a ULID: newest first is a backwards query).

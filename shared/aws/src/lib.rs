@@ -31,6 +31,7 @@ pub mod error;
 pub mod events;
 mod expr;
 pub mod keys;
+pub mod restores;
 pub mod schema;
 pub mod secrets;
 pub mod snapshots;
@@ -39,6 +40,7 @@ pub mod tenant_data;
 
 pub use admin::{
     AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
+    WorkspaceSettings,
 };
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;

@@ -100,7 +100,7 @@ impl Store {
         Ok(())
     }
 
-    fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
+    pub(crate) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
         Ok(WriteRequest::builder()
             .put_request(
                 PutRequest::builder()

@@ -56,6 +56,7 @@ pub async fn create(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         name,
         owner_count: 1,
         created_at: Utc::now(),
+        settings: Default::default(),
     };
     let audit = Audit {
         workspace: ws.workspace_id,

@@ -1,0 +1,643 @@
+//! Restores in DynamoDB: the preview (one record plus one item per selected object), the
+//! preconditions that make "execute" a single conditional start, the per-item execution
+//! records that make a redelivered or retried restore never write an object twice, and the
+//! tenant's inventory stamp.
+//!
+//! | item | PK | SK |
+//! |---|---|---|
+//! | restore | `WS#{ws}#T#{tenant}` | `RESTORE#{restore}` |
+//! | restore item | `WS#{ws}#T#{tenant}#RESTORE#{restore}` | `{index:05}` |
+//! | inventory stamp | `WS#{ws}#T#{tenant}` | `SYNC#INVENTORY_STAMP` |
+
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tenantops_core::restore::{
+    Action, Blocker, DiffBase, FieldChange, Mapping, PREVIEW_VALIDITY, TargetResolution,
+};
+use tenantops_core::{BackupSetId, Failure, RestoreId, RunId, TenantId, UserId, WorkspaceId};
+
+use crate::error::StoreError;
+use crate::expr::Placeholders;
+use crate::keys::{self, Key};
+use crate::store::{
+    AuditEntry, Precondition, Store, build_error, from_item, s, to_item, ts, with_key,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RestoreStatus {
+    /// Computed; may be executed with its confirmation token while current.
+    Previewed,
+    /// A `restore.execute` run owns it.
+    Executing,
+    /// Its run wrote what it could; see the items.
+    Completed,
+}
+
+impl RestoreStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RestoreStatus::Previewed => "previewed",
+            RestoreStatus::Executing => "executing",
+            RestoreStatus::Completed => "completed",
+        }
+    }
+}
+
+/// How many items the preview plans per action.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub create: u32,
+    pub update: u32,
+    pub skip_unchanged: u32,
+    pub unresolved_targets: u32,
+    pub blocked_items: u32,
+}
+
+/// A restore: what was previewed, and whether and by which run it was executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreRecord {
+    pub restore_id: RestoreId,
+    pub workspace_id: WorkspaceId,
+    pub tenant_id: TenantId,
+    pub backup_set_id: BackupSetId,
+    pub created_by: UserId,
+    #[serde(with = "tenantops_core::time")]
+    pub created_at: DateTime<Utc>,
+    /// Until when execution is allowed (`created_at` + the preview validity).
+    #[serde(with = "tenantops_core::time")]
+    pub expires_at: DateTime<Utc>,
+    pub status: RestoreStatus,
+    /// sha256 of the confirmation token (the token itself is returned once, never stored).
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub token_hash: String,
+    pub mapping: Mapping,
+    pub item_count: u32,
+    pub summary: PlanSummary,
+    /// Why it cannot be executed; empty when it can.
+    pub blockers: Vec<Blocker>,
+    pub executable: bool,
+    /// Items of high-risk types: executing them needs the workspace setting, re-checked at
+    /// execution.
+    pub high_risk_items: u32,
+    /// The tenant's inventory stamp the preview was computed on.
+    pub inventory_version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    #[serde(default, with = "tenantops_core::time::option")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Where one item is in its execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatus {
+    Pending,
+    /// A worker claimed it; a write may have happened (see `written_id` and `step`).
+    Writing,
+    Done,
+    Failed,
+    Skipped,
+}
+
+impl ItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemStatus::Pending => "pending",
+            ItemStatus::Writing => "writing",
+            ItemStatus::Done => "done",
+            ItemStatus::Failed => "failed",
+            ItemStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped
+        )
+    }
+}
+
+/// One selected snapshot object: its plan, and its execution record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreItem {
+    pub index: u32,
+    pub object_type: String,
+    /// The object's id when it was backed up.
+    pub object_id: String,
+    pub name: String,
+    pub hash: String,
+    pub snapshot_key: String,
+    pub action: Action,
+    pub diff_base: DiffBase,
+    pub diff: Vec<FieldChange>,
+    #[serde(default)]
+    pub diff_truncated: bool,
+    pub targets: Vec<TargetResolution>,
+    pub blockers: Vec<Blocker>,
+    /// Ids of objects of the type with the same name in the preview's inventory: an object
+    /// found under that name later and not among these was created by this restore.
+    #[serde(default)]
+    pub preexisting_same_name: Vec<String>,
+    pub status: ItemStatus,
+    /// The worker attempt that holds the item while `writing`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// The id of the object written in the tenant (created or updated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_id: Option<String>,
+    /// The last write step that completed (`created`, `values`, `assigned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+}
+
+/// The outcome of claiming an item for execution.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemClaim {
+    /// Ours now. `resumed`: an earlier attempt held it (it may have written already).
+    Claimed {
+        item: Box<RestoreItem>,
+        resumed: bool,
+    },
+    /// Already finished by an earlier attempt.
+    Finished(Box<RestoreItem>),
+}
+
+/// A run's claim on its items: the worker attempt that holds the run's lease.
+#[derive(Debug, Clone, Copy)]
+pub struct ItemLease<'a> {
+    pub workspace: WorkspaceId,
+    pub tenant: TenantId,
+    pub restore: RestoreId,
+    pub run: RunId,
+    pub owner: &'a str,
+}
+
+fn restore_item_key(lease: &ItemLease<'_>, index: u32) -> Key {
+    keys::restore_item(lease.workspace, lease.tenant, lease.restore, index)
+}
+
+impl Store {
+    /// Stores a preview: the items first (invisible until the record exists), then the record
+    /// and its audit entry in one transaction.
+    pub async fn create_restore(
+        &self,
+        record: &RestoreRecord,
+        items: &[RestoreItem],
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let requests = items
+            .iter()
+            .map(|i| {
+                let key = keys::restore_item(
+                    record.workspace_id,
+                    record.tenant_id,
+                    record.restore_id,
+                    i.index,
+                );
+                Store::put_request(with_key(to_item("restore item", i)?, &key))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.batch_write(requests).await?;
+        let key = keys::restore(record.workspace_id, record.tenant_id, record.restore_id);
+        let tx = vec![
+            self.put_new(with_key(to_item("restore", record)?, &key), false)?,
+            self.put_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems", tx).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+
+    pub async fn get_restore(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        restore: RestoreId,
+    ) -> Result<Option<RestoreRecord>, StoreError> {
+        self.get_item_as("restore", keys::restore(ws, tenant, restore))
+            .await
+    }
+
+    /// The items of a restore, in index order.
+    pub async fn restore_items(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        restore: RestoreId,
+    ) -> Result<Vec<RestoreItem>, StoreError> {
+        self.partition(keys::restore_items_of(ws, tenant, restore), None, None)
+            .await?
+            .into_iter()
+            .map(|i| from_item("restore item", i))
+            .collect()
+    }
+
+    pub async fn restore_item(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        restore: RestoreId,
+        index: u32,
+    ) -> Result<Option<RestoreItem>, StoreError> {
+        self.get_item_as(
+            "restore item",
+            keys::restore_item(ws, tenant, restore, index),
+        )
+        .await
+    }
+
+    async fn get_item_as<T: for<'de> Deserialize<'de>>(
+        &self,
+        what: &'static str,
+        key: Key,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key.to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        out.item.map(|i| from_item(what, i)).transpose()
+    }
+
+    /// The tenant's inventory stamp (0 before the first inventory write).
+    pub async fn inventory_version(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+    ) -> Result<u64, StoreError> {
+        let out = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(keys::inventory_stamp(ws, tenant).to_item()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("version").and_then(|v| v.as_n().ok()).cloned())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Moves the tenant's inventory stamp on: every write of inventory calls this, so a
+    /// preview computed before it can no longer be executed.
+    pub async fn bump_inventory_version(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+    ) -> Result<(), StoreError> {
+        let mut p = Placeholders::default();
+        let update = format!(
+            "ADD {} {}",
+            p.name("version"),
+            p.value(AttributeValue::N("1".into()))
+        );
+        self.client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(keys::inventory_stamp(ws, tenant).to_item()))
+            .update_expression(update)
+            .set_expression_attribute_names(p.names())
+            .set_expression_attribute_values(p.values())
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// What must hold for `run` to execute the restore, checked in the run's start
+    /// transaction, in this order (see [`ExecutePrecondition`]):
+    /// 0. the restore exists, the token hash matches, and it is either a current, executable
+    ///    preview, or already executing (then the start is a dedupe hit on its run's lock, or,
+    ///    if that run ended without finishing the restore, a resumption); it moves to
+    ///    `executing` with the run's id;
+    /// 1. the tenant's inventory stamp is the one the preview was computed on;
+    /// 2. (only if it has high-risk items) the workspace still allows high-risk restores.
+    pub fn execute_preconditions(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        restore: RestoreId,
+        token_hash: &str,
+        run: RunId,
+        inventory_version: u64,
+        high_risk: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Precondition>, StoreError> {
+        let mut p = Placeholders::default();
+        let status = p.name("status");
+        let cond = format!(
+            "attribute_exists({pk}) AND {hash} = {h} AND (({status} = {previewed} AND {exp} >= {now} AND {exec} = {yes}) OR {status} = {executing})",
+            pk = p.name(keys::PK),
+            hash = p.name("token_hash"),
+            h = p.value(s(token_hash)),
+            previewed = p.value(s(RestoreStatus::Previewed.as_str())),
+            exp = p.name("expires_at"),
+            now = p.value(ts(now)),
+            exec = p.name("executable"),
+            yes = p.value(AttributeValue::Bool(true)),
+            executing = p.value(s(RestoreStatus::Executing.as_str())),
+        );
+        let update = format!(
+            "SET {status} = {}, {} = {}",
+            p.value(s(RestoreStatus::Executing.as_str())),
+            p.name("run_id"),
+            p.value(s(run.to_string()))
+        );
+        let restore_update = TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name(self.table())
+                    .set_key(Some(keys::restore(ws, tenant, restore).to_item()))
+                    .update_expression(update)
+                    .condition_expression(cond)
+                    .set_expression_attribute_names(p.names())
+                    .set_expression_attribute_values(p.values())
+                    .build()
+                    .map_err(build_error)?,
+            )
+            .build();
+
+        let mut p = Placeholders::default();
+        let cond = if inventory_version == 0 {
+            format!("attribute_not_exists({})", p.name(keys::PK))
+        } else {
+            format!(
+                "{} = {}",
+                p.name("version"),
+                p.value(AttributeValue::N(inventory_version.to_string()))
+            )
+        };
+        let stamp = self.condition_check(keys::inventory_stamp(ws, tenant), cond, p)?;
+        let mut out = vec![Precondition(restore_update), Precondition(stamp)];
+        if high_risk {
+            let mut p = Placeholders::default();
+            let cond = format!(
+                "{} = {}",
+                p.path(&["settings", "restore_high_risk"]),
+                p.value(AttributeValue::Bool(true))
+            );
+            out.push(Precondition(self.condition_check(
+                keys::workspace(ws),
+                cond,
+                p,
+            )?));
+        }
+        Ok(out)
+    }
+
+    /// Takes an item for execution by the attempt holding the run's lease. The item's
+    /// current state is read, then restated as the write's condition (with the lease), so two
+    /// attempts can never both hold it.
+    pub async fn claim_restore_item(
+        &self,
+        lease: &ItemLease<'_>,
+        index: u32,
+    ) -> Result<ItemClaim, StoreError> {
+        let key = restore_item_key(lease, index);
+        let item: RestoreItem = self
+            .get_item_as("restore item", key.clone())
+            .await?
+            .ok_or(StoreError::TransitionRefused)?;
+        if item.status.is_final() {
+            return Ok(ItemClaim::Finished(Box::new(item)));
+        }
+        let mut p = Placeholders::default();
+        let mut cond = format!(
+            "{} = {}",
+            p.name("status"),
+            p.value(s(item.status.as_str()))
+        );
+        match &item.owner {
+            Some(o) => {
+                cond = format!(
+                    "{cond} AND {} = {}",
+                    p.name("owner"),
+                    p.value(s(o.as_str()))
+                )
+            }
+            None => cond = format!("{cond} AND attribute_not_exists({})", p.name("owner")),
+        }
+        let update = format!(
+            "SET {} = {}, {} = {} ADD {} {}",
+            p.name("status"),
+            p.value(s(ItemStatus::Writing.as_str())),
+            p.name("owner"),
+            p.value(s(lease.owner)),
+            p.name("attempts"),
+            p.value(AttributeValue::N("1".into()))
+        );
+        self.item_write(lease, key, update, cond, p, None).await?;
+        let resumed = item.status == ItemStatus::Writing;
+        let mut item = item;
+        item.status = ItemStatus::Writing;
+        item.owner = Some(lease.owner.to_owned());
+        item.attempts += 1;
+        Ok(ItemClaim::Claimed {
+            item: Box::new(item),
+            resumed,
+        })
+    }
+
+    /// Records a completed write step of a held item (e.g. the id a create returned), before
+    /// the next step, so a later attempt resumes after it instead of repeating it.
+    pub async fn record_restore_step(
+        &self,
+        lease: &ItemLease<'_>,
+        index: u32,
+        written_id: &str,
+        step: &str,
+    ) -> Result<(), StoreError> {
+        let mut p = Placeholders::default();
+        let cond = self.held(lease, &mut p);
+        let update = format!(
+            "SET {} = {}, {} = {}",
+            p.name("written_id"),
+            p.value(s(written_id)),
+            p.name("step"),
+            p.value(s(step))
+        );
+        self.item_write(lease, restore_item_key(lease, index), update, cond, p, None)
+            .await
+    }
+
+    /// Finishes a held item (done, failed or skipped), with the audit entry of the object it
+    /// wrote, in one transaction.
+    pub async fn finish_restore_item(
+        &self,
+        lease: &ItemLease<'_>,
+        index: u32,
+        status: ItemStatus,
+        written_id: Option<&str>,
+        failure: Option<&Failure>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut p = Placeholders::default();
+        let cond = self.held(lease, &mut p);
+        let mut sets = vec![format!(
+            "{} = {}",
+            p.name("status"),
+            p.value(s(status.as_str()))
+        )];
+        if let Some(id) = written_id {
+            sets.push(format!("{} = {}", p.name("written_id"), p.value(s(id))));
+        }
+        if let Some(f) = failure {
+            let v = serde_dynamo::to_attribute_value::<_, AttributeValue>(f)
+                .map_err(|e| StoreError::mapping("restore item failure", e))?;
+            sets.push(format!("{} = {}", p.name("failure"), p.value(v)));
+        }
+        let update = format!("SET {}", sets.join(", "));
+        self.item_write(
+            lease,
+            restore_item_key(lease, index),
+            update,
+            cond,
+            p,
+            audit,
+        )
+        .await
+    }
+
+    /// `status = writing AND owner = me`.
+    fn held(&self, lease: &ItemLease<'_>, p: &mut Placeholders) -> String {
+        format!(
+            "{} = {} AND {} = {}",
+            p.name("status"),
+            p.value(s(ItemStatus::Writing.as_str())),
+            p.name("owner"),
+            p.value(s(lease.owner))
+        )
+    }
+
+    /// An item update conditioned on `cond` and on the run's lease being the attempt's.
+    async fn item_write(
+        &self,
+        lease: &ItemLease<'_>,
+        key: Key,
+        update: String,
+        cond: String,
+        p: Placeholders,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
+        let mut lp = Placeholders::default();
+        let lease_cond = format!("{} = {}", lp.name("lease_owner"), lp.value(s(lease.owner)));
+        let mut tx = vec![
+            self.condition_check(keys::run(lease.run), lease_cond, lp)?,
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(self.table())
+                        .set_key(Some(key.to_item()))
+                        .update_expression(update)
+                        .condition_expression(cond)
+                        .set_expression_attribute_names(p.names())
+                        .set_expression_attribute_values(p.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+        ];
+        if let Some(a) = audit {
+            tx.push(self.put_audit(a)?);
+        }
+        match self.transact("TransactWriteItems", tx).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+
+    /// Marks the restore completed by its run, with the execution's audit entry.
+    pub async fn complete_restore(
+        &self,
+        lease: &ItemLease<'_>,
+        now: DateTime<Utc>,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} = {} AND {} = {}",
+            p.name("status"),
+            p.value(s(RestoreStatus::Executing.as_str())),
+            p.name("run_id"),
+            p.value(s(lease.run.to_string()))
+        );
+        let update = format!(
+            "SET {} = {}, {} = {}",
+            p.name("status"),
+            p.value(s(RestoreStatus::Completed.as_str())),
+            p.name("completed_at"),
+            p.value(ts(now))
+        );
+        let key = keys::restore(lease.workspace, lease.tenant, lease.restore);
+        self.item_write_plain(key, update, cond, p, audit).await
+    }
+
+    async fn item_write_plain(
+        &self,
+        key: Key,
+        update: String,
+        cond: String,
+        p: Placeholders,
+        audit: &AuditEntry,
+    ) -> Result<(), StoreError> {
+        let tx = vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name(self.table())
+                        .set_key(Some(key.to_item()))
+                        .update_expression(update)
+                        .condition_expression(cond)
+                        .set_expression_attribute_names(p.names())
+                        .set_expression_attribute_values(p.values())
+                        .build()
+                        .map_err(build_error)?,
+                )
+                .build(),
+            self.put_audit(audit)?,
+        ];
+        match self.transact("TransactWriteItems", tx).await? {
+            None => Ok(()),
+            Some(_) => Err(StoreError::TransitionRefused),
+        }
+    }
+}
+
+/// The end of a preview's validity.
+pub fn expiry_of(created_at: DateTime<Utc>) -> DateTime<Utc> {
+    created_at + PREVIEW_VALIDITY
+}
+
+/// Which execute precondition failed, by its index in [`Store::execute_preconditions`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecutePrecondition {
+    Restore,
+    InventoryStamp,
+    HighRiskSetting,
+}
+
+impl ExecutePrecondition {
+    pub fn at(i: usize) -> Option<Self> {
+        match i {
+            0 => Some(Self::Restore),
+            1 => Some(Self::InventoryStamp),
+            2 => Some(Self::HighRiskSetting),
+            _ => None,
+        }
+    }
+}
