@@ -15,7 +15,7 @@ use tenantops_aws::{Dispatcher, SecretVault, Store};
 
 pub use error::ApiError;
 pub use request::MAX_BODY_BYTES;
-pub use router::handle;
+pub use router::{PUBLIC_ROUTES, ROUTES, handle};
 
 /// What the handler needs, built once per cold start.
 #[derive(Debug, Clone)]

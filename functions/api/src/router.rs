@@ -11,6 +11,39 @@ use crate::request::ApiRequest;
 use crate::response::Reply;
 use crate::routes;
 
+/// Every route `route` serves, as API Gateway route keys ("METHOD /path/{param}"). The
+/// OpenAPI document (`functions/api/openapi.json`) must describe exactly these;
+/// tests/it/openapi.rs checks this list against the match below and the document against it.
+pub const ROUTES: &[&str] = &[
+    "GET /v1/health",
+    "GET /v1/openapi.json",
+    "GET /v1/operations/{run}",
+    "GET /v1/workspaces",
+    "POST /v1/workspaces",
+    "GET /v1/workspaces/{ws}/operations",
+    "GET /v1/workspaces/{ws}/members",
+    "PUT /v1/workspaces/{ws}/members/{user}",
+    "DELETE /v1/workspaces/{ws}/members/{user}",
+    "GET /v1/workspaces/{ws}/audit",
+    "GET /v1/workspaces/{ws}/tenants",
+    "POST /v1/workspaces/{ws}/tenants",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}",
+    "PATCH /v1/workspaces/{ws}/tenants/{tenant}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/archive",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/provider-connection",
+    "PUT /v1/workspaces/{ws}/tenants/{tenant}/provider-connection",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/onboarding",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/inventory",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/directory/groups",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/directory/role-definitions",
+    "GET /v1/me/notifications",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/operations",
+];
+
+/// The routes API Gateway serves without the JWT authorizer (the template's `Authorizer:
+/// NONE` events; the local gateway opens the same).
+pub const PUBLIC_ROUTES: &[&str] = &["GET /v1/health", "GET /v1/openapi.json"];
+
 /// Handles one API Gateway v2 event.
 pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2httpResponse {
     let request_id = event.request_context.request_id.clone().unwrap_or_default();
@@ -47,6 +80,10 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "health"] => {
             only(m, Method::GET)?;
             Ok(Reply::json(200, &serde_json::json!({ "status": "ok" })))
+        }
+        ["v1", "openapi.json"] => {
+            only(m, Method::GET)?;
+            Ok(routes::openapi::document())
         }
         ["v1", "operations", run] => {
             only(m, Method::GET)?;

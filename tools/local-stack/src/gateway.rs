@@ -1,7 +1,8 @@
 //! A local stand-in for API Gateway (HTTP API, JWT authorizer, payload format 2.0).
 //!
-//! Routes as the template declares them: `GET /v1/health` without authorization, everything
-//! else under `/v1/` behind the JWT authorizer. A missing or invalid token gets API Gateway's
+//! Routes as the template declares them: `tenantops_api::PUBLIC_ROUTES` (health, the OpenAPI
+//! document) without authorization, everything else under `/v1/` behind the JWT
+//! authorizer. A missing or invalid token gets API Gateway's
 //! own 401 before the handler runs; a verified token's claims are passed in
 //! `requestContext.authorizer.jwt.claims`, exactly where the Lambda reads them in AWS.
 
@@ -39,7 +40,8 @@ async fn serve(State(gw): State<Gateway>, req: Request) -> Response {
         return gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     };
     let path = parts.uri.path().to_owned();
-    let public = parts.method == axum::http::Method::GET && path == "/v1/health";
+    let route_key = format!("{} {path}", parts.method);
+    let public = tenantops_api::PUBLIC_ROUTES.contains(&route_key.as_str());
     let claims = if public {
         None
     } else {
@@ -116,8 +118,9 @@ impl EventRequest<'_> {
 
     fn event_json(&self) -> Value {
         let public = self.claims.is_none();
+        let public_key = format!("{} {}", self.method, self.path);
         let route_key = if public {
-            "GET /v1/health"
+            public_key.as_str()
         } else {
             "ANY /v1/{proxy+}"
         };

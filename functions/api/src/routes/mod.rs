@@ -1,4 +1,5 @@
 mod common;
+pub mod openapi;
 pub mod operations;
 pub mod tenant_data;
 pub mod tenants;
