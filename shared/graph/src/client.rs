@@ -189,6 +189,38 @@ impl GraphClient {
         body: Option<&Value>,
         eventual_consistency: bool,
     ) -> Result<Value, GraphError> {
+        self.send(creds, budget, method, path_or_link, body, eventual_consistency, true)
+            .await
+    }
+
+    /// A write that must not be repeated blindly (a create: Graph does not dedupe them).
+    /// Only answers that prove the request was not processed (429, 401 before the token is
+    /// renewed) are retried; a transport failure or a 5xx leaves the outcome unknown and is
+    /// returned at once as [`GraphError::Unavailable`], for the caller to look before it
+    /// writes again.
+    pub async fn write_once(
+        &self,
+        creds: &Credentials,
+        budget: Budget,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, GraphError> {
+        self.send(creds, budget, method, path, body, false, false)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send(
+        &self,
+        creds: &Credentials,
+        budget: Budget,
+        method: Method,
+        path_or_link: &str,
+        body: Option<&Value>,
+        eventual_consistency: bool,
+        retry_unknown: bool,
+    ) -> Result<Value, GraphError> {
         let url = self.url(path_or_link)?;
         let bucket = creds.bucket(budget);
         let mut refreshed = false;
@@ -216,7 +248,7 @@ impl GraphClient {
                 Err(e) => {
                     let err = transport("graph", &e);
                     attempt += 1;
-                    if attempt >= self.policy.max_attempts {
+                    if !retry_unknown || attempt >= self.policy.max_attempts {
                         return Err(err);
                     }
                     tokio::time::sleep(self.policy.backoff(attempt)).await;
@@ -247,6 +279,11 @@ impl GraphClient {
                     refreshed = true;
                     self.forget_token(creds).await;
                 }
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+                    if !retry_unknown =>
+                {
+                    return Err(GraphError::Unavailable);
+                }
                 StatusCode::TOO_MANY_REQUESTS
                 | StatusCode::SERVICE_UNAVAILABLE
                 | StatusCode::GATEWAY_TIMEOUT => {
@@ -260,7 +297,7 @@ impl GraphClient {
                 }
                 s if s.is_server_error() => {
                     attempt += 1;
-                    if attempt >= self.policy.max_attempts {
+                    if !retry_unknown || attempt >= self.policy.max_attempts {
                         return Err(GraphError::Unavailable);
                     }
                     tokio::time::sleep(self.policy.backoff(attempt)).await;
