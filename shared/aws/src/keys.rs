@@ -225,6 +225,43 @@ pub fn snapshot_refs_of(ws: WorkspaceId, tenant: TenantId) -> String {
     format!("WS#{ws}#T#{tenant}#SNAPREFS")
 }
 
+/// Partitions of the due-schedules index, so no single index partition takes every write.
+pub const SCHEDULE_SHARDS: u8 = 4;
+
+/// A tenant's backup schedule, next to its tenant (a tenant's schedules are one Query).
+pub fn schedule(ws: WorkspaceId, tenant: TenantId, id: tenantops_core::ScheduleId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("{}{id}", schedules_prefix(tenant)),
+    }
+}
+
+/// Sort-key prefix of a tenant's schedules.
+pub fn schedules_prefix(tenant: TenantId) -> String {
+    format!("SCHEDULE#{tenant}#")
+}
+
+/// The due-index shard of a schedule, from its id's random bits.
+pub fn schedule_shard(id: tenantops_core::ScheduleId) -> u8 {
+    u8::try_from(id.ulid().random() % u128::from(SCHEDULE_SHARDS)).unwrap_or(0)
+}
+
+/// GSI1 partition of one shard of the enabled schedules.
+pub fn due_schedules(shard: u8) -> String {
+    format!("SCHEDULES#DUE#{shard}")
+}
+
+/// GSI1 sort key of an enabled schedule: its next fire time, then its id.
+pub fn due_sort(next_fire_at: chrono::DateTime<chrono::Utc>, id: tenantops_core::ScheduleId) -> String {
+    format!("{}#{id}", tenantops_core::time::format(next_fire_at))
+}
+
+/// The GSI1 sort-key bound of every schedule due at or before `now`.
+pub fn due_sort_until(now: chrono::DateTime<chrono::Utc>) -> String {
+    // '~' sorts after every ULID character.
+    format!("{}#~", tenantops_core::time::format(now))
+}
+
 pub fn snapshot_refs(ws: WorkspaceId, tenant: TenantId, hash: &str) -> Key {
     Key {
         pk: snapshot_refs_of(ws, tenant),

@@ -37,6 +37,7 @@ pub mod secrets;
 pub mod snapshots;
 pub mod store;
 pub mod tenant_data;
+pub mod schedules;
 
 pub use admin::{
     AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,

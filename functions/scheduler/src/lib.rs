@@ -1,0 +1,385 @@
+//! The scheduler: an EventBridge rule invokes it every minute, and it fires the backup
+//! schedules that are due.
+//!
+//! A tick is safe to repeat, to run twice at once and to retry:
+//! - `now` is the event's `time` (the scheduled minute), so a duplicated or retried event
+//!   computes the same slots;
+//! - due schedules come from the sparse due index (one Query per shard, `next_fire_at <= now`);
+//! - firing a slot is ONE transaction: the schedule moves on (conditional on the enabled flag,
+//!   version and next fire time the tick read), the tenant is active, the run and its strict
+//!   `(schedule, slot)` lock are new, and the audit entry is written. Of two concurrent ticks
+//!   only one can move the schedule; a slot that fired before can never fire again;
+//! - missed slots follow `tenantops_core::schedule::Timetable::due`: the latest within the grace
+//!   window fires, older ones are recorded on the schedule as skipped.
+//!
+//! A run is dispatched exactly as the API does it; a failed send fails the run
+//! `dispatch.failed` at once.
+
+pub mod config;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tenantops_aws::schedules::{Advance, due_shards};
+use tenantops_aws::{
+    AuditEntry, Dispatcher, Rejection, StartRun, Started, Store, StoreError, WriteError,
+};
+use tenantops_core::params::BackupScheduledParams;
+use tenantops_core::schedule::{BackupSchedule, Due, SkippedSlot};
+use tenantops_core::{
+    Click, Failure, Identity, Initiator, NewRun, OperationParams, Outcome, ReasonCode, Run,
+    Transition, Trigger,
+};
+use tracing::Instrument;
+use ulid::Ulid;
+
+/// Schedules handled at once: 500 due schedules at a few DynamoDB round trips each fit well
+/// inside a minute.
+pub const CONCURRENCY: usize = 16;
+
+/// What the scheduler needs, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Deps {
+    pub store: Store,
+    pub dispatcher: Dispatcher,
+}
+
+/// The fields of EventBridge's scheduled event the scheduler reads (the rest is ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledEvent {
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "detail-type", default)]
+    pub detail_type: String,
+    #[serde(default)]
+    pub source: String,
+    /// The minute the rule fired for.
+    pub time: DateTime<Utc>,
+}
+
+impl ScheduledEvent {
+    /// The event EventBridge sends for a `rate(1 minute)` rule at `time` (the local host and
+    /// the tests send the same shape).
+    pub fn at(time: DateTime<Utc>) -> Self {
+        ScheduledEvent {
+            id: Ulid::new().to_string(),
+            detail_type: "Scheduled Event".into(),
+            source: "aws.events".into(),
+            time,
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct TickReport {
+    /// Schedules the due index returned.
+    pub due: usize,
+    /// Runs created.
+    pub fired: usize,
+    /// Slots recorded as skipped (missed past the grace window, or the tenant archived).
+    pub skipped_slots: u64,
+    /// Slots whose run already existed: the schedule moved on without a new run.
+    pub already_fired: usize,
+    /// Schedules another tick (or a change through the API) moved first.
+    pub lost_races: usize,
+    /// Runs created whose dispatch failed (they are failed `dispatch.failed`).
+    pub dispatch_failed: usize,
+    /// Schedules that could not be handled (logged; the retry handles them).
+    pub errors: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TickError {
+    #[error("reading the due schedules failed")]
+    Due(#[source] StoreError),
+    #[error("{errors} of {due} due schedules could not be handled")]
+    Incomplete { errors: usize, due: usize },
+}
+
+/// What happened to one due schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    NotDue,
+    Fired { skipped: u64, dispatched: bool },
+    Skipped(u64),
+    AlreadyFired(u64),
+    Lost,
+}
+
+/// Runs one tick for the event's minute.
+pub async fn handle(event: &ScheduledEvent, deps: &Deps) -> Result<TickReport, TickError> {
+    let now = event.time;
+    let span =
+        tracing::info_span!("tick", now = %tenantops_core::time::format(now), event_id = %event.id);
+    async {
+        let due = due_schedules(&deps.store, now).await.map_err(TickError::Due)?;
+        let mut report = TickReport {
+            due: due.len(),
+            ..TickReport::default()
+        };
+        let mut fates = futures::stream::iter(due)
+            .map(|schedule| fire(schedule, now, deps))
+            .buffer_unordered(CONCURRENCY);
+        while let Some(fate) = fates.next().await {
+            match fate {
+                Ok(Fate::NotDue) => {}
+                Ok(Fate::Fired {
+                    skipped,
+                    dispatched,
+                }) => {
+                    report.fired += 1;
+                    report.skipped_slots += skipped;
+                    if !dispatched {
+                        report.dispatch_failed += 1;
+                    }
+                }
+                Ok(Fate::Skipped(n)) => report.skipped_slots += n,
+                Ok(Fate::AlreadyFired(n)) => {
+                    report.already_fired += 1;
+                    report.skipped_slots += n;
+                }
+                Ok(Fate::Lost) => report.lost_races += 1,
+                Err(err) => {
+                    report.errors += 1;
+                    tracing::error!(error = %err, source = ?std::error::Error::source(&err), "a due schedule could not be handled");
+                }
+            }
+        }
+        tracing::info!(
+            due = report.due,
+            fired = report.fired,
+            skipped_slots = report.skipped_slots,
+            already_fired = report.already_fired,
+            lost_races = report.lost_races,
+            dispatch_failed = report.dispatch_failed,
+            errors = report.errors,
+            "tick done"
+        );
+        if report.errors > 0 {
+            return Err(TickError::Incomplete {
+                errors: report.errors,
+                due: report.due,
+            });
+        }
+        Ok(report)
+    }
+    .instrument(span)
+    .await
+}
+
+/// Every schedule due at `now`: the shards are queried at once, each to its last page.
+async fn due_schedules(
+    store: &Store,
+    now: DateTime<Utc>,
+) -> Result<Vec<BackupSchedule>, StoreError> {
+    let shards = due_shards().map(|shard| async move {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let (items, next) = store.due_schedules(shard, now, start).await?;
+            all.extend(items);
+            match next {
+                Some(k) => start = Some(k),
+                None => return Ok::<_, StoreError>(all),
+            }
+        }
+    });
+    let mut out = Vec::new();
+    for shard in futures::future::join_all(shards).await {
+        out.extend(shard?);
+    }
+    Ok(out)
+}
+
+fn skipped_slots(due: &Due, reason: ReasonCode) -> Vec<SkippedSlot> {
+    due.skipped
+        .iter()
+        .map(|slot| SkippedSlot {
+            slot: *slot,
+            reason,
+        })
+        .collect()
+}
+
+/// Handles one due schedule as the index showed it.
+async fn fire(
+    observed: BackupSchedule,
+    now: DateTime<Utc>,
+    deps: &Deps,
+) -> Result<Fate, StoreError> {
+    let span = tracing::info_span!(
+        "schedule",
+        schedule_id = %observed.id,
+        tenant_id = %observed.tenant_id,
+        run_id = tracing::field::Empty,
+    );
+    async {
+        let timetable = match observed.timetable() {
+            Ok(t) => t,
+            Err(err) => {
+                // Validated when written; an unreadable schedule is left alone and reported.
+                tracing::error!(error = %err, "stored schedule does not parse");
+                return Ok(Fate::NotDue);
+            }
+        };
+        let due = timetable.due(observed.next_fire_at, now);
+        let skipped = skipped_slots(&due, ReasonCode::ScheduleSlotMissed);
+        let Some(slot) = due.fire else {
+            if due.skipped_count == 0 {
+                return Ok(Fate::NotDue);
+            }
+            let advance = Advance {
+                next_fire_at: due.next,
+                skipped,
+                skipped_count: due.skipped_count,
+                fired: None,
+            };
+            return Ok(if deps.store.advance_schedule(&observed, &advance).await? {
+                tracing::info!(skipped = due.skipped_count, "missed slots skipped");
+                Fate::Skipped(due.skipped_count)
+            } else {
+                Fate::Lost
+            });
+        };
+
+        let params = OperationParams::BackupScheduleScheduled(BackupScheduledParams {
+            backup_schedule_id: observed.id.ulid(),
+            scheduled_for: slot,
+        });
+        // Strict: the identity is (schedule, slot); the click plays no part.
+        let identity = Identity::derive(
+            observed.workspace_id,
+            observed.tenant_id,
+            &params,
+            &Click::Nonce(Ulid::new()),
+        );
+        let created = Utc::now();
+        let run = Run::queued_with_scope(
+            NewRun {
+                workspace_id: observed.workspace_id,
+                tenant_id: observed.tenant_id,
+                params: &params,
+                identity: &identity,
+                initiator: Initiator::Scheduler,
+                trigger: Trigger::Schedule,
+            },
+            Some(&observed.types),
+            created,
+        );
+        tracing::Span::current().record("run_id", run.id.to_string());
+        let advance = Advance {
+            next_fire_at: due.next,
+            skipped: skipped.clone(),
+            skipped_count: due.skipped_count,
+            fired: Some((slot, run.id)),
+        };
+        let audit = AuditEntry {
+            id: Ulid::new(),
+            workspace_id: run.workspace_id,
+            tenant_id: Some(run.tenant_id),
+            actor: Initiator::Scheduler.to_string(),
+            action: "operation.start".into(),
+            target: run.id.to_string(),
+            before: None,
+            after: Some(json!({
+                "type": run.operation,
+                "backup_schedule_id": observed.id,
+                "scheduled_for": tenantops_core::time::format(slot),
+            })),
+            at: created,
+        };
+        let preconditions = [deps.store.advance_precondition(&observed, &advance)?];
+        let started = deps
+            .store
+            .start_run(StartRun {
+                run: &run,
+                lock: identity.lock,
+                fingerprint: "",
+                guard: None,
+                audit: &audit,
+                notification: None,
+                preconditions: &preconditions,
+            })
+            .await;
+        match started {
+            Ok(Started::Created) => {
+                let dispatched = dispatch(&run, deps)
+                    .instrument(tracing::info_span!("run", run_id = %run.id, tenant_id = %run.tenant_id, operation = %run.operation))
+                    .await;
+                Ok(Fate::Fired {
+                    skipped: due.skipped_count,
+                    dispatched,
+                })
+            }
+            Ok(Started::Deduplicated(existing)) => {
+                // The slot fired before (its run may long be finished): move on without a run.
+                tracing::info!(existing_run = %existing.id, slot = %tenantops_core::time::format(slot), "slot already fired");
+                let advance = Advance {
+                    fired: None,
+                    ..advance
+                };
+                Ok(if deps.store.advance_schedule(&observed, &advance).await? {
+                    Fate::AlreadyFired(due.skipped_count)
+                } else {
+                    Fate::Lost
+                })
+            }
+            Err(WriteError::Rejected(Rejection::Precondition(_))) => {
+                tracing::info!("schedule moved by another tick or changed; left alone");
+                Ok(Fate::Lost)
+            }
+            Err(WriteError::Rejected(Rejection::TenantArchived | Rejection::TenantNotFound)) => {
+                // An archived tenant takes no runs: its slot is skipped, visibly.
+                let mut skipped = skipped;
+                skipped.push(SkippedSlot {
+                    slot,
+                    reason: ReasonCode::TenantArchived,
+                });
+                let advance = Advance {
+                    next_fire_at: due.next,
+                    skipped,
+                    skipped_count: due.skipped_count + 1,
+                    fired: None,
+                };
+                Ok(if deps.store.advance_schedule(&observed, &advance).await? {
+                    tracing::info!("tenant archived; slot skipped");
+                    Fate::Skipped(advance.skipped_count)
+                } else {
+                    Fate::Lost
+                })
+            }
+            Err(WriteError::Rejected(other)) => {
+                tracing::error!(rejection = ?other, "unexpected rejection of a scheduled start");
+                Ok(Fate::Lost)
+            }
+            Err(WriteError::Store(e)) => Err(e),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Sends the run to the work queue; a failed send fails the run at once (`dispatch.failed`),
+/// which the strict lock keeps: the slot is not fired again.
+async fn dispatch(run: &Run, deps: &Deps) -> bool {
+    match deps.dispatcher.send(run.id).await {
+        Ok(()) => {
+            tracing::info!("scheduled run created and dispatched");
+            true
+        }
+        Err(err) => {
+            tracing::error!(error = %err, code = ?err.code, "dispatch failed; failing the run");
+            let finish = Transition::Finish {
+                now: Utc::now(),
+                outcome: Outcome::Failed,
+                failures: vec![Failure::of(ReasonCode::DispatchFailed)],
+            };
+            if let Err(err) = deps.store.transition(run, &finish).await {
+                tracing::error!(error = %err, "could not mark the undispatched run failed");
+            }
+            false
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The scheduler Lambda: build the dependencies once, then serve EventBridge ticks.
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use tenantops_scheduler::{Deps, ScheduledEvent, TickReport, config::SchedulerConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .without_time()
+        .init();
+    let cfg = SchedulerConfig::from_env()?;
+    let sdk = tenantops_aws::config::load().await;
+    let deps = Deps {
+        store: tenantops_aws::Store::from_sdk(&sdk, cfg.table_name),
+        dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, cfg.queue_url),
+    };
+    let deps = &deps;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ScheduledEvent>| async move {
+            // An incomplete tick is an error, so EventBridge's retry runs the same minute again
+            // (which fires nothing twice).
+            Ok::<TickReport, Error>(tenantops_scheduler::handle(&event.payload, deps).await?)
+        },
+    ))
+    .await
+}
