@@ -163,6 +163,10 @@ async fn sync_one(
         .store
         .mark_unseen_deleted(run.workspace_id, run.tenant_id, ty.name, run.id, now)
         .await?;
+    // A restore preview computed on the inventory before this write can no longer execute.
+    deps.store
+        .bump_inventory_version(run.workspace_id, run.tenant_id)
+        .await?;
     let n = items.len() as u64;
     // Counters move per type, as each batch of work lands.
     progress(
