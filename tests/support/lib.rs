@@ -67,6 +67,9 @@ pub struct TestStack {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb_calls: CallLog,
     pub sqs_calls: CallLog,
+    /// S3 client of the snapshot store the workers get; its calls land in `s3_calls`.
+    pub s3: aws_sdk_s3::Client,
+    pub s3_calls: CallLog,
 }
 
 fn require_emulators() {
@@ -97,6 +100,14 @@ impl TestStack {
                 .interceptor(sqs_calls.clone())
                 .build(),
         );
+        let s3_calls = CallLog::default();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                // moto serves buckets by path, not by virtual host.
+                .force_path_style(true)
+                .interceptor(s3_calls.clone())
+                .build(),
+        );
         let store = Store::new(dynamodb.clone(), &resources.table_name);
         let secrets = SecretVault::from_sdk(&sdk, format!("{prefix}/"));
         let deps = Arc::new(Deps {
@@ -118,6 +129,8 @@ impl TestStack {
             sqs,
             dynamodb_calls,
             sqs_calls,
+            s3,
+            s3_calls,
         }
     }
 
@@ -339,6 +352,10 @@ impl TestStack {
             events: tenantops_aws::events::LifecycleEvents::from_sdk(
                 &self.sdk,
                 &self.resources.event_bus_name,
+            ),
+            snapshots: tenantops_aws::SnapshotStore::new(
+                self.s3.clone(),
+                &self.resources.snapshot_bucket,
             ),
         };
         WorkerHarness {

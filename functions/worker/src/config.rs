@@ -7,14 +7,17 @@ pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
 pub const EVENT_BUS_NAME: &str = "TENANTOPS_EVENT_BUS_NAME";
 pub const GRAPH_BASE_URL: &str = tenantops_graph::client::GRAPH_BASE_URL;
 pub const LOGIN_BASE_URL: &str = tenantops_graph::client::LOGIN_BASE_URL;
+/// The snapshot bucket (Object Lock) that backups write to.
+pub const SNAPSHOT_BUCKET: &str = "SNAPSHOT_BUCKET";
 
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 5] = [
+pub const ENV_VARS: [&str; 6] = [
     TABLE_NAME,
     QUEUE_URL,
     EVENT_BUS_NAME,
     GRAPH_BASE_URL,
     LOGIN_BASE_URL,
+    SNAPSHOT_BUCKET,
 ];
 
 #[derive(Debug, Clone)]
@@ -23,6 +26,7 @@ pub struct WorkerConfig {
     pub queue_url: String,
     pub event_bus_name: String,
     pub graph: tenantops_graph::GraphConfig,
+    pub snapshot_bucket: String,
 }
 
 impl WorkerConfig {
@@ -32,6 +36,7 @@ impl WorkerConfig {
             queue_url: required_env(QUEUE_URL)?,
             event_bus_name: required_env(EVENT_BUS_NAME)?,
             graph: tenantops_graph::GraphConfig::from_env(),
+            snapshot_bucket: required_env(SNAPSHOT_BUCKET)?,
         })
     }
 }

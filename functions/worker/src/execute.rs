@@ -7,7 +7,7 @@ use tenantops_core::params::DEFAULT_CONNECTION_ID;
 use tenantops_core::{Counters, Failure, OperationType, Outcome, ReasonCode, Run};
 use tenantops_graph::{Credentials, GraphError};
 
-use crate::{Deps, sync, verify};
+use crate::{Deps, backup, sync, verify};
 
 /// What a finished execution reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -77,8 +77,8 @@ pub async fn execute(run: &Run, owner: &str, deps: &Deps) -> Execution {
         OperationType::ProviderConnectionVerify => verify::check(run, deps).await,
         OperationType::BackupScheduleRunNow
         | OperationType::BackupScheduleRetry
-        | OperationType::BackupScheduleScheduled
-        | OperationType::RestoreExecute => {
+        | OperationType::BackupScheduleScheduled => backup::backup(run, owner, deps).await,
+        OperationType::RestoreExecute => {
             Ok(Report::failed(ReasonCode::WorkerUnsupportedOperation))
         }
     };

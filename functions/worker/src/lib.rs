@@ -6,8 +6,10 @@
 //! reported back (`ReportBatchItemFailures`), never acknowledged silently; a long throttle
 //! hands the message back with a visibility delay instead of sleeping in a billed Lambda.
 
+mod backup;
 pub mod config;
 mod execute;
+pub mod retention;
 mod sync;
 mod verify;
 
@@ -39,6 +41,8 @@ pub struct Deps {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
     pub events: LifecycleEvents,
+    /// The snapshot bucket: backup payloads and manifests.
+    pub snapshots: tenantops_aws::SnapshotStore,
 }
 
 /// Why a message was not acknowledged.

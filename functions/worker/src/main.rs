@@ -24,6 +24,7 @@ async fn main() -> Result<(), Error> {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         queue_url: cfg.queue_url,
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
+        snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

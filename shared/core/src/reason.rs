@@ -193,6 +193,10 @@ reasons! {
         "This preview was already executed. Compute a new preview.";
     RestoreSnapshotMissing = "restore.snapshot_missing", Restore, retryable: false, blocks_onboarding: false,
         "A snapshot of the backup set could not be read.";
+    BackupSetNotFound = "backup.set_not_found", Access, retryable: false, blocks_onboarding: false,
+        "No backup set with this id exists for this tenant.";
+    BackupStorageFailed = "backup.storage_failed", Platform, retryable: true, blocks_onboarding: false,
+        "The backup could not be written to snapshot storage. Run it again.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,

@@ -90,6 +90,7 @@ async fn main() -> anyhow::Result<()> {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         queue_url: resources.queue_url.clone(),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
+        snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
     });
     let poller = worker.clone();
     tokio::spawn(async move { tenantops_local::worker_host::run(&poller).await });

@@ -13,6 +13,8 @@ pub struct Resources {
     pub dead_letter_queue_url: String,
     /// The EventBridge bus for run lifecycle events.
     pub event_bus_name: String,
+    /// The snapshot bucket (versioned, Object Lock enabled, as in the template).
+    pub snapshot_bucket: String,
 }
 
 /// Receives after which a work message moves to the dead-letter queue (as in the template).
@@ -53,12 +55,40 @@ pub async fn provision(sdk: &SdkConfig, prefix: &str) -> anyhow::Result<Resource
         .send()
         .await
         .with_context(|| format!("creating event bus {event_bus_name} (is moto running?)"))?;
+    let snapshot_bucket = format!("{prefix}-snapshots");
+    create_snapshot_bucket(sdk, &snapshot_bucket).await?;
     Ok(Resources {
         table_name,
         queue_url,
         dead_letter_queue_url: dlq_url,
         event_bus_name,
+        snapshot_bucket,
     })
+}
+
+/// The snapshot bucket with Object Lock enabled (which also versions it). No default
+/// retention here, unlike the template's `SnapshotRetentionDays`: tests set one when they
+/// need locked objects.
+async fn create_snapshot_bucket(sdk: &SdkConfig, bucket: &str) -> anyhow::Result<()> {
+    let s3 = aws_sdk_s3::Client::new(sdk);
+    let mut req = s3
+        .create_bucket()
+        .bucket(bucket)
+        .object_lock_enabled_for_bucket(true);
+    let region = sdk.region().map(|r| r.as_ref().to_owned());
+    if let Some(region) = region.filter(|r| r != "us-east-1") {
+        req = req.create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                    region.as_str(),
+                ))
+                .build(),
+        );
+    }
+    req.send()
+        .await
+        .with_context(|| format!("creating bucket {bucket} (is moto running?)"))?;
+    Ok(())
 }
 
 async fn create_queue(

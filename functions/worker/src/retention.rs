@@ -1,0 +1,260 @@
+//! Retention of a schedule's backup sets, run after each scheduled backup has written its set.
+//!
+//! A set of the schedule is kept when any rule keeps it: it is among the newest `keep_last`,
+//! or younger than `keep_days`. Never expired, whatever the rules: the set just written and
+//! the tenant's newest complete set (the last successful backup). An expired set first
+//! disappears from listings (marked, with its audit entry, actor `system:retention`), then its
+//! snapshots lose their reference to it, then its entries and item go; a crash in between is
+//! finished by the next pass. A snapshot object is deleted only when no remaining set
+//! references it AND its Object Lock retention has passed; still-locked objects stay for a
+//! later pass (their references item, now empty, marks them).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use tenantops_aws::snapshots::snapshot_key;
+use tenantops_aws::{AuditEntry, SnapshotError, StoreError};
+use tenantops_core::backup::{BackupSet, BackupSetStatus};
+use tenantops_core::schedule::Retention;
+use tenantops_core::{BackupSetId, Run, ScheduleId, TenantId, WorkspaceId};
+
+use crate::Deps;
+
+/// The actor of retention's audit entries.
+pub const ACTOR: &str = "system:retention";
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Snapshots(#[from] SnapshotError),
+}
+
+/// What one retention pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pass {
+    pub expired_sets: Vec<BackupSetId>,
+    pub deleted_snapshots: u64,
+    /// Unreferenced snapshots whose Object Lock retention has not passed yet.
+    pub locked_snapshots: u64,
+}
+
+impl Pass {
+    fn summary(&self) -> Value {
+        json!({
+            "expired_sets": self.expired_sets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "deleted_snapshots": self.deleted_snapshots,
+            "locked_snapshots": self.locked_snapshots,
+        })
+    }
+}
+
+/// Applies the schedule's retention after a scheduled backup wrote `written`. `None` when
+/// the run names no schedule with a retention.
+pub async fn apply(
+    run: &Run,
+    written: &BackupSet,
+    deps: &Deps,
+) -> Result<Option<Value>, RetentionError> {
+    let Some(schedule) = written.schedule_id else {
+        return Ok(None);
+    };
+    let Some(retention) = schedule_retention(run, schedule, deps).await? else {
+        return Ok(None);
+    };
+    let pass = expire(
+        deps,
+        run.workspace_id,
+        run.tenant_id,
+        schedule,
+        retention,
+        written.id,
+        Utc::now(),
+    )
+    .await?;
+    Ok(Some(pass.summary()))
+}
+
+/// The retention the schedule has now.
+async fn schedule_retention(
+    run: &Run,
+    schedule: ScheduleId,
+    deps: &Deps,
+) -> Result<Option<Retention>, RetentionError> {
+    Ok(deps
+        .store
+        .schedule(run.workspace_id, run.tenant_id, schedule)
+        .await?
+        .map(|s| s.retention))
+}
+
+/// Which of a schedule's sets (newest first) retention keeps.
+pub fn kept(
+    sets: &[BackupSet],
+    schedule: ScheduleId,
+    retention: Retention,
+    written: BackupSetId,
+    now: DateTime<Utc>,
+) -> Vec<BackupSetId> {
+    let last_successful = sets
+        .iter()
+        .find(|s| s.status == BackupSetStatus::Complete)
+        .map(|s| s.id);
+    let mut keep = Vec::new();
+    let ours = sets.iter().filter(|s| s.schedule_id == Some(schedule));
+    for (i, s) in ours.enumerate() {
+        let by_count = retention
+            .keep_last
+            .is_some_and(|n| i < usize::try_from(n).unwrap_or(usize::MAX));
+        let by_age = retention
+            .keep_days
+            .is_some_and(|d| s.created_at > now - Duration::days(i64::from(d)));
+        if by_count || by_age || s.id == written || Some(s.id) == last_successful {
+            keep.push(s.id);
+        }
+    }
+    keep
+}
+
+/// One retention pass over a tenant for a schedule: finishes expiries a crash interrupted,
+/// expires the schedule's sets that no rule keeps, then deletes unreferenced, unlocked
+/// snapshot objects.
+pub async fn expire(
+    deps: &Deps,
+    ws: WorkspaceId,
+    tenant: TenantId,
+    schedule: ScheduleId,
+    retention: Retention,
+    written: BackupSetId,
+    now: DateTime<Utc>,
+) -> Result<Pass, RetentionError> {
+    let mut pass = Pass::default();
+    let stored = deps.store.all_backup_sets(ws, tenant).await?;
+    let mut live = Vec::new();
+    for s in stored {
+        if s.expiring {
+            deps.store.finish_expiry(&s.set).await?;
+        } else {
+            live.push(s.set);
+        }
+    }
+    let keep = kept(&live, schedule, retention, written, now);
+    for set in live
+        .iter()
+        .filter(|s| s.schedule_id == Some(schedule) && !keep.contains(&s.id))
+    {
+        let audit = AuditEntry {
+            id: ulid::Ulid::new(),
+            workspace_id: ws,
+            tenant_id: Some(tenant),
+            actor: ACTOR.into(),
+            action: "backup_set.expire".into(),
+            target: set.id.to_string(),
+            before: serde_json::to_value(set).ok(),
+            after: None,
+            at: now,
+        };
+        if deps.store.begin_expiry(set, &audit, now).await? {
+            deps.store.finish_expiry(set).await?;
+            tracing::info!(backup_set = %set.id, "backup set expired");
+            pass.expired_sets.push(set.id);
+        }
+    }
+    for hash in deps.store.unreferenced_snapshots(ws, tenant, now).await? {
+        let key = snapshot_key(ws, tenant, &hash);
+        let version = deps.snapshots.version(&key).await?;
+        if let Some(v) = &version
+            && v.retain_until.is_some_and(|until| until > now)
+        {
+            pass.locked_snapshots += 1;
+            continue;
+        }
+        if !deps
+            .store
+            .claim_snapshot_deletion(ws, tenant, &hash, now)
+            .await?
+        {
+            // A backup referenced it again meanwhile.
+            continue;
+        }
+        if let Some(v) = &version
+            && let Err(e) = deps.snapshots.delete_version(&key, v).await
+        {
+            tracing::warn!(error = %e, code = ?e.code(), "snapshot not deleted; a later pass retries");
+            deps.store
+                .release_snapshot_deletion(ws, tenant, &hash, now)
+                .await?;
+            continue;
+        }
+        deps.store.forget_snapshot(ws, tenant, &hash, now).await?;
+        pass.deleted_snapshots += 1;
+    }
+    Ok(pass)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tenantops_core::RunId;
+
+    fn set(
+        schedule: ScheduleId,
+        age_days: i64,
+        status: BackupSetStatus,
+        now: DateTime<Utc>,
+    ) -> BackupSet {
+        let created_at = now - Duration::days(age_days);
+        let ulid =
+            ulid::Ulid::from_parts(u64::try_from(created_at.timestamp_millis()).unwrap_or(0), 0);
+        BackupSet {
+            id: BackupSetId::from_ulid(ulid),
+            workspace_id: WorkspaceId::new(),
+            tenant_id: TenantId::new(),
+            run_id: RunId::new(),
+            schedule_id: Some(schedule),
+            status,
+            types: vec![],
+            object_count: 0,
+            manifest_key: String::new(),
+            manifest_hash: String::new(),
+            created_at,
+        }
+    }
+
+    #[test]
+    fn keep_last_keeps_the_newest_and_the_last_complete_set() {
+        let now = Utc::now();
+        let s = ScheduleId::new();
+        // Newest first: two partial sets, then complete ones.
+        let sets = vec![
+            set(s, 0, BackupSetStatus::Partial, now),
+            set(s, 1, BackupSetStatus::Partial, now),
+            set(s, 2, BackupSetStatus::Complete, now),
+            set(s, 3, BackupSetStatus::Complete, now),
+        ];
+        let retention = Retention {
+            keep_last: Some(1),
+            keep_days: None,
+        };
+        let keep = kept(&sets, s, retention, sets[0].id, now);
+        assert_eq!(keep, vec![sets[0].id, sets[2].id]);
+    }
+
+    #[test]
+    fn keep_days_keeps_younger_sets_and_ignores_other_schedules() {
+        let now = Utc::now();
+        let (s, other) = (ScheduleId::new(), ScheduleId::new());
+        let sets = vec![
+            set(s, 0, BackupSetStatus::Complete, now),
+            set(other, 1, BackupSetStatus::Complete, now),
+            set(s, 5, BackupSetStatus::Complete, now),
+            set(s, 10, BackupSetStatus::Complete, now),
+        ];
+        let retention = Retention {
+            keep_last: None,
+            keep_days: Some(7),
+        };
+        let keep = kept(&sets, s, retention, sets[0].id, now);
+        assert_eq!(keep, vec![sets[0].id, sets[2].id]);
+    }
+}
