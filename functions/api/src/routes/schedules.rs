@@ -1,0 +1,518 @@
+//! Backup schedules: create, list, view, change, delete; and the manual backups of a
+//! schedule (run now, retry a failed run).
+//!
+//! Every bad input is a 400 with a `schedule.*` code (or `request.malformed_json`) and
+//! changes nothing; every change is audited with before and after, in the same transaction.
+
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tenantops_aws::MemberGuard;
+use tenantops_core::identity::{IdempotencyKey, request_fingerprint};
+use tenantops_core::params::{BackupRetryParams, BackupRunNowParams};
+use tenantops_core::schedule::{
+    BackupSchedule, Cadence, Retention, ScheduleError, Timetable, scope_types,
+};
+use tenantops_core::{
+    Capability, Click, Identity, Initiator, NewRun, OperationParams, Outcome, Run, RunId,
+    RunStatus, ScheduleId, TenantId, Trigger, UserId, WorkspaceId,
+};
+use ulid::Ulid;
+
+use super::common::{self, Audit};
+use super::operations::{Launch, launch, write_error};
+use crate::Deps;
+use crate::cursor;
+use crate::error::{ApiError, Resource};
+use crate::request::ApiRequest;
+use crate::response::Reply;
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 100;
+const DEFAULT_NAME: &str = "Backup";
+
+fn invalid(msg: impl Into<String>) -> ApiError {
+    ApiError::Schedule(ScheduleError::Invalid(msg.into()))
+}
+
+/// The body as an object whose keys are all in `allowed`.
+fn object(req: &ApiRequest, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
+    let Value::Object(map) = req.json_body()? else {
+        return Err(invalid("the body must be a JSON object"));
+    };
+    if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(invalid(format!(
+            "unknown field `{}`; expected {}",
+            k.chars().take(64).collect::<String>(),
+            allowed.join(", ")
+        )));
+    }
+    Ok(map)
+}
+
+fn field<T: for<'de> Deserialize<'de>>(
+    map: &Map<String, Value>,
+    name: &str,
+    err: impl Fn(String) -> ScheduleError,
+) -> Result<Option<T>, ApiError> {
+    match map.get(name) {
+        None => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|e| ApiError::Schedule(err(format!("`{name}`: {e}")))),
+    }
+}
+
+/// What a create or change may set; absent fields are left as they are (or defaulted).
+#[derive(Debug, Default)]
+struct Fields {
+    name: Option<String>,
+    cadence: Option<Cadence>,
+    timezone: Option<String>,
+    types: Option<Vec<String>>,
+    retention: Option<Retention>,
+    enabled: Option<bool>,
+}
+
+const FIELDS: &[&str] = &[
+    "name",
+    "cadence",
+    "timezone",
+    "types",
+    "retention",
+    "enabled",
+];
+
+impl Fields {
+    fn parse(req: &ApiRequest) -> Result<Fields, ApiError> {
+        let map = object(req, FIELDS)?;
+        let name: Option<String> = field(&map, "name", ScheduleError::Invalid)?;
+        let types: Option<Vec<String>> = field(&map, "types", ScheduleError::Invalid)?;
+        let retention: Option<Retention> = field(&map, "retention", ScheduleError::Retention)?;
+        if let Some(r) = &retention {
+            r.validate().map_err(ApiError::Schedule)?;
+        }
+        Ok(Fields {
+            name: name
+                .map(|n| {
+                    common::name("name", &n).map_err(|_| {
+                        invalid("`name` must be 1 to 128 characters without control characters")
+                    })
+                })
+                .transpose()?,
+            cadence: field(&map, "cadence", ScheduleError::Cadence)?,
+            timezone: field(&map, "timezone", ScheduleError::Invalid)?,
+            types: types
+                .map(|t| scope_types(Some(&t)))
+                .transpose()
+                .map_err(ApiError::Schedule)?,
+            retention,
+            enabled: field(&map, "enabled", ScheduleError::Invalid)?,
+        })
+    }
+}
+
+/// A schedule as the API shows it.
+fn schedule_json(s: &BackupSchedule) -> Value {
+    json!({
+        "id": s.id,
+        "workspace_id": s.workspace_id,
+        "tenant_id": s.tenant_id,
+        "name": s.name,
+        "cadence": s.cadence,
+        "timezone": s.timezone,
+        "types": s.types,
+        "retention": s.retention,
+        "enabled": s.enabled,
+        "next_fire_at": tenantops_core::time::format(s.next_fire_at),
+        "version": s.version,
+        "created_by": s.created_by,
+        "created_at": tenantops_core::time::format(s.created_at),
+        "updated_at": tenantops_core::time::format(s.updated_at),
+        "last_fired_slot": s.last_fired_slot.map(tenantops_core::time::format),
+        "last_run_id": s.last_run_id,
+        "skipped": s.skipped,
+        "skipped_total": s.skipped_total,
+    })
+}
+
+/// What the audit log records of a schedule: what the API lets a user set.
+fn audited(s: &BackupSchedule) -> Value {
+    json!({
+        "name": s.name,
+        "cadence": s.cadence,
+        "timezone": s.timezone,
+        "types": s.types,
+        "retention": s.retention,
+        "enabled": s.enabled,
+    })
+}
+
+fn schedule_id(raw: &str) -> Result<ScheduleId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(Resource::Schedule))
+}
+
+fn ids(ws: &str, tenant: &str) -> Result<(WorkspaceId, TenantId), ApiError> {
+    Ok((common::workspace_id(ws)?, common::tenant_id(tenant)?))
+}
+
+fn guard<'a>(caller: &'a UserId, roles: &'a [tenantops_core::Role]) -> MemberGuard<'a> {
+    MemberGuard {
+        user: caller,
+        roles,
+    }
+}
+
+/// The first slot after now, or a validation error if the cadence never fires.
+fn first_slot(t: &Timetable) -> Result<chrono::DateTime<Utc>, ApiError> {
+    t.next_after(Utc::now())
+        .ok_or_else(|| ApiError::Schedule(ScheduleError::Cadence("the cadence never fires".into())))
+}
+
+/// `POST /v1/workspaces/{ws}/tenants/{t}/backup-schedules`.
+pub async fn create(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let f = Fields::parse(req)?;
+    let cadence = f.cadence.ok_or_else(|| {
+        ApiError::Schedule(ScheduleError::Cadence("`cadence` is required".into()))
+    })?;
+    let retention = f.retention.ok_or_else(|| {
+        ApiError::Schedule(ScheduleError::Retention("`retention` is required".into()))
+    })?;
+    let timezone = f.timezone.unwrap_or_else(|| "UTC".to_owned());
+    let timetable = Timetable::new(&cadence, &timezone).map_err(ApiError::Schedule)?;
+    let types = match f.types {
+        Some(t) => t,
+        None => scope_types(None).map_err(ApiError::Schedule)?,
+    };
+    let now = Utc::now();
+    let schedule = BackupSchedule {
+        id: ScheduleId::new(),
+        workspace_id: ws,
+        tenant_id: tenant,
+        name: f.name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+        cadence,
+        timezone,
+        types,
+        retention,
+        enabled: f.enabled.unwrap_or(true),
+        next_fire_at: first_slot(&timetable)?,
+        version: 1,
+        created_by: caller.to_string(),
+        created_at: now,
+        updated_at: now,
+        last_fired_slot: None,
+        last_run_id: None,
+        skipped: Vec::new(),
+        skipped_total: 0,
+    };
+    let audit = Audit {
+        workspace: ws,
+        tenant: Some(tenant),
+        actor: &caller,
+        action: "backup_schedule.create",
+        target: schedule.id.to_string(),
+    }
+    .entry(None, Some(audited(&schedule)));
+    let roles = Capability::SchedulesManage.roles();
+    deps.store
+        .create_schedule(&schedule, guard(&caller, &roles), &audit)
+        .await
+        .map_err(|e| write_error(e, Capability::SchedulesManage))?;
+    tracing::info!(schedule_id = %schedule.id, "schedule created");
+    Ok(Reply::json(
+        201,
+        &json!({ "schedule": schedule_json(&schedule) }),
+    ))
+}
+
+/// The schedule, if the caller's role grants `needed`; 404 for non-members and for schedules
+/// of other tenants or workspaces.
+async fn visible(
+    deps: &Deps,
+    caller: &UserId,
+    ws: WorkspaceId,
+    tenant: TenantId,
+    id: ScheduleId,
+    needed: Capability,
+) -> Result<BackupSchedule, ApiError> {
+    let role = common::role_in(deps, ws, caller).await?;
+    common::require(role, needed)?;
+    deps.store
+        .schedule(ws, tenant, id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or(ApiError::NotFound(Resource::Schedule))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/backup-schedules`.
+pub async fn list(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let q = common::query(req, &["limit", "cursor"])?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
+    let query_key = format!("schedules|{ws}|{tenant}");
+    let after = q
+        .get("cursor")
+        .map(|c| cursor::decode::<ScheduleId>(c, &query_key))
+        .transpose()?;
+    let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    common::require(role, Capability::BackupView)?;
+    let page = deps
+        .store
+        .list_schedules(ws, tenant, limit, after)
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<Value> = page.items.iter().map(schedule_json).collect();
+    Ok(Reply::json(
+        200,
+        &json!({
+            "items": items,
+            "next_cursor": page.next.map(|id| cursor::encode(&query_key, id)),
+        }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/backup-schedules/{id}`.
+pub async fn view(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let id = schedule_id(id)?;
+    let s = visible(deps, &caller, ws, tenant, id, Capability::BackupView).await?;
+    Ok(Reply::json(200, &json!({ "schedule": schedule_json(&s) })))
+}
+
+/// `PATCH /v1/workspaces/{ws}/tenants/{t}/backup-schedules/{id}`: any of the create fields.
+/// A new cadence or timezone starts again from the next slot after now; re-enabling keeps
+/// the stored next fire time, so the missed-slot policy fires at most one catch-up slot.
+pub async fn update(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let id = schedule_id(id)?;
+    let f = Fields::parse(req)?;
+    let observed = visible(deps, &caller, ws, tenant, id, Capability::SchedulesManage).await?;
+    let mut new = observed.clone();
+    if let Some(n) = f.name {
+        new.name = n;
+    }
+    if let Some(t) = f.types {
+        new.types = t;
+    }
+    if let Some(r) = f.retention {
+        new.retention = r;
+    }
+    if let Some(e) = f.enabled {
+        new.enabled = e;
+    }
+    let retimed = f.cadence.is_some() || f.timezone.is_some();
+    if let Some(c) = f.cadence {
+        new.cadence = c;
+    }
+    if let Some(tz) = f.timezone {
+        new.timezone = tz;
+    }
+    let timetable = new.timetable().map_err(ApiError::Schedule)?;
+    if retimed && (new.cadence != observed.cadence || new.timezone != observed.timezone) {
+        new.next_fire_at = first_slot(&timetable)?;
+    }
+    if audited(&new) == audited(&observed) {
+        return Ok(Reply::json(
+            200,
+            &json!({ "schedule": schedule_json(&observed) }),
+        ));
+    }
+    new.version = observed.version + 1;
+    new.updated_at = Utc::now();
+    let audit = Audit {
+        workspace: ws,
+        tenant: Some(tenant),
+        actor: &caller,
+        action: "backup_schedule.update",
+        target: id.to_string(),
+    }
+    .entry(Some(audited(&observed)), Some(audited(&new)));
+    let roles = Capability::SchedulesManage.roles();
+    deps.store
+        .update_schedule(&observed, &new, guard(&caller, &roles), &audit)
+        .await
+        .map_err(|e| write_error(e, Capability::SchedulesManage))?;
+    Ok(Reply::json(
+        200,
+        &json!({ "schedule": schedule_json(&new) }),
+    ))
+}
+
+/// `DELETE /v1/workspaces/{ws}/tenants/{t}/backup-schedules/{id}`: the schedule goes, its
+/// runs and backup sets stay.
+pub async fn delete(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let id = schedule_id(id)?;
+    let observed = visible(deps, &caller, ws, tenant, id, Capability::SchedulesManage).await?;
+    let audit = Audit {
+        workspace: ws,
+        tenant: Some(tenant),
+        actor: &caller,
+        action: "backup_schedule.delete",
+        target: id.to_string(),
+    }
+    .entry(Some(audited(&observed)), None);
+    let roles = Capability::SchedulesManage.roles();
+    deps.store
+        .delete_schedule(&observed, guard(&caller, &roles), &audit)
+        .await
+        .map_err(|e| write_error(e, Capability::SchedulesManage))?;
+    Ok(Reply::no_content())
+}
+
+/// The request's click: its `Idempotency-Key`, or a fresh nonce.
+fn click(req: &ApiRequest, caller: &UserId) -> Result<Click, ApiError> {
+    Ok(match &req.idempotency_key {
+        Some(raw) => Click::Keyed {
+            user: caller.clone(),
+            key: IdempotencyKey::parse(raw).map_err(|_| ApiError::InvalidIdempotencyKey)?,
+        },
+        None => Click::Nonce(Ulid::new()),
+    })
+}
+
+/// Starts a manual backup of `schedule`'s scope through the one launch path; the schedule's
+/// existence is a condition of the start transaction.
+async fn start_backup(
+    req: &ApiRequest,
+    deps: &Deps,
+    caller: &UserId,
+    schedule: &BackupSchedule,
+    params: OperationParams,
+    trigger: Trigger,
+) -> Result<Reply, ApiError> {
+    let (ws, tenant) = (schedule.workspace_id, schedule.tenant_id);
+    let identity = Identity::derive(ws, tenant, &params, &click(req, caller)?);
+    let run = Run::queued_with_scope(
+        NewRun {
+            workspace_id: ws,
+            tenant_id: tenant,
+            params: &params,
+            identity: &identity,
+            initiator: Initiator::User(caller.clone()),
+            trigger,
+        },
+        Some(&schedule.types),
+        Utc::now(),
+    );
+    let exists = deps
+        .store
+        .schedule_exists(ws, tenant, schedule.id)
+        .map_err(ApiError::internal)?;
+    launch(
+        deps,
+        Launch {
+            caller,
+            run,
+            lock: identity.lock,
+            fingerprint: request_fingerprint(tenant, &params),
+            capability: Capability::BackupRun,
+            preconditions: &[exists],
+        },
+        |_| ApiError::NotFound(Resource::Schedule),
+    )
+    .await
+}
+
+/// `POST .../backup-schedules/{id}/run-now`: a backup of the schedule's scope now; a new run
+/// per request unless the client repeats an `Idempotency-Key`. The body may be empty or `{}`.
+pub async fn run_now(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let id = schedule_id(id)?;
+    if req
+        .body
+        .as_deref()
+        .is_some_and(|b| !b.iter().all(u8::is_ascii_whitespace))
+    {
+        object(req, &[])?;
+    }
+    let schedule = visible(deps, &caller, ws, tenant, id, Capability::BackupRun).await?;
+    let params = OperationParams::BackupScheduleRunNow(BackupRunNowParams {
+        backup_schedule_id: Some(id.ulid()),
+    });
+    start_backup(req, deps, &caller, &schedule, params, Trigger::Manual).await
+}
+
+/// `POST .../backup-schedules/{id}/retry` `{run_id}`: a new backup for a failed or partially
+/// succeeded run of this schedule, recorded as the new run's `context.retry_of`.
+pub async fn retry(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    id: &str,
+) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let (ws, tenant) = ids(ws, tenant)?;
+    let id = schedule_id(id)?;
+    let map = object(req, &["run_id"])?;
+    let run_id: RunId = field(&map, "run_id", ScheduleError::Invalid)?
+        .ok_or_else(|| invalid("`run_id` is required"))?;
+    let schedule = visible(deps, &caller, ws, tenant, id, Capability::BackupRun).await?;
+    let original = deps
+        .store
+        .get_run(run_id)
+        .await
+        .map_err(ApiError::internal)?
+        .filter(|r| {
+            r.workspace_id == ws
+                && r.tenant_id == tenant
+                && r.context.backup_schedule_id.as_deref() == Some(id.to_string().as_str())
+        })
+        .ok_or(ApiError::RetryRunInvalid)?;
+    let retryable = original.status == RunStatus::Completed
+        && matches!(
+            original.outcome,
+            Outcome::Failed | Outcome::PartiallySucceeded
+        );
+    if !retryable {
+        return Err(ApiError::RetryNotAllowed);
+    }
+    let params = OperationParams::BackupScheduleRetry(BackupRetryParams {
+        backup_schedule_id: id.ulid(),
+        run_id,
+    });
+    start_backup(req, deps, &caller, &schedule, params, Trigger::Retry).await
+}
