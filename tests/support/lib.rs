@@ -114,6 +114,7 @@ impl TestStack {
             store,
             dispatcher: Dispatcher::new(sqs.clone(), &resources.queue_url),
             secrets,
+            snapshots: tenantops_aws::SnapshotStore::new(s3.clone(), &resources.snapshot_bucket),
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");
@@ -140,6 +141,7 @@ impl TestStack {
             store: self.deps.store.clone(),
             dispatcher: Dispatcher::new(self.sqs.clone(), queue_url),
             secrets: self.deps.secrets.clone(),
+            snapshots: self.deps.snapshots.clone(),
         })
     }
 

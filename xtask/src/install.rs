@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 /// Pinned so that every machine runs the same emulators.
 const DYNAMODB_NPM_PACKAGE: &str = "amplify-dynamodb-simulator@2.9.30";
 const MOTO_REQUIREMENT: &str = "moto[server]==5.2.5";
+/// `cargo xtask fuzz-api` runs it against the local stack.
+const SCHEMATHESIS_REQUIREMENT: &str = "schemathesis==4.32.5";
 
 pub fn local_dir(root: &Path) -> PathBuf {
     root.join(".local")
@@ -43,6 +45,18 @@ pub fn pip_install(root: &Path, requirements: &[&str]) -> anyhow::Result<()> {
             .args(requirements),
         &format!("installing {}", requirements.join(" ")),
     )
+}
+
+/// schemathesis (PyPI, pinned) in the project's virtualenv, unless that version is there.
+pub fn schemathesis(root: &Path) -> anyhow::Result<()> {
+    let version = Command::new(venv_dir(root).join("bin").join("schemathesis"))
+        .arg("--version")
+        .output();
+    let pinned = SCHEMATHESIS_REQUIREMENT.trim_start_matches("schemathesis==");
+    if version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(pinned)) {
+        return Ok(());
+    }
+    pip_install(root, &[SCHEMATHESIS_REQUIREMENT])
 }
 
 pub fn moto_server(root: &Path) -> PathBuf {

@@ -5,12 +5,14 @@
 //! - `cargo xtask install`: only install (DynamoDB Local and moto under `.local/`).
 //! - `cargo xtask lint-infra`: cfn-lint (and `sam validate --lint`) on the SAM template.
 //! - `cargo xtask build-lambdas`: every function, built for arm64 Lambda and zipped.
+//! - `cargo xtask fuzz-api`: schemathesis against a local stack, from the API's OpenAPI document.
 //!
 //! xtask is the developer's terminal: it prints to it directly.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
 mod emulators;
+mod fuzz;
 mod infra;
 mod install;
 mod lambdas;
@@ -46,9 +48,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("lint-infra") => infra::lint(&root),
         Some("bench") => bench::run(&root, &target_dir(&root)),
         Some("build-lambdas") => lambdas::build(&root, &target_dir(&root)),
+        Some("fuzz-api") => fuzz::run(&root, &target_dir(&root)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench>"
+                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api>"
             );
             Ok(ExitCode::from(2))
         }

@@ -56,6 +56,9 @@ pub enum ApiError {
     TenantAlreadyClaimed,
     #[error("the item changed concurrently")]
     ConcurrentChange,
+    /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
+    #[error("restore refused: {0}")]
+    Restore(ReasonCode),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -94,6 +97,13 @@ impl ApiError {
             ApiError::Membership(MembershipError::NotMember) => 404,
             ApiError::Membership(_) => 403,
             ApiError::DispatchFailed(_) => 503,
+            ApiError::Restore(code) => match code {
+                ReasonCode::RestoreNotFound | ReasonCode::RestoreBackupSetNotFound => 404,
+                ReasonCode::RestoreItemsInvalid
+                | ReasonCode::RestoreMappingInvalid
+                | ReasonCode::RestoreConfirmationInvalid => 400,
+                _ => 409,
+            },
             ApiError::Internal(_) => 500,
         }
     }
@@ -131,6 +141,7 @@ impl ApiError {
             ApiError::Membership(MembershipError::NotMember) => R::MemberNotFound,
             ApiError::TenantAlreadyClaimed => R::TenantAlreadyClaimed,
             ApiError::ConcurrentChange => R::ConcurrentChange,
+            ApiError::Restore(code) => *code,
             ApiError::Internal(_) => R::Internal,
         }
     }
@@ -164,6 +175,7 @@ impl ApiError {
             ApiError::Membership(_) => "Membership change not allowed",
             ApiError::TenantAlreadyClaimed => "Tenant already managed",
             ApiError::ConcurrentChange => "Concurrent change",
+            ApiError::Restore(_) => "Restore refused",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -186,6 +198,7 @@ impl ApiError {
             }
             ApiError::Internal(_) => "The request could not be completed.".to_owned(),
             ApiError::Membership(_)
+            | ApiError::Restore(_)
             | ApiError::TenantAlreadyClaimed
             | ApiError::ConcurrentChange
             | ApiError::NotFound(_) => self.code().message().to_owned(),

@@ -11,7 +11,7 @@ mod response;
 mod router;
 mod routes;
 
-use tenantops_aws::{Dispatcher, SecretVault, Store};
+use tenantops_aws::{Dispatcher, SecretVault, SnapshotStore, Store};
 
 pub use error::ApiError;
 pub use request::MAX_BODY_BYTES;
@@ -24,6 +24,8 @@ pub struct Deps {
     pub dispatcher: Dispatcher,
     /// Write-only access to provider-connection secrets.
     pub secrets: SecretVault,
+    /// Read access to backup snapshots, for restore previews.
+    pub snapshots: SnapshotStore,
 }
 
 impl Deps {
@@ -35,6 +37,7 @@ impl Deps {
             store: Store::from_sdk(&sdk, cfg.table_name),
             dispatcher: Dispatcher::from_sdk(&sdk, cfg.queue_url),
             secrets: SecretVault::from_sdk(&sdk, cfg.secret_prefix),
+            snapshots: SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
         })
     }
 }

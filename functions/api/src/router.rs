@@ -38,6 +38,10 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/workspaces/{ws}/tenants/{tenant}/directory/role-definitions",
     "GET /v1/me/notifications",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/operations",
+    "PATCH /v1/workspaces/{ws}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
 ];
 
 /// The routes API Gateway serves without the JWT authorizer (the template's `Authorizer:
@@ -72,7 +76,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
-    use routes::{operations, tenant_data, tenants, workspaces};
+    use routes::{operations, restores, tenant_data, tenants, workspaces};
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
@@ -157,6 +161,22 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "me", "notifications"] => {
             only(m, Method::GET)?;
             tenant_data::notifications(req, deps).await
+        }
+        ["v1", "workspaces", ws] => {
+            only(m, Method::PATCH)?;
+            restores::update_workspace(req, deps, ws).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "restores"] => {
+            only(m, Method::POST)?;
+            restores::preview(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "restores", id] => {
+            only(m, Method::GET)?;
+            restores::get(req, deps, ws, t, id).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "restores", id, "execute"] => {
+            only(m, Method::POST)?;
+            restores::execute(req, deps, ws, t, id).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;

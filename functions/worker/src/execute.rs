@@ -7,7 +7,7 @@ use tenantops_core::params::DEFAULT_CONNECTION_ID;
 use tenantops_core::{Counters, Failure, OperationType, Outcome, ReasonCode, Run};
 use tenantops_graph::{Credentials, GraphError};
 
-use crate::{Deps, backup, sync, verify};
+use crate::{Deps, backup, restore, sync, verify};
 
 /// What a finished execution reports.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,9 +78,7 @@ pub async fn execute(run: &Run, owner: &str, deps: &Deps) -> Execution {
         OperationType::BackupScheduleRunNow
         | OperationType::BackupScheduleRetry
         | OperationType::BackupScheduleScheduled => backup::backup(run, owner, deps).await,
-        OperationType::RestoreExecute => {
-            Ok(Report::failed(ReasonCode::WorkerUnsupportedOperation))
-        }
+        OperationType::RestoreExecute => restore::execute(run, owner, deps, &deps.snapshots).await,
     };
     match result {
         Ok(report) => Execution::Done(report),

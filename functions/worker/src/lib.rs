@@ -9,6 +9,7 @@
 mod backup;
 pub mod config;
 mod execute;
+mod restore;
 pub mod retention;
 mod sync;
 mod verify;

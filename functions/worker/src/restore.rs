@@ -507,6 +507,7 @@ fn encode_query(v: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used)]
 mod tests {
     use super::*;
 
@@ -520,7 +521,7 @@ mod tests {
 
     #[test]
     fn updates_leave_navigations_out_and_creates_keep_settings_inline() {
-        let ty = ObjectType::named("configurationPolicies").unwrap();
+        let ty = ObjectType::named("configurationPolicies").expect("registered");
         let snap = json!({"name": "P", "settings": [{"x": 1}], "assignments": [{"target": {}}], "roleScopeTagIds": ["0"]});
         let create = split(snap.clone(), ty, Action::Create);
         assert!(create.body.contains_key("settings"));

@@ -329,15 +329,18 @@ impl Store {
     /// 2. (only if it has high-risk items) the workspace still allows high-risk restores.
     pub fn execute_preconditions(
         &self,
-        ws: WorkspaceId,
-        tenant: TenantId,
-        restore: RestoreId,
-        token_hash: &str,
-        run: RunId,
-        inventory_version: u64,
-        high_risk: bool,
-        now: DateTime<Utc>,
+        c: &ExecuteConditions<'_>,
     ) -> Result<Vec<Precondition>, StoreError> {
+        let ExecuteConditions {
+            workspace: ws,
+            tenant,
+            restore,
+            token_hash,
+            run,
+            inventory_version,
+            high_risk,
+            now,
+        } = *c;
         let mut p = Placeholders::default();
         let status = p.name("status");
         let cond = format!(
@@ -616,6 +619,23 @@ impl Store {
             Some(_) => Err(StoreError::TransitionRefused),
         }
     }
+}
+
+/// What an execute start requires of the restore, as the API read it.
+#[derive(Debug, Clone, Copy)]
+pub struct ExecuteConditions<'a> {
+    pub workspace: WorkspaceId,
+    pub tenant: TenantId,
+    pub restore: RestoreId,
+    /// sha256 of the token the caller presented.
+    pub token_hash: &'a str,
+    /// The run the start creates.
+    pub run: RunId,
+    /// The inventory stamp the preview was computed on.
+    pub inventory_version: u64,
+    /// The preview has items of high-risk types.
+    pub high_risk: bool,
+    pub now: DateTime<Utc>,
 }
 
 /// The end of a preview's validity.

@@ -42,6 +42,7 @@ async fn main() -> anyhow::Result<()> {
         store: tenantops_aws::Store::from_sdk(&sdk, &resources.table_name),
         dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
         secrets: tenantops_aws::SecretVault::from_sdk(&sdk, format!("{prefix}/")),
+        snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 

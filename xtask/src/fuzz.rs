@@ -1,0 +1,158 @@
+//! `cargo xtask fuzz-api`: schemathesis (PyPI, pinned) against a local stack, driven by the
+//! API's own OpenAPI document at `/v1/openapi.json` with the demo owner's token. It fails on
+//! any finding of the checks below: a 5xx, a status or media type the document does not list,
+//! or a body that violates its schema. Loopback only, a fixed seed and a bounded number of
+//! examples per operation, so CI runs it in a few minutes.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::Value;
+
+use crate::{emulators, install};
+
+/// Every check here must hold for every generated request.
+const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
+/// Test cases per operation and phase; with the seed, the run is reproducible.
+const MAX_EXAMPLES: &str = "400";
+const SEED: &str = "20261124";
+
+/// The demo stack on a free loopback port, stopped when dropped.
+struct LocalHost {
+    child: Child,
+}
+
+impl Drop for LocalHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+/// Starts `tenantops-local` with its state in `state_dir` and waits until it has written
+/// `stack.json` and listens.
+fn start_host(
+    root: &Path,
+    binary: &Path,
+    state_dir: &Path,
+    stack: &emulators::Stack,
+) -> anyhow::Result<(LocalHost, Value)> {
+    let stack_file = state_dir.join("stack.json");
+    let _ = std::fs::remove_file(&stack_file);
+    let port = free_port()?;
+    let log = state_dir.join("local.log");
+    let child = Command::new(binary)
+        .current_dir(root)
+        .envs(stack.env())
+        .env("TENANTOPS_API_PORT", port.to_string())
+        .env("TENANTOPS_STATE_DIR", state_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(File::create(&log)?)
+        .stderr(File::create(state_dir.join("local.err.log"))?)
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut host = LocalHost { child };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(status) = host.child.try_wait()? {
+            bail!(
+                "tenantops-local exited ({status}) before serving; see {}",
+                state_dir.join("local.err.log").display()
+            );
+        }
+        if stack_file.is_file()
+            && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("tenantops-local did not serve on {addr} within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let info: Value = serde_json::from_slice(&std::fs::read(&stack_file)?)
+        .with_context(|| format!("reading {}", stack_file.display()))?;
+    Ok((host, info))
+}
+
+fn field<'v>(info: &'v Value, pointer: &str) -> anyhow::Result<&'v str> {
+    info.pointer(pointer)
+        .and_then(Value::as_str)
+        .with_context(|| format!("stack.json has no {pointer}"))
+}
+
+pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    install::all(root)?;
+    install::schemathesis(root)?;
+    let status = Command::new("cargo")
+        .args(["build", "--quiet", "--package", "tenantops-local"])
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    if !status.success() {
+        bail!("building tenantops-local failed");
+    }
+    let binary = target_dir.join("debug").join("tenantops-local");
+    // Its own state directory: a developer's `cargo xtask local` keeps its stack.json.
+    let state_dir: PathBuf = install::local_dir(root).join("fuzz");
+    std::fs::create_dir_all(&state_dir)?;
+
+    let stack = emulators::Stack::start(root)?;
+    let (host, info) = start_host(root, &binary, &state_dir, &stack)?;
+    let api_url = field(&info, "/api_url")?;
+    if !api_url.starts_with("http://127.0.0.1:") {
+        bail!("refusing to fuzz {api_url}: loopback only");
+    }
+    let token = field(&info, "/tokens/owner")?;
+    // The demo workspace and tenant in every path, so requests reach past the 404 of an
+    // unknown id into the handlers; the run id and user stay generated.
+    let config = state_dir.join("schemathesis.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[parameters]\n\"path.ws\" = \"{}\"\n\"path.tenant\" = \"{}\"\n",
+            field(&info, "/workspace_id")?,
+            field(&info, "/tenant_id")?
+        ),
+    )?;
+    eprintln!("xtask: schemathesis against {api_url}/v1/openapi.json");
+    let st = install::venv_dir(root).join("bin").join("schemathesis");
+    let status = Command::new(&st)
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &format!("{api_url}/v1/openapi.json")])
+        .args(["--checks", CHECKS])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
+        .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
+        .args(["--workers", "2", "--request-timeout", "10"])
+        .args(["--generation-database", "none", "--no-color"])
+        .args(["--header", &format!("Authorization: Bearer {token}")])
+        .current_dir(&state_dir)
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("running {}", st.display()))?;
+    drop(host);
+    drop(stack);
+    eprintln!("xtask: fuzz-api finished in {:.0?}", started.elapsed());
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "xtask: schemathesis reported findings (the local stack's log: {})",
+            state_dir.join("local.err.log").display()
+        );
+        ExitCode::FAILURE
+    })
+}
