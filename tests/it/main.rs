@@ -9,6 +9,8 @@ mod graph;
 mod idempotency;
 mod isolation;
 mod listing;
+mod schedules;
+mod scheduler;
 mod start;
 mod store;
 mod template;

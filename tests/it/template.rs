@@ -14,6 +14,7 @@ use tenantops_local::provision::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECS};
 const FUNCTION_ENV: &[(&str, &[&str])] = &[
     ("api", &tenantops_api::config::ENV_VARS),
     ("worker", &tenantops_worker::config::ENV_VARS),
+    ("scheduler", &tenantops_scheduler::config::ENV_VARS),
 ];
 
 /// SQS's default message retention (4 days), for queues that do not set one.

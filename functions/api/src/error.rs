@@ -12,6 +12,7 @@ pub enum Resource {
     Route,
     Member,
     Connection,
+    Schedule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +60,12 @@ pub enum ApiError {
     /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
     #[error("restore refused: {0}")]
     Restore(ReasonCode),
+    #[error("invalid schedule: {0}")]
+    Schedule(tenantops_core::schedule::ScheduleError),
+    #[error("the run to retry is not a run of this schedule")]
+    RetryRunInvalid,
+    #[error("only a failed or partially succeeded run can be retried")]
+    RetryNotAllowed,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -89,6 +96,8 @@ impl ApiError {
             | ApiError::NotStartableHere(_)
             | ApiError::IdempotencyKeyReused => 422,
             ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Schedule(_) | ApiError::RetryRunInvalid => 400,
+            ApiError::RetryNotAllowed => 409,
             ApiError::UnsupportedMediaType => 415,
             ApiError::TenantArchived
             | ApiError::TenantAlreadyClaimed
@@ -119,6 +128,10 @@ impl ApiError {
             ApiError::NotFound(Resource::Route) => R::RouteNotFound,
             ApiError::NotFound(Resource::Member) => R::MemberNotFound,
             ApiError::NotFound(Resource::Connection) => R::ConnectionNotFound,
+            ApiError::NotFound(Resource::Schedule) => R::ScheduleNotFound,
+            ApiError::Schedule(e) => e.code(),
+            ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
+            ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
             ApiError::MethodNotAllowed => R::MethodNotAllowed,
             ApiError::Forbidden(_) => R::AuthForbidden,
             ApiError::MalformedJson(_) => R::RequestMalformedJson,
@@ -155,6 +168,10 @@ impl ApiError {
             ApiError::NotFound(Resource::Route) => "No such route",
             ApiError::NotFound(Resource::Member) => "Member not found",
             ApiError::NotFound(Resource::Connection) => "Provider connection not found",
+            ApiError::NotFound(Resource::Schedule) => "Backup schedule not found",
+            ApiError::Schedule(_) => "Invalid backup schedule",
+            ApiError::RetryRunInvalid => "Not a run of this schedule",
+            ApiError::RetryNotAllowed => "Run not retryable",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::MalformedJson(_) => "Malformed JSON",

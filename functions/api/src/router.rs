@@ -42,6 +42,8 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}",
 ];
 
 /// The routes API Gateway serves without the JWT authorizer (the template's `Authorizer:
@@ -76,7 +78,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
-    use routes::{operations, restores, tenant_data, tenants, workspaces};
+    use routes::{backups, operations, restores, tenant_data, tenants, workspaces};
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
@@ -177,6 +179,14 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "tenants", t, "restores", id, "execute"] => {
             only(m, Method::POST)?;
             restores::execute(req, deps, ws, t, id).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "backups"] => {
+            only(m, Method::GET)?;
+            backups::list(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "backups", set] => {
+            only(m, Method::GET)?;
+            backups::view(req, deps, ws, t, set).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;

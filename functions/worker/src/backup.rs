@@ -11,6 +11,7 @@ use chrono::Utc;
 use futures::stream::{self, StreamExt};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
+use tenantops_aws::backups::Reference;
 use tenantops_aws::snapshots::{manifest_key, snapshot_key};
 use tenantops_aws::{Recorded, SnapshotError, Stored};
 use tenantops_core::backup::{
@@ -383,32 +384,46 @@ async fn capture(
     let hash = content_hash(&normalized);
     let key = snapshot_key(run.workspace_id, run.tenant_id, &hash);
     // The reference comes first: retention never deletes what a set is about to use.
-    let mut referenced = false;
+    let mut stored = None;
     for attempt in 0..BUSY_ATTEMPTS {
-        if deps
+        match deps
             .store
             .reference_snapshot(run.workspace_id, run.tenant_id, &hash, set, Utc::now())
             .await?
         {
-            referenced = true;
-            break;
+            Reference::Referenced { stored: s } => {
+                stored = Some(s);
+                break;
+            }
+            Reference::Busy => {
+                tokio::time::sleep(std::time::Duration::from_millis(
+                    100 * u64::from(attempt + 1),
+                ))
+                .await
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(
-            100 * u64::from(attempt + 1),
-        ))
-        .await;
     }
-    if !referenced {
-        return Ok(Captured::Failed(Failure {
-            object_ref: Some(object_ref),
-            ..Failure::of(ReasonCode::BackupStorageFailed)
-        }));
-    }
-    let stored = deps
-        .snapshots
-        .put_if_absent(&key, canonical_bytes(&normalized))
-        .await
-        .map_err(storage)?;
+    let created = match stored {
+        // An unchanged object: its snapshot is already in the bucket; no S3 request.
+        Some(true) => false,
+        Some(false) => {
+            let put = deps
+                .snapshots
+                .put_if_absent(&key, canonical_bytes(&normalized))
+                .await
+                .map_err(storage)?;
+            deps.store
+                .mark_snapshot_stored(run.workspace_id, run.tenant_id, &hash)
+                .await?;
+            put == Stored::Created
+        }
+        None => {
+            return Ok(Captured::Failed(Failure {
+                object_ref: Some(object_ref),
+                ..Failure::of(ReasonCode::BackupStorageFailed)
+            }));
+        }
+    };
     let assignments = payload
         .get("assignments")
         .and_then(Value::as_array)
@@ -423,7 +438,7 @@ async fn capture(
             snapshot_key: key,
             assignments,
         },
-        created: stored == Stored::Created,
+        created,
     })
 }
 

@@ -64,6 +64,16 @@ pub struct LatestSnapshot {
     pub backed_up_at: DateTime<Utc>,
 }
 
+/// What referencing a snapshot found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reference {
+    /// The set now references the snapshot; `stored`: its object is known to be in the
+    /// bucket (a put is unnecessary).
+    Referenced { stored: bool },
+    /// Retention is deleting the snapshot's object right now.
+    Busy,
+}
+
 /// What recording a set found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Recorded {
@@ -82,8 +92,8 @@ pub struct StoredSet {
 
 impl Store {
     /// Records that `set` uses the snapshot `hash`; call it BEFORE putting the object, so
-    /// retention never deletes an object a backup counts on. `false`: retention is deleting
-    /// the object right now; try again shortly (the object is then written anew).
+    /// retention never deletes an object a backup counts on. [`Reference::Busy`]: retention
+    /// is deleting the object right now; try again shortly (the object is then written anew).
     pub async fn reference_snapshot(
         &self,
         ws: WorkspaceId,
@@ -91,7 +101,7 @@ impl Store {
         hash: &str,
         set: BackupSetId,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Reference, StoreError> {
         let mut p = Placeholders::default();
         let deleting = p.name("deleting");
         let update = format!(
@@ -112,19 +122,51 @@ impl Store {
             .condition_expression(cond)
             .set_expression_attribute_names(p.names())
             .set_expression_attribute_values(p.values())
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                // Stored, and not taken back from an abandoned deletion (which may have
+                // deleted the object already).
+                let stored = matches!(old.get("stored"), Some(AttributeValue::Bool(true)))
+                    && !old.contains_key("deleting");
+                Ok(Reference::Referenced { stored })
+            }
             Err(e) => {
                 let err = StoreError::dynamo("UpdateItem", e);
                 if err.is_condition_check_failed() {
-                    Ok(false)
+                    Ok(Reference::Busy)
                 } else {
                     Err(err)
                 }
             }
         }
+    }
+
+    /// Notes that the snapshot's object is in the bucket, so later backups referencing it
+    /// need no S3 request at all. Cleared with the item when retention deletes the object.
+    pub async fn mark_snapshot_stored(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        let mut p = Placeholders::default();
+        let update = format!(
+            "SET {} = {}",
+            p.name("stored"),
+            p.value(AttributeValue::Bool(true))
+        );
+        let cond = format!(
+            "attribute_exists({}) AND attribute_not_exists({})",
+            p.name(keys::PK),
+            p.name("deleting")
+        );
+        self.conditional_update(keys::snapshot_refs(ws, tenant, hash), update, cond, p)
+            .await?;
+        Ok(())
     }
 
     /// Records a finished backup set: its manifest entries first, then the set item, then the

@@ -1843,6 +1843,9 @@ fn not_found_message(directory: bool, id: &str) -> String {
 fn supports_navigation(key: &str, collection: &Collection, name: &str) -> bool {
     (name == "assignments"
         && (key.starts_with("deviceManagement/") || key.starts_with("deviceAppManagement/")))
+        // Navigations Graph has that the generator leaves empty.
+        || (name == "apps" && key == "deviceAppManagement/targetedManagedAppConfigurations")
+        || (name == "roleAssignments" && key == "deviceManagement/roleDefinitions")
         || collection
             .sub_resources
             .keys()

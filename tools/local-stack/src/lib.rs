@@ -8,6 +8,7 @@
 pub mod gateway;
 pub mod provision;
 pub mod run_pipe;
+pub mod scheduler_host;
 pub mod seed;
 pub mod tokens;
 pub mod worker_host;

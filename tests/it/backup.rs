@@ -1,0 +1,806 @@
+//! Backups against graph-sim, DynamoDB Local and moto's S3: content-addressed snapshots,
+//! write-once manifests, retention, per-item reads, partial failures, and the two read routes.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tenantops_aws::snapshots::snapshot_key;
+use tenantops_core::backup::{BackupSet, BackupSetStatus, ManifestEntry};
+use tenantops_core::{BackupSetId, Outcome, Run, RunStatus};
+use tenantops_graph::throttle::RetryPolicy;
+use tenantops_graph_sim::{DEMO_COLLECTIONS, Fault};
+use tenantops_tests::{ApiCall, TestStack, WorkerHarness};
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base: Duration::from_millis(50),
+        cap: Duration::from_secs(2),
+        handback_after: Duration::from_secs(5),
+    }
+}
+
+const POLICIES: &str = "deviceManagement/configurationPolicies";
+const PROFILES: &str = "deviceManagement/deviceConfigurations";
+
+fn schedules_path(stack: &TestStack) -> String {
+    format!(
+        "/v1/workspaces/{}/tenants/{}/backup-schedules",
+        stack.demo.workspace_id, stack.demo.tenant_id
+    )
+}
+
+fn backups_path(stack: &TestStack) -> String {
+    format!(
+        "/v1/workspaces/{}/tenants/{}/backups",
+        stack.demo.workspace_id, stack.demo.tenant_id
+    )
+}
+
+/// A schedule through the API; `types: None` covers every backup type.
+async fn schedule(stack: &TestStack, types: Option<&[&str]>, retention: Value) -> String {
+    let mut body = json!({
+        "name": "Hourly",
+        "cadence": {"kind": "hourly", "minute": 5},
+        "retention": retention,
+    });
+    if let Some(t) = types {
+        body["types"] = json!(t);
+    }
+    let r = stack
+        .call(ApiCall::post(schedules_path(stack), body.to_string()).by(&stack.users().owner))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body["schedule"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Backs up now through the schedule's run-now and lets the worker finish it.
+async fn backup(stack: &TestStack, worker: &WorkerHarness, schedule: &str) -> Run {
+    let r = stack
+        .call(
+            ApiCall::post(
+                format!("{}/{schedule}/run-now", schedules_path(stack)),
+                "{}",
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.run_id();
+    worker.drain().await;
+    let run = stack.run(&id).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    run
+}
+
+fn set_of(run: &Run) -> BackupSetId {
+    run.result.as_ref().unwrap()["backup_set_id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn set(stack: &TestStack, id: BackupSetId) -> BackupSet {
+    stack
+        .store()
+        .backup_set(stack.demo.workspace_id, stack.demo.tenant_id, id)
+        .await
+        .unwrap()
+        .expect("the set is recorded")
+}
+
+async fn entries(stack: &TestStack, id: BackupSetId) -> Vec<ManifestEntry> {
+    let (mut all, mut after) = (Vec::new(), None);
+    loop {
+        let page = stack
+            .store()
+            .manifest_entries(stack.demo.workspace_id, stack.demo.tenant_id, id, 7, after)
+            .await
+            .unwrap();
+        all.extend(page.entries);
+        match page.next {
+            Some(n) => after = Some(n),
+            None => return all,
+        }
+    }
+}
+
+fn puts(stack: &TestStack) -> usize {
+    stack
+        .s3_calls
+        .take()
+        .iter()
+        .filter(|c| c.as_str() == "PutObject")
+        .count()
+}
+
+async fn object(stack: &TestStack, key: &str) -> Option<Value> {
+    let out = stack
+        .s3
+        .get_object()
+        .bucket(&stack.resources.snapshot_bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()?;
+    let bytes = out.body.collect().await.unwrap().into_bytes();
+    Some(serde_json::from_slice(&bytes).unwrap())
+}
+
+/// (ETag, version id) of every version stored under `key`.
+async fn versions(stack: &TestStack, key: &str) -> Vec<(String, String)> {
+    let out = stack
+        .s3
+        .list_object_versions()
+        .bucket(&stack.resources.snapshot_bucket)
+        .prefix(key)
+        .send()
+        .await
+        .unwrap();
+    out.versions()
+        .iter()
+        .filter(|v| v.key() == Some(key))
+        .map(|v| {
+            (
+                v.e_tag().unwrap_or_default().to_owned(),
+                v.version_id().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unchanged_policy_shares_one_snapshot_and_a_changed_one_gets_a_new_object() {
+    let stack = TestStack::new().await;
+    let worker = stack
+        .worker(&[(POLICIES, 4), (PROFILES, 3)], policy())
+        .await;
+    let id = schedule(
+        &stack,
+        Some(&["configurationPolicies", "deviceConfigurations"]),
+        json!({"keep_last": 10}),
+    )
+    .await;
+    stack.s3_calls.take();
+    let first = backup(&stack, &worker, &id).await;
+    assert_eq!(first.outcome, Outcome::Succeeded, "{:?}", first.failures);
+    assert_eq!(first.counters.total, 7);
+    assert_eq!(first.counters.succeeded, 7);
+    let r = first.result.clone().unwrap();
+    assert_eq!(
+        (r["objects"].as_u64(), r["new_snapshots"].as_u64()),
+        (Some(7), Some(7))
+    );
+    assert_eq!(puts(&stack), 7 + 1, "seven snapshots and one manifest");
+
+    // One policy changes in the tenant; nothing else does.
+    let changed = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let p = &mut t.collections.get_mut(POLICIES).unwrap().objects[0];
+        p["description"] = json!("changed by an admin");
+        // Volatile fields alone never make a new snapshot.
+        p["lastModifiedDateTime"] = json!("2030-01-01T00:00:00Z");
+        p["id"].as_str().unwrap().to_owned()
+    });
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        t.collections.get_mut(PROFILES).unwrap().objects[0]["lastModifiedDateTime"] =
+            json!("2030-01-01T00:00:00Z");
+    });
+    let second = backup(&stack, &worker, &id).await;
+    assert_eq!(second.outcome, Outcome::Succeeded, "{:?}", second.failures);
+    let r = second.result.clone().unwrap();
+    assert_eq!(
+        (r["new_snapshots"].as_u64(), r["reused_snapshots"].as_u64()),
+        (Some(1), Some(6))
+    );
+    assert_eq!(puts(&stack), 1 + 1, "one new snapshot and the new manifest");
+    let stored = stack
+        .s3
+        .list_object_versions()
+        .bucket(&stack.resources.snapshot_bucket)
+        .prefix(format!(
+            "snapshots/{}/{}/",
+            stack.demo.workspace_id, stack.demo.tenant_id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.versions().len(),
+        8,
+        "7 + 1 snapshot objects, one version each"
+    );
+
+    let (a, b) = (
+        entries(&stack, set_of(&first)).await,
+        entries(&stack, set_of(&second)).await,
+    );
+    assert_eq!(a.len(), 7);
+    assert_eq!(b.len(), 7);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            (&x.object_type, &x.object_id),
+            (&y.object_type, &y.object_id)
+        );
+        if x.object_id == changed {
+            assert_ne!(x.hash, y.hash);
+            assert_ne!(x.snapshot_key, y.snapshot_key);
+        } else {
+            assert_eq!(x.snapshot_key, y.snapshot_key, "{}", x.object_id);
+        }
+        // Both sets' snapshots exist, under their content hash.
+        let stored = object(&stack, &y.snapshot_key).await.expect("snapshot");
+        assert_eq!(tenantops_core::backup::content_hash(&stored), y.hash);
+    }
+    let latest = stack
+        .store()
+        .latest_snapshot(
+            stack.demo.workspace_id,
+            stack.demo.tenant_id,
+            "configurationPolicies",
+            &changed,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.set_id, set_of(&second));
+    assert_ne!(
+        Some(latest.hash.as_str()),
+        a.iter()
+            .find(|e| e.object_id == changed)
+            .map(|e| e.hash.as_str())
+    );
+}
+
+#[tokio::test]
+async fn manifests_are_written_once_and_a_redelivered_finished_backup_writes_nothing() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(PROFILES, 5)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_last": 5}),
+    )
+    .await;
+    let first = backup(&stack, &worker, &id).await;
+    let first_set = set(&stack, set_of(&first)).await;
+    let before = versions(&stack, &first_set.manifest_key).await;
+    let bytes_before = object(&stack, &first_set.manifest_key).await.unwrap();
+    assert_eq!(before.len(), 1);
+
+    let second = backup(&stack, &worker, &id).await;
+    let second_set = set(&stack, set_of(&second)).await;
+    assert_ne!(first_set.manifest_key, second_set.manifest_key);
+    assert_eq!(versions(&stack, &first_set.manifest_key).await, before);
+    assert_eq!(
+        object(&stack, &first_set.manifest_key).await.unwrap(),
+        bytes_before
+    );
+    // Same content, so the manifests are equal, but each set has its own.
+    assert_eq!(first_set.manifest_hash, second_set.manifest_hash);
+
+    // SQS delivers the finished run's message again: acknowledged, nothing written.
+    stack.s3_calls.take();
+    let sets_before = stack
+        .store()
+        .backup_sets(stack.demo.workspace_id, stack.demo.tenant_id, 50, None)
+        .await
+        .unwrap()
+        .items;
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.resources.queue_url)
+        .message_body(json!({"run_id": second.id.to_string()}).to_string())
+        .send()
+        .await
+        .unwrap();
+    stack.dynamodb_calls.take();
+    worker.drain().await;
+    assert!(stack.s3_calls.take().is_empty(), "no S3 call at all");
+    let writes: Vec<String> = stack
+        .dynamodb_calls
+        .take()
+        .into_iter()
+        .filter(|c| c != "GetItem" && c != "Query")
+        .collect();
+    assert!(writes.is_empty(), "{writes:?}");
+    let sets_after = stack
+        .store()
+        .backup_sets(stack.demo.workspace_id, stack.demo.tenant_id, 50, None)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sets_before, sets_after);
+    assert_eq!(stack.run(&second.id.to_string()).await, second);
+}
+
+#[tokio::test]
+async fn a_store_refuses_to_record_a_second_set_for_the_same_run() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(PROFILES, 2)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_last": 5}),
+    )
+    .await;
+    let run = backup(&stack, &worker, &id).await;
+    let stored = set(&stack, set_of(&run)).await;
+    let mut other = stored.clone();
+    other.object_count = 99;
+    other.manifest_hash = "not-the-first".into();
+    let again = stack.store().record_backup_set(&other, &[]).await.unwrap();
+    assert_eq!(
+        again,
+        tenantops_aws::Recorded::AlreadyRecorded(Box::new(stored.clone()))
+    );
+    assert_eq!(set(&stack, stored.id).await, stored);
+    assert_eq!(entries(&stack, stored.id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_demo_tenant_backs_up_with_settings_definition_values_script_content_and_assignments() {
+    let stack = TestStack::new().await;
+    let counts: Vec<(&str, usize)> = DEMO_COLLECTIONS.iter().map(|p| (*p, 3)).collect();
+    let worker = stack.worker(&counts, policy()).await;
+    let id = schedule(&stack, None, json!({"keep_days": 30})).await;
+    let run = backup(&stack, &worker, &id).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.failures);
+    let backup_types = tenantops_graph::REGISTRY
+        .iter()
+        .filter(|t| t.backup)
+        .count() as u64;
+    assert_eq!(run.counters.total, 3 * backup_types);
+    assert_eq!(run.counters.succeeded, run.counters.total);
+    let set_id = set_of(&run);
+    assert_eq!(set(&stack, set_id).await.status, BackupSetStatus::Complete);
+    let all = entries(&stack, set_id).await;
+    assert_eq!(all.len() as u64, 3 * backup_types);
+
+    let requests = worker.sim.requests();
+    let read = |pred: &dyn Fn(&str) -> bool| requests.iter().any(|r| pred(&r.path));
+    assert!(read(
+        &|p| p.contains("/configurationPolicies/") && p.ends_with("/settings")
+    ));
+    assert!(read(
+        &|p| p.contains("/groupPolicyConfigurations/") && p.ends_with("/definitionValues")
+    ));
+    assert!(read(&|p| {
+        p.contains("/deviceManagementScripts/") && !p.ends_with("/assignments")
+    }));
+    assert!(read(&|p| p.ends_with("/assignments")));
+    assert!(
+        worker.sim.writes().is_empty(),
+        "a backup never writes to Graph"
+    );
+
+    let snapshot_of = |ty: &str| {
+        all.iter()
+            .find(|e| e.object_type == ty)
+            .unwrap_or_else(|| panic!("an entry of {ty}"))
+            .clone()
+    };
+    let policy = object(&stack, &snapshot_of("configurationPolicies").snapshot_key)
+        .await
+        .unwrap();
+    assert!(
+        !policy["settings"].as_array().unwrap().is_empty(),
+        "{policy}"
+    );
+    assert!(policy["assignments"].is_array());
+    assert!(policy.get("id").is_none(), "volatile fields are not stored");
+    let admx = object(
+        &stack,
+        &snapshot_of("groupPolicyConfigurations").snapshot_key,
+    )
+    .await
+    .unwrap();
+    assert!(
+        !admx["definitionValues"].as_array().unwrap().is_empty(),
+        "{admx}"
+    );
+    let script = object(&stack, &snapshot_of("deviceManagementScripts").snapshot_key)
+        .await
+        .unwrap();
+    assert!(
+        !script["scriptContent"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let compliance = object(
+        &stack,
+        &snapshot_of("deviceCompliancePolicies").snapshot_key,
+    )
+    .await
+    .unwrap();
+    assert!(
+        compliance["scheduledActionsForRule"].is_array(),
+        "{compliance}"
+    );
+    assert!(
+        compliance["assignments"].is_array(),
+        "list-expanded assignments are kept"
+    );
+    assert!(
+        all.iter().any(|e| e.assignments.count > 0),
+        "assignments are summarized in the manifest"
+    );
+}
+
+#[tokio::test]
+async fn a_graph_failure_on_some_objects_is_a_partial_set_with_per_object_failures() {
+    let stack = TestStack::new().await;
+    let worker = stack
+        .worker(&[(POLICIES, 4), (PROFILES, 2)], policy())
+        .await;
+    let broken = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        t.collections.get(POLICIES).unwrap().objects[1]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    worker.sim.inject(Fault::Forbidden {
+        path_prefix: format!("{POLICIES}/{broken}"),
+    });
+    let id = schedule(
+        &stack,
+        Some(&["configurationPolicies", "deviceConfigurations"]),
+        json!({"keep_last": 3}),
+    )
+    .await;
+    let run = backup(&stack, &worker, &id).await;
+    assert_eq!(run.outcome, Outcome::PartiallySucceeded);
+    assert_eq!(
+        (
+            run.counters.total,
+            run.counters.succeeded,
+            run.counters.failed
+        ),
+        (6, 5, 1)
+    );
+    assert_eq!(run.failures.len(), 1);
+    assert_eq!(run.failures[0].code.as_str(), "graph.permission_denied");
+    assert_eq!(
+        run.failures[0].object_ref.as_deref(),
+        Some(format!("configurationPolicies/{broken}").as_str())
+    );
+    let s = set(&stack, set_of(&run)).await;
+    assert_eq!(s.status, BackupSetStatus::Partial);
+    assert_eq!(s.object_count, 5);
+    assert!(
+        !entries(&stack, s.id)
+            .await
+            .iter()
+            .any(|e| e.object_id == broken)
+    );
+    let r = stack
+        .call(ApiCall::get(backups_path(&stack)).by(&stack.users().readonly))
+        .await;
+    assert_eq!(r.body["items"][0]["status"], "partial");
+}
+
+async fn tick(stack: &TestStack, now: DateTime<Utc>) {
+    let deps = tenantops_scheduler::Deps {
+        store: stack.store().clone(),
+        dispatcher: stack.deps.dispatcher.clone(),
+    };
+    tenantops_scheduler::handle(&tenantops_scheduler::ScheduledEvent::at(now), &deps)
+        .await
+        .expect("tick");
+}
+
+async fn head(stack: &TestStack, key: &str) -> bool {
+    stack
+        .s3
+        .head_object()
+        .bucket(&stack.resources.snapshot_bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn retention_keeps_the_last_n_and_the_last_successful_set_and_deletes_only_unreferenced_snapshots()
+ {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(POLICIES, 3)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["configurationPolicies"]),
+        json!({"keep_last": 1}),
+    )
+    .await;
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let (profile, broken) = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let o = &t.collections.get(POLICIES).unwrap().objects;
+        (
+            o[0]["id"].as_str().unwrap().to_owned(),
+            o[2]["id"].as_str().unwrap().to_owned(),
+        )
+    });
+    // A: complete. B: partial, with a version of `profile` that exists only in B.
+    let a = backup(&stack, &worker, &id).await;
+    assert_eq!(a.outcome, Outcome::Succeeded);
+    let original = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let p = &mut t.collections.get_mut(POLICIES).unwrap().objects[0];
+        let was = p["description"].clone();
+        p["description"] = json!("only in B");
+        was
+    });
+    worker.sim.inject(Fault::Forbidden {
+        path_prefix: format!("{POLICIES}/{broken}"),
+    });
+    let b = backup(&stack, &worker, &id).await;
+    assert_eq!(b.outcome, Outcome::PartiallySucceeded, "{:?}", b.failures);
+    let only_in_b = entries(&stack, set_of(&b))
+        .await
+        .into_iter()
+        .find(|e| e.object_id == profile)
+        .unwrap();
+    let key_b = snapshot_key(ws, tenant, &only_in_b.hash);
+    assert!(head(&stack, &key_b).await);
+
+    // C: the scheduler's run, still partial; `profile` is back to what A saw.
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        t.collections.get_mut(POLICIES).unwrap().objects[0]["description"] = original;
+    });
+    let s: Value = stack
+        .call(ApiCall::get(format!("{}/{id}", schedules_path(&stack))).by(&stack.users().owner))
+        .await
+        .body;
+    let due = DateTime::parse_from_rfc3339(s["schedule"]["next_fire_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc);
+    tick(&stack, due).await;
+    worker.drain().await;
+    let sets = stack.store().all_backup_sets(ws, tenant).await.unwrap();
+    let c = sets
+        .iter()
+        .find(|s| s.set.id != set_of(&a) && s.set.id != set_of(&b))
+        .expect("the scheduled run's set")
+        .set
+        .clone();
+    let c_run = stack.run(&c.run_id.to_string()).await;
+    assert_eq!(c_run.operation.as_str(), "backup_schedule.scheduled");
+    assert_eq!(c_run.outcome, Outcome::PartiallySucceeded);
+    let retention = &c_run.result.as_ref().unwrap()["retention"];
+    assert_eq!(
+        retention["expired_sets"],
+        json!([set_of(&b).to_string()]),
+        "{retention}"
+    );
+    assert_eq!(retention["deleted_snapshots"], 1);
+
+    // Kept: C (the newest, keep_last 1) and A (the last successful), not B.
+    let listed = stack
+        .call(ApiCall::get(backups_path(&stack)).by(&stack.users().owner))
+        .await;
+    let ids: Vec<String> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, vec![c.id.to_string(), set_of(&a).to_string()]);
+    assert!(
+        stack
+            .store()
+            .backup_set(ws, tenant, set_of(&b))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(entries(&stack, set_of(&b)).await.is_empty());
+    // B's own snapshot is gone; the ones A and C still use stay.
+    assert!(!head(&stack, &key_b).await);
+    for e in entries(&stack, set_of(&a)).await {
+        assert!(head(&stack, &e.snapshot_key).await, "{}", e.snapshot_key);
+        assert!(
+            stack
+                .store()
+                .snapshot_reference_count(ws, tenant, &e.hash)
+                .await
+                .unwrap()
+                >= 1
+        );
+    }
+    let audit = stack
+        .call(
+            ApiCall::get(format!(
+                "/v1/workspaces/{ws}/audit?action=backup_set.expire"
+            ))
+            .by(&stack.users().owner),
+        )
+        .await;
+    let items = audit.body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{}", audit.body);
+    assert_eq!(items[0]["actor"], "system:retention");
+    assert_eq!(items[0]["target"], set_of(&b).to_string());
+}
+
+#[tokio::test]
+async fn retention_leaves_unreferenced_snapshots_that_object_lock_still_holds() {
+    let stack = TestStack::new().await;
+    stack
+        .s3
+        .put_object_lock_configuration()
+        .bucket(&stack.resources.snapshot_bucket)
+        .object_lock_configuration(
+            aws_sdk_s3::types::ObjectLockConfiguration::builder()
+                .object_lock_enabled(aws_sdk_s3::types::ObjectLockEnabled::Enabled)
+                .rule(
+                    aws_sdk_s3::types::ObjectLockRule::builder()
+                        .default_retention(
+                            aws_sdk_s3::types::DefaultRetention::builder()
+                                .mode(aws_sdk_s3::types::ObjectLockRetentionMode::Governance)
+                                .days(1)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let worker = stack.worker(&[(PROFILES, 2)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_last": 1}),
+    )
+    .await;
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let first = backup(&stack, &worker, &id).await;
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        for o in &mut t.collections.get_mut(PROFILES).unwrap().objects {
+            o["description"] = json!("second version");
+        }
+    });
+    let second = backup(&stack, &worker, &id).await;
+    let schedule_id = id.parse().unwrap();
+    let retention = tenantops_core::schedule::Retention {
+        keep_last: Some(1),
+        keep_days: None,
+    };
+    let pass = tenantops_worker::retention::expire(
+        &worker.deps,
+        ws,
+        tenant,
+        schedule_id,
+        retention,
+        set_of(&second),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pass.expired_sets, vec![set_of(&first)]);
+    assert_eq!((pass.deleted_snapshots, pass.locked_snapshots), (0, 2));
+    for e in entries(&stack, set_of(&second)).await {
+        assert!(head(&stack, &e.snapshot_key).await);
+    }
+    // The first set's snapshots stay while locked; a later pass sees them again.
+    let again = tenantops_worker::retention::expire(
+        &worker.deps,
+        ws,
+        tenant,
+        schedule_id,
+        retention,
+        set_of(&second),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert!(again.expired_sets.is_empty());
+    assert_eq!(again.locked_snapshots, 2);
+}
+
+#[tokio::test]
+async fn backup_routes_are_paginated_and_isolated_by_workspace() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(PROFILES, 3)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_last": 9}),
+    )
+    .await;
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(backup(&stack, &worker, &id).await);
+    }
+    let owner = &stack.users().owner;
+    // Newest first, two per page.
+    let first = stack
+        .call(ApiCall::get(format!("{}?limit=2", backups_path(&stack))).by(owner))
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = stack
+        .call(ApiCall::get(format!("{}?limit=2&cursor={cursor}", backups_path(&stack))).by(owner))
+        .await;
+    let ids: Vec<String> = first.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(second.body["items"].as_array().unwrap())
+        .map(|s| s["id"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = runs.iter().rev().map(|r| set_of(r).to_string()).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(second.body["next_cursor"], Value::Null);
+    assert_eq!(
+        first.body["items"][0]["run"],
+        tenantops_core::links::view(runs[2].id)
+    );
+
+    // One set, its entries in pages; readonly members may view.
+    let set_id = set_of(&runs[0]);
+    let path = format!("{}/{set_id}", backups_path(&stack));
+    let page = stack
+        .call(ApiCall::get(format!("{path}?limit=2")).by(&stack.users().readonly))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body["backup_set"]["id"], set_id.to_string());
+    assert_eq!(page.body["backup_set"]["object_count"], 3);
+    assert_eq!(page.body["items"].as_array().unwrap().len(), 2);
+    let next = page.body["next_cursor"].as_str().unwrap();
+    let rest = stack
+        .call(ApiCall::get(format!("{path}?limit=2&cursor={next}")).by(owner))
+        .await;
+    assert_eq!(rest.body["items"].as_array().unwrap().len(), 1);
+    assert!(rest.body["items"][0]["hash"].as_str().unwrap().len() == 64);
+    // A cursor of one set does not page another.
+    let other_path = format!("{}/{}", backups_path(&stack), set_of(&runs[1]));
+    let wrong = stack
+        .call(ApiCall::get(format!("{other_path}?cursor={next}")).by(owner))
+        .await;
+    assert_eq!((wrong.status, wrong.code()), (400, "cursor.invalid"));
+
+    // A set of the other workspace's tenant.
+    let mut theirs = set(&stack, set_id).await;
+    theirs.id = BackupSetId::new();
+    theirs.workspace_id = stack.demo.other_workspace_id;
+    theirs.tenant_id = stack.demo.other_tenant_id;
+    stack.store().record_backup_set(&theirs, &[]).await.unwrap();
+    let their_path = format!(
+        "/v1/workspaces/{}/tenants/{}/backups",
+        stack.demo.other_workspace_id, stack.demo.other_tenant_id
+    );
+    let outsider = &stack.users().outsider;
+    let ok = stack
+        .call(ApiCall::get(format!("{their_path}/{}", theirs.id)).by(outsider))
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    // Their set id under our tenant: not found, as a missing set.
+    let cross = stack
+        .call(ApiCall::get(format!("{}/{}", backups_path(&stack), theirs.id)).by(owner))
+        .await;
+    assert_eq!((cross.status, cross.code()), (404, "backup.set_not_found"));
+    let missing = stack
+        .call(ApiCall::get(format!("{}/{}", backups_path(&stack), BackupSetId::new())).by(owner))
+        .await;
+    assert_eq!(cross.body["detail"], missing.body["detail"]);
+    let malformed = stack
+        .call(ApiCall::get(format!("{}/not-a-set", backups_path(&stack))).by(owner))
+        .await;
+    assert_eq!(malformed.status, 404);
+    // Not a member of the workspace: 404 on both routes, whatever the ids.
+    for p in [backups_path(&stack), path.clone()] {
+        let r = stack.call(ApiCall::get(p).by(outsider)).await;
+        assert_eq!(r.status, 404, "{}", r.body);
+    }
+    let r = stack
+        .call(ApiCall::get(format!("{their_path}/{}", theirs.id)).by(owner))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    // Unknown query parameters are refused.
+    let r = stack
+        .call(ApiCall::get(format!("{}?type=x", backups_path(&stack))).by(owner))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "query.invalid"));
+}
