@@ -9,6 +9,7 @@ mod graph;
 mod idempotency;
 mod isolation;
 mod listing;
+mod openapi;
 mod schedules;
 mod scheduler;
 mod start;

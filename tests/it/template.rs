@@ -1161,3 +1161,126 @@ fn every_function_logs_json_to_its_own_log_group_and_alarms_on_errors_and_thrott
         }
     }
 }
+
+/// The API function's HttpApi events: (route key, authorizer) per event.
+fn api_routes(t: &Value) -> Vec<(String, String)> {
+    let (id, api) = function_for_crate(t, "api");
+    let events = api["Properties"]["Events"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("{id} has no Events"));
+    events
+        .values()
+        .filter(|e| e["Type"].as_str() == Some("HttpApi"))
+        .map(|e| {
+            let p = &e["Properties"];
+            let key = format!(
+                "{} {}",
+                p["Method"].as_str().unwrap_or("ANY").to_ascii_uppercase(),
+                p["Path"].as_str().unwrap_or_default()
+            );
+            let auth = p["Auth"]["Authorizer"]
+                .as_str()
+                .unwrap_or("(default)")
+                .to_owned();
+            (key, auth)
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_opens_exactly_the_apis_public_routes_and_guards_the_rest() {
+    let t = template();
+    let routes = api_routes(&t);
+    let open: BTreeSet<&str> = routes
+        .iter()
+        .filter(|(_, auth)| auth == "NONE")
+        .map(|(key, _)| key.as_str())
+        .collect();
+    let public: BTreeSet<&str> = tenantops_api::PUBLIC_ROUTES.iter().copied().collect();
+    assert_eq!(open, public, "HttpApi events with `Authorizer: NONE`");
+    let guarded: Vec<&(String, String)> = routes.iter().filter(|(_, a)| a != "NONE").collect();
+    assert_eq!(
+        guarded,
+        vec![&("ANY /v1/{proxy+}".to_owned(), "JwtAuthorizer".to_owned())],
+        "every other route goes through the JWT authorizer"
+    );
+    for key in tenantops_api::PUBLIC_ROUTES {
+        assert!(
+            tenantops_api::ROUTES.contains(key),
+            "{key} is public but not served"
+        );
+    }
+}
+
+#[test]
+fn the_reaper_queries_only_the_active_index_and_touches_only_its_queues() {
+    let t = template();
+    let (id, reaper) = function_for_crate(&t, "reaper");
+    let env = environment(&t, reaper);
+    let of = |name| {
+        referenced(env_var(&env, name)).unwrap_or_else(|| panic!("{id}: {name} is !Ref <resource>"))
+    };
+    let table = of(tenantops_reaper::config::TABLE_NAME);
+    let queue = of(tenantops_reaper::config::QUEUE_URL);
+    let dead_letters = of(tenantops_reaper::config::DEAD_LETTER_QUEUE_URL);
+    assert_eq!(
+        referenced(
+            &t["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+        ),
+        Some(dead_letters.clone()),
+        "{id}: drains the work queue's own dead-letter queue"
+    );
+    let index_arn = format!("${{}}/index/{}", keys::GSI3);
+    let mut dynamo = BTreeSet::new();
+    for (action, reference, literal) in grants(&t, &id) {
+        match action.split_once(':') {
+            Some(("dynamodb", _)) if action == "dynamodb:query" => {
+                assert_eq!(
+                    (reference, literal.as_str()),
+                    (None, index_arn.as_str()),
+                    "{id}: Query on !Sub ${{{table}.Arn}}/index/GSI3 only (no base-table or other index queries, no Scan)"
+                );
+                dynamo.insert(action);
+            }
+            Some(("dynamodb", _)) => {
+                assert_eq!(reference.as_deref(), Some(table.as_str()), "{id}: {action}");
+                dynamo.insert(action);
+            }
+            Some(("sqs", _)) => {
+                let expected = if action == "sqs:sendmessage" {
+                    &queue
+                } else {
+                    &dead_letters
+                };
+                assert!(
+                    ["sqs:sendmessage", "sqs:receivemessage", "sqs:deletemessage"]
+                        .contains(&action.as_str()),
+                    "{id}: {action} is more than re-dispatching and draining"
+                );
+                assert_eq!(
+                    reference.as_deref(),
+                    Some(expected.as_str()),
+                    "{id}: {action}"
+                );
+            }
+            _ => {}
+        }
+    }
+    // stale_runs: Query. get_run: GetItem. mark_redispatched: UpdateItem. fail_stale and
+    // fail_exhausted: TransactWriteItems of an Update on the run and an Update or Delete on
+    // its lock. put_notification: PutItem.
+    let used: BTreeSet<String> = [
+        "dynamodb:query",
+        "dynamodb:getitem",
+        "dynamodb:updateitem",
+        "dynamodb:deleteitem",
+        "dynamodb:putitem",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(
+        dynamo, used,
+        "{id}: DynamoDB actions (template left, code right)"
+    );
+}

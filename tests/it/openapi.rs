@@ -1,0 +1,792 @@
+//! The OpenAPI document (`functions/api/openapi.json`, served at `GET /v1/openapi.json`) held
+//! to the code, so that it cannot drift:
+//! - it describes exactly the router's routes (`tenantops_api::ROUTES`), and that table is the
+//!   router's match: every listed method is served, every other method on those paths is 405,
+//!   and the match arms in router.rs name no path the table lacks;
+//! - what the handlers answer validates against it: status documented, media type documented,
+//!   body valid against the JSON Schema, for a success and a problem of every route.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tenantops_core::{RunId, TenantId, UserId, WorkspaceId};
+use tenantops_graph::throttle::RetryPolicy;
+use tenantops_graph_sim::DEMO_COLLECTIONS;
+use tenantops_tests::{ApiCall, Reply, TestStack};
+
+const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+fn repo_file(rel: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn document() -> Value {
+    serde_json::from_str(&repo_file("functions/api/openapi.json")).expect("openapi.json is JSON")
+}
+
+/// "METHOD /path" for every operation in the document.
+fn documented_routes(doc: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            if METHODS.contains(&method.to_ascii_uppercase().as_str()) {
+                out.insert(format!("{} {path}", method.to_ascii_uppercase()));
+            }
+        }
+    }
+    out
+}
+
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once(' ').expect("route keys are `METHOD /path`")
+}
+
+/// A path template with its parameters blanked, so `{ws}` and a match binding `ws` compare.
+fn shape(path: &str) -> String {
+    path.split('/')
+        .map(|s| if s.starts_with('{') { "*" } else { s })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[test]
+fn the_document_describes_exactly_the_routes_the_router_serves() {
+    let doc = document();
+    let documented = documented_routes(&doc);
+    let served: BTreeSet<String> = tenantops_api::ROUTES
+        .iter()
+        .map(|r| r.to_string())
+        .collect();
+    assert_eq!(
+        served.len(),
+        tenantops_api::ROUTES.len(),
+        "ROUTES lists a route twice"
+    );
+    let missing: Vec<_> = served.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "served but not in openapi.json: {missing:#?}\nin openapi.json but not served: {extra:#?}"
+    );
+
+    // Public exactly where API Gateway has no authorizer; a bearer JWT everywhere else.
+    assert_eq!(
+        doc["openapi"].as_str().unwrap_or_default().get(..4),
+        Some("3.1.")
+    );
+    assert_eq!(doc["security"], json!([{ "bearer": [] }]));
+    for key in tenantops_api::ROUTES {
+        let (method, path) = split_key(key);
+        let op = &doc["paths"][path][method.to_ascii_lowercase()];
+        let public = op["security"] == json!([]);
+        assert_eq!(
+            public,
+            tenantops_api::PUBLIC_ROUTES.contains(key),
+            "{key}: `security: []` in the document iff it is a public route"
+        );
+        let responses = op["responses"].as_object().expect("responses");
+        if !public {
+            assert!(responses.contains_key("401"), "{key}: 401 undocumented");
+        }
+        // Every path parameter of the template is declared, and no other.
+        let declared: BTreeSet<String> = op["parameters"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| resolve(&doc, p))
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let in_template: BTreeSet<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(declared, in_template, "{key}: path parameters");
+    }
+}
+
+/// The route table against the match itself: a path pattern in router.rs that ROUTES does
+/// not list (or the other way round) fails here, whatever the methods.
+#[test]
+fn the_route_table_names_every_path_the_router_matches() {
+    let source = repo_file("functions/api/src/router.rs");
+    let body = &source[source.find("async fn route(").expect("fn route")..];
+    let mut matched = BTreeSet::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("[\"v1\"").or_else(|| rest.find("[\n")) {
+        let Some(len) = rest[start..].find(']') else {
+            break;
+        };
+        let pattern = &rest[start + 1..start + len];
+        rest = &rest[start + len..];
+        if !rest[1..].trim_start().starts_with("=>") {
+            continue;
+        }
+        let segments: Vec<String> = pattern
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(
+                |s| match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+                    Some(literal) => literal.to_owned(),
+                    None => "*".to_owned(),
+                },
+            )
+            .collect();
+        if segments.first().map(String::as_str) == Some("v1") {
+            matched.insert(format!("/{}", segments.join("/")));
+        }
+    }
+    let listed: BTreeSet<String> = tenantops_api::ROUTES
+        .iter()
+        .map(|k| shape(split_key(k).1))
+        .collect();
+    assert!(
+        matched.len() > 10,
+        "the router.rs parse found too few patterns: {matched:#?}"
+    );
+    assert_eq!(matched, listed, "router.rs match arms vs ROUTES");
+}
+
+/// Validates responses against the document; remembers which statuses each route showed.
+struct Contract {
+    doc: Value,
+    validators: Mutex<HashMap<String, jsonschema::Validator>>,
+    seen: Mutex<BTreeMap<&'static str, BTreeSet<u16>>>,
+    violations: Mutex<Vec<String>>,
+}
+
+/// Follows one `$ref` within the document.
+fn resolve<'d>(doc: &'d Value, v: &'d Value) -> &'d Value {
+    match v["$ref"].as_str() {
+        Some(r) => doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling $ref {r}")),
+        None => v,
+    }
+}
+
+impl Contract {
+    fn new() -> Self {
+        Contract {
+            doc: document(),
+            validators: Mutex::new(HashMap::new()),
+            seen: Mutex::new(BTreeMap::new()),
+            violations: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// What is wrong with `reply` as an answer of `key`, if anything.
+    fn violation(&self, key: &str, reply: &Reply) -> Option<String> {
+        let (method, path) = split_key(key);
+        let op = &self.doc["paths"][path][method.to_ascii_lowercase()];
+        let Some(response) = op["responses"].get(reply.status.to_string()) else {
+            return Some(format!("status {} is not documented", reply.status));
+        };
+        let response = resolve(&self.doc, response);
+        let Some(content) = response.get("content") else {
+            return (!reply.body.is_null())
+                .then(|| format!("{} documents no body, got {}", reply.status, reply.body));
+        };
+        let media = reply
+            .content_type
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let Some(schema) = content.get(media).map(|c| &c["schema"]) else {
+            return Some(format!(
+                "{} is documented as {:?}, answered as {media:?}",
+                reply.status,
+                content.as_object().map(|c| c.keys().collect::<Vec<_>>())
+            ));
+        };
+        let cache_key = format!("{key} {} {media}", reply.status);
+        let mut validators = self.validators.lock().unwrap();
+        let validator = validators.entry(cache_key).or_insert_with(|| {
+            // The schema with the document's components beside it, so that its
+            // `#/components/schemas/...` references resolve.
+            let mut root = schema.clone();
+            if let Some(obj) = root.as_object_mut() {
+                obj.insert("components".into(), self.doc["components"].clone());
+            }
+            jsonschema::draft202012::new(&root)
+                .unwrap_or_else(|e| panic!("{key} {}: schema does not compile: {e}", reply.status))
+        });
+        let errors: Vec<String> = validator
+            .iter_errors(&reply.body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        (!errors.is_empty()).then(|| format!("{} body: {errors:#?}\n{}", reply.status, reply.body))
+    }
+
+    fn record(&self, key: &'static str, reply: &Reply) {
+        assert!(
+            tenantops_api::ROUTES.contains(&key),
+            "{key} is not in ROUTES"
+        );
+        self.seen
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_default()
+            .insert(reply.status);
+        if let Some(v) = self.violation(key, reply) {
+            self.violations.lock().unwrap().push(format!("{key}: {v}"));
+        }
+    }
+}
+
+/// Calls routes by their key and checks every answer against the contract.
+struct Client<'s> {
+    stack: &'s TestStack,
+    contract: Contract,
+}
+
+impl<'s> Client<'s> {
+    /// The call for `key` with its path parameters filled in order.
+    fn req(&self, key: &'static str, args: &[&dyn std::fmt::Display]) -> ApiCall<'s> {
+        let (method, template) = split_key(key);
+        let mut args = args.iter();
+        let path: Vec<String> = template
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    args.next()
+                        .unwrap_or_else(|| panic!("{key}: too few path arguments"))
+                        .to_string()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect();
+        assert!(args.next().is_none(), "{key}: too many path arguments");
+        ApiCall {
+            method,
+            ..ApiCall::get(path.join("/"))
+        }
+    }
+
+    async fn send(&self, key: &'static str, call: ApiCall<'_>) -> Reply {
+        let reply = self.stack.call(call).await;
+        self.contract.record(key, &reply);
+        reply
+    }
+
+    /// `send`, asserting the status.
+    async fn expect(&self, key: &'static str, call: ApiCall<'_>, status: u16) -> Reply {
+        let reply = self.send(key, call).await;
+        assert_eq!(reply.status, status, "{key}: {}", reply.body);
+        reply
+    }
+}
+
+fn with_body<'a>(call: ApiCall<'a>, body: Value) -> ApiCall<'a> {
+    ApiCall {
+        body: Some(body.to_string()),
+        ..call
+    }
+}
+
+fn with_query<'a>(call: ApiCall<'a>, query: &str) -> ApiCall<'a> {
+    ApiCall {
+        path: format!("{}?{query}", call.path),
+        ..call
+    }
+}
+
+fn fresh_guid() -> String {
+    let u = ulid::Ulid::new().0;
+    let h = format!("{u:032x}");
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+#[tokio::test]
+async fn the_document_is_served_without_a_token_exactly_as_checked_in() {
+    let stack = TestStack::new().await;
+    let reply = stack.call(ApiCall::get("/v1/openapi.json")).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.content_type, "application/json");
+    assert_eq!(reply.body, document());
+}
+
+/// Every method ROUTES lists reaches its handler (never `route.not_found` or
+/// `method.not_allowed`); every other method on the same paths is a 405. Ids are fresh, so
+/// nothing is found and nothing changes. Every answer is checked against the document too.
+#[tokio::test]
+async fn every_listed_route_is_served_and_other_methods_on_its_path_are_405() {
+    let stack = TestStack::new().await;
+    let contract = Contract::new();
+    let owner = &stack.users().owner;
+    let paths: BTreeSet<&str> = tenantops_api::ROUTES
+        .iter()
+        .map(|k| split_key(k).1)
+        .collect();
+    for path in paths {
+        let concrete: Vec<String> = path
+            .split('/')
+            .map(|s| match s {
+                "{user}" => "someone-else".to_owned(),
+                s if s.starts_with('{') => ulid::Ulid::new().to_string(),
+                s => s.to_owned(),
+            })
+            .collect();
+        let concrete = concrete.join("/");
+        for method in METHODS {
+            let key = format!("{method} {path}");
+            let reply = stack
+                .call(
+                    ApiCall {
+                        method,
+                        ..ApiCall::get(concrete.clone())
+                    }
+                    .by(owner),
+                )
+                .await;
+            match tenantops_api::ROUTES.iter().find(|k| **k == key) {
+                Some(listed) => {
+                    assert!(
+                        !["route.not_found", "method.not_allowed"].contains(&reply.code()),
+                        "{key} is listed but not served: {} {}",
+                        reply.status,
+                        reply.body
+                    );
+                    contract.record(listed, &reply);
+                }
+                None => assert_eq!(
+                    (reply.status, reply.code()),
+                    (405, "method.not_allowed"),
+                    "{key} is not listed but answered {}",
+                    reply.body
+                ),
+            }
+        }
+    }
+    let violations = contract.violations.into_inner().unwrap();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base: Duration::from_millis(50),
+        cap: Duration::from_secs(2),
+        handback_after: Duration::from_secs(5),
+    }
+}
+
+/// A walk through every route, successes and problems, each answer validated against the
+/// document; at the end every route must have shown a success and (unless it is public) a
+/// client error.
+#[tokio::test]
+async fn every_route_answers_as_the_document_says() {
+    let stack = TestStack::new().await;
+    let c = Client {
+        stack: &stack,
+        contract: Contract::new(),
+    };
+    let users = stack.users();
+    let (owner, readonly, outsider) = (&users.owner, &users.readonly, &users.outsider);
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let nobody_ws = WorkspaceId::new();
+    let nobody_tenant = TenantId::new();
+
+    // Public routes.
+    c.expect("GET /v1/health", c.req("GET /v1/health", &[]), 200)
+        .await;
+    let doc = c
+        .expect(
+            "GET /v1/openapi.json",
+            c.req("GET /v1/openapi.json", &[]),
+            200,
+        )
+        .await;
+    assert_eq!(doc.body, c.contract.doc);
+
+    // Workspaces and members.
+    const CREATE_WS: &str = "POST /v1/workspaces";
+    let created = c
+        .expect(
+            CREATE_WS,
+            with_body(c.req(CREATE_WS, &[]), json!({"name": "Northwind MSP"})).by(owner),
+            201,
+        )
+        .await;
+    let new_ws: WorkspaceId = created.body["workspace"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    c.expect(
+        CREATE_WS,
+        with_body(c.req(CREATE_WS, &[]), json!({"name": ""})).by(owner),
+        422,
+    )
+    .await;
+    let mut malformed = c.req(CREATE_WS, &[]).by(owner);
+    malformed.body = Some("{\"name\":".into());
+    c.expect(CREATE_WS, malformed, 400).await;
+    let mut text = with_body(c.req(CREATE_WS, &[]), json!({"name": "x"})).by(owner);
+    text.headers.push(("content-type", "text/plain".into()));
+    c.expect(CREATE_WS, text, 415).await;
+    let mut huge = c.req(CREATE_WS, &[]).by(owner);
+    huge.body = Some(format!(
+        "{{\"name\": \"{}\"}}",
+        "x".repeat(tenantops_api::MAX_BODY_BYTES)
+    ));
+    c.expect(CREATE_WS, huge, 413).await;
+
+    const LIST_WS: &str = "GET /v1/workspaces";
+    c.expect(LIST_WS, c.req(LIST_WS, &[]).by(owner), 200).await;
+    c.expect(LIST_WS, c.req(LIST_WS, &[]), 401).await;
+
+    const MEMBERS: &str = "GET /v1/workspaces/{ws}/members";
+    c.expect(MEMBERS, c.req(MEMBERS, &[&new_ws]).by(owner), 200)
+        .await;
+    c.expect(MEMBERS, c.req(MEMBERS, &[&new_ws]).by(outsider), 404)
+        .await;
+
+    const PUT_MEMBER: &str = "PUT /v1/workspaces/{ws}/members/{user}";
+    let member: UserId = "openapi-operator".parse().unwrap();
+    let put = |role: &str| {
+        with_body(
+            c.req(PUT_MEMBER, &[&new_ws, &member]),
+            json!({"role": role}),
+        )
+    };
+    c.expect(PUT_MEMBER, put("operator").by(owner), 201).await;
+    c.expect(PUT_MEMBER, put("operator").by(owner), 200).await;
+    c.expect(PUT_MEMBER, put("manager").by(owner), 200).await;
+    c.expect(PUT_MEMBER, put("boss").by(owner), 422).await;
+    c.expect(PUT_MEMBER, put("readonly").by(outsider), 404)
+        .await;
+    c.expect(PUT_MEMBER, put("readonly").by(&member), 403).await;
+
+    const DELETE_MEMBER: &str = "DELETE /v1/workspaces/{ws}/members/{user}";
+    let delete = || c.req(DELETE_MEMBER, &[&new_ws, &member]).by(owner);
+    c.expect(DELETE_MEMBER, delete(), 204).await;
+    c.expect(DELETE_MEMBER, delete(), 404).await;
+    c.expect(
+        DELETE_MEMBER,
+        c.req(DELETE_MEMBER, &[&new_ws, owner]).by(owner),
+        409,
+    )
+    .await;
+
+    // Tenants and their provider connection.
+    const CREATE_TENANT: &str = "POST /v1/workspaces/{ws}/tenants";
+    let entra = fresh_guid();
+    let new_tenant = c
+        .expect(
+            CREATE_TENANT,
+            with_body(
+                c.req(CREATE_TENANT, &[&new_ws]),
+                json!({"entra_tenant_id": entra, "display_name": "Northwind Traders"}),
+            )
+            .by(owner),
+            201,
+        )
+        .await;
+    let new_tenant: TenantId = new_tenant.body["tenant"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    c.expect(
+        CREATE_TENANT,
+        with_body(
+            c.req(CREATE_TENANT, &[&new_ws]),
+            json!({"entra_tenant_id": entra, "display_name": "Again"}),
+        )
+        .by(owner),
+        409,
+    )
+    .await;
+    c.expect(
+        CREATE_TENANT,
+        with_body(
+            c.req(CREATE_TENANT, &[&new_ws]),
+            json!({"entra_tenant_id": "not-a-guid", "display_name": "X"}),
+        )
+        .by(owner),
+        422,
+    )
+    .await;
+    c.expect(
+        CREATE_TENANT,
+        with_body(
+            c.req(CREATE_TENANT, &[&ws]),
+            json!({"entra_tenant_id": fresh_guid(), "display_name": "X"}),
+        )
+        .by(readonly),
+        403,
+    )
+    .await;
+
+    const LIST_TENANTS: &str = "GET /v1/workspaces/{ws}/tenants";
+    c.expect(LIST_TENANTS, c.req(LIST_TENANTS, &[&ws]).by(owner), 200)
+        .await;
+    c.expect(
+        LIST_TENANTS,
+        c.req(LIST_TENANTS, &[&nobody_ws]).by(owner),
+        404,
+    )
+    .await;
+
+    const TENANT: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}";
+    c.expect(TENANT, c.req(TENANT, &[&ws, &tenant]).by(readonly), 200)
+        .await;
+    c.expect(TENANT, c.req(TENANT, &[&ws, &nobody_tenant]).by(owner), 404)
+        .await;
+
+    const RENAME: &str = "PATCH /v1/workspaces/{ws}/tenants/{tenant}";
+    let rename = |name: Value| {
+        with_body(
+            c.req(RENAME, &[&new_ws, &new_tenant]),
+            json!({ "display_name": name }),
+        )
+    };
+    c.expect(RENAME, rename(json!("Northwind Traders EU")).by(owner), 200)
+        .await;
+    c.expect(RENAME, rename(json!(5)).by(owner), 422).await;
+
+    const PUT_CONNECTION: &str = "PUT /v1/workspaces/{ws}/tenants/{tenant}/provider-connection";
+    let connection = |secret: Option<&str>| {
+        let mut body = json!({"client_id": fresh_guid()});
+        if let Some(s) = secret {
+            body["client_secret"] = json!(s);
+            body["secret_expires_at"] = json!("2030-01-01T00:00:00Z");
+        }
+        with_body(c.req(PUT_CONNECTION, &[&new_ws, &new_tenant]), body)
+    };
+    const CONNECTION: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/provider-connection";
+    c.expect(
+        CONNECTION,
+        c.req(CONNECTION, &[&new_ws, &new_tenant]).by(owner),
+        404,
+    )
+    .await;
+    c.expect(PUT_CONNECTION, connection(Some("s3cret")).by(owner), 201)
+        .await;
+    c.expect(PUT_CONNECTION, connection(Some("rotated")).by(owner), 200)
+        .await;
+    c.expect(PUT_CONNECTION, connection(None).by(owner), 422)
+        .await;
+    c.expect(
+        CONNECTION,
+        c.req(CONNECTION, &[&new_ws, &new_tenant]).by(owner),
+        200,
+    )
+    .await;
+
+    const ONBOARDING: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/onboarding";
+    c.expect(
+        ONBOARDING,
+        c.req(ONBOARDING, &[&new_ws, &new_tenant]).by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        ONBOARDING,
+        c.req(ONBOARDING, &[&ws, &tenant]).by(outsider),
+        404,
+    )
+    .await;
+
+    // Runs, then the worker fills the caches the read routes serve.
+    let worker = stack
+        .worker(
+            &DEMO_COLLECTIONS.iter().map(|p| (*p, 3)).collect::<Vec<_>>(),
+            policy(),
+        )
+        .await;
+    const START: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/operations";
+    let start = |body: Value| with_body(c.req(START, &[&ws, &tenant]), body);
+    let run = c
+        .expect(
+            START,
+            start(json!({"type": "inventory.sync"})).by(owner),
+            202,
+        )
+        .await
+        .run_id();
+    c.expect(
+        START,
+        start(json!({"type": "inventory.sync"})).by(owner),
+        200,
+    )
+    .await;
+    for t in [
+        "directory_groups.sync",
+        "directory_role_definitions.sync",
+        "provider_connection.verify",
+    ] {
+        c.expect(START, start(json!({ "type": t })).by(owner), 202)
+            .await;
+    }
+    c.expect(START, start(json!({"type": "nope"})).by(owner), 422)
+        .await;
+    c.expect(
+        START,
+        start(json!({"type": "inventory.sync"})).by(readonly),
+        403,
+    )
+    .await;
+    c.expect(
+        START,
+        start(json!({"type": "backup_schedule.run_now"}))
+            .by(owner)
+            .header("idempotency-key", "bad key with spaces"),
+        400,
+    )
+    .await;
+
+    const RUN: &str = "GET /v1/operations/{run}";
+    c.expect(RUN, c.req(RUN, &[&run]).by(owner), 200).await;
+    worker.drain().await;
+    let done = c.expect(RUN, c.req(RUN, &[&run]).by(owner), 200).await;
+    assert_eq!(done.body["run"]["status"], "completed", "{}", done.body);
+    c.expect(RUN, c.req(RUN, &[&RunId::new()]).by(owner), 404)
+        .await;
+    c.expect(RUN, c.req(RUN, &[&run]).by(outsider), 404).await;
+
+    const RUNS: &str = "GET /v1/workspaces/{ws}/operations";
+    let listed = c
+        .expect(
+            RUNS,
+            with_query(c.req(RUNS, &[&ws]), "limit=2").by(owner),
+            200,
+        )
+        .await;
+    assert!(listed.body["next_cursor"].is_string(), "{}", listed.body);
+    c.expect(
+        RUNS,
+        with_query(c.req(RUNS, &[&ws]), "status=done").by(owner),
+        400,
+    )
+    .await;
+
+    const INVENTORY: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/inventory";
+    let inventory = c
+        .expect(
+            INVENTORY,
+            with_query(
+                c.req(INVENTORY, &[&ws, &tenant]),
+                "type=deviceConfigurations&limit=2",
+            )
+            .by(owner),
+            200,
+        )
+        .await;
+    assert_eq!(inventory.body["items"].as_array().map(Vec::len), Some(2));
+    c.expect(INVENTORY, c.req(INVENTORY, &[&ws, &tenant]).by(owner), 400)
+        .await;
+
+    const GROUPS: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/directory/groups";
+    let groups = c
+        .expect(GROUPS, c.req(GROUPS, &[&ws, &tenant]).by(owner), 200)
+        .await;
+    assert!(
+        !groups.body["items"].as_array().unwrap().is_empty(),
+        "{}",
+        groups.body
+    );
+    c.expect(
+        GROUPS,
+        with_query(
+            c.req(GROUPS, &[&ws, &tenant]),
+            &format!("search={}", "a".repeat(300)),
+        )
+        .by(owner),
+        400,
+    )
+    .await;
+
+    const ROLES: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/directory/role-definitions";
+    c.expect(ROLES, c.req(ROLES, &[&ws, &tenant]).by(owner), 200)
+        .await;
+    c.expect(
+        ROLES,
+        with_query(c.req(ROLES, &[&ws, &tenant]), "limit=5").by(owner),
+        400,
+    )
+    .await;
+
+    const NOTES: &str = "GET /v1/me/notifications";
+    let notes = c.expect(NOTES, c.req(NOTES, &[]).by(owner), 200).await;
+    assert!(!notes.body["items"].as_array().unwrap().is_empty());
+    c.expect(
+        NOTES,
+        with_query(c.req(NOTES, &[]), "limit=0").by(owner),
+        400,
+    )
+    .await;
+
+    const AUDIT: &str = "GET /v1/workspaces/{ws}/audit";
+    let audit = c.expect(AUDIT, c.req(AUDIT, &[&ws]).by(owner), 200).await;
+    assert!(!audit.body["items"].as_array().unwrap().is_empty());
+    c.expect(
+        AUDIT,
+        with_query(c.req(AUDIT, &[&ws]), "action=Not-An-Action").by(owner),
+        400,
+    )
+    .await;
+
+    const ARCHIVE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/archive";
+    c.expect(
+        ARCHIVE,
+        c.req(ARCHIVE, &[&new_ws, &new_tenant]).by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        ARCHIVE,
+        c.req(ARCHIVE, &[&ws, &nobody_tenant]).by(owner),
+        404,
+    )
+    .await;
+    c.expect(
+        START,
+        with_body(
+            c.req(START, &[&new_ws, &new_tenant]),
+            json!({"type": "inventory.sync"}),
+        )
+        .by(owner),
+        409,
+    )
+    .await;
+
+    let violations = c.contract.violations.into_inner().unwrap();
+    assert!(
+        violations.is_empty(),
+        "answers the document does not describe:\n{}",
+        violations.join("\n\n")
+    );
+    let seen = c.contract.seen.into_inner().unwrap();
+    for key in tenantops_api::ROUTES {
+        let statuses = seen.get(key).cloned().unwrap_or_default();
+        assert!(
+            statuses.iter().any(|s| (200..300).contains(s)),
+            "{key}: no success exercised ({statuses:?})"
+        );
+        assert!(
+            tenantops_api::PUBLIC_ROUTES.contains(key)
+                || statuses.iter().any(|s| (400..500).contains(s)),
+            "{key}: no client error exercised ({statuses:?})"
+        );
+    }
+}
