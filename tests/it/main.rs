@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod backup;
 mod bad_input;
 mod dispatch;
 mod gateway;
@@ -9,7 +10,6 @@ mod graph;
 mod idempotency;
 mod isolation;
 mod listing;
-mod openapi;
 mod schedules;
 mod scheduler;
 mod start;

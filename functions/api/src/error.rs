@@ -13,6 +13,7 @@ pub enum Resource {
     Member,
     Connection,
     Schedule,
+    BackupSet,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +58,15 @@ pub enum ApiError {
     TenantAlreadyClaimed,
     #[error("the item changed concurrently")]
     ConcurrentChange,
-    /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
-    #[error("restore refused: {0}")]
-    Restore(ReasonCode),
     #[error("invalid schedule: {0}")]
     Schedule(tenantops_core::schedule::ScheduleError),
     #[error("the run to retry is not a run of this schedule")]
     RetryRunInvalid,
     #[error("only a failed or partially succeeded run can be retried")]
     RetryNotAllowed,
+    /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
+    #[error("restore refused: {0}")]
+    Restore(ReasonCode),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -129,6 +130,7 @@ impl ApiError {
             ApiError::NotFound(Resource::Member) => R::MemberNotFound,
             ApiError::NotFound(Resource::Connection) => R::ConnectionNotFound,
             ApiError::NotFound(Resource::Schedule) => R::ScheduleNotFound,
+            ApiError::NotFound(Resource::BackupSet) => R::BackupSetNotFound,
             ApiError::Schedule(e) => e.code(),
             ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
             ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
@@ -169,6 +171,7 @@ impl ApiError {
             ApiError::NotFound(Resource::Member) => "Member not found",
             ApiError::NotFound(Resource::Connection) => "Provider connection not found",
             ApiError::NotFound(Resource::Schedule) => "Backup schedule not found",
+            ApiError::NotFound(Resource::BackupSet) => "Backup set not found",
             ApiError::Schedule(_) => "Invalid backup schedule",
             ApiError::RetryRunInvalid => "Not a run of this schedule",
             ApiError::RetryNotAllowed => "Run not retryable",

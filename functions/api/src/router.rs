@@ -38,6 +38,13 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/workspaces/{ws}/tenants/{tenant}/directory/role-definitions",
     "GET /v1/me/notifications",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/operations",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}",
+    "PATCH /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}",
+    "DELETE /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/run-now",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/retry",
     "PATCH /v1/workspaces/{ws}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
@@ -78,7 +85,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
-    use routes::{backups, operations, restores, tenant_data, tenants, workspaces};
+    use routes::{backups, operations, restores, schedules, tenant_data, tenants, workspaces};
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
@@ -187,6 +194,25 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "tenants", t, "backups", set] => {
             only(m, Method::GET)?;
             backups::view(req, deps, ws, t, set).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "backup-schedules"] => match *m {
+            Method::GET => schedules::list(req, deps, ws, t).await,
+            Method::POST => schedules::create(req, deps, ws, t).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "tenants", t, "backup-schedules", id] => match *m {
+            Method::GET => schedules::view(req, deps, ws, t, id).await,
+            Method::PATCH => schedules::update(req, deps, ws, t, id).await,
+            Method::DELETE => schedules::delete(req, deps, ws, t, id).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "tenants", t, "backup-schedules", id, "run-now"] => {
+            only(m, Method::POST)?;
+            schedules::run_now(req, deps, ws, t, id).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "backup-schedules", id, "retry"] => {
+            only(m, Method::POST)?;
+            schedules::retry(req, deps, ws, t, id).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;

@@ -3,6 +3,8 @@
 //!
 //! - start: latency of new starts and of dedupe hits through the gateway and handler, and
 //!   the AWS calls each costs (counted by SDK interceptors, not assumed);
+//! - scheduler tick: one tick over 10,000 schedules of which 500 are due (wall time, AWS
+//!   calls), and a repeated tick for the same minute;
 //! - sync: an inventory sync of a 5,000-object tenant through the worker against graph-sim
 //!   with its default (Microsoft's documented) throttling: objects/s, requests/s, use of the
 //!   Intune budget, throttles met, and requests sent inside a Retry-After window (must be 0).
@@ -10,6 +12,7 @@
 
 mod cpu;
 mod init;
+mod scheduler;
 mod storm;
 
 use std::time::{Duration, Instant};
@@ -178,6 +181,7 @@ async fn main() -> anyhow::Result<()> {
         "start": start_path().await?,
         "sync_5000": sync_throughput().await?,
         "dedupe_storm": storm::dedupe_storm().await?,
+        "scheduler_tick": scheduler::tick_cost().await?,
         "handler_cpu": tokio::task::spawn_blocking(cpu::handler_cpu).await??,
         "function_init": function_init().await?,
     });

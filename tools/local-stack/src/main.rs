@@ -104,6 +104,13 @@ async fn main() -> anyhow::Result<()> {
     .await?;
     tokio::spawn(pipe.run());
 
+    // The scheduler's EventBridge rule: a tick at every minute, for that minute.
+    let scheduler = tenantops_scheduler::Deps {
+        store: deps.store.clone(),
+        dispatcher: deps.dispatcher.clone(),
+    };
+    tokio::spawn(async move { tenantops_local::scheduler_host::run(&scheduler).await });
+
     let tokens = TokenIssuer::generate();
     let mut minted = serde_json::Map::new();
     let mut users = serde_json::Map::new();
