@@ -21,6 +21,8 @@ use tenantops_local::seed::{self, Demo, DemoUsers};
 use tenantops_local::tokens::TokenIssuer;
 use tower::ServiceExt;
 
+pub mod faults;
+
 /// Records the name of every AWS operation a client sends (retries not counted twice).
 #[derive(Debug, Clone, Default)]
 pub struct CallLog {
@@ -142,6 +144,15 @@ impl TestStack {
             dispatcher: Dispatcher::new(self.sqs.clone(), queue_url),
             secrets: self.deps.secrets.clone(),
             snapshots: self.deps.snapshots.clone(),
+        })
+    }
+
+    /// The same API with another store and dispatcher (e.g. through a fault layer).
+    pub fn with_store_and_dispatcher(&self, store: Store, dispatcher: Dispatcher) -> Arc<Deps> {
+        Arc::new(Deps {
+            store,
+            dispatcher,
+            ..(*self.deps).clone()
         })
     }
 
@@ -355,6 +366,7 @@ impl TestStack {
                 &self.sdk,
                 &self.resources.event_bus_name,
             ),
+            lease: tenantops_worker::LEASE,
             snapshots: tenantops_aws::SnapshotStore::new(
                 self.s3.clone(),
                 &self.resources.snapshot_bucket,
@@ -364,6 +376,20 @@ impl TestStack {
             sim,
             deps,
             entra_tenant_id: self.entra_tenant_id().await,
+        }
+    }
+
+    /// The reaper, wired to this stack (its work queue, dead-letter queue and bus).
+    pub fn reaper(&self) -> tenantops_reaper::Deps {
+        tenantops_reaper::Deps {
+            store: self.deps.store.clone(),
+            dispatcher: Dispatcher::new(self.sqs.clone(), &self.resources.queue_url),
+            sqs: self.sqs.clone(),
+            dead_letter_queue_url: self.resources.dead_letter_queue_url.clone(),
+            events: tenantops_aws::events::LifecycleEvents::from_sdk(
+                &self.sdk,
+                &self.resources.event_bus_name,
+            ),
         }
     }
 

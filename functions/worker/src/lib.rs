@@ -44,6 +44,8 @@ pub struct Deps {
     pub events: LifecycleEvents,
     /// The snapshot bucket: backup payloads and manifests.
     pub snapshots: tenantops_aws::SnapshotStore,
+    /// How long a claim owns a run: [`LEASE`], shorter in tests that kill workers.
+    pub lease: chrono::TimeDelta,
 }
 
 /// Why a message was not acknowledged.
@@ -115,7 +117,7 @@ async fn execute_message(
     let owner = ulid::Ulid::new().to_string();
     let claim = Transition::Claim {
         now: Utc::now(),
-        lease: LEASE,
+        lease: deps.lease,
     };
     match deps.store.transition_as(&run, Some(&owner), &claim).await {
         Ok(()) => {}
@@ -131,8 +133,10 @@ async fn execute_message(
     match execute::execute(&run, &owner, deps).await {
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
+            let now = Utc::now();
+            let resume_at = now + chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::zero());
             deps.store
-                .transition_as(&run, Some(&owner), &Transition::Yield { now: Utc::now() })
+                .transition_as(&run, Some(&owner), &Transition::Yield { now, resume_at })
                 .await?;
             if let Some(receipt) = &message.receipt_handle {
                 let secs = i32::try_from(after.as_secs().max(1)).unwrap_or(i32::MAX);

@@ -25,6 +25,7 @@ async fn main() -> Result<(), Error> {
         queue_url: cfg.queue_url,
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
+        lease: tenantops_worker::LEASE,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

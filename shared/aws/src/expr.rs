@@ -90,6 +90,11 @@ impl RunChanges {
         self.push(&[attr], Change::Set(v), false)
     }
 
+    /// Removes a top-level attribute of the item itself, never nested.
+    pub fn remove_top(self, attr: &'static str) -> Self {
+        self.push(&[attr], Change::Remove, false)
+    }
+
     /// Renders an update expression; with `under = Some("run")` nested paths go there.
     pub fn render(&self, under: Option<&str>, p: &mut Placeholders) -> String {
         let mut sets = Vec::new();

@@ -13,6 +13,12 @@ pub const GSI1_SK: &str = "GSI1SK";
 pub const GSI2: &str = "GSI2";
 pub const GSI2_PK: &str = "GSI2PK";
 pub const GSI2_SK: &str = "GSI2SK";
+/// The sparse index of active (queued or running) runs by deadline, for the reaper.
+pub const GSI3: &str = "GSI3";
+pub const GSI3_PK: &str = "GSI3PK";
+pub const GSI3_SK: &str = "GSI3SK";
+/// Partitions of GSI3, so no single index partition takes every active run's writes.
+pub const ACTIVE_SHARDS: u8 = 4;
 /// The table's TTL attribute (epoch seconds).
 pub const TTL: &str = "expires_at";
 
@@ -52,6 +58,28 @@ pub fn runs_of_tenant(ws: WorkspaceId, tenant: TenantId) -> String {
 /// The index sort key of a run: its id, which sorts by creation time.
 pub fn run_sort(run: RunId) -> String {
     run.to_string()
+}
+
+/// The GSI3 shard of a run, from its id's random bits.
+pub fn active_shard(run: RunId) -> u8 {
+    u8::try_from(run.ulid().random() % u128::from(ACTIVE_SHARDS)).unwrap_or(0)
+}
+
+/// GSI3 partition of one shard of the active runs.
+pub fn active_runs(shard: u8) -> String {
+    format!("ACTIVE#{shard}")
+}
+
+/// GSI3 sort key of an active run: when it becomes stale, then which run. Timestamps sort
+/// as strings (`tenantops_core::time`), so "stale by now" is `GSI3SK <= {now}#~`.
+pub fn active_sort(deadline: chrono::DateTime<chrono::Utc>, run: RunId) -> String {
+    format!("{}#{run}", tenantops_core::time::format(deadline))
+}
+
+/// The GSI3 sort-key bound of everything whose deadline is at or before `now`.
+pub fn active_sort_until(now: chrono::DateTime<chrono::Utc>) -> String {
+    // '~' sorts after every ULID character.
+    format!("{}#~", tenantops_core::time::format(now))
 }
 
 pub fn lock(identity: &str) -> Key {

@@ -22,6 +22,10 @@
 //! by every transition, in the same transaction) so that a dedupe hit is answered from the
 //! failed condition's `ALL_OLD` image: one call, no second read. Locks expire through the
 //! `expires_at` TTL attribute only once their run is finished.
+//!
+//! A queued or running run also carries `GSI3PK = ACTIVE#{shard}` and `GSI3SK =
+//! {deadline}#{run}` (see [`reaping`]): the sparse index the reaper queries for runs past
+//! their deadline. Every transition keeps it in the same write; a finish removes it.
 
 pub mod admin;
 pub mod backups;
@@ -31,6 +35,7 @@ pub mod error;
 pub mod events;
 mod expr;
 pub mod keys;
+pub mod reaping;
 pub mod restores;
 pub mod schema;
 pub mod secrets;

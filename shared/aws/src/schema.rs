@@ -12,9 +12,11 @@ use crate::error::StoreError;
 use crate::keys;
 
 /// (index name, partition key, sort key) of every global secondary index.
-pub const INDEXES: [(&str, &str, &str); 2] = [
+pub const INDEXES: [(&str, &str, &str); 3] = [
     (keys::GSI1, keys::GSI1_PK, keys::GSI1_SK),
     (keys::GSI2, keys::GSI2_PK, keys::GSI2_SK),
+    // Sparse: only queued and running runs carry its keys (the reaper's deadlines).
+    (keys::GSI3, keys::GSI3_PK, keys::GSI3_SK),
 ];
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {
@@ -41,7 +43,7 @@ fn build_error(operation: &'static str, e: aws_sdk_dynamodb::error::BuildError) 
     }
 }
 
-/// Creates the table (on-demand, both indexes, TTL) and waits until it is usable.
+/// Creates the table (on-demand, every index, TTL) and waits until it is usable.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
     let mut req = client
         .create_table()

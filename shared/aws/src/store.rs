@@ -29,6 +29,13 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 
 /// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+/// How long a queued run may wait for its first claim before the reaper suspects its message
+/// was lost and dispatches it again (once; a second sighting fails it `run.stale`).
+pub const DISPATCH_DEADLINE: Duration = Duration::minutes(15);
+/// How long a running run may sit past its lease (or past its hand-back's resume time)
+/// before the reaper fails it `run.stale`: longer than the work queue's visibility timeout
+/// (900 s), so a crashed worker's message is redelivered and re-claimed first.
+pub const STALE_GRACE: Duration = Duration::minutes(20);
 /// Attempts at a transaction that collides with concurrent ones before giving up.
 const CONFLICT_ATTEMPTS: u32 = 8;
 /// Index queries one list request may make to fill a page through filters.
@@ -220,6 +227,13 @@ impl Store {
             s(keys::runs_of_tenant(run.workspace_id, run.tenant_id)),
         );
         item.insert(keys::GSI2_SK.into(), s(keys::run_sort(run.id)));
+        if let Some(deadline) = stale_after(run) {
+            item.insert(
+                keys::GSI3_PK.into(),
+                s(keys::active_runs(keys::active_shard(run.id))),
+            );
+            item.insert(keys::GSI3_SK.into(), s(keys::active_sort(deadline, run.id)));
+        }
         Ok(item)
     }
 
@@ -495,11 +509,24 @@ impl Store {
         worker: Option<&str>,
         t: &Transition,
     ) -> Result<(), StoreError> {
+        self.transition_checked(run, worker, None, t).await
+    }
+
+    /// A transition that also requires the run's active-index sort key (its deadline) to be
+    /// `seen`: the reaper acts only on the run as it found it stale.
+    pub(crate) async fn transition_checked(
+        &self,
+        run: &Run,
+        worker: Option<&str>,
+        seen: Option<&str>,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
         let kind = lock_kind_of(run.operation);
         let (mut changes, mut lock_changes) = changes_of(t);
         if changes.is_empty() {
             return Ok(());
         }
+        changes = active_index_changes(changes, run, t);
         if let (Some(w), TransitionKind::Claim) = (worker, t.kind()) {
             changes = changes.set(&["lease_owner"], s(w));
             lock_changes = lock_changes.set(&["lease_owner"], s(w));
@@ -526,6 +553,9 @@ impl Store {
         }
         if let (Some(w), false) = (worker, t.kind() == TransitionKind::Claim) {
             cond = format!("({cond}) AND {} = {}", p.name("lease_owner"), p.value(s(w)));
+        }
+        if let Some(seen) = seen {
+            cond = format!("({cond}) AND {} = {}", p.name(keys::GSI3_SK), p.value(s(seen)));
         }
         let run_update = Update::builder()
             .table_name(&self.table)
@@ -696,6 +726,36 @@ pub(crate) fn failed_at(reasons: &[CancellationReason], i: usize) -> Option<&Can
         .filter(|r| r.code() == Some("ConditionalCheckFailed"))
 }
 
+/// When an active run becomes stale (its GSI3 deadline): a queued run once its dispatch
+/// deadline passed, a running one once its lease and the grace for redelivery passed.
+/// `None` for a finished run, which leaves the index.
+pub(crate) fn stale_after(run: &Run) -> Option<DateTime<Utc>> {
+    match run.status {
+        RunStatus::Queued => Some(run.created_at + DISPATCH_DEADLINE),
+        RunStatus::Running => Some(run.lease_expires_at.unwrap_or(run.created_at) + STALE_GRACE),
+        RunStatus::Completed => None,
+    }
+}
+
+/// The run item's GSI3 changes (never the lock's copy): a claim and a hand-back move the
+/// deadline, a finish leaves the index; progress and reports keep it.
+fn active_index_changes(changes: RunChanges, run: &Run, t: &Transition) -> RunChanges {
+    let deadline = match t {
+        Transition::Claim { now, lease } => *now + *lease + STALE_GRACE,
+        Transition::Yield { resume_at, .. } => *resume_at + STALE_GRACE,
+        Transition::Finish { .. } => {
+            return changes.remove_top(keys::GSI3_PK).remove_top(keys::GSI3_SK);
+        }
+        Transition::Progress { .. } | Transition::Report { .. } => return changes,
+    };
+    changes
+        .set_top(
+            keys::GSI3_PK,
+            s(keys::active_runs(keys::active_shard(run.id))),
+        )
+        .set_top(keys::GSI3_SK, s(keys::active_sort(deadline, run.id)))
+}
+
 /// The run-item and lock-copy changes of a transition.
 fn changes_of(t: &Transition) -> (RunChanges, RunChanges) {
     let c = match t {
@@ -724,7 +784,7 @@ fn changes_of(t: &Transition) -> (RunChanges, RunChanges) {
             }
             c
         }
-        Transition::Yield { now } => RunChanges::default().set(&["lease_expires_at"], ts(*now)),
+        Transition::Yield { now, .. } => RunChanges::default().set(&["lease_expires_at"], ts(*now)),
         Transition::Report { result } => RunChanges::default().set(
             &["result"],
             serde_dynamo::to_attribute_value::<_, AttributeValue>(result)

@@ -43,8 +43,12 @@ pub enum Transition {
     /// The run's findings (replacing earlier ones).
     Report { result: serde_json::Value },
     /// The worker hands the run back (e.g. a long throttle): the lease ends now, so the
-    /// message's next delivery may claim it again.
-    Yield { now: DateTime<Utc> },
+    /// message's next delivery, due at `resume_at`, may claim it again (until then the run
+    /// is waiting, not stale).
+    Yield {
+        now: DateTime<Utc>,
+        resume_at: DateTime<Utc>,
+    },
     /// The run ends; the outcome must not be `pending`.
     Finish {
         now: DateTime<Utc>,
@@ -144,7 +148,7 @@ impl Run {
                 // Work restarts with each attempt, and so do its counters.
                 self.counters = Counters::default();
             }
-            Transition::Yield { now } => self.lease_expires_at = Some(*now),
+            Transition::Yield { now, .. } => self.lease_expires_at = Some(*now),
             Transition::Report { result } => self.result = Some(result.clone()),
             Transition::Progress { delta } => {
                 let c = &mut self.counters;
@@ -274,7 +278,8 @@ mod tests {
                     ..Counters::default()
                 }
             }),
-            at.clone().prop_map(|now| Transition::Yield { now }),
+            at.clone()
+                .prop_map(|now| Transition::Yield { now, resume_at: now }),
             (at, outcome).prop_map(|(now, outcome)| Transition::Finish {
                 now,
                 outcome,

@@ -15,7 +15,7 @@ use tenantops_worker::Deps;
 pub const BATCH_SIZE: i32 = 5;
 
 /// The Lambda SQS event for `messages`.
-fn event(messages: &[Message], queue_url: &str) -> anyhow::Result<SqsEvent> {
+pub fn event(messages: &[Message], queue_url: &str) -> anyhow::Result<SqsEvent> {
     let queue_name = queue_url.rsplit('/').next().unwrap_or_default();
     let records: Vec<Value> = messages
         .iter()
