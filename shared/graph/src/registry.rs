@@ -230,6 +230,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn core_backup_types_are_the_registrys_backup_types() {
+        // The API validates schedule scopes against core's list (it cannot see the registry).
+        let registry: Vec<&str> = REGISTRY.iter().filter(|t| t.backup).map(|t| t.name).collect();
+        assert_eq!(registry, tenantops_core::schedule::BACKUP_TYPES);
+    }
+
+    #[test]
     fn registry_matches_the_golden_file() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("golden/registry.txt");
         let actual = registry_table();
