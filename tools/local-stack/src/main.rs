@@ -11,6 +11,8 @@ use serde_json::json;
 use tenantops_local::{gateway, provision, seed, tokens::TokenIssuer};
 
 const TOKEN_TTL_SECS: i64 = 30 * 24 * 3600;
+/// As the template's `rate(5 minutes)`.
+const REAPER_TICK: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -91,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
         sqs: aws_sdk_sqs::Client::new(&sdk),
         queue_url: resources.queue_url.clone(),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
+        lease: tenantops_worker::LEASE,
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
     });
     let poller = worker.clone();
@@ -103,6 +106,21 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     tokio::spawn(pipe.run());
+    // The reaper's EventBridge schedule: a tick every 5 minutes.
+    let reaper = tenantops_reaper::Deps {
+        store: deps.store.clone(),
+        dispatcher: deps.dispatcher.clone(),
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        dead_letter_queue_url: resources.dead_letter_queue_url.clone(),
+        events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
+    };
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(REAPER_TICK);
+        loop {
+            every.tick().await;
+            tenantops_reaper::tick(chrono::Utc::now(), &reaper).await;
+        }
+    });
 
     // The scheduler's EventBridge rule: a tick at every minute, for that minute.
     let scheduler = tenantops_scheduler::Deps {

@@ -1,0 +1,187 @@
+//! What the reaper asks of the store: the active runs past their deadline (a query of the
+//! sparse GSI3, never a Scan), and the conditional writes that re-dispatch or fail them. Every
+//! write restates what the reaper saw (the run's deadline, which every claim and hand-back
+//! moves and every finish removes), so a worker that moved the run meanwhile wins and two
+//! reapers cannot both act.
+
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use tenantops_core::{Failure, Outcome, ReasonCode, Run, RunStatus, Transition};
+
+use crate::error::StoreError;
+use crate::expr::Placeholders;
+use crate::keys;
+use crate::store::{DISPATCH_DEADLINE, Item, Store, from_item, s};
+
+/// The run attribute that records the reaper's one re-dispatch.
+const REDISPATCHED: &str = "redispatched";
+
+/// An active run that the index showed past its deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StaleRun {
+    pub run: Run,
+    /// Its GSI3 sort key as seen (deadline and id); writes require it unchanged.
+    pub seen: String,
+    /// The reaper already dispatched it once more.
+    pub redispatched: bool,
+}
+
+impl Store {
+    /// Up to `limit` runs of one GSI3 shard whose deadline is at or before `now`, oldest
+    /// deadline first. The index is eventually consistent; the writes below are not fooled by
+    /// it, since each restates what it saw as a condition.
+    pub async fn stale_runs(
+        &self,
+        shard: u8,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StaleRun>, StoreError> {
+        let mut p = Placeholders::default();
+        let key_cond = format!(
+            "{} = {} AND {} <= {}",
+            p.name(keys::GSI3_PK),
+            p.value(s(keys::active_runs(shard))),
+            p.name(keys::GSI3_SK),
+            p.value(s(keys::active_sort_until(now))),
+        );
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let want = limit.saturating_sub(found.len());
+            if want == 0 {
+                break;
+            }
+            let out = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .index_name(keys::GSI3)
+                .key_condition_expression(&key_cond)
+                .set_expression_attribute_names(p.names())
+                .set_expression_attribute_values(p.values())
+                .scan_index_forward(true)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let seen = item
+                    .get(keys::GSI3_SK)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let redispatched =
+                    matches!(item.get(REDISPATCHED), Some(AttributeValue::Bool(true)));
+                let run: Run = from_item("run", item)?;
+                found.push(StaleRun {
+                    run,
+                    seen,
+                    redispatched,
+                });
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Marks a stale queued run re-dispatched and gives it a new dispatch deadline from
+    /// `now`, if it is still queued, as seen, and was never re-dispatched. `false`: it moved
+    /// (claimed, finished, or another reaper got there first), so nothing must be sent.
+    pub async fn mark_redispatched(
+        &self,
+        stale: &StaleRun,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut p = Placeholders::default();
+        let update = format!(
+            "SET {} = {}, {} = {}",
+            p.name(REDISPATCHED),
+            p.value(AttributeValue::Bool(true)),
+            p.name(keys::GSI3_SK),
+            p.value(s(keys::active_sort(now + DISPATCH_DEADLINE, stale.run.id))),
+        );
+        let cond = format!(
+            "{} = {} AND {} = {} AND attribute_not_exists({})",
+            p.name("status"),
+            p.value(s(RunStatus::Queued.as_str())),
+            p.name(keys::GSI3_SK),
+            p.value(s(stale.seen.clone())),
+            p.name(REDISPATCHED),
+        );
+        let result = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(keys::run(stale.run.id).to_item()))
+            .update_expression(update)
+            .condition_expression(cond)
+            .set_expression_attribute_names(p.names())
+            .set_expression_attribute_values(p.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    /// Finishes a stale run `failed` with `run.stale` (freeing a while-active identity in the
+    /// same transaction) if it is still as seen. `None`: it moved meanwhile, and stands.
+    pub async fn fail_stale(
+        &self,
+        stale: &StaleRun,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Run>, StoreError> {
+        self.fail_with(&stale.run, Some(&stale.seen), ReasonCode::RunStale, now)
+            .await
+    }
+
+    /// Finishes a run whose message exhausted its receives `failed` with `worker.exhausted`,
+    /// unless it already finished. `None`: it had finished, and stands.
+    pub async fn fail_exhausted(
+        &self,
+        run: &Run,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Run>, StoreError> {
+        self.fail_with(run, None, ReasonCode::WorkerExhausted, now)
+            .await
+    }
+
+    async fn fail_with(
+        &self,
+        run: &Run,
+        seen: Option<&str>,
+        code: ReasonCode,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Run>, StoreError> {
+        let finish = Transition::Finish {
+            now,
+            outcome: Outcome::Failed,
+            failures: vec![Failure::of(code)],
+        };
+        match self.transition_checked(run, None, seen, &finish).await {
+            Ok(()) => {
+                let mut done = run.clone();
+                // The condition just proved the finish legal from the state it saw.
+                let _ = done.apply(&finish);
+                Ok(Some(done))
+            }
+            Err(StoreError::TransitionRefused) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,520 @@
+//! Fault injection against the local stack. Each test proves "nothing lost, nothing
+//! duplicated": every run ends exactly once, with one terminal transition, one notification
+//! and one Completed event, and no work counted or stored twice.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::{Value, json};
+use tenantops_aws::{Dispatcher, RunQuery, Store};
+use tenantops_core::{Outcome, Run, RunStatus};
+use tenantops_graph::throttle::RetryPolicy;
+use tenantops_graph_sim::Fault;
+use tenantops_reaper::Tick;
+use tenantops_tests::faults::{DynamoFaults, KillAt};
+use tenantops_tests::{ApiCall, TestStack, WorkerHarness};
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base: Duration::from_millis(20),
+        cap: Duration::from_millis(200),
+        handback_after: Duration::from_secs(1),
+    }
+}
+
+fn codes(run: &Run) -> Vec<String> {
+    run.failures.iter().map(|f| f.code.to_string()).collect()
+}
+
+async fn tenant_runs(stack: &TestStack) -> Vec<Run> {
+    stack
+        .store()
+        .list_runs(&RunQuery {
+            workspace: stack.demo.workspace_id,
+            tenant: Some(stack.demo.tenant_id),
+            types: None,
+            status: None,
+            active: None,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap()
+        .items
+}
+
+/// The lifecycle events captured for one run: (Started, Completed) counts.
+fn lifecycle_counts(events: &[Value], run_id: &str) -> (usize, usize) {
+    let of = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e["detail-type"] == kind && e["detail"]["run_id"] == run_id)
+            .count()
+    };
+    (of("OperationRun Started"), of("OperationRun Completed"))
+}
+
+async fn parse_events(stack: &TestStack, capture: &str) -> Vec<Value> {
+    stack
+        .captured(capture)
+        .await
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect()
+}
+
+async fn completed_notifications(stack: &TestStack, run_id: &str) -> usize {
+    stack
+        .store()
+        .notifications(&stack.users().owner, 200)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|n| n.run_id.to_string() == run_id && n.status == "completed")
+        .count()
+}
+
+#[tokio::test]
+async fn sqs_unavailable_at_start_fails_the_run_dispatch_failed_and_frees_its_identity() {
+    let stack = TestStack::new().await;
+    // An SQS endpoint nobody listens on: every send attempt is refused.
+    let down = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&stack.sdk)
+            .endpoint_url("http://127.0.0.1:9")
+            .build(),
+    );
+    let broken = stack.with_store_and_dispatcher(
+        stack.store().clone(),
+        Dispatcher::new(down, &stack.resources.queue_url),
+    );
+    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
+    let owner = &stack.users().owner;
+    let body = json!({ "type": "directory_groups.sync" }).to_string();
+    let failed = stack
+        .call_with(&broken, ApiCall::post(path.clone(), body.clone()).by(owner))
+        .await;
+    assert_eq!(
+        (failed.status, failed.code()),
+        (503, "dispatch.failed"),
+        "{}",
+        failed.body
+    );
+    let failed_id = failed.body["run_id"].as_str().unwrap().to_owned();
+    let run = stack.run(&failed_id).await;
+    assert_eq!(
+        (run.status, run.outcome, codes(&run)),
+        (
+            RunStatus::Completed,
+            Outcome::Failed,
+            vec!["dispatch.failed".into()]
+        )
+    );
+    assert_eq!(stack.queued_messages().await, 0, "nothing was sent");
+
+    // Nothing is left for anyone: no work, no stale run for the reaper.
+    let worker = stack.worker(&[("groups", 3)], policy()).await;
+    assert_eq!(worker.drain().await, 0);
+    let far = Utc::now() + chrono::Duration::days(2);
+    assert_eq!(
+        tenantops_reaper::tick(far, &stack.reaper()).await,
+        Tick::default()
+    );
+
+    // The identity is free: once SQS is back, the same start creates one new run.
+    let retry = stack.call(ApiCall::post(path, body).by(owner)).await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(worker.drain().await, 1);
+    let runs = tenant_runs(&stack).await;
+    assert_eq!(runs.len(), 2, "the failed run and its retry, nothing else");
+    let done = stack.run(&retry.run_id()).await;
+    assert_eq!(done.outcome, Outcome::Succeeded);
+    assert_eq!(
+        stack.run(&failed_id).await,
+        run,
+        "the failed run stays as it was"
+    );
+}
+
+#[tokio::test]
+async fn dynamodb_throttling_and_5xx_on_every_write_path_are_retried_without_loss_or_duplicates() {
+    let stack = TestStack::new().await;
+    let capture = stack.capture_events().await;
+    // Every second DynamoDB operation of the API, the worker and the reaper has its first two
+    // attempts answered with a throttle or a 500 before it is sent.
+    let faults = DynamoFaults::every(2, 2);
+    let store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
+    let api = stack.with_store_and_dispatcher(store.clone(), stack.deps.dispatcher.clone());
+    let counts: Vec<(&str, usize)> = tenantops_graph_sim::DEMO_COLLECTIONS
+        .iter()
+        .map(|p| (*p, 6))
+        .collect();
+    let mut worker = stack.worker(&counts, policy()).await;
+    worker.deps.store = store.clone();
+    let mut reaper = stack.reaper();
+    reaper.store = store.clone();
+
+    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
+    let owner = &stack.users().owner;
+    let mut ids = Vec::new();
+    for body in [
+        json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}),
+        json!({"type": "directory_groups.sync"}),
+        json!({"type": "directory_role_definitions.sync"}),
+    ] {
+        let r = stack
+            .call_with(
+                &api,
+                ApiCall::post(path.clone(), body.to_string()).by(owner),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+        // The same start again is a dedupe hit, not a second run.
+        let again = stack
+            .call_with(
+                &api,
+                ApiCall::post(path.clone(), body.to_string()).by(owner),
+            )
+            .await;
+        assert_eq!(
+            (again.status, again.run_id()),
+            (200, r.run_id()),
+            "{}",
+            again.body
+        );
+        ids.push(r.run_id());
+    }
+    assert_eq!(worker.drain().await, 3);
+
+    // One run left behind for the reaper: its message is lost and it goes stale.
+    let stale = stack
+        .call_with(
+            &api,
+            ApiCall::post(
+                path.clone(),
+                json!({"type": "provider_connection.verify"}).to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(stale.status, 202, "{}", stale.body);
+    let got = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.resources.queue_url)
+        .send()
+        .await
+        .unwrap();
+    for m in got.messages.unwrap_or_default() {
+        stack
+            .sqs
+            .delete_message()
+            .queue_url(&stack.resources.queue_url)
+            .receipt_handle(m.receipt_handle.unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = Utc::now() + chrono::Duration::hours(1);
+    let second = first + chrono::Duration::hours(1);
+    let t1 = tenantops_reaper::tick(first, &reaper).await;
+    let _ = stack
+        .sqs
+        .purge_queue()
+        .queue_url(&stack.resources.queue_url)
+        .send()
+        .await;
+    let t2 = tenantops_reaper::tick(second, &reaper).await;
+    assert_eq!(
+        (t1.redispatched, t2.failed_stale, t1.errors + t2.errors),
+        (1, 1, 0),
+        "{t1:?} {t2:?}"
+    );
+    assert!(
+        faults.injected() > 10,
+        "faults were injected: {}",
+        faults.injected()
+    );
+
+    let runs = tenant_runs(&stack).await;
+    assert_eq!(runs.len(), 4, "no duplicate run: {runs:?}");
+    let events = parse_events(&stack, &capture).await;
+    for id in &ids {
+        let run = stack.run(id).await;
+        assert_eq!(
+            (run.status, run.outcome, run.attempts),
+            (RunStatus::Completed, Outcome::Succeeded, 1),
+            "{run:?}"
+        );
+        assert_eq!(run.counters.processed, run.counters.total, "{run:?}");
+        assert_eq!(lifecycle_counts(&events, id), (1, 1), "{id}");
+        assert_eq!(completed_notifications(&stack, id).await, 1, "{id}");
+    }
+    assert_eq!(
+        stack.run(&ids[0]).await.counters.processed,
+        6,
+        "counted once"
+    );
+    let inventory = stack
+        .store()
+        .inventory(
+            stack.demo.workspace_id,
+            stack.demo.tenant_id,
+            "deviceConfigurations",
+        )
+        .await
+        .unwrap();
+    assert_eq!(inventory.len(), 6);
+    let reaped = stack.run(&stale.run_id()).await;
+    assert_eq!(codes(&reaped), ["run.stale"]);
+    assert_eq!(lifecycle_counts(&events, &stale.run_id()), (0, 1));
+    assert_eq!(completed_notifications(&stack, &stale.run_id()).await, 1);
+
+    // Every identity is free again.
+    for body in [
+        json!({"type": "directory_groups.sync"}),
+        json!({"type": "provider_connection.verify"}),
+    ] {
+        let r = stack
+            .call_with(
+                &api,
+                ApiCall::post(path.clone(), body.to_string()).by(owner),
+            )
+            .await;
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+}
+
+/// A two-type inventory sync whose first worker is killed at `at`; the message comes back
+/// after its (short) visibility timeout and a healthy worker finishes the run.
+async fn kill_then_recover(at: KillAt) -> (TestStack, WorkerHarness, Run, Vec<Value>) {
+    let stack = TestStack::new().await;
+    let capture = stack.capture_events().await;
+    let mut worker = stack
+        .worker(
+            &[
+                ("deviceManagement/deviceConfigurations", 5),
+                ("deviceManagement/deviceCompliancePolicies", 5),
+            ],
+            policy(),
+        )
+        .await;
+    let id = stack
+        .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations", "deviceCompliancePolicies"]}}))
+        .await;
+
+    // The doomed worker: its DynamoDB calls go through the kill switch, its lease is short.
+    let faults = DynamoFaults::none();
+    let mut kill = faults.kill_at(at);
+    worker.deps.store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
+    worker.deps.lease = chrono::Duration::milliseconds(500);
+    let received = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.resources.queue_url)
+        .visibility_timeout(2)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let event = tenantops_local::worker_host::event(&received, &stack.resources.queue_url).unwrap();
+    tokio::select! {
+        _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
+        _ = kill.fired() => {}
+    }
+
+    // A healthy worker picks up the redelivered message once it is visible again.
+    worker.deps.store = stack.store().clone();
+    worker.deps.lease = tenantops_worker::LEASE;
+    let mut run = stack.run(&id).await;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        worker.drain().await;
+        run = stack.run(&id).await;
+        if run.status == RunStatus::Completed {
+            break;
+        }
+    }
+    let events = parse_events(&stack, &capture).await;
+    (stack, worker, run, events)
+}
+
+/// What every kill test proves once the run ended.
+async fn assert_ended_exactly_once(stack: &TestStack, run: &Run, events: &[Value]) {
+    let id = run.id.to_string();
+    assert_eq!(
+        (run.status, run.outcome),
+        (RunStatus::Completed, Outcome::Succeeded),
+        "{run:?}"
+    );
+    assert_eq!(run.attempts, 2, "killed once, re-claimed once");
+    assert_eq!(
+        (run.counters.total, run.counters.processed),
+        (10, 10),
+        "the dead attempt's work is not counted twice"
+    );
+    for ty in ["deviceConfigurations", "deviceCompliancePolicies"] {
+        let stored = stack
+            .store()
+            .inventory(stack.demo.workspace_id, stack.demo.tenant_id, ty)
+            .await
+            .unwrap();
+        assert_eq!(stored.len(), 5, "{ty}: stored once per object");
+    }
+    let (_, completed) = lifecycle_counts(events, &id);
+    assert_eq!(completed, 1, "one Completed event");
+    assert_eq!(completed_notifications(stack, &id).await, 1);
+    assert_eq!(
+        stack.queued_messages().await,
+        0,
+        "the message was acknowledged"
+    );
+    assert_eq!(tenant_runs(stack).await.len(), 1, "no second run");
+    let far = Utc::now() + chrono::Duration::days(2);
+    assert_eq!(
+        tenantops_reaper::tick(far, &stack.reaper()).await,
+        Tick::default(),
+        "nothing left for the reaper"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_right_after_claiming_leaves_a_run_that_ends_exactly_once() {
+    let (stack, worker, run, events) = kill_then_recover(KillAt {
+        operation: "TransactWriteItems",
+        body_contains: None,
+        nth: 1,
+        after_sending: true,
+    })
+    .await;
+    assert_ended_exactly_once(&stack, &run, &events).await;
+    let lists = worker
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("deviceConfigurations") && r.status == 200)
+        .count();
+    assert_eq!(lists, 1, "the killed worker never reached Graph");
+}
+
+#[tokio::test]
+async fn a_worker_killed_after_half_the_work_leaves_a_run_that_ends_exactly_once() {
+    // The claim is the first transaction, the first type's progress the second.
+    let (stack, _worker, run, events) = kill_then_recover(KillAt {
+        operation: "TransactWriteItems",
+        body_contains: None,
+        nth: 2,
+        after_sending: true,
+    })
+    .await;
+    assert_ended_exactly_once(&stack, &run, &events).await;
+}
+
+#[tokio::test]
+async fn a_worker_killed_after_its_writes_but_before_finishing_leaves_a_run_that_ends_exactly_once()
+{
+    // The finishing transaction is the one that sets the status to completed.
+    let (stack, _worker, run, events) = kill_then_recover(KillAt {
+        operation: "TransactWriteItems",
+        body_contains: Some(r#"{"S":"completed"}"#),
+        nth: 1,
+        after_sending: false,
+    })
+    .await;
+    assert_ended_exactly_once(&stack, &run, &events).await;
+}
+
+#[tokio::test]
+async fn graph_5xx_storms_end_every_run_with_a_terminal_outcome() {
+    let stack = TestStack::new().await;
+    let worker = stack
+        .worker(
+            &[("deviceManagement/deviceConfigurations", 5), ("groups", 5)],
+            policy(),
+        )
+        .await;
+    worker.sim.inject(Fault::Unavailable {
+        path_prefix: String::new(),
+        times: 10_000,
+        status: 503,
+        retry_after_secs: None,
+    });
+    let inventory = stack
+        .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
+        .await;
+    let groups = stack.start(json!({"type": "directory_groups.sync"})).await;
+    let reaper = stack.reaper();
+    let ended = drive_until_finished(&stack, &worker, &reaper, &[&inventory, &groups]).await;
+    for run in ended {
+        assert_eq!(
+            (run.status, run.outcome),
+            (RunStatus::Completed, Outcome::Failed),
+            "{run:?}"
+        );
+        assert!(!run.failures.is_empty(), "{run:?}");
+    }
+}
+
+#[tokio::test]
+async fn graph_throttling_storms_end_every_run_with_a_terminal_outcome() {
+    let stack = TestStack::new().await;
+    let worker = stack
+        .worker(&[("deviceManagement/deviceConfigurations", 5)], policy())
+        .await;
+    // Every request throttled with a Retry-After longer than the worker sleeps: each
+    // delivery hands the message back, until SQS gives up on it.
+    worker.sim.inject(Fault::Throttle {
+        path_prefix: String::new(),
+        times: 10_000,
+        retry_after_secs: Some(2),
+    });
+    let id = stack
+        .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
+        .await;
+    let reaper = stack.reaper();
+    let ended = drive_until_finished(&stack, &worker, &reaper, &[&id]).await;
+    let run = &ended[0];
+    assert_eq!(
+        (run.status, run.outcome, codes(run)),
+        (
+            RunStatus::Completed,
+            Outcome::Failed,
+            vec!["worker.exhausted".into()]
+        ),
+        "{run:?}"
+    );
+    assert!(run.attempts >= tenantops_local::provision::MAX_RECEIVE_COUNT);
+    assert!(
+        worker.sim.requests_inside_retry_after().is_empty(),
+        "no request was sent inside a Retry-After window"
+    );
+}
+
+/// Runs the worker and the reaper (as of now) until the runs are finished, within a bounded
+/// number of rounds.
+async fn drive_until_finished(
+    stack: &TestStack,
+    worker: &WorkerHarness,
+    reaper: &tenantops_reaper::Deps,
+    ids: &[&str],
+) -> Vec<Run> {
+    for _ in 0..60 {
+        worker.drain().await;
+        tenantops_reaper::tick(Utc::now(), reaper).await;
+        let mut runs = Vec::new();
+        for id in ids {
+            runs.push(stack.run(id).await);
+        }
+        if runs.iter().all(|r| r.status == RunStatus::Completed) {
+            return runs;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut runs = Vec::new();
+    for id in ids {
+        runs.push(stack.run(id).await);
+    }
+    panic!("runs still not finished: {runs:?}");
+}
