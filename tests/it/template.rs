@@ -15,6 +15,7 @@ const FUNCTION_ENV: &[(&str, &[&str])] = &[
     ("api", &tenantops_api::config::ENV_VARS),
     ("worker", &tenantops_worker::config::ENV_VARS),
     ("scheduler", &tenantops_scheduler::config::ENV_VARS),
+    ("reaper", &tenantops_reaper::config::ENV_VARS),
 ];
 
 /// SQS's default message retention (4 days), for queues that do not set one.
