@@ -15,6 +15,7 @@
 //! | provider connection | `WS#{ws}` | `CONN#{tenant}#{connection}` | | |
 //! | Entra tenant claim | `ENTRA#{guid}` | `CLAIM` | | |
 //! | audit entry | `WS#{ws}#AUDIT` | `{entry ulid}` | | |
+//! | backup schedule | `WS#{ws}` | `SCHEDULE#{tenant}#{id}` | while enabled: `SCHEDULES#DUE#{shard}` / `{next_fire_at}#{id}` | |
 //! | backup set, manifest entry, latest snapshot, snapshot references | see [`backups`] | | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
@@ -37,12 +38,12 @@ mod expr;
 pub mod keys;
 pub mod reaping;
 pub mod restores;
+pub mod schedules;
 pub mod schema;
 pub mod secrets;
 pub mod snapshots;
 pub mod store;
 pub mod tenant_data;
-pub mod schedules;
 
 pub use admin::{
     AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
