@@ -922,10 +922,23 @@ fn the_api_may_write_but_never_read_secrets_and_only_under_its_prefix() {
                 a != "secretsmanager:getsecretvalue" && a != "secretsmanager:batchgetsecretvalue",
                 "{at}: the API must never read secrets"
             );
+            // Restore previews read snapshots; nothing else of S3 or KMS.
             assert!(
-                !a.starts_with("s3:") && !a.starts_with("kms:"),
-                "{at}: the API does not touch snapshots"
+                !a.starts_with("s3:") || a == "s3:getobject",
+                "{at}: the API only reads snapshots"
             );
+            assert!(
+                !a.starts_with("kms:") || a == "kms:decrypt",
+                "{at}: the API only decrypts snapshots"
+            );
+            if a == "s3:getobject" {
+                for r in literals(&s["Resource"]) {
+                    assert!(
+                        r.ends_with("/snapshots/*"),
+                        "{at}: reads only snapshots/*, not {r}"
+                    );
+                }
+            }
         }
         if actions.iter().any(|a| a.starts_with("secretsmanager:")) {
             writes_secrets = true;
