@@ -804,3 +804,190 @@ async fn backup_routes_are_paginated_and_isolated_by_workspace() {
         .await;
     assert_eq!((r.status, r.code()), (400, "query.invalid"));
 }
+
+#[tokio::test]
+async fn a_reclaimed_backup_run_adopts_the_manifest_its_first_attempt_wrote() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(PROFILES, 3)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_last": 5}),
+    )
+    .await;
+    let earlier = backup(&stack, &worker, &id).await;
+    let earlier_set = set(&stack, set_of(&earlier)).await;
+    let earlier_entries = entries(&stack, earlier_set.id).await;
+
+    // The tenant changes; then a run whose first worker wrote its manifest (from before the
+    // change) and died holding the lease.
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        for o in &mut t.collections.get_mut(PROFILES).unwrap().objects {
+            o["description"] = json!("changed after the first attempt");
+        }
+    });
+    let r = stack
+        .call(
+            ApiCall::post(format!("{}/{id}/run-now", schedules_path(&stack)), "{}")
+                .by(&stack.users().owner),
+        )
+        .await;
+    let run = stack.run(&r.run_id()).await;
+    let set_id = BackupSetId::from_ulid(run.id.ulid());
+    let manifest = tenantops_aws::snapshots::manifest_key(
+        stack.demo.workspace_id,
+        stack.demo.tenant_id,
+        set_id,
+    );
+    let first_attempt = object(&stack, &earlier_set.manifest_key).await.unwrap();
+    worker
+        .deps
+        .snapshots
+        .put_if_absent(&manifest, serde_json::to_vec(&first_attempt).unwrap())
+        .await
+        .unwrap();
+    let past = Utc::now() - chrono::Duration::minutes(30);
+    stack
+        .store()
+        .transition_as(
+            &run,
+            Some("a-worker-that-died"),
+            &tenantops_core::Transition::Claim {
+                now: past,
+                lease: chrono::Duration::minutes(5),
+            },
+        )
+        .await
+        .unwrap();
+
+    worker.drain().await;
+    let done = stack.run(&run.id.to_string()).await;
+    assert_eq!(done.status, RunStatus::Completed);
+    assert_eq!(done.attempts, 2, "re-claimed once its lease expired");
+    assert_eq!(set_of(&done), set_id, "the set is the run's");
+    // One manifest version, the first attempt's; the set lists its entries.
+    assert_eq!(versions(&stack, &manifest).await.len(), 1);
+    let adopted = entries(&stack, set_id).await;
+    assert_eq!(adopted, earlier_entries);
+    assert_eq!(
+        set(&stack, set_id).await.manifest_hash,
+        earlier_set.manifest_hash
+    );
+}
+
+#[tokio::test]
+async fn concurrent_recordings_of_one_set_create_it_once() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(PROFILES, 2)], policy()).await;
+    let id = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_last": 5}),
+    )
+    .await;
+    let run = backup(&stack, &worker, &id).await;
+    let template = set(&stack, set_of(&run)).await;
+    let template_entries = entries(&stack, template.id).await;
+    for _ in 0..5 {
+        let mut fresh = template.clone();
+        fresh.id = BackupSetId::new();
+        let attempts = (0..8).map(|i| {
+            let store = stack.store().clone();
+            let mut mine = fresh.clone();
+            mine.object_count = i;
+            let entries = template_entries.clone();
+            tokio::spawn(async move { store.record_backup_set(&mine, &entries).await.unwrap() })
+        });
+        let results = futures::future::join_all(attempts).await;
+        let created = results
+            .iter()
+            .filter(|r| matches!(r, Ok(tenantops_aws::Recorded::Created)))
+            .count();
+        assert_eq!(created, 1);
+        let winner = set(&stack, fresh.id).await;
+        for r in results {
+            if let Ok(tenantops_aws::Recorded::AlreadyRecorded(s)) = r {
+                assert_eq!(*s, winner);
+            }
+        }
+        assert_eq!(entries(&stack, fresh.id).await, template_entries);
+    }
+}
+
+#[tokio::test]
+async fn a_deletion_claim_and_a_new_reference_never_both_win() {
+    let stack = TestStack::new().await;
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let store = stack.store().clone();
+    for round in 0..20 {
+        let hash = format!("{round:064x}");
+        // A snapshot that a set used and no longer does.
+        let old = BackupSetId::new();
+        let now = Utc::now();
+        store
+            .reference_snapshot(ws, tenant, &hash, old, now)
+            .await
+            .unwrap();
+        let expired = BackupSet {
+            id: old,
+            workspace_id: ws,
+            tenant_id: tenant,
+            run_id: tenantops_core::RunId::new(),
+            schedule_id: None,
+            status: BackupSetStatus::Complete,
+            types: vec![],
+            object_count: 1,
+            manifest_key: String::new(),
+            manifest_hash: String::new(),
+            created_at: now,
+        };
+        let entry = ManifestEntry {
+            object_type: "deviceConfigurations".into(),
+            object_id: "x".into(),
+            name: "x".into(),
+            hash: hash.clone(),
+            snapshot_key: snapshot_key(ws, tenant, &hash),
+            assignments: Default::default(),
+        };
+        store.record_backup_set(&expired, &[entry]).await.unwrap();
+        store.finish_expiry(&expired).await.unwrap();
+        assert_eq!(
+            store
+                .snapshot_reference_count(ws, tenant, &hash)
+                .await
+                .unwrap(),
+            0
+        );
+
+        let (a, b) = (store.clone(), store.clone());
+        let (h1, h2) = (hash.clone(), hash.clone());
+        let claim = tokio::spawn(async move {
+            a.claim_snapshot_deletion(ws, tenant, &h1, now)
+                .await
+                .unwrap()
+        });
+        let reference = tokio::spawn(async move {
+            b.reference_snapshot(ws, tenant, &h2, BackupSetId::new(), Utc::now())
+                .await
+                .unwrap()
+        });
+        let (claimed, referenced) = (claim.await.unwrap(), reference.await.unwrap());
+        let count = store
+            .snapshot_reference_count(ws, tenant, &hash)
+            .await
+            .unwrap();
+        match referenced {
+            tenantops_aws::backups::Reference::Busy => {
+                assert!(claimed, "busy only while a deletion holds the claim");
+                assert_eq!(count, 0);
+            }
+            tenantops_aws::backups::Reference::Referenced { .. } => {
+                assert!(
+                    !claimed,
+                    "a referenced snapshot is never claimed for deletion"
+                );
+                assert_eq!(count, 1);
+            }
+        }
+    }
+}
