@@ -465,3 +465,50 @@ async fn run_now_of_a_deleted_schedule_is_404_and_sends_nothing() {
     assert_eq!((r.status, r.code()), (404, "schedule.not_found"));
     assert_eq!(stack.queued_messages().await, 0);
 }
+
+#[tokio::test]
+async fn run_now_through_the_operations_route_covers_the_named_schedules_scope() {
+    let stack = TestStack::new().await;
+    let owner = &stack.users().owner;
+    let s = create(
+        &stack,
+        json!({"cadence": {"kind": "hourly", "minute": 0}, "types": ["mobileApps"], "retention": {"keep_last": 2}}),
+    )
+    .await;
+    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
+    let start = |params: Value| {
+        ApiCall::post(
+            path.clone(),
+            json!({"type": "backup_schedule.run_now", "params": params}).to_string(),
+        )
+        .by(owner)
+    };
+    let named = stack
+        .call(start(json!({"backup_schedule_id": s["id"]})))
+        .await;
+    assert_eq!(named.status, 202, "{}", named.body);
+    assert_eq!(
+        named.body["run"]["context"]["target_scope"],
+        json!({"types": ["mobileApps"]})
+    );
+    let adhoc = stack.call(start(json!({}))).await;
+    assert_eq!(adhoc.status, 202);
+    assert_eq!(
+        adhoc.body["run"]["context"]["target_scope"]["types"]
+            .as_array()
+            .unwrap()
+            .len(),
+        BACKUP_TYPES.len()
+    );
+    let before = stack.snapshot().await;
+    let missing = stack
+        .call(start(
+            json!({"backup_schedule_id": ulid::Ulid::new().to_string()}),
+        ))
+        .await;
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "schedule.not_found")
+    );
+    assert_eq!(stack.snapshot().await, before);
+}

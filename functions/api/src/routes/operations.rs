@@ -97,9 +97,11 @@ pub async fn start(
         None => Click::Nonce(Ulid::new()),
     };
 
+    let (scope, preconditions) =
+        super::schedules::named_in(deps, &caller, ws, tenant, &params).await?;
     let identity = Identity::derive(ws, tenant, &params, &click);
     let now = Utc::now();
-    let run = Run::queued(
+    let run = Run::queued_with_scope(
         NewRun {
             workspace_id: ws,
             tenant_id: tenant,
@@ -108,6 +110,7 @@ pub async fn start(
             initiator: Initiator::User(caller.clone()),
             trigger: Trigger::Manual,
         },
+        scope.as_deref(),
         now,
     );
     let fingerprint = request_fingerprint(tenant, &params);
@@ -119,9 +122,10 @@ pub async fn start(
             lock: identity.lock,
             fingerprint,
             capability: spec.start_capability,
-            preconditions: &[],
+            preconditions: &preconditions,
         },
-        |_| ApiError::internal_message("unexpected precondition on a generic start"),
+        // The only precondition here: the named schedule exists.
+        |_| ApiError::NotFound(Resource::Schedule),
     )
     .await
 }

@@ -516,3 +516,28 @@ pub async fn retry(
     });
     start_backup(req, deps, &caller, &schedule, params, Trigger::Retry).await
 }
+
+/// A `backup_schedule.run_now` started through the operations route may name a schedule: the
+/// run then covers the schedule's scope, and the schedule's existence is a condition of the
+/// start (404 `schedule.not_found`, after the caller's membership and role are checked).
+pub(crate) async fn named_in(
+    deps: &Deps,
+    caller: &UserId,
+    ws: WorkspaceId,
+    tenant: TenantId,
+    params: &OperationParams,
+) -> Result<(Option<Vec<String>>, Vec<tenantops_aws::Precondition>), ApiError> {
+    let OperationParams::BackupScheduleRunNow(BackupRunNowParams {
+        backup_schedule_id: Some(id),
+    }) = params
+    else {
+        return Ok((None, Vec::new()));
+    };
+    let id = ScheduleId::from_ulid(*id);
+    let schedule = visible(deps, caller, ws, tenant, id, Capability::BackupRun).await?;
+    let exists = deps
+        .store
+        .schedule_exists(ws, tenant, id)
+        .map_err(ApiError::internal)?;
+    Ok((Some(schedule.types), vec![exists]))
+}
