@@ -119,17 +119,15 @@ fn the_route_table_names_every_path_the_router_matches() {
     let source = repo_file("functions/api/src/router.rs");
     let body = &source[source.find("async fn route(").expect("fn route")..];
     let mut matched = BTreeSet::new();
-    let mut rest = body;
-    while let Some(start) = rest.find("[\"v1\"").or_else(|| rest.find("[\n")) {
-        let Some(len) = rest[start..].find(']') else {
-            break;
+    // Every slice pattern `[...] =>` whose first element is "v1", however rustfmt wrapped it.
+    for (start, _) in body.match_indices('[') {
+        let Some(len) = body[start..].find(']') else {
+            continue;
         };
-        let pattern = &rest[start + 1..start + len];
-        rest = &rest[start + len..];
-        if !rest[1..].trim_start().starts_with("=>") {
+        if !body[start + len + 1..].trim_start().starts_with("=>") {
             continue;
         }
-        let segments: Vec<String> = pattern
+        let segments: Vec<String> = body[start + 1..start + len]
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
@@ -474,7 +472,16 @@ async fn every_route_answers_as_the_document_says() {
     c.expect(PUT_MEMBER, put("boss").by(owner), 422).await;
     c.expect(PUT_MEMBER, put("readonly").by(outsider), 404)
         .await;
-    c.expect(PUT_MEMBER, put("readonly").by(&member), 403).await;
+    c.expect(
+        PUT_MEMBER,
+        with_body(
+            c.req(PUT_MEMBER, &[&ws, &member]),
+            json!({"role": "readonly"}),
+        )
+        .by(readonly),
+        403,
+    )
+    .await;
 
     const DELETE_MEMBER: &str = "DELETE /v1/workspaces/{ws}/members/{user}";
     let delete = || c.req(DELETE_MEMBER, &[&new_ws, &member]).by(owner);
@@ -745,6 +752,222 @@ async fn every_route_answers_as_the_document_says() {
         400,
     )
     .await;
+
+    // Workspace settings (owners only).
+    const SETTINGS: &str = "PATCH /v1/workspaces/{ws}";
+    let settings = |on: bool| {
+        with_body(
+            c.req(SETTINGS, &[&ws]),
+            json!({"settings": {"restore_high_risk": on}}),
+        )
+    };
+    c.expect(SETTINGS, settings(true).by(owner), 200).await;
+    c.expect(SETTINGS, settings(true).by(readonly), 403).await;
+
+    // Backup schedules, their manual backups, the sets they write.
+    const SCHEDULES: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules";
+    const CREATE_SCHEDULE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules";
+    const SCHEDULE: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}";
+    const CHANGE_SCHEDULE: &str =
+        "PATCH /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}";
+    const DELETE_SCHEDULE: &str =
+        "DELETE /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}";
+    const RUN_NOW: &str =
+        "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/run-now";
+    const RETRY: &str =
+        "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/retry";
+    let create_schedule = |cadence: Value| {
+        with_body(
+            c.req(CREATE_SCHEDULE, &[&ws, &tenant]),
+            json!({"name": "Nightly", "cadence": cadence, "timezone": "Europe/Berlin", "retention": {"keep_last": 5}}),
+        )
+        .by(owner)
+    };
+    let schedule = c
+        .expect(
+            CREATE_SCHEDULE,
+            create_schedule(json!({"kind": "daily", "at": "02:00"})),
+            201,
+        )
+        .await;
+    let schedule = schedule.body["schedule"]["id"].as_str().unwrap().to_owned();
+    c.expect(
+        CREATE_SCHEDULE,
+        create_schedule(json!({"kind": "hourly", "minute": 99})),
+        400,
+    )
+    .await;
+    let nobody_schedule = ulid::Ulid::new();
+    c.expect(
+        SCHEDULES,
+        c.req(SCHEDULES, &[&ws, &tenant]).by(readonly),
+        200,
+    )
+    .await;
+    c.expect(
+        SCHEDULES,
+        with_query(c.req(SCHEDULES, &[&ws, &tenant]), "limit=0").by(owner),
+        400,
+    )
+    .await;
+    c.expect(
+        SCHEDULE,
+        c.req(SCHEDULE, &[&ws, &tenant, &schedule]).by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        SCHEDULE,
+        c.req(SCHEDULE, &[&ws, &tenant, &nobody_schedule]).by(owner),
+        404,
+    )
+    .await;
+    let change = |body: Value| with_body(c.req(CHANGE_SCHEDULE, &[&ws, &tenant, &schedule]), body);
+    c.expect(
+        CHANGE_SCHEDULE,
+        change(json!({"cadence": {"kind": "weekly", "weekday": "sunday", "at": "03:30"}}))
+            .by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        CHANGE_SCHEDULE,
+        change(json!({"enabled": "no"})).by(owner),
+        400,
+    )
+    .await;
+    let run_now = |id: &dyn std::fmt::Display| {
+        with_body(c.req(RUN_NOW, &[&ws, &tenant, id]), json!({})).by(owner)
+    };
+    let backup = c.expect(RUN_NOW, run_now(&schedule), 202).await.run_id();
+    let failed = c.expect(RUN_NOW, run_now(&schedule), 202).await.run_id();
+    c.expect(RUN_NOW, run_now(&nobody_schedule), 404).await;
+    // One backup fails (as a worker would record it); the worker finishes the other.
+    stack.finish(&failed, tenantops_core::Outcome::Failed).await;
+    worker.drain().await;
+    let retry = |run: &str| {
+        with_body(
+            c.req(RETRY, &[&ws, &tenant, &schedule]),
+            json!({ "run_id": run }),
+        )
+        .by(owner)
+    };
+    c.expect(RETRY, retry(&failed), 202).await;
+    c.expect(RETRY, retry(&RunId::new().to_string()), 400).await;
+    let doomed = c
+        .expect(
+            CREATE_SCHEDULE,
+            create_schedule(json!({"kind": "cron", "expr": "0 4 * * 1"})),
+            201,
+        )
+        .await;
+    let doomed = doomed.body["schedule"]["id"].as_str().unwrap().to_owned();
+    let delete = || c.req(DELETE_SCHEDULE, &[&ws, &tenant, &doomed]).by(owner);
+    c.expect(DELETE_SCHEDULE, delete(), 204).await;
+    c.expect(DELETE_SCHEDULE, delete(), 404).await;
+
+    const BACKUPS: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/backups";
+    const BACKUP_SET: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}";
+    let sets = c
+        .expect(BACKUPS, c.req(BACKUPS, &[&ws, &tenant]).by(owner), 200)
+        .await;
+    let set = stack.run(&backup).await.result.unwrap()["backup_set_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        sets.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == set.as_str()),
+        "{}",
+        sets.body
+    );
+    c.expect(
+        BACKUPS,
+        with_query(c.req(BACKUPS, &[&ws, &tenant]), "cursor=forged").by(owner),
+        400,
+    )
+    .await;
+    c.expect(
+        BACKUP_SET,
+        with_query(c.req(BACKUP_SET, &[&ws, &tenant, &set]), "limit=2").by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        BACKUP_SET,
+        c.req(BACKUP_SET, &[&ws, &tenant, &ulid::Ulid::new()])
+            .by(owner),
+        404,
+    )
+    .await;
+
+    // Restores: preview, view, execute.
+    const PREVIEW: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/restores";
+    const RESTORE: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}";
+    const EXECUTE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute";
+    let entries = c
+        .expect(
+            BACKUP_SET,
+            c.req(BACKUP_SET, &[&ws, &tenant, &set]).by(owner),
+            200,
+        )
+        .await;
+    let first = &entries.body["items"][0];
+    let preview = c
+        .expect(
+            PREVIEW,
+            with_body(
+                c.req(PREVIEW, &[&ws, &tenant]),
+                json!({
+                    "backup_set_id": set,
+                    "items": [{"object_type": first["object_type"], "object_id": first["object_id"]}],
+                    "mapping": {"drop": first["assignments"]["group_ids"].as_array().unwrap().iter().chain(first["assignments"]["filter_ids"].as_array().unwrap()).collect::<Vec<_>>()},
+                }),
+            )
+            .by(owner),
+            201,
+        )
+        .await;
+    c.expect(
+        PREVIEW,
+        with_body(
+            c.req(PREVIEW, &[&ws, &tenant]),
+            json!({"backup_set_id": ulid::Ulid::new().to_string()}),
+        )
+        .by(owner),
+        404,
+    )
+    .await;
+    let restore = preview.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = preview.body["confirmation_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.expect(
+        RESTORE,
+        c.req(RESTORE, &[&ws, &tenant, &restore]).by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        RESTORE,
+        c.req(RESTORE, &[&ws, &tenant, &ulid::Ulid::new()])
+            .by(owner),
+        404,
+    )
+    .await;
+    let execute = |token: &str| {
+        with_body(
+            c.req(EXECUTE, &[&ws, &tenant, &restore]),
+            json!({ "confirmation_token": token }),
+        )
+        .by(owner)
+    };
+    c.expect(EXECUTE, execute("not-the-token"), 400).await;
+    c.expect(EXECUTE, execute(&token), 202).await;
 
     const ARCHIVE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/archive";
     c.expect(
