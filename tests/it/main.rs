@@ -11,6 +11,7 @@ mod graph;
 mod idempotency;
 mod isolation;
 mod listing;
+mod openapi;
 mod reaper;
 mod schedules;
 mod scheduler;
