@@ -23,6 +23,23 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// A line that is only a route key literal, e.g. `"POST /v1/workspaces/{ws}/tenants",`.
+fn is_route_key(line: &str) -> bool {
+    let l = line.trim().trim_end_matches(',');
+    let Some(inner) = l.strip_prefix('"').and_then(|l| l.strip_suffix('"')) else {
+        return false;
+    };
+    [
+        "GET /v1/",
+        "POST /v1/",
+        "PUT /v1/",
+        "PATCH /v1/",
+        "DELETE /v1/",
+    ]
+    .iter()
+    .any(|m| inner.starts_with(m))
+}
+
 /// Every operations URL in a response comes from `shared/core/src/links.rs`.
 #[test]
 fn only_the_links_module_mints_operations_urls() {
@@ -37,7 +54,14 @@ fn only_the_links_module_mints_operations_urls() {
         .iter()
         .filter(|f| **f != links)
         .filter(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
+            // Route keys ("GET /v1/operations/{run}" in the router's ROUTES table) name
+            // templates, not URLs a response carries.
+            let text: String = std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .filter(|l| !is_route_key(l))
+                .collect::<Vec<_>>()
+                .join("\n");
             [
                 "/v1/operations",
                 "}/operations",
