@@ -991,3 +991,69 @@ async fn a_deletion_claim_and_a_new_reference_never_both_win() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_long_throttle_hands_the_backup_back_and_the_retry_reuses_what_was_stored() {
+    let stack = TestStack::new().await;
+    let fast = RetryPolicy {
+        handback_after: Duration::from_secs(1),
+        ..policy()
+    };
+    let worker = stack.worker(&[(POLICIES, 3)], fast).await;
+    let id = schedule(
+        &stack,
+        Some(&["configurationPolicies"]),
+        json!({"keep_last": 5}),
+    )
+    .await;
+    let last = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        t.collections.get(POLICIES).unwrap().objects[2]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    worker.sim.inject(Fault::Throttle {
+        path_prefix: format!("{POLICIES}/{last}/settings"),
+        times: 1,
+        retry_after_secs: Some(3),
+    });
+    stack.s3_calls.take();
+    let r = stack
+        .call(
+            ApiCall::post(format!("{}/{id}/run-now", schedules_path(&stack)), "{}")
+                .by(&stack.users().owner),
+        )
+        .await;
+    let run_id = r.run_id();
+    worker.drain().await;
+    let run = stack.run(&run_id).await;
+    assert_eq!(run.status, RunStatus::Running, "handed back, not failed");
+    assert!(
+        stack
+            .store()
+            .backup_sets(stack.demo.workspace_id, stack.demo.tenant_id, 10, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "no set before the run has captured everything"
+    );
+
+    tokio::time::sleep(Duration::from_millis(3300)).await;
+    worker.drain().await;
+    let run = stack.run(&run_id).await;
+    assert_eq!(
+        (run.status, run.outcome),
+        (RunStatus::Completed, Outcome::Succeeded),
+        "{:?}",
+        run.failures
+    );
+    assert_eq!(run.attempts, 2);
+    assert_eq!(
+        run.counters.total, 3,
+        "counted once, by the attempt that finished"
+    );
+    assert_eq!(entries(&stack, set_of(&run)).await.len(), 3);
+    // Three snapshots and one manifest, whichever attempt stored them.
+    assert_eq!(puts(&stack), 3 + 1);
+}

@@ -119,8 +119,13 @@ impl SnapshotStore {
         }
     }
 
+    /// A store on the shared SDK configuration. With an endpoint override (an emulator such
+    /// as moto) buckets are addressed by path, since `{bucket}.127.0.0.1` does not resolve.
     pub fn from_sdk(sdk: &aws_config::SdkConfig, bucket: impl Into<String>) -> Self {
-        Self::new(Client::new(sdk), bucket)
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(sdk.endpoint_url().is_some())
+            .build();
+        Self::new(Client::from_conf(config), bucket)
     }
 
     pub fn bucket(&self) -> &str {
