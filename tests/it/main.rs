@@ -13,6 +13,7 @@ mod isolation;
 mod listing;
 mod openapi;
 mod reaper;
+mod restore;
 mod schedules;
 mod scheduler;
 mod start;

@@ -1,0 +1,745 @@
+//! Restores against graph-sim (with Graph's real create behaviour: no dedupe), DynamoDB Local
+//! and moto's S3: preview, refusals that write nothing, execution that survives a crash
+//! mid-way without duplicates, round trips through backup, isolation, high-risk gating, audit.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tenantops_aws::{AuditQuery, Store};
+use tenantops_core::{Outcome, Run, RunStatus};
+use tenantops_graph::throttle::RetryPolicy;
+use tenantops_graph_sim::{SimClient, SimConfig};
+use tenantops_local::seed::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+use tenantops_tests::faults::{DynamoFaults, KillAt};
+use tenantops_tests::{ApiCall, Reply, TestStack, WorkerHarness};
+
+const POLICIES: &str = "deviceManagement/configurationPolicies";
+const TEMPLATES: &str = "deviceManagement/groupPolicyConfigurations";
+const SCRIPTS: &str = "deviceManagement/deviceManagementScripts";
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 6,
+        base: Duration::from_millis(50),
+        cap: Duration::from_secs(2),
+        handback_after: Duration::from_secs(5),
+    }
+}
+
+/// A stack and a worker whose graph-sim creates like Graph does (a repeated POST is a
+/// second object).
+async fn setup(counts: &[(&str, usize)]) -> (TestStack, WorkerHarness) {
+    let stack = TestStack::new().await;
+    let entra = stack.entra_tenant_id().await;
+    let client = SimClient::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
+    let mut config = SimConfig::generated(&entra, client, counts);
+    config.idempotent_creates = false;
+    let worker = stack.worker_with(config, policy()).await;
+    (stack, worker)
+}
+
+fn tenant_path(stack: &TestStack, rest: &str) -> String {
+    format!(
+        "/v1/workspaces/{}/tenants/{}/{rest}",
+        stack.demo.workspace_id, stack.demo.tenant_id
+    )
+}
+
+/// Runs a start to completion.
+async fn run_to_end(stack: &TestStack, worker: &WorkerHarness, body: Value) -> Run {
+    let id = stack.start(body).await;
+    worker.drain().await;
+    let run = stack.run(&id).await;
+    assert_eq!(run.status, RunStatus::Completed, "{run:?}");
+    run
+}
+
+/// A backup of `types` through a schedule's run-now; returns the set id.
+async fn backup(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) -> String {
+    let r = stack
+        .call(
+            ApiCall::post(
+                tenant_path(stack, "backup-schedules"),
+                json!({
+                    "name": format!("Restore test {}", ulid::Ulid::new()),
+                    "cadence": {"kind": "hourly", "minute": 5},
+                    "retention": {"keep_last": 10},
+                    "types": types,
+                })
+                .to_string(),
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let schedule = r.body["schedule"]["id"].as_str().unwrap().to_owned();
+    let r = stack
+        .call(
+            ApiCall::post(
+                tenant_path(stack, &format!("backup-schedules/{schedule}/run-now")),
+                "{}",
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.run_id();
+    worker.drain().await;
+    let run = stack.run(&id).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+    run.result.as_ref().unwrap()["backup_set_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn sync(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) {
+    let run = run_to_end(
+        stack,
+        worker,
+        json!({"type": "inventory.sync", "params": {"types": types}}),
+    )
+    .await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+}
+
+async fn sync_groups(stack: &TestStack, worker: &WorkerHarness) {
+    let run = run_to_end(stack, worker, json!({"type": "directory_groups.sync"})).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+}
+
+/// Gives every object of `path` exactly one assignment, to `group`.
+fn assign_all(worker: &WorkerHarness, path: &str, group: &str) {
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(path).unwrap();
+        let ids: Vec<String> = c
+            .objects
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect();
+        for id in ids {
+            c.sub_resources.insert(
+                format!("{id}/assignments"),
+                vec![json!({
+                    "id": format!("{id}_{group}"),
+                    "target": {
+                        "@odata.type": "#microsoft.graph.groupAssignmentTarget",
+                        "groupId": group,
+                        "deviceAndAppManagementAssignmentFilterId": null,
+                        "deviceAndAppManagementAssignmentFilterType": "none"
+                    }
+                })],
+            );
+        }
+    });
+}
+
+fn first_group(worker: &WorkerHarness) -> String {
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        t.collections["groups"].objects[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    })
+}
+
+/// Deletes every object of `path` in the tenant (as someone in the Intune portal would).
+fn delete_all(worker: &WorkerHarness, path: &str) {
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(path).unwrap();
+        c.objects.clear();
+        c.sub_resources.clear();
+    });
+}
+
+fn names_in(worker: &WorkerHarness, path: &str) -> Vec<String> {
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let mut names: Vec<String> = t.collections[path]
+            .objects
+            .iter()
+            .map(|o| {
+                o.get("name")
+                    .or_else(|| o.get("displayName"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    })
+}
+
+async fn preview(stack: &TestStack, body: Value) -> Reply {
+    stack
+        .call(
+            ApiCall::post(tenant_path(stack, "restores"), body.to_string())
+                .by(&stack.users().owner),
+        )
+        .await
+}
+
+async fn execute_as(
+    stack: &TestStack,
+    user: &tenantops_core::UserId,
+    restore: &str,
+    token: &str,
+) -> Reply {
+    stack
+        .call(
+            ApiCall::post(
+                tenant_path(stack, &format!("restores/{restore}/execute")),
+                json!({ "confirmation_token": token }).to_string(),
+            )
+            .by(user),
+        )
+        .await
+}
+
+fn ids(r: &Reply) -> (String, String) {
+    (
+        r.body["restore"]["id"].as_str().unwrap().to_owned(),
+        r.body["confirmation_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn hashes(stack: &TestStack, set: &str) -> Vec<(String, String)> {
+    let (mut out, mut after) = (Vec::new(), None);
+    loop {
+        let page = stack
+            .store()
+            .manifest_entries(
+                stack.demo.workspace_id,
+                stack.demo.tenant_id,
+                set.parse().unwrap(),
+                100,
+                after,
+            )
+            .await
+            .unwrap();
+        out.extend(page.entries.into_iter().map(|e| (e.object_type, e.hash)));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn audit_count(stack: &TestStack, action: &str) -> usize {
+    let (entries, _) = stack
+        .store()
+        .list_audit(&AuditQuery {
+            workspace: stack.demo.workspace_id,
+            action: Some(action.to_owned()),
+            tenant: None,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap();
+    entries.len()
+}
+
+#[tokio::test]
+async fn settings_catalog_and_administrative_templates_round_trip_through_a_restore() {
+    let (stack, worker) = setup(&[("groups", 3), (POLICIES, 2), (TEMPLATES, 2)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    assign_all(&worker, TEMPLATES, &group);
+    sync_groups(&stack, &worker).await;
+    let types = ["configurationPolicies", "groupPolicyConfigurations"];
+    let first = backup(&stack, &worker, &types).await;
+    let before = hashes(&stack, &first).await;
+    let names = (names_in(&worker, POLICIES), names_in(&worker, TEMPLATES));
+    assert_eq!(before.len(), 4);
+
+    delete_all(&worker, POLICIES);
+    delete_all(&worker, TEMPLATES);
+    sync(&stack, &worker, &types).await;
+    worker.sim.clear_requests();
+
+    let p = preview(&stack, json!({ "backup_set_id": first })).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(p.body["restore"]["executable"], true, "{}", p.body);
+    let items = p.body["items"].as_array().unwrap();
+    assert!(items.iter().all(|i| i["action"] == "create"), "{items:?}");
+    assert!(
+        items
+            .iter()
+            .all(|i| i["assignment_targets"][0]["status"] == "resolved")
+    );
+    assert!(
+        worker.sim.writes().is_empty(),
+        "a preview never writes to Graph"
+    );
+    let (restore, token) = ids(&p);
+
+    let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    worker.drain().await;
+    let run = stack.run(&r.run_id()).await;
+    assert_eq!(
+        (run.status, run.outcome),
+        (RunStatus::Completed, Outcome::Succeeded),
+        "{run:?}"
+    );
+    assert_eq!(
+        (run.counters.total, run.counters.succeeded),
+        (4, 4),
+        "{run:?}"
+    );
+    assert_eq!(
+        (names_in(&worker, POLICIES), names_in(&worker, TEMPLATES)),
+        names
+    );
+
+    let second = backup(&stack, &worker, &types).await;
+    assert_eq!(
+        hashes(&stack, &second).await,
+        before,
+        "backup -> delete -> restore -> backup gives the same snapshots"
+    );
+
+    let view = stack
+        .call(
+            ApiCall::get(tenant_path(&stack, &format!("restores/{restore}")))
+                .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(view.body["restore"]["status"], "completed");
+    assert!(view.body.get("confirmation_token").is_none());
+    assert!(
+        view.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "done" && i["written_id"].is_string())
+    );
+    assert_eq!(audit_count(&stack, "restore.previewed").await, 1);
+    assert_eq!(audit_count(&stack, "restore.object_written").await, 4);
+    assert_eq!(audit_count(&stack, "restore.executed").await, 1);
+}
+
+#[tokio::test]
+async fn a_restore_redelivered_mid_way_creates_no_duplicate_objects() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 3)]).await;
+    let mut worker = worker;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let names = names_in(&worker, POLICIES);
+    delete_all(&worker, POLICIES);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let (restore, token) = ids(&p);
+    let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let run_id = r.run_id();
+
+    // The worker dies after Graph created the second object and before the id was recorded:
+    // the one moment where retrying the create would duplicate it.
+    let faults = DynamoFaults::none();
+    let mut kill = faults.kill_at(KillAt {
+        operation: "TransactWriteItems",
+        body_contains: Some(r#"{"S":"created"}"#),
+        nth: 2,
+        after_sending: false,
+    });
+    let healthy = worker.deps.store.clone();
+    worker.deps.store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
+    worker.deps.lease = chrono::Duration::milliseconds(500);
+    let received = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.resources.queue_url)
+        .visibility_timeout(2)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let event = tenantops_local::worker_host::event(&received, &stack.resources.queue_url).unwrap();
+    tokio::select! {
+        _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
+        _ = kill.fired() => {}
+    }
+    assert_eq!(
+        names_in(&worker, POLICIES).len(),
+        2,
+        "two creates reached Graph"
+    );
+
+    // The message comes back; a healthy worker resumes the restore.
+    worker.deps.store = healthy;
+    worker.deps.lease = tenantops_worker::LEASE;
+    let mut run = stack.run(&run_id).await;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        worker.drain().await;
+        run = stack.run(&run_id).await;
+        if run.status == RunStatus::Completed {
+            break;
+        }
+    }
+    assert_eq!(
+        (run.status, run.outcome),
+        (RunStatus::Completed, Outcome::Succeeded),
+        "{run:?}"
+    );
+    assert_eq!(run.attempts, 2, "killed once, re-claimed once");
+    assert_eq!(
+        names_in(&worker, POLICIES),
+        names,
+        "each snapshot restored exactly once"
+    );
+    let creates = worker
+        .sim
+        .writes()
+        .iter()
+        .filter(|w| {
+            w.method == "POST" && w.path.ends_with("/deviceManagement/configurationPolicies")
+        })
+        .count();
+    assert_eq!(
+        creates, 3,
+        "the interrupted create was adopted, not repeated"
+    );
+    assert_eq!(audit_count(&stack, "restore.object_written").await, 3);
+}
+
+#[tokio::test]
+async fn execute_is_refused_without_a_current_confirmed_executable_preview_and_writes_nothing() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 2)]).await;
+    let group = first_group(&worker);
+    // Assigned to a group the tenant's cache does not know.
+    let unknown = "0badc0de-0000-4000-8000-000000000001";
+    assign_all(&worker, POLICIES, unknown);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    // Deleted since: the restore would create them.
+    delete_all(&worker, POLICIES);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    worker.sim.clear_requests();
+    let owner = stack.users().owner.clone();
+
+    // No preview: an id that was never previewed.
+    let r = execute_as(&stack, &owner, &ulid::Ulid::new().to_string(), "x").await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "restore.not_found"),
+        "{}",
+        r.body
+    );
+
+    // Unresolved mappings block execution.
+    let blocked = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(blocked.status, 201, "{}", blocked.body);
+    assert_eq!(blocked.body["restore"]["executable"], false);
+    assert_eq!(
+        blocked.body["restore"]["blockers"],
+        json!(["mapping_unresolved"])
+    );
+    assert_eq!(blocked.body["restore"]["summary"]["unresolved_targets"], 2);
+    let (blocked_id, blocked_token) = ids(&blocked);
+    let r = execute_as(&stack, &owner, &blocked_id, &blocked_token).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "restore.mapping_unresolved"),
+        "{}",
+        r.body
+    );
+
+    // Mapped explicitly: executable. A foreign token (another preview's) is refused.
+    let mapped = preview(
+        &stack,
+        json!({ "backup_set_id": set, "mapping": {"groups": {unknown: group}} }),
+    )
+    .await;
+    assert_eq!(mapped.status, 201, "{}", mapped.body);
+    assert_eq!(
+        mapped.body["restore"]["executable"], true,
+        "{}",
+        mapped.body
+    );
+    assert_eq!(
+        mapped.body["items"][0]["assignment_targets"][0]["status"],
+        "mapped"
+    );
+    let (mapped_id, mapped_token) = ids(&mapped);
+    let r = execute_as(&stack, &owner, &mapped_id, &blocked_token).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "restore.confirmation_invalid"),
+        "{}",
+        r.body
+    );
+
+    // The operator may preview, not execute.
+    let r = execute_as(&stack, &stack.users().operator, &mapped_id, &mapped_token).await;
+    assert_eq!((r.status, r.code()), (403, "auth.forbidden"), "{}", r.body);
+    let by_operator = stack
+        .call(
+            ApiCall::post(
+                tenant_path(&stack, "restores"),
+                json!({ "backup_set_id": set, "mapping": {"drop": [unknown]} }).to_string(),
+            )
+            .by(&stack.users().operator),
+        )
+        .await;
+    assert_eq!(by_operator.status, 201, "{}", by_operator.body);
+    assert_eq!(
+        by_operator.body["items"][0]["assignment_targets"][0]["status"],
+        "dropped"
+    );
+
+    // Stale: older than the bound.
+    let key = tenantops_aws::keys::restore(
+        stack.demo.workspace_id,
+        stack.demo.tenant_id,
+        mapped_id.parse().unwrap(),
+    );
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.resources.table_name)
+        .set_key(Some(key.to_item()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(
+            ":past",
+            aws_sdk_dynamodb::types::AttributeValue::S("2026-01-01T00:00:00.000000Z".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = execute_as(&stack, &owner, &mapped_id, &mapped_token).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "restore.preview_stale"),
+        "{}",
+        r.body
+    );
+
+    // Stale: the inventory changed since the preview.
+    let dropped = preview(
+        &stack,
+        json!({ "backup_set_id": set, "mapping": {"drop": [unknown]} }),
+    )
+    .await;
+    let (dropped_id, dropped_token) = ids(&dropped);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    worker.sim.clear_requests();
+    let before = stack.snapshot().await;
+    let r = execute_as(&stack, &owner, &dropped_id, &dropped_token).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "restore.inventory_changed"),
+        "{}",
+        r.body
+    );
+    assert_eq!(stack.snapshot().await, before, "a refusal changes nothing");
+
+    worker.drain().await;
+    assert!(
+        worker.sim.writes().is_empty(),
+        "no refused restore reached Graph: {:?}",
+        worker.sim.writes()
+    );
+    assert_eq!(stack.queued_messages().await, 0);
+}
+
+#[tokio::test]
+async fn a_second_execute_while_the_run_is_active_returns_the_same_run() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 1)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    // Unchanged since its backup: nothing to write.
+    assert_eq!(p.body["items"][0]["action"], "skip_unchanged", "{}", p.body);
+    let (restore, token) = ids(&p);
+    let owner = stack.users().owner.clone();
+    let first = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    let again = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(again.body["deduplicated"], true);
+    assert_eq!(again.run_id(), first.run_id());
+
+    worker.drain().await;
+    let run = stack.run(&first.run_id()).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+    assert_eq!(run.counters.skipped, 1);
+    let after = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(
+        (after.status, after.code()),
+        (409, "restore.already_executed"),
+        "{}",
+        after.body
+    );
+    assert!(worker.sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn bad_preview_input_is_refused_with_stable_codes_and_changes_nothing() {
+    let (stack, worker) = setup(&[(POLICIES, 1)]).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let before = stack.snapshot().await;
+    let cases = [
+        (
+            json!({ "backup_set_id": ulid::Ulid::new().to_string() }),
+            404,
+            "restore.backup_set_not_found",
+        ),
+        (
+            json!({ "backup_set_id": "not-a-set" }),
+            404,
+            "restore.backup_set_not_found",
+        ),
+        (
+            json!({ "backup_set_id": set, "mapping": {"groups": "g1"} }),
+            400,
+            "restore.mapping_invalid",
+        ),
+        (
+            json!({ "backup_set_id": set, "mapping": {"groups": {"a": "b"}, "drop": ["a"]} }),
+            400,
+            "restore.mapping_invalid",
+        ),
+        (
+            json!({ "backup_set_id": set, "items": [{"object_type": "configurationPolicies", "object_id": "nope"}] }),
+            400,
+            "restore.items_invalid",
+        ),
+        (
+            json!({ "backup_set_id": set, "items": [] }),
+            400,
+            "restore.items_invalid",
+        ),
+        (json!({ "set": set }), 422, "request.invalid"),
+    ];
+    for (body, status, code) in cases {
+        let r = preview(&stack, body.clone()).await;
+        assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.body);
+        assert_eq!(r.content_type, "application/problem+json");
+    }
+    assert_eq!(
+        stack.snapshot().await,
+        before,
+        "refused previews store nothing"
+    );
+    assert!(worker.sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn restores_are_invisible_from_other_workspaces() {
+    let (stack, worker) = setup(&[(POLICIES, 1)]).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let (restore, token) = ids(&p);
+    let outsider = stack.users().outsider.clone();
+
+    // Not a member of the restore's workspace: exactly like a missing workspace.
+    let r = stack
+        .call(ApiCall::get(tenant_path(&stack, &format!("restores/{restore}"))).by(&outsider))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "workspace.not_found"));
+    let r = execute_as(&stack, &outsider, &restore, &token).await;
+    assert_eq!((r.status, r.code()), (404, "workspace.not_found"));
+
+    // In their own workspace, this workspace's ids name nothing.
+    let theirs = |rest: &str| {
+        format!(
+            "/v1/workspaces/{}/tenants/{}/{rest}",
+            stack.demo.other_workspace_id, stack.demo.other_tenant_id
+        )
+    };
+    let r = stack
+        .call(ApiCall::get(theirs(&format!("restores/{restore}"))).by(&outsider))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "restore.not_found"));
+    let r = stack
+        .call(
+            ApiCall::post(
+                theirs("restores"),
+                json!({ "backup_set_id": set }).to_string(),
+            )
+            .by(&outsider),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "restore.backup_set_not_found"));
+    let r = stack
+        .call(
+            ApiCall::post(
+                theirs(&format!("restores/{restore}/execute")),
+                json!({ "confirmation_token": token }).to_string(),
+            )
+            .by(&outsider),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (404, "restore.not_found"));
+    assert!(worker.sim.writes().is_empty());
+}
+
+#[tokio::test]
+async fn high_risk_types_are_preview_only_until_an_owner_enables_them() {
+    let (stack, worker) = setup(&[(SCRIPTS, 1)]).await;
+    let set = backup(&stack, &worker, &["deviceManagementScripts"]).await;
+    delete_all(&worker, SCRIPTS);
+    sync(&stack, &worker, &["deviceManagementScripts"]).await;
+    worker.sim.clear_requests();
+    let owner = stack.users().owner.clone();
+
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(p.body["restore"]["blockers"], json!(["high_risk_disabled"]));
+    let (restore, token) = ids(&p);
+    let r = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "restore.high_risk_disabled"),
+        "{}",
+        r.body
+    );
+
+    // Only an owner changes the setting, and the change is audited.
+    let settings = |user| {
+        let path = format!("/v1/workspaces/{}", stack.demo.workspace_id);
+        let body = json!({"settings": {"restore_high_risk": true}}).to_string();
+        let stack = &stack;
+        async move {
+            stack
+                .call(ApiCall {
+                    method: "PATCH",
+                    ..ApiCall::post(path, body).by(user)
+                })
+                .await
+        }
+    };
+    let r = settings(&stack.users().manager).await;
+    assert_eq!((r.status, r.code()), (403, "member.owner_required"));
+    let r = settings(&owner).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["workspace"]["settings"]["restore_high_risk"], true);
+    assert_eq!(audit_count(&stack, "workspace.settings_changed").await, 1);
+
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.body["restore"]["executable"], true, "{}", p.body);
+    let (restore, token) = ids(&p);
+    let r = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    worker.drain().await;
+    let run = stack.run(&r.run_id()).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+    assert_eq!(names_in(&worker, SCRIPTS).len(), 1);
+}
