@@ -53,6 +53,10 @@ struct State {
     /// Fail the first `failing_attempts` attempts of one operation in `every` (0: none).
     every: u64,
     failing_attempts: u32,
+    /// Send those attempts, and lose their answers (a 500 instead), rather than not send them.
+    lose_answers: bool,
+    /// Only operations of these names (e.g. `TransactWriteItems`) are counted and faulted.
+    only: Option<&'static [&'static str]>,
     operations: AtomicU64,
     injected: AtomicU64,
     faulty: Mutex<HashSet<String>>,
@@ -94,6 +98,18 @@ impl DynamoFaults {
                 ..State::default()
             }),
         }
+    }
+
+    /// One operation of `operations` in `every` has its first attempt sent and applied, and its answer
+    /// replaced by an `InternalServerError` (500): the caller cannot know the write happened
+    /// and retries it.
+    pub fn lose_answers(every: u64, operations: &'static [&'static str]) -> Self {
+        let mut faults = Self::every(every, 1);
+        if let Some(state) = Arc::get_mut(&mut faults.state) {
+            state.lose_answers = true;
+            state.only = Some(operations);
+        }
+        faults
     }
 
     /// Arms a kill; only one at a time.
@@ -214,7 +230,7 @@ impl HttpConnector for FaultyConnector {
 
         let (attempt, invocation) = attempt_of(&request);
         let s = &self.state;
-        if s.every > 0 {
+        if s.every > 0 && s.only.is_none_or(|only| only.contains(&operation.as_str())) {
             let faulty = if attempt == 1 {
                 let n = s.operations.fetch_add(1, Ordering::SeqCst);
                 let faulty = n % s.every == 0;
@@ -227,6 +243,13 @@ impl HttpConnector for FaultyConnector {
             };
             if faulty && attempt <= s.failing_attempts {
                 let n = s.injected.fetch_add(1, Ordering::SeqCst);
+                if s.lose_answers {
+                    let sent = self.inner.call(request);
+                    return HttpConnectorFuture::new(async move {
+                        let _ = sent.await;
+                        Ok(error_response(false))
+                    });
+                }
                 return HttpConnectorFuture::ready(Ok(error_response(n % 2 == 0)));
             }
         }

@@ -6,7 +6,6 @@
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use tenantops_core::{Failure, Outcome, ReasonCode, Run, RunStatus, Transition};
 
@@ -73,8 +72,7 @@ impl Store {
                     .and_then(|v| v.as_s().ok())
                     .cloned()
                     .unwrap_or_default();
-                let redispatched =
-                    matches!(item.get(REDISPATCHED), Some(AttributeValue::Bool(true)));
+                let redispatched = item.contains_key(REDISPATCHED);
                 let run: Run = from_item("run", item)?;
                 found.push(StaleRun {
                     run,
@@ -93,26 +91,26 @@ impl Store {
     /// Marks a stale queued run re-dispatched and gives it a new dispatch deadline from
     /// `now`, if it is still queued, as seen, and was never re-dispatched. `false`: it moved
     /// (claimed, finished, or another reaper got there first), so nothing must be sent.
+    /// The mark is this call's own token, so the SDK's retry of a mark whose answer was lost
+    /// recognises its own write instead of taking it for another reaper's.
     pub async fn mark_redispatched(
         &self,
         stale: &StaleRun,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut p = Placeholders::default();
+        let token = p.value(s(ulid::Ulid::new().to_string()));
+        let mark = p.name(REDISPATCHED);
+        let deadline = p.name(keys::GSI3_SK);
         let update = format!(
-            "SET {} = {}, {} = {}",
-            p.name(REDISPATCHED),
-            p.value(AttributeValue::Bool(true)),
-            p.name(keys::GSI3_SK),
+            "SET {mark} = {token}, {deadline} = {}",
             p.value(s(keys::active_sort(now + DISPATCH_DEADLINE, stale.run.id))),
         );
         let cond = format!(
-            "{} = {} AND {} = {} AND attribute_not_exists({})",
+            "{} = {} AND (({deadline} = {} AND attribute_not_exists({mark})) OR {mark} = {token})",
             p.name("status"),
             p.value(s(RunStatus::Queued.as_str())),
-            p.name(keys::GSI3_SK),
             p.value(s(stale.seen.clone())),
-            p.name(REDISPATCHED),
         );
         let result = self
             .client()
