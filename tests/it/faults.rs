@@ -536,3 +536,79 @@ async fn drive_until_finished(
     }
     panic!("runs still not finished: {runs:?}");
 }
+
+/// Every scheduled run in the table, by (schedule, slot); a second run for a slot fails.
+async fn scheduled_runs(stack: &TestStack) -> std::collections::BTreeMap<(String, String), Run> {
+    let mut out = std::collections::BTreeMap::new();
+    for ((pk, _), item) in stack.snapshot().await {
+        if !pk.starts_with("RUN#") {
+            continue;
+        }
+        let run: Run = serde_json::from_str(&item).unwrap();
+        if run.operation != tenantops_core::OperationType::BackupScheduleScheduled {
+            continue;
+        }
+        let key = (
+            run.context.backup_schedule_id.clone().unwrap(),
+            tenantops_core::time::format(run.context.scheduled_for.unwrap()),
+        );
+        assert!(out.insert(key, run).is_none(), "two runs for one slot");
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scheduler_ticks_run_concurrently_and_retried_under_dynamodb_faults_fire_each_slot_once() {
+    let stack = TestStack::new().await;
+    let base = format!(
+        "/v1/workspaces/{}/tenants/{}/backup-schedules",
+        stack.demo.workspace_id, stack.demo.tenant_id
+    );
+    let mut slot = None;
+    for i in 0..8 {
+        let body = json!({
+            "name": format!("nightly {i}"),
+            "cadence": {"kind": "daily", "at": "03:00"},
+            "timezone": "UTC",
+            "types": ["deviceConfigurations"],
+            "retention": {"keep_last": 7},
+        });
+        let r = stack
+            .call(ApiCall::post(base.clone(), body.to_string()).by(&stack.users().owner))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let next = chrono::DateTime::parse_from_rfc3339(
+            r.body["schedule"]["next_fire_at"].as_str().unwrap(),
+        )
+        .unwrap()
+        .with_timezone(&Utc);
+        slot = Some(slot.map_or(next, |s: chrono::DateTime<Utc>| s.max(next)));
+    }
+    let event = tenantops_scheduler::ScheduledEvent::at(slot.unwrap());
+
+    // Four concurrent ticks whose DynamoDB calls are throttled or fail with 500s before they
+    // are sent, then EventBridge's retry of the same minute whose writes' answers are lost.
+    let throttled = DynamoFaults::every(2, 2);
+    let deps = tenantops_scheduler::Deps {
+        store: Store::new(throttled.dynamodb(&stack.sdk), &stack.resources.table_name),
+        dispatcher: stack.deps.dispatcher.clone(),
+    };
+    let ticks =
+        futures::future::join_all((0..4).map(|_| tenantops_scheduler::handle(&event, &deps))).await;
+    let lost = DynamoFaults::lose_answers(1, &["TransactWriteItems", "UpdateItem"]);
+    let retry_deps = tenantops_scheduler::Deps {
+        store: Store::new(lost.dynamodb(&stack.sdk), &stack.resources.table_name),
+        dispatcher: stack.deps.dispatcher.clone(),
+    };
+    let retried = tenantops_scheduler::handle(&event, &retry_deps).await;
+    assert!(throttled.injected() > 0);
+
+    let runs = scheduled_runs(&stack).await;
+    assert_eq!(
+        runs.len(),
+        8,
+        "one run per schedule's slot: {ticks:?} {retried:?}"
+    );
+    assert_eq!(stack.queued_messages().await, 8, "one dispatch per run");
+    assert!(runs.values().all(|r| r.status == RunStatus::Queued));
+}
