@@ -233,7 +233,7 @@ impl HttpConnector for FaultyConnector {
         if s.every > 0 && s.only.is_none_or(|only| only.contains(&operation.as_str())) {
             let faulty = if attempt == 1 {
                 let n = s.operations.fetch_add(1, Ordering::SeqCst);
-                let faulty = n % s.every == 0;
+                let faulty = n.is_multiple_of(s.every);
                 if faulty {
                     s.faulty.lock().unwrap().insert(invocation.clone());
                 }
@@ -250,7 +250,7 @@ impl HttpConnector for FaultyConnector {
                         Ok(error_response(false))
                     });
                 }
-                return HttpConnectorFuture::ready(Ok(error_response(n % 2 == 0)));
+                return HttpConnectorFuture::ready(Ok(error_response(n.is_multiple_of(2))));
             }
         }
         self.inner.call(request)
