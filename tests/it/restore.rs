@@ -694,6 +694,18 @@ async fn restores_are_invisible_from_other_workspaces() {
 #[tokio::test]
 async fn high_risk_types_are_preview_only_until_an_owner_enables_them() {
     let (stack, worker) = setup(&[(SCRIPTS, 1)]).await;
+    // Assigned to every device: no group to map.
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(SCRIPTS).unwrap();
+        let id = c.objects[0]["id"].as_str().unwrap().to_owned();
+        c.sub_resources.insert(
+            format!("{id}/assignments"),
+            vec![json!({
+                "id": format!("{id}_all"),
+                "target": {"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"}
+            })],
+        );
+    });
     let set = backup(&stack, &worker, &["deviceManagementScripts"]).await;
     delete_all(&worker, SCRIPTS);
     sync(&stack, &worker, &["deviceManagementScripts"]).await;
@@ -742,4 +754,111 @@ async fn high_risk_types_are_preview_only_until_an_owner_enables_them() {
     let run = stack.run(&r.run_id()).await;
     assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
     assert_eq!(names_in(&worker, SCRIPTS).len(), 1);
+}
+
+#[tokio::test]
+async fn concurrent_executes_of_one_preview_start_exactly_one_run() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 2)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    delete_all(&worker, POLICIES);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let (restore, token) = ids(&p);
+    let owner = stack.users().owner.clone();
+
+    let replies =
+        futures::future::join_all((0..12).map(|_| execute_as(&stack, &owner, &restore, &token)))
+            .await;
+    let created: Vec<&Reply> = replies.iter().filter(|r| r.status == 202).collect();
+    assert_eq!(
+        created.len(),
+        1,
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let run = created[0].run_id();
+    for r in &replies {
+        assert!(r.status == 202 || r.status == 200, "{}", r.body);
+        assert_eq!(r.run_id(), run, "every answer names the one run");
+    }
+    assert_eq!(stack.queued_messages().await, 1);
+    worker.drain().await;
+    assert_eq!(stack.run(&run).await.outcome, Outcome::Succeeded);
+    assert_eq!(names_in(&worker, POLICIES).len(), 2);
+}
+
+#[tokio::test]
+async fn a_restore_with_some_failed_items_partially_succeeds_and_names_them() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 2)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    delete_all(&worker, POLICIES);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let (restore, token) = ids(&p);
+    // Graph refuses the first create.
+    worker.sim.inject(tenantops_graph_sim::Fault::ErrorBody {
+        path_prefix: "deviceManagement/configurationPolicies".into(),
+        times: 1,
+        status: 400,
+        body: json!({"error": {"code": "BadRequest", "message": "refused"}}),
+    });
+    let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    worker.drain().await;
+    let run = stack.run(&r.run_id()).await;
+    assert_eq!(run.outcome, Outcome::PartiallySucceeded, "{run:?}");
+    assert_eq!(
+        (
+            run.counters.processed,
+            run.counters.succeeded,
+            run.counters.failed
+        ),
+        (2, 1, 1)
+    );
+    let first_id = p.body["items"][0]["object_id"].as_str().unwrap();
+    assert_eq!(run.failures.len(), 1);
+    assert_eq!(
+        run.failures[0].object_ref.as_deref(),
+        Some(format!("configurationPolicies/{first_id}").as_str())
+    );
+    assert!(
+        !run.failures[0].message.contains("refused"),
+        "no Graph text is stored"
+    );
+    let view = stack
+        .call(
+            ApiCall::get(tenant_path(&stack, &format!("restores/{restore}")))
+                .by(&stack.users().owner),
+        )
+        .await;
+    let statuses: Vec<&Value> = view.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| &i["status"])
+        .collect();
+    assert_eq!(statuses, vec!["failed", "done"]);
+    assert_eq!(names_in(&worker, POLICIES).len(), 1);
+    assert_eq!(audit_count(&stack, "restore.object_written").await, 1);
+}
+
+#[test]
+fn the_restore_policy_of_every_type_matches_the_contract_registry() {
+    use tenantops_graph::registry::{REGISTRY, RestoreMethod, Risk};
+    for ty in REGISTRY {
+        let p = tenantops_core::restore::type_policy(ty.name, true);
+        assert_eq!(
+            p.restorable,
+            ty.restore != RestoreMethod::NotSupported,
+            "{}: restorable",
+            ty.name
+        );
+        assert_eq!(p.high_risk, ty.risk == Risk::High, "{}: high risk", ty.name);
+    }
 }
