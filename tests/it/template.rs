@@ -1107,7 +1107,7 @@ fn functions_publish_events_only_to_the_stacks_bus() {
     );
     // A start is exactly one DynamoDB transaction and one SQS send: the API publishes nothing;
     // the worker publishes Started and Completed.
-    for (krate, should_publish) in [("api", false), ("worker", true)] {
+    for (krate, should_publish) in [("api", false), ("worker", true), ("reaper", true)] {
         let (id, _) = function_for_crate(&t, krate);
         let mut publishes = false;
         for (at, s) in statements_of(&t, &id) {
