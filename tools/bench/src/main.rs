@@ -176,6 +176,12 @@ async fn function_init() -> anyhow::Result<Value> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `tenantops-bench scheduler`: only the scheduler tick, for a quick measurement.
+    if std::env::args().nth(1).as_deref() == Some("scheduler") {
+        let report = json!({ "scheduler_tick": scheduler::tick_cost().await? });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let report = json!({
         "date": chrono::Utc::now().to_rfc3339(),
         "start": start_path().await?,
