@@ -1057,3 +1057,136 @@ async fn a_long_throttle_hands_the_backup_back_and_the_retry_reuses_what_was_sto
     // Three snapshots and one manifest, whichever attempt stored them.
     assert_eq!(puts(&stack), 3 + 1);
 }
+
+/// A recorded set of the schedule, `age_days` old, using the snapshot `hash` (stored).
+async fn aged_set(
+    stack: &TestStack,
+    worker: &WorkerHarness,
+    schedule: tenantops_core::ScheduleId,
+    age_days: i64,
+    hash: &str,
+) -> BackupSet {
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let created_at = Utc::now() - chrono::Duration::days(age_days);
+    let ulid = ulid::Ulid::from_parts(
+        u64::try_from(created_at.timestamp_millis()).unwrap(),
+        rand_bits(),
+    );
+    let set = BackupSet {
+        id: BackupSetId::from_ulid(ulid),
+        workspace_id: ws,
+        tenant_id: tenant,
+        run_id: tenantops_core::RunId::new(),
+        schedule_id: Some(schedule),
+        status: BackupSetStatus::Complete,
+        types: vec!["deviceConfigurations".into()],
+        object_count: 1,
+        manifest_key: tenantops_aws::snapshots::manifest_key(
+            ws,
+            tenant,
+            BackupSetId::from_ulid(ulid),
+        ),
+        manifest_hash: String::new(),
+        created_at,
+    };
+    let key = snapshot_key(ws, tenant, hash);
+    stack
+        .store()
+        .reference_snapshot(ws, tenant, hash, set.id, Utc::now())
+        .await
+        .unwrap();
+    worker
+        .deps
+        .snapshots
+        .put_if_absent(&key, format!("{{\"v\":\"{hash}\"}}").into_bytes())
+        .await
+        .unwrap();
+    let entry = ManifestEntry {
+        object_type: "deviceConfigurations".into(),
+        object_id: format!("object-{age_days}"),
+        name: "aged".into(),
+        hash: hash.to_owned(),
+        snapshot_key: key,
+        assignments: Default::default(),
+    };
+    stack
+        .store()
+        .record_backup_set(&set, &[entry])
+        .await
+        .unwrap();
+    set
+}
+
+fn rand_bits() -> u128 {
+    ulid::Ulid::new().random()
+}
+
+#[tokio::test]
+async fn retention_by_days_keeps_younger_sets_and_expires_older_ones() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(PROFILES, 1)], policy()).await;
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let schedule: tenantops_core::ScheduleId = schedule(
+        &stack,
+        Some(&["deviceConfigurations"]),
+        json!({"keep_days": 7}),
+    )
+    .await
+    .parse()
+    .unwrap();
+    let hash = |n: u8| format!("{n:064x}");
+    let old = aged_set(&stack, &worker, schedule, 20, &hash(1)).await;
+    let older_shared = aged_set(&stack, &worker, schedule, 10, &hash(2)).await;
+    let young = aged_set(&stack, &worker, schedule, 3, &hash(2)).await;
+    let newest = aged_set(&stack, &worker, schedule, 0, &hash(3)).await;
+    let pass = tenantops_worker::retention::expire(
+        &worker.deps,
+        ws,
+        tenant,
+        schedule,
+        tenantops_core::schedule::Retention {
+            keep_last: None,
+            keep_days: Some(7),
+        },
+        newest.id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    let mut expired = pass.expired_sets.clone();
+    expired.sort();
+    let mut want = vec![old.id, older_shared.id];
+    want.sort();
+    assert_eq!(expired, want);
+    // hash(1) was only the oldest set's; hash(2) is still the young set's.
+    assert_eq!(pass.deleted_snapshots, 1);
+    assert!(!head(&stack, &snapshot_key(ws, tenant, &hash(1))).await);
+    assert!(head(&stack, &snapshot_key(ws, tenant, &hash(2))).await);
+    assert!(head(&stack, &snapshot_key(ws, tenant, &hash(3))).await);
+    let left: Vec<BackupSetId> = stack
+        .store()
+        .backup_sets(ws, tenant, 10, None)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(left, vec![newest.id, young.id]);
+    // A second pass finds nothing more to do.
+    let again = tenantops_worker::retention::expire(
+        &worker.deps,
+        ws,
+        tenant,
+        schedule,
+        tenantops_core::schedule::Retention {
+            keep_last: None,
+            keep_days: Some(7),
+        },
+        newest.id,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, Default::default());
+}
