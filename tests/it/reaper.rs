@@ -450,3 +450,28 @@ async fn a_dead_letter_the_reaper_could_not_handle_stays_for_the_next_tick() {
     );
     assert_eq!(stack.run(&id).await.status, RunStatus::Queued);
 }
+
+#[tokio::test]
+async fn a_dead_letter_whose_run_a_live_worker_holds_leaves_the_run_to_that_worker() {
+    let stack = TestStack::new().await;
+    let reaper = stack.reaper();
+    let id = stack.start(json!({"type": "inventory.sync"})).await;
+    exhaust_receives(&stack).await;
+    assert_eq!(dead_letters(&stack).await, 1);
+    // A duplicate message (the reaper's re-dispatch, say) is being worked on right now.
+    claim(&stack, &id, Duration::minutes(5)).await;
+
+    let tick = tenantops_reaper::tick(Utc::now(), &reaper).await;
+    assert_eq!(
+        (tick.exhausted, tick.dead_letters, tick.errors),
+        (0, 1, 0),
+        "{tick:?}"
+    );
+    assert_eq!(dead_letters(&stack).await, 0, "handled, so deleted");
+    let run = stack.run(&id).await;
+    assert_eq!(
+        (run.status, run.failures.len()),
+        (RunStatus::Running, 0),
+        "the live worker's run stands"
+    );
+}

@@ -7,7 +7,7 @@
 //! passed, the run is finished `failed` with `run.stale` (its while-active lock released in the
 //! same transaction), its initiator notified and the `Completed` event published. Then the
 //! worker's dead-letter queue is drained: each message's run is failed `worker.exhausted`
-//! unless it already finished, and only handled messages are deleted. Every write is
+//! unless it already finished or a worker holds a live lease on it, and only handled messages are deleted. Every write is
 //! conditional on what the reaper saw, so concurrent ticks, retries and live workers are safe.
 
 pub mod config;
@@ -201,8 +201,9 @@ async fn announce(run: &Run, deps: &Deps) {
 enum DeadLetter {
     /// Its run was failed `worker.exhausted`.
     Exhausted,
-    /// Its run had finished; nothing to do.
-    Finished,
+    /// Its run had finished, or a worker holds a live lease on it (a duplicate message is
+    /// being worked on): nothing to do.
+    Standing,
     /// Not a run message, or a run that does not exist: nothing can ever handle it.
     Unusable,
 }
@@ -308,10 +309,10 @@ async fn dead_letter(
     let span = run_span(&run);
     async {
         if run.status == RunStatus::Completed {
-            return Ok(DeadLetter::Finished);
+            return Ok(DeadLetter::Standing);
         }
         // The read only finds the run's lock; the finish itself is conditional on the run
-        // not having finished meanwhile.
+        // not having finished meanwhile and on no live lease.
         match deps.store.fail_exhausted(&run, now).await? {
             Some(done) => {
                 tracing::warn!(
@@ -320,7 +321,7 @@ async fn dead_letter(
                 announce(&done, deps).await;
                 Ok(DeadLetter::Exhausted)
             }
-            None => Ok(DeadLetter::Finished),
+            None => Ok(DeadLetter::Standing),
         }
     }
     .instrument(span)

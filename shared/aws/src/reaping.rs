@@ -12,7 +12,7 @@ use tenantops_core::{Failure, Outcome, ReasonCode, Run, RunStatus, Transition};
 use crate::error::StoreError;
 use crate::expr::Placeholders;
 use crate::keys;
-use crate::store::{DISPATCH_DEADLINE, Item, Store, from_item, s};
+use crate::store::{DISPATCH_DEADLINE, Item, Seen, Store, from_item, s};
 
 /// The run attribute that records the reaper's one re-dispatch.
 const REDISPATCHED: &str = "redispatched";
@@ -144,25 +144,36 @@ impl Store {
         stale: &StaleRun,
         now: DateTime<Utc>,
     ) -> Result<Option<Run>, StoreError> {
-        self.fail_with(&stale.run, Some(&stale.seen), ReasonCode::RunStale, now)
-            .await
+        self.fail_with(
+            &stale.run,
+            Seen::Deadline(&stale.seen),
+            ReasonCode::RunStale,
+            now,
+        )
+        .await
     }
 
     /// Finishes a run whose message exhausted its receives `failed` with `worker.exhausted`,
-    /// unless it already finished. `None`: it had finished, and stands.
+    /// unless it already finished or a worker holds a live lease on it (a duplicate message,
+    /// such as the reaper's re-dispatch, is being worked on). `None`: it stands.
     pub async fn fail_exhausted(
         &self,
         run: &Run,
         now: DateTime<Utc>,
     ) -> Result<Option<Run>, StoreError> {
-        self.fail_with(run, None, ReasonCode::WorkerExhausted, now)
-            .await
+        self.fail_with(
+            run,
+            Seen::NoLiveLease(now),
+            ReasonCode::WorkerExhausted,
+            now,
+        )
+        .await
     }
 
     async fn fail_with(
         &self,
         run: &Run,
-        seen: Option<&str>,
+        seen: Seen<'_>,
         code: ReasonCode,
         now: DateTime<Utc>,
     ) -> Result<Option<Run>, StoreError> {
@@ -171,7 +182,10 @@ impl Store {
             outcome: Outcome::Failed,
             failures: vec![Failure::of(code)],
         };
-        match self.transition_checked(run, None, seen, &finish).await {
+        match self
+            .transition_checked(run, None, Some(seen), &finish)
+            .await
+        {
             Ok(()) => {
                 let mut done = run.clone();
                 // The condition just proved the finish legal from the state it saw.

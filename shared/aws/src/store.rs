@@ -512,13 +512,13 @@ impl Store {
         self.transition_checked(run, worker, None, t).await
     }
 
-    /// A transition that also requires the run's active-index sort key (its deadline) to be
-    /// `seen`: the reaper acts only on the run as it found it stale.
+    /// A transition that also requires what the reaper `seen` to still hold, so that it acts
+    /// only on the run as it found it.
     pub(crate) async fn transition_checked(
         &self,
         run: &Run,
         worker: Option<&str>,
-        seen: Option<&str>,
+        seen: Option<Seen<'_>>,
         t: &Transition,
     ) -> Result<(), StoreError> {
         let kind = lock_kind_of(run.operation);
@@ -554,8 +554,23 @@ impl Store {
         if let (Some(w), false) = (worker, t.kind() == TransitionKind::Claim) {
             cond = format!("({cond}) AND {} = {}", p.name("lease_owner"), p.value(s(w)));
         }
-        if let Some(seen) = seen {
-            cond = format!("({cond}) AND {} = {}", p.name(keys::GSI3_SK), p.value(s(seen)));
+        match seen {
+            Some(Seen::Deadline(sk)) => {
+                cond = format!(
+                    "({cond}) AND {} = {}",
+                    p.name(keys::GSI3_SK),
+                    p.value(s(sk))
+                );
+            }
+            Some(Seen::NoLiveLease(now)) => {
+                let lease = p.name("lease_expires_at");
+                cond = format!(
+                    "({cond}) AND ({status} = {} OR attribute_not_exists({lease}) OR {lease} < {})",
+                    p.value(status_value(RunStatus::Queued)),
+                    p.value(ts(now)),
+                );
+            }
+            None => {}
         }
         let run_update = Update::builder()
             .table_name(&self.table)
@@ -695,6 +710,15 @@ impl Store {
             .and_then(|id| id.parse().ok());
         Ok(RunPage { items, next })
     }
+}
+
+/// What a reaper's write restates of the run it saw.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seen<'a> {
+    /// Its active-index sort key (deadline and id) is unchanged.
+    Deadline(&'a str),
+    /// No worker holds a live lease on it at this time (queued, or its lease has expired).
+    NoLiveLease(DateTime<Utc>),
 }
 
 /// A failed membership check: no item means not a member; an item means the wrong role.
