@@ -612,3 +612,186 @@ async fn scheduler_ticks_run_concurrently_and_retried_under_dynamodb_faults_fire
     assert_eq!(stack.queued_messages().await, 8, "one dispatch per run");
     assert!(runs.values().all(|r| r.status == RunStatus::Queued));
 }
+
+const POLICIES: &str = "deviceManagement/configurationPolicies";
+
+fn policy_names(worker: &WorkerHarness) -> Vec<String> {
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let mut names: Vec<String> = t.collections[POLICIES]
+            .objects
+            .iter()
+            .map(|o| o["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    })
+}
+
+#[tokio::test]
+async fn a_restore_killed_after_its_graph_writes_but_before_finishing_writes_nothing_twice() {
+    let stack = TestStack::new().await;
+    let capture = stack.capture_events().await;
+    let entra = stack.entra_tenant_id().await;
+    let client = tenantops_graph_sim::SimClient::new(
+        tenantops_local::seed::DEMO_CLIENT_ID,
+        tenantops_local::seed::DEMO_CLIENT_SECRET,
+    );
+    let mut config =
+        tenantops_graph_sim::SimConfig::generated(&entra, client, &[("groups", 2), (POLICIES, 3)]);
+    // As Graph: a repeated POST creates a second object.
+    config.idempotent_creates = false;
+    let mut worker = stack.worker_with(config, policy()).await;
+    let owner = &stack.users().owner;
+    let tenant = format!(
+        "/v1/workspaces/{}/tenants/{}",
+        stack.demo.workspace_id, stack.demo.tenant_id
+    );
+
+    // Back the policies up (with their assignments' group in the cache), delete them in the
+    // tenant, and preview their restore.
+    let group = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        t.collections["groups"].objects[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    });
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(POLICIES).unwrap();
+        let ids: Vec<String> = c
+            .objects
+            .iter()
+            .map(|o| o["id"].as_str().unwrap().to_owned())
+            .collect();
+        for id in ids {
+            c.sub_resources.insert(
+                format!("{id}/assignments"),
+                vec![json!({"id": format!("{id}_a"), "target": {
+                    "@odata.type": "#microsoft.graph.groupAssignmentTarget",
+                    "groupId": group,
+                    "deviceAndAppManagementAssignmentFilterId": null,
+                    "deviceAndAppManagementAssignmentFilterType": "none"}})],
+            );
+        }
+    });
+    stack.start(json!({"type": "directory_groups.sync"})).await;
+    worker.drain().await;
+    let r = stack
+        .call(
+            ApiCall::post(
+                format!("{tenant}/backup-schedules"),
+                json!({"name": "before the restore", "cadence": {"kind": "hourly", "minute": 5},
+                       "retention": {"keep_last": 10}, "types": ["configurationPolicies"]})
+                .to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let schedule = r.body["schedule"]["id"].as_str().unwrap().to_owned();
+    let r = stack
+        .call(
+            ApiCall::post(
+                format!("{tenant}/backup-schedules/{schedule}/run-now"),
+                "{}",
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    worker.drain().await;
+    let set = stack.run(&r.run_id()).await.result.unwrap()["backup_set_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let names = policy_names(&worker);
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(POLICIES).unwrap();
+        c.objects.clear();
+        c.sub_resources.clear();
+    });
+    stack
+        .start(json!({"type": "inventory.sync", "params": {"types": ["configurationPolicies"]}}))
+        .await;
+    worker.drain().await;
+    let p = stack
+        .call(
+            ApiCall::post(
+                format!("{tenant}/restores"),
+                json!({ "backup_set_id": set }).to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let restore = p.body["restore"]["id"].as_str().unwrap().to_owned();
+    let token = p.body["confirmation_token"].as_str().unwrap().to_owned();
+    let r = stack
+        .call(
+            ApiCall::post(
+                format!("{tenant}/restores/{restore}/execute"),
+                json!({ "confirmation_token": token }).to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.run_id();
+
+    // The worker writes every object to Graph, then dies just before its finishing write.
+    let faults = DynamoFaults::none();
+    let mut kill = faults.kill_at(KillAt {
+        operation: "TransactWriteItems",
+        body_contains: Some(r#"{"S":"completed"}"#),
+        nth: 1,
+        after_sending: false,
+    });
+    worker.deps.store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
+    worker.deps.lease = chrono::Duration::milliseconds(500);
+    let received = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.resources.queue_url)
+        .visibility_timeout(2)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(received.len(), 1);
+    let event = tenantops_local::worker_host::event(&received, &stack.resources.queue_url).unwrap();
+    tokio::select! {
+        _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
+        _ = kill.fired() => {}
+    }
+    assert_eq!(policy_names(&worker), names, "every object was written");
+    assert_eq!(stack.run(&id).await.status, RunStatus::Running);
+
+    // The message comes back; a healthy worker ends the run without writing anything again.
+    worker.deps.store = stack.store().clone();
+    worker.deps.lease = tenantops_worker::LEASE;
+    let mut run = stack.run(&id).await;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        worker.drain().await;
+        run = stack.run(&id).await;
+        if run.status == RunStatus::Completed {
+            break;
+        }
+    }
+    assert_eq!(
+        (run.status, run.outcome, run.attempts),
+        (RunStatus::Completed, Outcome::Succeeded, 2),
+        "{run:?}"
+    );
+    assert_eq!(policy_names(&worker), names, "no object written twice");
+    let creates = worker
+        .sim
+        .writes()
+        .iter()
+        .filter(|w| w.method == "POST" && w.path.ends_with(POLICIES))
+        .count();
+    assert_eq!(creates, 3, "one create per object");
+    let events = parse_events(&stack, &capture).await;
+    assert_eq!(lifecycle_counts(&events, &id).1, 1, "one Completed event");
+    assert_eq!(completed_notifications(&stack, &id).await, 1);
+}
