@@ -862,3 +862,60 @@ fn the_restore_policy_of_every_type_matches_the_contract_registry() {
         assert_eq!(p.high_risk, ty.risk == Risk::High, "{}: high risk", ty.name);
     }
 }
+
+#[tokio::test]
+async fn an_object_changed_since_its_backup_is_updated_back_with_a_field_diff() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 1)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let before = hashes(&stack, &set).await;
+    // Someone edits the policy in the portal.
+    let id = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let o = &mut t.collections.get_mut(POLICIES).unwrap().objects[0];
+        o["description"] = json!("edited by hand");
+        o["lastModifiedDateTime"] = json!("2099-01-01T00:00:00Z");
+        o["id"].as_str().unwrap().to_owned()
+    });
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    worker.sim.clear_requests();
+
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 201, "{}", p.body);
+    let item = &p.body["items"][0];
+    assert_eq!(item["action"], "update", "{item}");
+    assert_eq!(item["diff_base"], "inventory", "{item}");
+    assert!(
+        item["diff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["path"] == "description" && c["before"] == "edited by hand"),
+        "{item}"
+    );
+    let (restore, token) = ids(&p);
+    let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    worker.drain().await;
+    let run = stack.run(&r.run_id()).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+    let writes = worker.sim.writes();
+    assert!(
+        writes
+            .iter()
+            .all(|w| w.method != "POST" || w.path.ends_with("/assign")),
+        "an update creates nothing: {writes:?}"
+    );
+    assert!(
+        writes
+            .iter()
+            .any(|w| w.method == "PATCH" && w.path.ends_with(&id))
+    );
+    let again = backup(&stack, &worker, &["configurationPolicies"]).await;
+    assert_eq!(
+        hashes(&stack, &again).await,
+        before,
+        "the policy is as backed up"
+    );
+}

@@ -224,6 +224,28 @@ pub fn decide_action(
     }
 }
 
+/// What an item's diff compares the snapshot with: the object's latest backup while that
+/// backup still reflects the object (the inventory's last modification is not later), else
+/// the inventory's metadata (the only newer view the API has without Graph); nothing for a
+/// create.
+pub fn diff_base(
+    action: Action,
+    observed: Option<&Observed>,
+    latest: Option<&LatestBackup>,
+) -> DiffBase {
+    if action == Action::Create {
+        return DiffBase::None;
+    }
+    match (observed, latest) {
+        (Some(o), Some(l)) if o.last_modified.is_some_and(|m| m <= l.backed_up_at) => {
+            DiffBase::LatestBackup
+        }
+        (Some(_), _) => DiffBase::Inventory,
+        (None, Some(_)) => DiffBase::LatestBackup,
+        (None, None) => DiffBase::None,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
@@ -474,6 +496,36 @@ mod tests {
     fn equal_payloads_have_no_diff() {
         let v = json!({"a": {"b": [1, {"c": null}]}});
         assert!(diff(&v, &v).is_empty());
+    }
+
+    #[test]
+    fn diffs_use_the_latest_backup_only_while_it_reflects_the_object() {
+        let latest = LatestBackup {
+            hash: "h".into(),
+            backed_up_at: at("2026-11-01T10:00:00Z"),
+        };
+        let seen = |m: &str| Observed {
+            deleted: false,
+            last_modified: Some(at(m)),
+        };
+        let untouched = seen("2026-11-01T09:00:00Z");
+        let touched = seen("2026-11-02T09:00:00Z");
+        assert_eq!(
+            diff_base(Action::Update, Some(&untouched), Some(&latest)),
+            DiffBase::LatestBackup
+        );
+        assert_eq!(
+            diff_base(Action::Update, Some(&touched), Some(&latest)),
+            DiffBase::Inventory
+        );
+        assert_eq!(
+            diff_base(Action::Update, Some(&touched), None),
+            DiffBase::Inventory
+        );
+        assert_eq!(
+            diff_base(Action::Create, None, Some(&latest)),
+            DiffBase::None
+        );
     }
 
     #[test]

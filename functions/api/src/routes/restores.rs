@@ -240,30 +240,24 @@ pub async fn preview(
             .latest_snapshot(ws, tenant, &entry.object_type, &entry.object_id)
             .await
             .map_err(ApiError::internal)?;
-        let action = plan::decide_action(
-            &entry.hash,
-            observed.as_ref(),
-            latest
-                .as_ref()
-                .map(|l| LatestBackup {
-                    hash: l.hash.clone(),
-                    backed_up_at: l.backed_up_at,
-                })
-                .as_ref(),
-        );
+        let latest_plan = latest.as_ref().map(|l| LatestBackup {
+            hash: l.hash.clone(),
+            backed_up_at: l.backed_up_at,
+        });
+        let action = plan::decide_action(&entry.hash, observed.as_ref(), latest_plan.as_ref());
         let snapshot = read_json(deps, &entry.snapshot_key).await?;
-        let (diff_base, mut diff) = match (action, &latest, seen) {
-            (Action::Create, _, _) => (DiffBase::None, plan::diff(&json!({}), &snapshot)),
-            (_, Some(l), _) if l.hash == entry.hash => (DiffBase::LatestBackup, Vec::new()),
-            (_, Some(l), _) => {
+        let diff_base = plan::diff_base(action, observed.as_ref(), latest_plan.as_ref());
+        let mut diff = match (diff_base, &latest, seen) {
+            (DiffBase::LatestBackup, Some(l), _) if l.hash == entry.hash => Vec::new(),
+            (DiffBase::LatestBackup, Some(l), _) => {
                 let base = read_json(deps, &l.snapshot_key).await?;
-                (DiffBase::LatestBackup, plan::diff(&base, &snapshot))
+                plan::diff(&base, &snapshot)
             }
-            (_, None, Some(i)) => {
+            (DiffBase::Inventory, _, Some(i)) => {
                 let (before, after) = plan::comparable_to_meta(&snapshot, &i.meta);
-                (DiffBase::Inventory, plan::diff(&before, &after))
+                plan::diff(&before, &after)
             }
-            (_, None, None) => (DiffBase::None, plan::diff(&json!({}), &snapshot)),
+            _ => plan::diff(&json!({}), &snapshot),
         };
         let diff_truncated = diff.len() > MAX_DIFF_CHANGES;
         diff.truncate(MAX_DIFF_CHANGES);
