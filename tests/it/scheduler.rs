@@ -343,3 +343,47 @@ async fn a_scheduled_run_that_cannot_be_dispatched_fails_and_its_slot_stays_used
     let again = tick(&stack, slot).await;
     assert_eq!((again.fired, again.already_fired), (0, 1));
 }
+
+#[tokio::test]
+async fn a_schedule_changed_after_the_tick_read_it_is_left_for_the_next_tick() {
+    let stack = TestStack::new().await;
+    let s = create(
+        &stack,
+        json!({"cadence": {"kind": "hourly", "minute": 45}, "retention": {"keep_last": 3}}),
+    )
+    .await;
+    let id: ScheduleId = s["id"].as_str().unwrap().parse().unwrap();
+    let slot = next_fire_at(&s);
+    // What a tick read from the index, before someone narrowed the scope.
+    let read = stack
+        .store()
+        .schedule(stack.demo.workspace_id, stack.demo.tenant_id, id)
+        .await
+        .unwrap()
+        .unwrap();
+    patch(&stack, &id.to_string(), json!({"types": ["mobileApps"]})).await;
+    let advance = tenantops_aws::schedules::Advance {
+        next_fire_at: slot + Duration::hours(1),
+        skipped: Vec::new(),
+        skipped_count: 0,
+        fired: None,
+    };
+    assert!(
+        !stack
+            .store()
+            .advance_schedule(&read, &advance)
+            .await
+            .unwrap(),
+        "a stale read must not move the schedule"
+    );
+    // The next tick reads the new version and fires the slot with the new scope.
+    let r = tick(&stack, slot).await;
+    assert_eq!(r.fired, 1);
+    let runs = scheduled_runs(&stack).await;
+    let run = runs.values().next().unwrap();
+    assert_eq!(
+        run["context"]["target_scope"],
+        json!({"types": ["mobileApps"]})
+    );
+    assert_eq!(run["status"], RunStatus::Queued.as_str());
+}
