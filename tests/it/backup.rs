@@ -543,6 +543,8 @@ async fn retention_keeps_the_last_n_and_the_last_successful_set_and_deletes_only
         .unwrap();
     let key_b = snapshot_key(ws, tenant, &only_in_b.hash);
     assert!(head(&stack, &key_b).await);
+    let manifest_b = set(&stack, set_of(&b)).await.manifest_key;
+    assert_eq!(versions(&stack, &manifest_b).await.len(), 1);
 
     // C: the scheduler's run, still partial; `profile` is back to what A saw.
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
@@ -595,6 +597,17 @@ async fn retention_keeps_the_last_n_and_the_last_successful_set_and_deletes_only
             .is_none()
     );
     assert!(entries(&stack, set_of(&b)).await.is_empty());
+    // Nothing of B is left: no item, no manifest (unlocked in this bucket).
+    assert!(
+        !stack
+            .store()
+            .all_backup_sets(ws, tenant)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.set.id == set_of(&b))
+    );
+    assert!(versions(&stack, &manifest_b).await.is_empty());
     // B's own snapshot is gone; the ones A and C still use stay.
     assert!(!head(&stack, &key_b).await);
     for e in entries(&stack, set_of(&a)).await {
@@ -680,6 +693,18 @@ async fn retention_leaves_unreferenced_snapshots_that_object_lock_still_holds() 
     .unwrap();
     assert_eq!(pass.expired_sets, vec![set_of(&first)]);
     assert_eq!((pass.deleted_snapshots, pass.locked_snapshots), (0, 2));
+    assert_eq!(pass.locked_manifests, 1);
+    // Unlisted, but its item waits (marked) for its manifest's lock to pass.
+    let all = stack.store().all_backup_sets(ws, tenant).await.unwrap();
+    assert!(all.iter().any(|s| s.set.id == set_of(&first) && s.expiring));
+    assert!(
+        stack
+            .store()
+            .backup_set(ws, tenant, set_of(&first))
+            .await
+            .unwrap()
+            .is_none()
+    );
     for e in entries(&stack, set_of(&second)).await {
         assert!(head(&stack, &e.snapshot_key).await);
     }
@@ -696,7 +721,7 @@ async fn retention_leaves_unreferenced_snapshots_that_object_lock_still_holds() 
     .await
     .unwrap();
     assert!(again.expired_sets.is_empty());
-    assert_eq!(again.locked_snapshots, 2);
+    assert_eq!((again.locked_snapshots, again.locked_manifests), (2, 1));
 }
 
 #[tokio::test]

@@ -4,10 +4,11 @@
 //! or younger than `keep_days`. Never expired, whatever the rules: the set just written and
 //! the tenant's newest complete set (the last successful backup). An expired set first
 //! disappears from listings (marked, with its audit entry, actor `system:retention`), then its
-//! snapshots lose their reference to it, then its entries and item go; a crash in between is
-//! finished by the next pass. A snapshot object is deleted only when no remaining set
-//! references it AND its Object Lock retention has passed; still-locked objects stay for a
-//! later pass (their references item, now empty, marks them).
+//! snapshots lose their reference to it and its entries go, then its manifest object and
+//! finally its item; a crash in between is finished by the next pass. An object (snapshot or
+//! manifest) is deleted only once its Object Lock retention has passed, a snapshot only when
+//! no remaining set references it; still-locked objects stay for a later pass (an empty
+//! references item marks a snapshot, the still-marked set item its manifest).
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
@@ -37,6 +38,8 @@ pub struct Pass {
     pub deleted_snapshots: u64,
     /// Unreferenced snapshots whose Object Lock retention has not passed yet.
     pub locked_snapshots: u64,
+    /// Manifests of expired sets whose Object Lock retention has not passed yet.
+    pub locked_manifests: u64,
 }
 
 impl Pass {
@@ -45,6 +48,7 @@ impl Pass {
             "expired_sets": self.expired_sets.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "deleted_snapshots": self.deleted_snapshots,
             "locked_snapshots": self.locked_snapshots,
+            "locked_manifests": self.locked_manifests,
         })
     }
 }
@@ -86,6 +90,27 @@ async fn schedule_retention(
         .schedule(run.workspace_id, run.tenant_id, schedule)
         .await?
         .map(|s| s.retention))
+}
+
+/// Removes what remains of an expiring set: references and entries, then its manifest once
+/// Object Lock allows, then its item. A locked manifest keeps the (unlisted) item for a later
+/// pass.
+async fn finish(
+    deps: &Deps,
+    set: &BackupSet,
+    now: DateTime<Utc>,
+    pass: &mut Pass,
+) -> Result<(), RetentionError> {
+    deps.store.finish_expiry(set).await?;
+    if let Some(v) = deps.snapshots.version(&set.manifest_key).await? {
+        if v.retain_until.is_some_and(|until| until > now) {
+            pass.locked_manifests += 1;
+            return Ok(());
+        }
+        deps.snapshots.delete_version(&set.manifest_key, &v).await?;
+    }
+    deps.store.forget_backup_set(set).await?;
+    Ok(())
 }
 
 /// Which of a schedule's sets (newest first) retention keeps.
@@ -133,7 +158,7 @@ pub async fn expire(
     let mut live = Vec::new();
     for s in stored {
         if s.expiring {
-            deps.store.finish_expiry(&s.set).await?;
+            finish(deps, &s.set, now, &mut pass).await?;
         } else {
             live.push(s.set);
         }
@@ -155,9 +180,9 @@ pub async fn expire(
             at: now,
         };
         if deps.store.begin_expiry(set, &audit, now).await? {
-            deps.store.finish_expiry(set).await?;
             tracing::info!(backup_set = %set.id, "backup set expired");
             pass.expired_sets.push(set.id);
+            finish(deps, set, now, &mut pass).await?;
         }
     }
     for hash in deps.store.unreferenced_snapshots(ws, tenant, now).await? {

@@ -461,8 +461,9 @@ impl Store {
         Ok(self.transact("TransactWriteItems", items).await?.is_none())
     }
 
-    /// Finishes expiring a set: every snapshot it used loses its reference to it, then its
-    /// entries and its item go. Safe to repeat after a crash.
+    /// Continues expiring a set: every snapshot it used loses its reference to it, then its
+    /// entries go. The set item stays (marked, unlisted) until [`Store::forget_backup_set`],
+    /// once its manifest object is gone. Safe to repeat after a crash.
     pub async fn finish_expiry(&self, set: &BackupSet) -> Result<(), StoreError> {
         let (ws, tenant) = (set.workspace_id, set.tenant_id);
         let pk = keys::manifest_entries_of(ws, tenant, set.id);
@@ -485,15 +486,35 @@ impl Store {
                     .build(),
             );
         }
-        self.batch_write(deletes).await?;
-        self.client()
+        self.batch_write(deletes).await
+    }
+
+    /// Removes an expiring set's item, the last trace of it (only if it is expiring).
+    pub async fn forget_backup_set(&self, set: &BackupSet) -> Result<bool, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!("attribute_exists({})", p.name("expiring_at"));
+        let result = self
+            .client()
             .delete_item()
             .table_name(self.table())
-            .set_key(Some(keys::backup_set(ws, tenant, set.id).to_item()))
+            .set_key(Some(
+                keys::backup_set(set.workspace_id, set.tenant_id, set.id).to_item(),
+            ))
+            .condition_expression(cond)
+            .set_expression_attribute_names(p.names())
             .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                let err = StoreError::dynamo("DeleteItem", e);
+                if err.is_condition_check_failed() {
+                    Ok(false)
+                } else {
+                    Err(err)
+                }
+            }
+        }
     }
 
     async fn unreference_snapshot(
