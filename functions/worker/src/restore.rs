@@ -27,6 +27,16 @@ use crate::execute::{Report, Stop, credentials, progress};
 /// Navigations written after the object itself rather than inline.
 const VALUES: &str = "definitionValues";
 
+/// What writing an item needs.
+struct Ctx<'a> {
+    deps: &'a Deps,
+    creds: &'a Credentials,
+    snapshots: &'a SnapshotStore,
+    /// Ids earlier items of this restore wrote: never adopted for another item (two
+    /// snapshots may share a name).
+    written: &'a [String],
+}
+
 /// How one item ended in this attempt.
 #[derive(Debug, Clone, PartialEq)]
 struct ItemResult {
@@ -78,10 +88,20 @@ pub async fn execute(
     .await?;
 
     let mut results = Vec::with_capacity(items.len());
+    let mut written: Vec<String> = Vec::new();
     let mut failures = Vec::new();
     let (mut succeeded, mut failed, mut skipped) = (0u64, 0u64, 0u64);
     for item in &items {
-        let result = restore_one(run, &lease, item.index, deps, &creds, snapshots).await?;
+        let ctx = Ctx {
+            deps,
+            creds: &creds,
+            snapshots,
+            written: &written,
+        };
+        let result = restore_one(run, &lease, item.index, &ctx).await?;
+        if let Some(id) = &result.written_id {
+            written.push(id.clone());
+        }
         let mut delta = Counters {
             processed: 1,
             ..Default::default()
@@ -159,10 +179,9 @@ async fn restore_one(
     run: &Run,
     lease: &ItemLease<'_>,
     index: u32,
-    deps: &Deps,
-    creds: &Credentials,
-    snapshots: &SnapshotStore,
+    ctx: &Ctx<'_>,
 ) -> Result<ItemResult, Stop> {
+    let deps = ctx.deps;
     let (item, resumed) = match deps.store.claim_restore_item(lease, index).await {
         Ok(ItemClaim::Finished(item)) => {
             return Ok(ItemResult {
@@ -183,7 +202,7 @@ async fn restore_one(
     }
     let outcome = match ObjectType::named(&item.object_type) {
         Some(ty) if ty.restore != RestoreMethod::NotSupported => {
-            write(lease, &item, resumed, ty, deps, creds, snapshots).await
+            write(lease, &item, resumed, ty, ctx).await
         }
         _ => Err(WriteFailure::Item(ReasonCode::GraphUnsupportedType)),
     };
@@ -329,11 +348,10 @@ async fn write(
     item: &RestoreItem,
     resumed: bool,
     ty: &ObjectType,
-    deps: &Deps,
-    creds: &Credentials,
-    snapshots: &SnapshotStore,
+    ctx: &Ctx<'_>,
 ) -> Result<String, WriteFailure> {
-    let bytes = snapshots.get(&item.snapshot_key).await.map_err(|e| {
+    let (deps, creds) = (ctx.deps, ctx.creds);
+    let bytes = ctx.snapshots.get(&item.snapshot_key).await.map_err(|e| {
         tracing::error!(error = %e, "could not read the snapshot");
         WriteFailure::Item(ReasonCode::RestoreSnapshotMissing)
     })?;
@@ -364,7 +382,7 @@ async fn write(
         Action::Create | Action::SkipUnchanged => {
             let mut id = item.written_id.clone();
             if id.is_none() && resumed {
-                id = adopt(item, ty, name_field, &collection, deps, creds).await?;
+                id = adopt(item, ty, name_field, &collection, ctx).await?;
             }
             let id = match id {
                 Some(id) => id,
@@ -387,7 +405,7 @@ async fn write(
                             .ok_or(WriteFailure::Item(ReasonCode::GraphUnavailable))?,
                         // The create may have happened: look before deciding it did not.
                         Err(GraphError::Unavailable) => {
-                            adopt(item, ty, name_field, &collection, deps, creds)
+                            adopt(item, ty, name_field, &collection, ctx)
                                 .await?
                                 .ok_or(WriteFailure::Item(ReasonCode::GraphUnavailable))?
                         }
@@ -400,7 +418,7 @@ async fn write(
                 }
             };
             if !parts.values.is_empty() && item.step.as_deref() != Some("values") {
-                write_values(&id, &parts.values, resumed, &collection, ty, deps, creds).await?;
+                write_values(&id, &parts.values, resumed, &collection, ty, ctx).await?;
                 deps.store
                     .record_restore_step(lease, item.index, &id, "values")
                     .await?;
@@ -437,9 +455,9 @@ async fn write_values(
     resumed: bool,
     collection: &str,
     ty: &ObjectType,
-    deps: &Deps,
-    creds: &Credentials,
+    ctx: &Ctx<'_>,
 ) -> Result<(), WriteFailure> {
+    let (deps, creds) = (ctx.deps, ctx.creds);
     let path = format!("{collection}/{id}/{VALUES}");
     if resumed {
         for existing in deps.graph.list_all(creds, ty.budget, &path, false).await? {
@@ -477,16 +495,19 @@ async fn adopt(
     ty: &ObjectType,
     name_field: &str,
     collection: &str,
-    deps: &Deps,
-    creds: &Credentials,
+    ctx: &Ctx<'_>,
 ) -> Result<Option<String>, WriteFailure> {
+    let (deps, creds) = (ctx.deps, ctx.creds);
     let filter = format!("{name_field} eq '{}'", item.name.replace('\'', "''"));
     let path = format!("{collection}?$filter={}", encode_query(&filter));
     let found = deps.graph.list_all(creds, ty.budget, &path, false).await?;
     let adopted = found
         .iter()
         .filter_map(|o| o.get("id").and_then(Value::as_str))
-        .find(|id| !item.preexisting_same_name.iter().any(|p| p == id))
+        .find(|id| {
+            !item.preexisting_same_name.iter().any(|p| p == id)
+                && !ctx.written.iter().any(|w| w == id)
+        })
         .map(str::to_owned);
     if let Some(id) = &adopted {
         tracing::info!(index = item.index, object_id = %id, "adopting the object an earlier attempt created");
