@@ -136,7 +136,7 @@ async fn once(f: &Function, env: &[(String, String)]) -> anyhow::Result<Value> {
         .env("AWS_LAMBDA_LOG_LEVEL", "warn")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let give_up = spawned + Duration::from_secs(30);
@@ -153,7 +153,20 @@ async fn once(f: &Function, env: &[(String, String)]) -> anyhow::Result<Value> {
             });
         }
         if Instant::now() > give_up || child.try_wait()?.is_some() {
-            break json!({ "error": "no answer within 30 s (or the process exited)" });
+            child.kill().await.ok();
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                pipe.read_to_string(&mut stderr).await.ok();
+            }
+            let last: String = stderr
+                .lines()
+                .last()
+                .unwrap_or("")
+                .chars()
+                .take(300)
+                .collect();
+            break json!({ "error": "no answer within 30 s, or the process exited", "stderr": last });
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     };
@@ -170,18 +183,27 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 /// Median init and first-request times over `ROUNDS` cold starts per function.
 pub async fn init_times(functions: &[Function], resources: &Resources) -> anyhow::Result<Value> {
     let env: Vec<(String, String)> = [
-        ("TABLE_NAME", resources.table_name.clone()),
-        ("QUEUE_URL", resources.queue_url.clone()),
+        ("TENANTOPS_TABLE_NAME", resources.table_name.clone()),
+        ("TENANTOPS_QUEUE_URL", resources.queue_url.clone()),
         (
-            "DEAD_LETTER_QUEUE_URL",
+            "TENANTOPS_DEAD_LETTER_QUEUE_URL",
             resources.dead_letter_queue_url.clone(),
         ),
-        ("DLQ_URL", resources.dead_letter_queue_url.clone()),
-        ("EVENT_BUS_NAME", resources.event_bus_name.clone()),
-        ("SECRET_PREFIX", "tenantops/bench/".to_owned()),
+        ("TENANTOPS_EVENT_BUS_NAME", resources.event_bus_name.clone()),
+        ("TENANTOPS_SECRET_PREFIX", "tenantops/bench/".to_owned()),
+        (
+            "TENANTOPS_SNAPSHOT_BUCKET",
+            "tenantops-bench-snapshots".to_owned(),
+        ),
         ("SNAPSHOT_BUCKET", "tenantops-bench-snapshots".to_owned()),
-        ("GRAPH_BASE_URL", "http://127.0.0.1:9/graph".to_owned()),
-        ("LOGIN_BASE_URL", "http://127.0.0.1:9/login".to_owned()),
+        (
+            "TENANTOPS_GRAPH_BASE_URL",
+            "http://127.0.0.1:9/graph".to_owned(),
+        ),
+        (
+            "TENANTOPS_LOGIN_BASE_URL",
+            "http://127.0.0.1:9/login".to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
