@@ -919,3 +919,35 @@ async fn an_object_changed_since_its_backup_is_updated_back_with_a_field_diff() 
         "the policy is as backed up"
     );
 }
+
+#[tokio::test]
+async fn executing_again_after_the_run_ended_unfinished_resumes_the_restore() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 2)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let names = names_in(&worker, POLICIES);
+    delete_all(&worker, POLICIES);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let (restore, token) = ids(&p);
+    let owner = stack.users().owner.clone();
+    let first = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(first.status, 202, "{}", first.body);
+    // The run ends before any worker touched it (as the reaper ends a lost one).
+    stack.finish(&first.run_id(), Outcome::Failed).await;
+
+    let second = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(second.status, 202, "{}", second.body);
+    assert_ne!(second.run_id(), first.run_id());
+    worker.drain().await;
+    let run = stack.run(&second.run_id()).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
+    assert_eq!(names_in(&worker, POLICIES), names);
+    let third = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(
+        (third.status, third.code()),
+        (409, "restore.already_executed")
+    );
+}
