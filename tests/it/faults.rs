@@ -303,9 +303,20 @@ async fn every_write_path_under(faults: DynamoFaults) {
     }
 }
 
+/// A kill and what followed it.
+struct Killed {
+    stack: TestStack,
+    worker: WorkerHarness,
+    /// The run as the killed worker left it.
+    at_kill: Run,
+    /// The run once a healthy worker had its redelivered message.
+    run: Run,
+    events: Vec<Value>,
+}
+
 /// A two-type inventory sync whose first worker is killed at `at`; the message comes back
 /// after its (short) visibility timeout and a healthy worker finishes the run.
-async fn kill_then_recover(at: KillAt) -> (TestStack, WorkerHarness, Run, Vec<Value>) {
+async fn kill_then_recover(at: KillAt) -> Killed {
     let stack = TestStack::new().await;
     let capture = stack.capture_events().await;
     let mut worker = stack
@@ -342,6 +353,7 @@ async fn kill_then_recover(at: KillAt) -> (TestStack, WorkerHarness, Run, Vec<Va
         _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
         _ = kill.fired() => {}
     }
+    let at_kill = stack.run(&id).await;
 
     // A healthy worker picks up the redelivered message once it is visible again.
     worker.deps.store = stack.store().clone();
@@ -356,7 +368,13 @@ async fn kill_then_recover(at: KillAt) -> (TestStack, WorkerHarness, Run, Vec<Va
         }
     }
     let events = parse_events(&stack, &capture).await;
-    (stack, worker, run, events)
+    Killed {
+        stack,
+        worker,
+        at_kill,
+        run,
+        events,
+    }
 }
 
 /// What every kill test proves once the run ended.
@@ -400,15 +418,25 @@ async fn assert_ended_exactly_once(stack: &TestStack, run: &Run, events: &[Value
 
 #[tokio::test]
 async fn a_worker_killed_right_after_claiming_leaves_a_run_that_ends_exactly_once() {
-    let (stack, worker, run, events) = kill_then_recover(KillAt {
+    let k = kill_then_recover(KillAt {
         operation: "TransactWriteItems",
         body_contains: None,
         nth: 1,
         after_sending: true,
     })
     .await;
-    assert_ended_exactly_once(&stack, &run, &events).await;
-    let lists = worker
+    assert_eq!(
+        (
+            k.at_kill.status,
+            k.at_kill.attempts,
+            k.at_kill.counters.processed
+        ),
+        (RunStatus::Running, 1, 0),
+        "killed right after its claim"
+    );
+    assert_ended_exactly_once(&k.stack, &k.run, &k.events).await;
+    let lists = k
+        .worker
         .sim
         .requests()
         .iter()
@@ -420,28 +448,38 @@ async fn a_worker_killed_right_after_claiming_leaves_a_run_that_ends_exactly_onc
 #[tokio::test]
 async fn a_worker_killed_after_half_the_work_leaves_a_run_that_ends_exactly_once() {
     // The claim is the first transaction, the first type's progress the second.
-    let (stack, _worker, run, events) = kill_then_recover(KillAt {
+    let k = kill_then_recover(KillAt {
         operation: "TransactWriteItems",
         body_contains: None,
         nth: 2,
         after_sending: true,
     })
     .await;
-    assert_ended_exactly_once(&stack, &run, &events).await;
+    assert_eq!(
+        (k.at_kill.status, k.at_kill.counters.processed),
+        (RunStatus::Running, 5),
+        "killed with one of its two types done"
+    );
+    assert_ended_exactly_once(&k.stack, &k.run, &k.events).await;
 }
 
 #[tokio::test]
 async fn a_worker_killed_after_its_writes_but_before_finishing_leaves_a_run_that_ends_exactly_once()
 {
     // The finishing transaction is the one that sets the status to completed.
-    let (stack, _worker, run, events) = kill_then_recover(KillAt {
+    let k = kill_then_recover(KillAt {
         operation: "TransactWriteItems",
         body_contains: Some(r#"{"S":"completed"}"#),
         nth: 1,
         after_sending: false,
     })
     .await;
-    assert_ended_exactly_once(&stack, &run, &events).await;
+    assert_eq!(
+        (k.at_kill.status, k.at_kill.counters.processed),
+        (RunStatus::Running, 10),
+        "killed with all its work written, before its finish"
+    );
+    assert_ended_exactly_once(&k.stack, &k.run, &k.events).await;
 }
 
 #[tokio::test]

@@ -1,8 +1,8 @@
 //! Fault injection under the AWS SDK: an HTTP client for DynamoDB clients that answers some
 //! requests itself before they are sent (a throttling or 500 response, which the SDK's retry
-//! layer must absorb), and that can "kill" the caller at a chosen request: the request never
-//! completes (its future pends forever) and a [`Kill`] fires, so the test can drop the
-//! handler's future right there, as a crashed Lambda would stop.
+//! layer must absorb), and that can "kill" the caller at a chosen request: that request and
+//! every later one never complete (their futures pend forever) and a [`Kill`] fires, so the
+//! test can drop the handler's future right there, as a crashed Lambda would stop.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -61,6 +61,9 @@ struct State {
     injected: AtomicU64,
     faulty: Mutex<HashSet<String>>,
     kill: Mutex<Option<KillRule>>,
+    /// The kill point was reached: the "process" is dead, and no later request of it
+    /// completes either (concurrent branches of the handler stop with it).
+    dead: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for State {
@@ -192,6 +195,9 @@ fn error_response(throttle: bool) -> HttpResponse {
 
 impl HttpConnector for FaultyConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        if self.state.dead.load(Ordering::SeqCst) {
+            return HttpConnectorFuture::new(std::future::pending());
+        }
         let operation = request
             .headers()
             .get("x-amz-target")
@@ -212,6 +218,7 @@ impl HttpConnector for FaultyConnector {
             if matches {
                 rule.seen += 1;
                 if rule.seen == rule.at.nth {
+                    self.state.dead.store(true, Ordering::SeqCst);
                     kill = Some((rule.fire.clone(), rule.at.after_sending));
                 }
             }
