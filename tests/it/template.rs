@@ -848,8 +848,10 @@ fn the_worker_holds_only_the_table_actions_its_code_uses() {
     // get_run, get_tenant, get_connection, sync_state: GetItem. transition: TransactWriteItems
     // of Updates and a Delete. put_sync_state, put_notification: PutItem, DeleteItem.
     // mark_unseen_deleted: UpdateItem. put_inventory, put/delete_directory: BatchWriteItem.
-    // inventory, directory: Query. No BatchGetItem, no ConditionCheck, no Scan.
+    // inventory, directory: Query. Restore items: TransactWriteItems with a ConditionCheck
+    // on the run's lease. No BatchGetItem, no Scan.
     let used: BTreeSet<&str> = [
+        "dynamodb:conditioncheckitem",
         "dynamodb:getitem",
         "dynamodb:putitem",
         "dynamodb:updateitem",

@@ -24,6 +24,10 @@ use crate::store::{
     AuditEntry, Precondition, Store, build_error, from_item, s, to_item, ts, with_key,
 };
 
+/// Restore items written per transaction (each carries its diff, so transactions stay well
+/// under DynamoDB's 4 MB).
+const ITEMS_PER_WRITE: usize = 25;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RestoreStatus {
@@ -184,27 +188,32 @@ fn restore_item_key(lease: &ItemLease<'_>, index: u32) -> Key {
 }
 
 impl Store {
-    /// Stores a preview: the items first (invisible until the record exists), then the record
-    /// and its audit entry in one transaction.
+    /// Stores a preview: the items first, in transactions of [`ITEMS_PER_WRITE`] (invisible
+    /// until the record exists; the API holds no BatchWriteItem), then the record and its
+    /// audit entry in one transaction.
     pub async fn create_restore(
         &self,
         record: &RestoreRecord,
         items: &[RestoreItem],
         audit: &AuditEntry,
     ) -> Result<(), StoreError> {
-        let requests = items
-            .iter()
-            .map(|i| {
-                let key = keys::restore_item(
-                    record.workspace_id,
-                    record.tenant_id,
-                    record.restore_id,
-                    i.index,
-                );
-                Store::put_request(with_key(to_item("restore item", i)?, &key))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        self.batch_write(requests).await?;
+        for chunk in items.chunks(ITEMS_PER_WRITE) {
+            let tx = chunk
+                .iter()
+                .map(|i| {
+                    let key = keys::restore_item(
+                        record.workspace_id,
+                        record.tenant_id,
+                        record.restore_id,
+                        i.index,
+                    );
+                    self.put_new(with_key(to_item("restore item", i)?, &key), false)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if self.transact("TransactWriteItems", tx).await?.is_some() {
+                return Err(StoreError::TransitionRefused);
+            }
+        }
         let key = keys::restore(record.workspace_id, record.tenant_id, record.restore_id);
         let tx = vec![
             self.put_new(with_key(to_item("restore", record)?, &key), false)?,
