@@ -17,6 +17,7 @@
 //! | audit entry | `WS#{ws}#AUDIT` | `{entry ulid}` | | |
 //! | backup schedule | `WS#{ws}` | `SCHEDULE#{tenant}#{id}` | while enabled: `SCHEDULES#DUE#{shard}` / `{next_fire_at}#{id}` | |
 //! | backup set, manifest entry, latest snapshot, snapshot references | see [`backups`] | | | |
+//! | restore, restore item, inventory stamp | see [`restores`] | | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
 //! backwards index query, never a Scan. The lock item carries a copy of its run (kept in step
