@@ -570,6 +570,12 @@ async fn a_second_execute_while_the_run_is_active_returns_the_same_run() {
     let owner = stack.users().owner.clone();
     let first = execute_as(&stack, &owner, &restore, &token).await;
     assert_eq!(first.status, 202, "{}", first.body);
+    // An inventory write since the confirmation does not turn the dedupe into a refusal.
+    stack
+        .store()
+        .bump_inventory_version(stack.demo.workspace_id, stack.demo.tenant_id)
+        .await
+        .unwrap();
     let again = execute_as(&stack, &owner, &restore, &token).await;
     assert_eq!(again.status, 200, "{}", again.body);
     assert_eq!(again.body["deduplicated"], true);

@@ -334,12 +334,15 @@ impl Store {
     ///    preview, or already executing (then the start is a dedupe hit on its run's lock, or,
     ///    if that run ended without finishing the restore, a resumption); it moves to
     ///    `executing` with the run's id;
-    /// 1. the tenant's inventory stamp is the one the preview was computed on;
+    /// 1. (unless it is already executing, confirmed under these) the tenant's inventory
+    ///    stamp is the one the preview was computed on;
     /// 2. (only if it has high-risk items) the workspace still allows high-risk restores.
+    ///
+    /// Each comes with what it checks, to explain a refusal.
     pub fn execute_preconditions(
         &self,
         c: &ExecuteConditions<'_>,
-    ) -> Result<Vec<Precondition>, StoreError> {
+    ) -> Result<Vec<(ExecutePrecondition, Precondition)>, StoreError> {
         let ExecuteConditions {
             workspace: ws,
             tenant,
@@ -384,18 +387,21 @@ impl Store {
             )
             .build();
 
-        let mut p = Placeholders::default();
-        let cond = if inventory_version == 0 {
-            format!("attribute_not_exists({})", p.name(keys::PK))
-        } else {
-            format!(
-                "{} = {}",
-                p.name("version"),
-                p.value(AttributeValue::N(inventory_version.to_string()))
-            )
-        };
-        let stamp = self.condition_check(keys::inventory_stamp(ws, tenant), cond, p)?;
-        let mut out = vec![Precondition(restore_update), Precondition(stamp)];
+        let mut out = vec![(ExecutePrecondition::Restore, Precondition(restore_update))];
+        if let Some(version) = inventory_version {
+            let mut p = Placeholders::default();
+            let cond = if version == 0 {
+                format!("attribute_not_exists({})", p.name(keys::PK))
+            } else {
+                format!(
+                    "{} = {}",
+                    p.name("version"),
+                    p.value(AttributeValue::N(version.to_string()))
+                )
+            };
+            let stamp = self.condition_check(keys::inventory_stamp(ws, tenant), cond, p)?;
+            out.push((ExecutePrecondition::InventoryStamp, Precondition(stamp)));
+        }
         if high_risk {
             let mut p = Placeholders::default();
             let cond = format!(
@@ -403,11 +409,10 @@ impl Store {
                 p.path(&["settings", "restore_high_risk"]),
                 p.value(AttributeValue::Bool(true))
             );
-            out.push(Precondition(self.condition_check(
-                keys::workspace(ws),
-                cond,
-                p,
-            )?));
+            out.push((
+                ExecutePrecondition::HighRiskSetting,
+                Precondition(self.condition_check(keys::workspace(ws), cond, p)?),
+            ));
         }
         Ok(out)
     }
@@ -640,8 +645,10 @@ pub struct ExecuteConditions<'a> {
     pub token_hash: &'a str,
     /// The run the start creates.
     pub run: RunId,
-    /// The inventory stamp the preview was computed on.
-    pub inventory_version: u64,
+    /// The inventory stamp the preview was computed on, to require unchanged; `None` for a
+    /// restore already executing (a dedupe or a resumption is not refused because the
+    /// inventory moved since it was confirmed).
+    pub inventory_version: Option<u64>,
     /// The preview has items of high-risk types.
     pub high_risk: bool,
     pub now: DateTime<Utc>,
@@ -652,21 +659,10 @@ pub fn expiry_of(created_at: DateTime<Utc>) -> DateTime<Utc> {
     created_at + PREVIEW_VALIDITY
 }
 
-/// Which execute precondition failed, by its index in [`Store::execute_preconditions`].
+/// What one execute precondition checks (see [`Store::execute_preconditions`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecutePrecondition {
     Restore,
     InventoryStamp,
     HighRiskSetting,
-}
-
-impl ExecutePrecondition {
-    pub fn at(i: usize) -> Option<Self> {
-        match i {
-            0 => Some(Self::Restore),
-            1 => Some(Self::InventoryStamp),
-            2 => Some(Self::HighRiskSetting),
-            _ => None,
-        }
-    }
 }

@@ -514,7 +514,7 @@ pub async fn execute(
         },
         now,
     );
-    let preconditions = deps
+    let checks = deps
         .store
         .execute_preconditions(&ExecuteConditions {
             workspace: ws,
@@ -522,12 +522,14 @@ pub async fn execute(
             restore: id,
             token_hash: &token_hash,
             run: run.id,
-            inventory_version: record.inventory_version,
+            inventory_version: (record.status != RestoreStatus::Executing)
+                .then_some(record.inventory_version),
             high_risk: record.high_risk_items > 0,
             now,
         })
         .map_err(ApiError::internal)?;
-    let explain = |i: usize| match ExecutePrecondition::at(i) {
+    let (kinds, preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
+    let explain = |i: usize| match kinds.get(i) {
         Some(ExecutePrecondition::Restore) => refused(why_not(&record, &token_hash, now)),
         Some(ExecutePrecondition::InventoryStamp) => refused(ReasonCode::RestoreInventoryChanged),
         Some(ExecutePrecondition::HighRiskSetting) => refused(ReasonCode::RestoreHighRiskDisabled),
