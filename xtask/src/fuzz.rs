@@ -21,7 +21,7 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 /// Test cases per operation and phase; with the seed and one worker, the run is reproducible.
 /// (One worker also because Python 3.11's parser is not thread-safe under hypothesis: two
 /// workers met "AST constructor recursion depth mismatch" inside schemathesis.)
-const MAX_EXAMPLES: &str = "300";
+const MAX_EXAMPLES: &str = "150";
 const SEED: &str = "20261124";
 
 /// The demo stack on a free loopback port, stopped when dropped.
@@ -121,11 +121,7 @@ fn http(
 
 /// Ids the operations can reach past their 404 with: a backup schedule, a backup set its
 /// run-now wrote (the stack's worker runs it against graph-sim), a run, a restore preview.
-fn seed_ids(
-    addr: SocketAddr,
-    info: &Value,
-    token: &str,
-) -> anyhow::Result<Vec<(&'static str, String)>> {
+fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seeded> {
     let tenant_path = format!(
         "/v1/workspaces/{}/tenants/{}",
         field(info, "/workspace_id")?,
@@ -202,12 +198,71 @@ fn seed_ids(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    Ok(vec![
-        ("schedule", schedule),
-        ("set", set),
-        ("run", run),
-        ("restore", restore),
-    ])
+    // What the destructive operations get instead: a schedule to delete, a tenant to archive.
+    let spare_schedule = expect(
+        http(
+            addr,
+            "POST",
+            &format!("{tenant_path}/backup-schedules"),
+            token,
+            Some(&serde_json::json!({
+                "name": "Spare", "cadence": {"kind": "hourly", "minute": 7},
+                "retention": {"keep_days": 7},
+            })),
+        )?,
+        201,
+        "a spare backup schedule",
+    )?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let hex = format!("{nanos:032x}");
+    let entra = format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    );
+    let spare_tenant = expect(
+        http(
+            addr,
+            "POST",
+            &format!("/v1/workspaces/{}/tenants", field(info, "/workspace_id")?),
+            token,
+            Some(&serde_json::json!({ "entra_tenant_id": entra, "display_name": "Spare" })),
+        )?,
+        201,
+        "a spare tenant",
+    )?;
+    let id_of = |v: &Value, pointer: &str| {
+        v.pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Ok(Seeded {
+        ids: vec![
+            ("schedule", schedule),
+            ("set", set),
+            ("run", run),
+            ("restore", restore),
+        ],
+        spare_schedule: id_of(&spare_schedule, "/schedule/id"),
+        spare_tenant: id_of(&spare_tenant, "/tenant/id"),
+    })
+}
+
+/// What `seed_ids` made.
+struct Seeded {
+    /// Path parameter name and id, for every operation.
+    ids: Vec<(&'static str, String)>,
+    /// For `deleteSchedule` only, so the other schedule routes keep theirs.
+    spare_schedule: String,
+    /// For `archiveTenant` only, so the demo tenant stays active.
+    spare_tenant: String,
 }
 
 fn field<'v>(info: &'v Value, pointer: &str) -> anyhow::Result<&'v str> {
@@ -250,11 +305,20 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         ("ws", field(&info, "/workspace_id")?.to_owned()),
         ("tenant", field(&info, "/tenant_id")?.to_owned()),
     ];
-    ids.extend(seed_ids(addr, &info, token)?);
+    let seeded = seed_ids(addr, &info, token)?;
+    ids.extend(seeded.ids);
     let config = state_dir.join("schemathesis.toml");
     let mut toml = String::from("[parameters]\n");
     for (name, id) in &ids {
         toml.push_str(&format!("\"path.{name}\" = \"{id}\"\n"));
+    }
+    for (operation, name, id) in [
+        ("deleteSchedule", "schedule", &seeded.spare_schedule),
+        ("archiveTenant", "tenant", &seeded.spare_tenant),
+    ] {
+        toml.push_str(&format!(
+            "\n[[operations]]\ninclude-operation-id = \"{operation}\"\nparameters = {{ \"path.{name}\" = \"{id}\" }}\n"
+        ));
     }
     std::fs::write(&config, toml)?;
     eprintln!("xtask: schemathesis against {api_url}/v1/openapi.json");
