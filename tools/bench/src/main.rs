@@ -10,6 +10,7 @@
 //!   Intune budget, throttles met, and requests sent inside a Retry-After window (must be 0).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod backup;
 mod cpu;
 mod init;
 mod scheduler;
@@ -186,6 +187,7 @@ async fn main() -> anyhow::Result<()> {
         "date": chrono::Utc::now().to_rfc3339(),
         "start": start_path().await?,
         "sync_5000": sync_throughput().await?,
+        "backup_1000": backup::backup_throughput().await?,
         "dedupe_storm": storm::dedupe_storm().await?,
         "scheduler_tick": scheduler::tick_cost().await?,
         "handler_cpu": tokio::task::spawn_blocking(cpu::handler_cpu).await??,
