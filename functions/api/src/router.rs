@@ -183,7 +183,16 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             only(m, Method::GET)?;
             restores::get(req, deps, ws, t, id).await
         }
-        ["v1", "workspaces", ws, "tenants", t, "restores", id, "execute"] => {
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "restores",
+            id,
+            "execute",
+        ] => {
             only(m, Method::POST)?;
             restores::execute(req, deps, ws, t, id).await
         }
@@ -206,11 +215,29 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             Method::DELETE => schedules::delete(req, deps, ws, t, id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
-        ["v1", "workspaces", ws, "tenants", t, "backup-schedules", id, "run-now"] => {
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "backup-schedules",
+            id,
+            "run-now",
+        ] => {
             only(m, Method::POST)?;
             schedules::run_now(req, deps, ws, t, id).await
         }
-        ["v1", "workspaces", ws, "tenants", t, "backup-schedules", id, "retry"] => {
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "backup-schedules",
+            id,
+            "retry",
+        ] => {
             only(m, Method::POST)?;
             schedules::retry(req, deps, ws, t, id).await
         }
