@@ -486,6 +486,19 @@ mod tests {
     }
 
     #[test]
+    fn a_diff_against_inventory_metadata_compares_only_the_fields_it_keeps() {
+        let snapshot = json!({"name": "P", "description": "", "settings": [{"v": 1}]});
+        let meta = json!({"id": "x", "name": "P", "description": "edited",
+            "lastModifiedDateTime": "2026-11-02T00:00:00Z"});
+        let (before, after) = comparable_to_meta(&snapshot, &meta);
+        let d = diff(&before, &after);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].path, "description");
+        assert_eq!(d[0].before, Some(json!("edited")));
+        assert_eq!(d[0].after, Some(json!("")));
+    }
+
+    #[test]
     fn arrays_of_different_length_change_as_a_whole() {
         let d = diff(&json!({"a": [1]}), &json!({"a": [1, 2]}));
         assert_eq!(d.len(), 1);
