@@ -12,8 +12,8 @@
 //! - missed slots follow `tenantops_core::schedule::Timetable::due`: the latest within the grace
 //!   window fires, older ones are recorded on the schedule as skipped.
 //!
-//! A run is dispatched exactly as the API does it; a failed send fails the run
-//! `dispatch.failed` at once.
+//! Runs are dispatched as the API does it, ten to a `SendMessageBatch`; a run whose message
+//! is not accepted is failed `dispatch.failed` at once.
 
 pub mod config;
 
@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tenantops_aws::dispatch::MAX_BATCH;
 use tenantops_aws::schedules::{Advance, due_shards};
 use tenantops_aws::{
     AuditEntry, Dispatcher, Rejection, StartRun, Started, Store, StoreError, WriteError,
@@ -28,7 +29,7 @@ use tenantops_aws::{
 use tenantops_core::params::BackupScheduledParams;
 use tenantops_core::schedule::{BackupSchedule, Due, SkippedSlot};
 use tenantops_core::{
-    Click, Failure, Identity, Initiator, NewRun, OperationParams, Outcome, ReasonCode, Run,
+    Click, Failure, Identity, Initiator, NewRun, OperationParams, Outcome, ReasonCode, Run, RunId,
     Transition, Trigger,
 };
 use tracing::Instrument;
@@ -37,6 +38,8 @@ use ulid::Ulid;
 /// Schedules handled at once: 500 due schedules at a few DynamoDB round trips each fit well
 /// inside a minute.
 pub const CONCURRENCY: usize = 16;
+/// Dispatch batches in flight at once.
+const DISPATCHES: usize = 4;
 
 /// What the scheduler needs, built once per cold start.
 #[derive(Debug, Clone)]
@@ -90,6 +93,40 @@ pub struct TickReport {
     pub errors: usize,
 }
 
+impl TickReport {
+    /// Counts one schedule's outcome; a created run is returned for dispatch.
+    fn count(&mut self, fate: Result<Fate, StoreError>) -> Option<Run> {
+        match fate {
+            Ok(Fate::NotDue) => {}
+            Ok(Fate::Fired { run, skipped }) => {
+                self.fired += 1;
+                self.skipped_slots += skipped;
+                return Some(*run);
+            }
+            Ok(Fate::Skipped(n)) => self.skipped_slots += n,
+            Ok(Fate::AlreadyFired(n)) => {
+                self.already_fired += 1;
+                self.skipped_slots += n;
+            }
+            Ok(Fate::Lost) => self.lost_races += 1,
+            Err(err) => {
+                self.errors += 1;
+                tracing::error!(error = %err, source = ?std::error::Error::source(&err), "a due schedule could not be handled");
+            }
+        }
+        None
+    }
+
+    fn add(&mut self, part: &TickReport) {
+        self.fired += part.fired;
+        self.skipped_slots += part.skipped_slots;
+        self.already_fired += part.already_fired;
+        self.lost_races += part.lost_races;
+        self.dispatch_failed += part.dispatch_failed;
+        self.errors += part.errors;
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum TickError {
     #[error("reading the due schedules failed")]
@@ -99,10 +136,14 @@ pub enum TickError {
 }
 
 /// What happened to one due schedule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Fate {
     NotDue,
-    Fired { skipped: u64, dispatched: bool },
+    /// The run exists; its message is sent with others in a batch.
+    Fired {
+        run: Box<Run>,
+        skipped: u64,
+    },
     Skipped(u64),
     AlreadyFired(u64),
     Lost,
@@ -114,38 +155,33 @@ pub async fn handle(event: &ScheduledEvent, deps: &Deps) -> Result<TickReport, T
     let span =
         tracing::info_span!("tick", now = %tenantops_core::time::format(now), event_id = %event.id);
     async {
-        let due = due_schedules(&deps.store, now).await.map_err(TickError::Due)?;
+        let due = due_schedules(&deps.store, now)
+            .await
+            .map_err(TickError::Due)?;
         let mut report = TickReport {
             due: due.len(),
             ..TickReport::default()
         };
-        let mut fates = futures::stream::iter(due)
+        // Transactions run CONCURRENCY at a time; every MAX_BATCH outcomes, the runs they
+        // created are sent in one batch while the next transactions go on.
+        let mut batches = futures::stream::iter(due)
             .map(|schedule| fire(schedule, now, deps))
-            .buffer_unordered(CONCURRENCY);
-        while let Some(fate) = fates.next().await {
-            match fate {
-                Ok(Fate::NotDue) => {}
-                Ok(Fate::Fired {
-                    skipped,
-                    dispatched,
-                }) => {
-                    report.fired += 1;
-                    report.skipped_slots += skipped;
-                    if !dispatched {
-                        report.dispatch_failed += 1;
-                    }
+            .buffer_unordered(CONCURRENCY)
+            .chunks(MAX_BATCH)
+            .map(|fates| async move {
+                let mut part = TickReport::default();
+                let created: Vec<Run> = fates
+                    .into_iter()
+                    .filter_map(|fate| part.count(fate))
+                    .collect();
+                if !created.is_empty() {
+                    part.dispatch_failed += dispatch(created, deps).await;
                 }
-                Ok(Fate::Skipped(n)) => report.skipped_slots += n,
-                Ok(Fate::AlreadyFired(n)) => {
-                    report.already_fired += 1;
-                    report.skipped_slots += n;
-                }
-                Ok(Fate::Lost) => report.lost_races += 1,
-                Err(err) => {
-                    report.errors += 1;
-                    tracing::error!(error = %err, source = ?std::error::Error::source(&err), "a due schedule could not be handled");
-                }
-            }
+                part
+            })
+            .buffer_unordered(DISPATCHES);
+        while let Some(part) = batches.next().await {
+            report.add(&part);
         }
         tracing::info!(
             due = report.due,
@@ -304,15 +340,10 @@ async fn fire(
             })
             .await;
         match started {
-            Ok(Started::Created) => {
-                let dispatched = dispatch(&run, deps)
-                    .instrument(tracing::info_span!("run", run_id = %run.id, tenant_id = %run.tenant_id, operation = %run.operation))
-                    .await;
-                Ok(Fate::Fired {
-                    skipped: due.skipped_count,
-                    dispatched,
-                })
-            }
+            Ok(Started::Created) => Ok(Fate::Fired {
+                run: Box::new(run),
+                skipped: due.skipped_count,
+            }),
             Ok(Started::Deduplicated(existing)) => {
                 // The slot fired before (its run may long be finished): move on without a run.
                 tracing::info!(existing_run = %existing.id, slot = %tenantops_core::time::format(slot), "slot already fired");
@@ -361,16 +392,32 @@ async fn fire(
     .await
 }
 
-/// Sends the run to the work queue; a failed send fails the run at once (`dispatch.failed`),
-/// which the strict lock keeps: the slot is not fired again.
-async fn dispatch(run: &Run, deps: &Deps) -> bool {
-    match deps.dispatcher.send(run.id).await {
-        Ok(()) => {
-            tracing::info!("scheduled run created and dispatched");
-            true
-        }
+/// Sends the runs' messages in one `SendMessageBatch`, as the API sends one; a run whose
+/// message was not accepted is failed `dispatch.failed` at once (its strict lock keeps the
+/// slot used, so it is not fired again). Returns how many failed.
+async fn dispatch(runs: Vec<Run>, deps: &Deps) -> usize {
+    let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
+    let failed = match deps.dispatcher.send_batch(&ids).await {
+        Ok(failed) => failed,
         Err(err) => {
-            tracing::error!(error = %err, code = ?err.code, "dispatch failed; failing the run");
+            tracing::error!(error = %err, code = ?err.code, runs = ids.len(), "dispatch failed");
+            ids
+        }
+    };
+    for run in &runs {
+        let span = tracing::info_span!(
+            "run",
+            run_id = %run.id,
+            tenant_id = %run.tenant_id,
+            operation = %run.operation
+        );
+        let undispatched = failed.contains(&run.id);
+        async {
+            if !undispatched {
+                tracing::info!("scheduled run created and dispatched");
+                return;
+            }
+            tracing::error!("dispatch failed; failing the run");
             let finish = Transition::Finish {
                 now: Utc::now(),
                 outcome: Outcome::Failed,
@@ -379,7 +426,9 @@ async fn dispatch(run: &Run, deps: &Deps) -> bool {
             if let Err(err) = deps.store.transition(run, &finish).await {
                 tracing::error!(error = %err, "could not mark the undispatched run failed");
             }
-            false
         }
+        .instrument(span)
+        .await;
     }
+    failed.len()
 }

@@ -2,8 +2,12 @@
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use serde::{Deserialize, Serialize};
 use tenantops_core::RunId;
+
+/// SQS's limit of messages per `SendMessageBatch`.
+pub const MAX_BATCH: usize = 10;
 
 /// The work message. Workers receive only the run id; the run itself is in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +43,43 @@ impl Dispatcher {
 
     pub fn queue_url(&self) -> &str {
         &self.queue_url
+    }
+
+    /// Sends up to [`MAX_BATCH`] work messages in one `SendMessageBatch`. `Ok` lists the
+    /// runs whose message SQS did not accept; `Err` means none was sent.
+    pub async fn send_batch(&self, runs: &[RunId]) -> Result<Vec<RunId>, DispatchError> {
+        let entries = runs
+            .iter()
+            .take(MAX_BATCH)
+            .enumerate()
+            .map(|(i, run_id)| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(serde_json::json!(RunMessage { run_id: *run_id }).to_string())
+                    .build()
+                    .map_err(|e| DispatchError {
+                        code: None,
+                        source: Box::new(e),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e: SdkError<_, _>| DispatchError {
+                code: e.code().map(str::to_owned),
+                source: Box::new(e),
+            })?;
+        Ok(out
+            .failed()
+            .iter()
+            .filter_map(|f| f.id().parse::<usize>().ok())
+            .filter_map(|i| runs.get(i).copied())
+            .collect())
     }
 
     pub async fn send(&self, run_id: RunId) -> Result<(), DispatchError> {
