@@ -957,3 +957,67 @@ async fn executing_again_after_the_run_ended_unfinished_resumes_the_restore() {
         (409, "restore.already_executed")
     );
 }
+
+#[tokio::test]
+async fn only_the_worker_holding_the_runs_lease_can_take_a_restore_item() {
+    let (stack, worker) = setup(&[("groups", 2), (POLICIES, 1)]).await;
+    let group = first_group(&worker);
+    assign_all(&worker, POLICIES, &group);
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let (restore, token) = ids(&p);
+    let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let run = stack.run(&r.run_id()).await;
+    let claim = tenantops_core::Transition::Claim {
+        now: chrono::Utc::now(),
+        lease: tenantops_worker::LEASE,
+    };
+    stack
+        .store()
+        .transition_as(&run, Some("owner-3"), &claim)
+        .await
+        .unwrap();
+
+    let owners: Vec<String> = (0..8).map(|i| format!("owner-{i}")).collect();
+    let restore_id: tenantops_core::RestoreId = restore.parse().unwrap();
+    let (ws, tenant, run_id) = (stack.demo.workspace_id, stack.demo.tenant_id, run.id);
+    let attempts = owners.into_iter().map(|owner| {
+        let store = stack.store().clone();
+        async move {
+            let lease = tenantops_aws::restores::ItemLease {
+                workspace: ws,
+                tenant,
+                restore: restore_id,
+                run: run_id,
+                owner: &owner,
+            };
+            let r = store.claim_restore_item(&lease, 0).await;
+            (owner, r)
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let won: Vec<&String> = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Ok(tenantops_aws::restores::ItemClaim::Claimed { .. })))
+        .map(|(o, _)| o)
+        .collect();
+    assert_eq!(won, vec!["owner-3"], "{results:?}");
+    for (owner, r) in &results {
+        if owner != "owner-3" {
+            assert!(
+                matches!(r, Err(tenantops_aws::StoreError::TransitionRefused)),
+                "{owner}: {r:?}"
+            );
+        }
+    }
+    let item = stack
+        .store()
+        .restore_item(stack.demo.workspace_id, stack.demo.tenant_id, restore_id, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.owner.as_deref(), Some("owner-3"));
+    assert_eq!(item.attempts, 1);
+}
