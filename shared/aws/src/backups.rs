@@ -21,6 +21,7 @@ use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, ReturnValue, TransactWriteItem, Update, WriteRequest,
 };
 use chrono::{DateTime, Duration, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tenantops_core::backup::{BackupSet, ManifestEntry};
 use tenantops_core::{BackupSetId, TenantId, WorkspaceId};
@@ -32,6 +33,8 @@ use crate::store::{AuditEntry, Item, Store, build_error, from_item, s, to_item, 
 
 /// Items per conditional write transaction when recording a set.
 const TRANSACT_CHUNK: usize = 50;
+/// Latest-snapshot pointers (or snapshot references) written at the same time.
+const POINTER_CONCURRENCY: usize = 16;
 /// A deletion claim older than this was abandoned (its worker died); a backup may take the
 /// snapshot back.
 pub const STALE_DELETION: Duration = Duration::minutes(15);
@@ -215,45 +218,73 @@ impl Store {
             };
         }
 
-        for e in entries {
-            let latest = LatestSnapshot {
-                object_type: e.object_type.clone(),
-                object_id: e.object_id.clone(),
-                hash: e.hash.clone(),
-                snapshot_key: e.snapshot_key.clone(),
-                set_id: set.id,
-                backed_up_at: set.created_at,
-            };
-            let item = with_key(
-                to_item("latest snapshot", &latest)?,
-                &keys::latest_snapshot(ws, tenant, &e.object_type, &e.object_id),
-            );
-            // Only forward: an older set (a late attempt) never replaces a newer pointer.
-            let mut p = Placeholders::default();
-            let cond = format!(
-                "attribute_not_exists({}) OR {} < {}",
-                p.name(keys::PK),
-                p.name("set_id"),
-                p.value(s(set.id.to_string()))
-            );
-            let result = self
-                .client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(item))
-                .condition_expression(cond)
-                .set_expression_attribute_names(p.names())
-                .set_expression_attribute_values(p.values())
-                .send()
-                .await;
-            if let Err(e) = result {
+        // Pointers are independent items: written a few at a time.
+        // Collected first: a stream holding the closure would not be `Send` for every
+        // lifetime, which spawned callers need.
+        let writes: Vec<_> = entries
+            .iter()
+            .map(|e| self.move_latest_forward(set, e))
+            .collect();
+        let results: Vec<Result<(), StoreError>> = futures::stream::iter(writes)
+            .buffer_unordered(POINTER_CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<(), _>>()?;
+        Ok(Recorded::Created)
+    }
+
+    /// Points the object's latest snapshot at this set's entry, only forward: an older set
+    /// (a late attempt) never replaces a newer pointer.
+    async fn move_latest_forward(
+        &self,
+        set: &BackupSet,
+        e: &ManifestEntry,
+    ) -> Result<(), StoreError> {
+        let latest = LatestSnapshot {
+            object_type: e.object_type.clone(),
+            object_id: e.object_id.clone(),
+            hash: e.hash.clone(),
+            snapshot_key: e.snapshot_key.clone(),
+            set_id: set.id,
+            backed_up_at: set.created_at,
+        };
+        let item = with_key(
+            to_item("latest snapshot", &latest)?,
+            &keys::latest_snapshot(
+                set.workspace_id,
+                set.tenant_id,
+                &e.object_type,
+                &e.object_id,
+            ),
+        );
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "attribute_not_exists({}) OR {} < {}",
+            p.name(keys::PK),
+            p.name("set_id"),
+            p.value(s(set.id.to_string()))
+        );
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(item))
+            .condition_expression(cond)
+            .set_expression_attribute_names(p.names())
+            .set_expression_attribute_values(p.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
                 let err = StoreError::dynamo("PutItem", e);
-                if !err.is_condition_check_failed() {
-                    return Err(err);
+                if err.is_condition_check_failed() {
+                    Ok(())
+                } else {
+                    Err(err)
                 }
             }
         }
-        Ok(Recorded::Created)
     }
 
     /// Puts every item unless it exists, in transactions of [`TRANSACT_CHUNK`]; a chunk
@@ -467,12 +498,25 @@ impl Store {
     pub async fn finish_expiry(&self, set: &BackupSet) -> Result<(), StoreError> {
         let (ws, tenant) = (set.workspace_id, set.tenant_id);
         let pk = keys::manifest_entries_of(ws, tenant, set.id);
-        let items = self.partition(pk.clone(), None, None).await?;
-        let mut deletes = Vec::with_capacity(items.len());
-        for item in items {
-            let entry: ManifestEntry = from_item("manifest entry", item)?;
-            self.unreference_snapshot(ws, tenant, &entry.hash, set.id)
-                .await?;
+        let entries = self
+            .partition(pk.clone(), None, None)
+            .await?
+            .into_iter()
+            .map(|i| from_item("manifest entry", i))
+            .collect::<Result<Vec<ManifestEntry>, _>>()?;
+        // References first (a few at a time): an entry is deleted only once its snapshot no
+        // longer counts this set.
+        let unreferences: Vec<_> = entries
+            .iter()
+            .map(|e| self.unreference_snapshot(ws, tenant, &e.hash, set.id))
+            .collect();
+        let unreferenced: Vec<Result<(), StoreError>> = futures::stream::iter(unreferences)
+            .buffer_unordered(POINTER_CONCURRENCY)
+            .collect()
+            .await;
+        unreferenced.into_iter().collect::<Result<(), _>>()?;
+        let mut deletes = Vec::with_capacity(entries.len());
+        for entry in &entries {
             let key =
                 keys::manifest_entry(ws, tenant, set.id, &entry.object_type, &entry.object_id);
             deletes.push(
