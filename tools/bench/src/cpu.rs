@@ -46,11 +46,11 @@ async fn measure(stack: &TestStack) -> anyhow::Result<Value> {
         Some(json!({"type": "inventory.sync"})),
     )
     .await?;
-    let run_id = view
+    let run_id: tenantops_core::RunId = view
         .pointer("/run/id")
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_owned();
+        .parse()?;
     let shapes = [
         Shape {
             name: "health",
@@ -73,13 +73,13 @@ async fn measure(stack: &TestStack) -> anyhow::Result<Value> {
         Shape {
             name: "view_run",
             method: "GET",
-            path: format!("/v1/operations/{run_id}"),
+            path: tenantops_core::links::view(run_id),
             body: None,
         },
         Shape {
             name: "list_runs",
             method: "GET",
-            path: format!("/v1/workspaces/{ws}/operations"),
+            path: tenantops_core::links::collection(ws, None),
             body: None,
         },
     ];
