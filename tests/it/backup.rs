@@ -868,7 +868,11 @@ async fn a_reclaimed_backup_run_adopts_the_manifest_its_first_attempt_wrote() {
     worker
         .deps
         .snapshots
-        .put_if_absent(&manifest, serde_json::to_vec(&first_attempt).unwrap())
+        .put_if_absent_with(
+            &manifest,
+            serde_json::to_vec(&first_attempt).unwrap(),
+            &[("set-status", "partial")],
+        )
         .await
         .unwrap();
     let past = Utc::now() - chrono::Duration::minutes(30);
@@ -898,6 +902,9 @@ async fn a_reclaimed_backup_run_adopts_the_manifest_its_first_attempt_wrote() {
         set(&stack, set_id).await.manifest_hash,
         earlier_set.manifest_hash
     );
+    // The set keeps the status its manifest was written with, not this attempt's.
+    assert_eq!(set(&stack, set_id).await.status, BackupSetStatus::Partial);
+    assert_eq!(done.outcome, Outcome::Succeeded);
 }
 
 #[tokio::test]

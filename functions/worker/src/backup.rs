@@ -164,7 +164,13 @@ pub async fn backup(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop>
             .cmp(&(b.object_type.as_str(), b.object_id.as_str()))
     });
 
-    let (entries, manifest_hash) = write_manifest(run, set_id, entries, deps).await?;
+    let status = if failed > 0 {
+        BackupSetStatus::Partial
+    } else {
+        BackupSetStatus::Complete
+    };
+    let (entries, manifest_hash, status) =
+        write_manifest(run, set_id, entries, status, deps).await?;
     let set = BackupSet {
         id: set_id,
         workspace_id: run.workspace_id,
@@ -175,11 +181,7 @@ pub async fn backup(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop>
             .backup_schedule_id
             .as_deref()
             .and_then(|s| s.parse().ok()),
-        status: if failed > 0 {
-            BackupSetStatus::Partial
-        } else {
-            BackupSetStatus::Complete
-        },
+        status,
         types,
         object_count: u32::try_from(entries.len()).unwrap_or(u32::MAX),
         manifest_key: manifest_key(run.workspace_id, run.tenant_id, set_id),
@@ -227,14 +229,26 @@ pub async fn backup(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop>
     })
 }
 
+/// The manifest's metadata naming its set's status, so an adopted manifest keeps it.
+const STATUS_METADATA: &str = "set-status";
+
+fn status_name(status: BackupSetStatus) -> &'static str {
+    match status {
+        BackupSetStatus::Complete => "complete",
+        BackupSetStatus::Partial => "partial",
+    }
+}
+
 /// Writes the manifest once. If an earlier attempt of the run wrote it, that manifest is the
-/// set's (its snapshots exist, and it is never replaced): its entries are returned instead.
+/// set's (its snapshots exist, and it is never replaced): its entries, and the status it was
+/// written with, are returned instead.
 async fn write_manifest(
     run: &Run,
     set: BackupSetId,
     entries: Vec<ManifestEntry>,
+    status: BackupSetStatus,
     deps: &Deps,
-) -> Result<(Vec<ManifestEntry>, String), Stop> {
+) -> Result<(Vec<ManifestEntry>, String, BackupSetStatus), Stop> {
     let key = manifest_key(run.workspace_id, run.tenant_id, set);
     let value = serde_json::to_value(&entries).map_err(|e| {
         tracing::error!(error = %e, "manifest does not serialize");
@@ -243,11 +257,11 @@ async fn write_manifest(
     let bytes = canonical_bytes(&value);
     match deps
         .snapshots
-        .put_if_absent(&key, bytes)
+        .put_if_absent_with(&key, bytes, &[(STATUS_METADATA, status_name(status))])
         .await
         .map_err(storage)?
     {
-        Stored::Created => Ok((entries, content_hash(&value))),
+        Stored::Created => Ok((entries, content_hash(&value), status)),
         Stored::AlreadyThere => {
             tracing::info!("an earlier attempt wrote this run's manifest; adopting it");
             let stored = deps.snapshots.get(&key).await.map_err(storage)?;
@@ -260,7 +274,18 @@ async fn write_manifest(
                     tracing::error!("stored manifest does not parse");
                     Stop::Fail(ReasonCode::BackupStorageFailed)
                 })?;
-            Ok((entries, content_hash(&value)))
+            let stored_status = deps
+                .snapshots
+                .metadata(&key)
+                .await
+                .map_err(storage)?
+                .and_then(|m| m.get(STATUS_METADATA).cloned());
+            let status = match stored_status.as_deref() {
+                Some("complete") => BackupSetStatus::Complete,
+                Some("partial") => BackupSetStatus::Partial,
+                _ => status,
+            };
+            Ok((entries, content_hash(&value), status))
         }
     }
 }

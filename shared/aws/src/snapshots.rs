@@ -139,17 +139,29 @@ impl SnapshotStore {
     /// Writes `bytes` under `key` unless the key exists (`If-None-Match: *`); an existing
     /// object is never overwritten, whatever its bytes. No size limit is assumed.
     pub async fn put_if_absent(&self, key: &str, bytes: Vec<u8>) -> Result<Stored, SnapshotError> {
+        self.put_if_absent_with(key, bytes, &[]).await
+    }
+
+    /// [`SnapshotStore::put_if_absent`] with user metadata (`x-amz-meta-{name}`), written with
+    /// the object and as immutable as it.
+    pub async fn put_if_absent_with(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        metadata: &[(&str, &str)],
+    ) -> Result<Stored, SnapshotError> {
         for attempt in 0..CONFLICT_ATTEMPTS {
-            let result = self
+            let mut req = self
                 .client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)
                 .if_none_match("*")
-                .content_type("application/json")
-                .body(ByteStream::from(bytes.clone()))
-                .send()
-                .await;
+                .content_type("application/json");
+            for (name, value) in metadata {
+                req = req.metadata(*name, *value);
+            }
+            let result = req.body(ByteStream::from(bytes.clone())).send().await;
             let err = match result {
                 Ok(_) => return Ok(Stored::Created),
                 Err(e) => e,
@@ -188,6 +200,25 @@ impl SnapshotStore {
             source: Box::new(e),
         })?;
         Ok(body.into_bytes().to_vec())
+    }
+
+    /// The user metadata stored with `key`; `None` if absent.
+    pub async fn metadata(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::collections::HashMap<String, String>>, SnapshotError> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(o.metadata.unwrap_or_default())),
+            Err(e) if status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(SnapshotError::s3("HeadObject", e)),
+        }
     }
 
     /// The current version of `key` and its Object Lock retention; `None` if absent.
