@@ -241,7 +241,12 @@ pub fn manifest_entry(
 }
 
 /// The newest snapshot of one object of a tenant (hash, set), moved forward by each backup.
-pub fn latest_snapshot(ws: WorkspaceId, tenant: TenantId, object_type: &str, object_id: &str) -> Key {
+pub fn latest_snapshot(
+    ws: WorkspaceId,
+    tenant: TenantId,
+    object_type: &str,
+    object_id: &str,
+) -> Key {
     Key {
         pk: format!("WS#{ws}#T#{tenant}#LATEST"),
         sk: format!("{object_type}#{object_id}"),
