@@ -50,11 +50,11 @@ pub use admin::{
     AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
     WorkspaceSettings,
 };
+pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
-pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
 pub use store::{
     AuditEntry, MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
     TenantStatus, WriteError,
