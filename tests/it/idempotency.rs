@@ -58,10 +58,30 @@ async fn the_same_key_with_a_different_body_is_refused_and_changes_nothing() {
         )
         .await;
     assert_eq!(first.status, 202);
+    // A different, valid request: a backup of a schedule's scope instead of every type.
+    let schedule = stack
+        .call(
+            ApiCall::post(
+                format!(
+                    "/v1/workspaces/{}/tenants/{}/backup-schedules",
+                    stack.demo.workspace_id, stack.demo.tenant_id
+                ),
+                json!({
+                    "name": "Nightly",
+                    "cadence": {"kind": "daily", "at": "02:30"},
+                    "timezone": "Europe/Berlin",
+                    "retention": {"keep_last": 7},
+                })
+                .to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(schedule.status, 201, "{}", schedule.body);
     let before = stack.snapshot().await;
     let other_body = json!({
         "type": "backup_schedule.run_now",
-        "params": { "backup_schedule_id": ulid::Ulid::new().to_string() }
+        "params": { "backup_schedule_id": schedule.body["schedule"]["id"] }
     })
     .to_string();
     let reused = stack

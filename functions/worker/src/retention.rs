@@ -1,8 +1,8 @@
 //! Retention of a schedule's backup sets, run after each scheduled backup has written its set.
 //!
 //! A set of the schedule is kept when any rule keeps it: it is among the newest `keep_last`,
-//! or younger than `keep_days`. Never expired, whatever the rules: the set just written and
-//! the tenant's newest complete set (the last successful backup). An expired set first
+//! or younger than `keep_days`. Never expired, whatever the rules: the set just written, the
+//! tenant's newest complete set (its last successful backup) and the schedule's own. An expired set first
 //! disappears from listings (marked, with its audit entry, actor `system:retention`), then its
 //! snapshots lose their reference to it and its entries go, then its manifest object and
 //! finally its item; a crash in between is finished by the next pass. An object (snapshot or
@@ -121,9 +121,14 @@ pub fn kept(
     written: BackupSetId,
     now: DateTime<Utc>,
 ) -> Vec<BackupSetId> {
+    // The tenant's last successful backup, and the schedule's own.
     let last_successful = sets
         .iter()
         .find(|s| s.status == BackupSetStatus::Complete)
+        .map(|s| s.id);
+    let schedule_last_successful = sets
+        .iter()
+        .find(|s| s.schedule_id == Some(schedule) && s.status == BackupSetStatus::Complete)
         .map(|s| s.id);
     let mut keep = Vec::new();
     let ours = sets.iter().filter(|s| s.schedule_id == Some(schedule));
@@ -134,7 +139,8 @@ pub fn kept(
         let by_age = retention
             .keep_days
             .is_some_and(|d| s.created_at > now - Duration::days(i64::from(d)));
-        if by_count || by_age || s.id == written || Some(s.id) == last_successful {
+        let successful = Some(s.id) == last_successful || Some(s.id) == schedule_last_successful;
+        if by_count || by_age || s.id == written || successful {
             keep.push(s.id);
         }
     }
@@ -263,6 +269,24 @@ mod tests {
         };
         let keep = kept(&sets, s, retention, sets[0].id, now);
         assert_eq!(keep, vec![sets[0].id, sets[2].id]);
+    }
+
+    #[test]
+    fn the_schedules_last_complete_set_stays_when_another_schedule_succeeded_later() {
+        let now = Utc::now();
+        let (s, other) = (ScheduleId::new(), ScheduleId::new());
+        let sets = vec![
+            set(other, 0, BackupSetStatus::Complete, now),
+            set(s, 1, BackupSetStatus::Partial, now),
+            set(s, 2, BackupSetStatus::Complete, now),
+            set(s, 3, BackupSetStatus::Complete, now),
+        ];
+        let retention = Retention {
+            keep_last: Some(1),
+            keep_days: None,
+        };
+        let keep = kept(&sets, s, retention, sets[1].id, now);
+        assert_eq!(keep, vec![sets[1].id, sets[2].id]);
     }
 
     #[test]

@@ -280,13 +280,11 @@ impl Store {
         if let Some(reason) = failed(tenant_at) {
             return Err(WriteError::Rejected(tenant_rejection(reason)));
         }
-        if let Some(i) =
-            (0..start.preconditions.len()).find(|i| failed(preconditions_at + i).is_some())
-        {
-            return Err(WriteError::Rejected(Rejection::Precondition(i)));
-        }
-        if let Some(reason) = failed(lock_at) {
-            let old = reason.item().cloned().unwrap_or_default();
+        let lock_failure = failed(lock_at).map(|r| r.item().cloned().unwrap_or_default());
+        // A key names one request: another request under the same key is refused as such,
+        // whatever else is wrong with it. Route preconditions come next (a restore's token is
+        // checked even while its run is active), and only then is a held lock a dedupe hit.
+        if let Some(old) = &lock_failure {
             let kind = old
                 .get("kind")
                 .and_then(|v| v.as_s().ok())
@@ -297,6 +295,13 @@ impl Store {
             {
                 return Err(WriteError::Rejected(Rejection::IdempotencyKeyReused));
             }
+        }
+        if let Some(i) =
+            (0..start.preconditions.len()).find(|i| failed(preconditions_at + i).is_some())
+        {
+            return Err(WriteError::Rejected(Rejection::Precondition(i)));
+        }
+        if let Some(old) = lock_failure {
             let existing = match old.get("run") {
                 Some(AttributeValue::M(m)) => from_item::<Run>("lock run copy", m.clone())?,
                 _ => {
