@@ -112,6 +112,59 @@ fn the_document_describes_exactly_the_routes_the_router_serves() {
     }
 }
 
+/// Every `$ref` resolves, operation ids are unique (links name them), and every link names
+/// an operation of the document.
+#[test]
+fn the_documents_references_and_operation_ids_hold_together() {
+    let doc = document();
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    match (k.as_str(), child) {
+                        ("$ref", Value::String(r)) => out.push(r.clone()),
+                        _ => refs(child, out),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| refs(i, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    for r in &all {
+        assert!(
+            r.starts_with('#') && doc.pointer(&r[1..]).is_some(),
+            "dangling $ref {r}"
+        );
+    }
+    let linked: Vec<String> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(Value::as_object)
+        .flat_map(|ops| ops.values())
+        .filter_map(|op| op["responses"].as_object())
+        .flat_map(|responses| responses.values())
+        .filter_map(|r| r["links"].as_object())
+        .flat_map(|links| links.values())
+        .map(|l| l["operationId"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!linked.is_empty(), "the document has no links");
+    let mut ids = BTreeSet::new();
+    for key in tenantops_api::ROUTES {
+        let (method, path) = split_key(key);
+        let id = doc["paths"][path][method.to_ascii_lowercase()]["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{key} has no operationId"));
+        assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+    }
+    for id in &linked {
+        assert!(ids.contains(id), "a link names the unknown operation {id}");
+    }
+}
+
 /// The route table against the match itself: a path pattern in router.rs that ROUTES does
 /// not list (or the other way round) fails here, whatever the methods.
 #[test]
