@@ -270,8 +270,13 @@ async fn a_message_delivered_twice_concurrently_does_the_work_once() {
         .sim
         .requests()
         .into_iter()
-        // Answered lists: a retry after a failed request is not work done twice.
-        .filter(|r| r.path.ends_with("deviceConfigurations") && r.status == 200)
+        // Answered first pages: a retry after a failed request is not work done twice, and
+        // graph-sim may answer a page empty with a nextLink, which is one listing too.
+        .filter(|r| {
+            r.path.ends_with("deviceConfigurations")
+                && r.status == 200
+                && !r.query.contains("skiptoken")
+        })
         .collect();
     assert_eq!(lists.len(), 1, "listed once: {lists:?}");
 }
