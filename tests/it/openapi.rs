@@ -488,6 +488,13 @@ async fn every_route_answers_as_the_document_says() {
         422,
     )
     .await;
+    // An array of the fields in order is not an object (serde alone would take it).
+    c.expect(
+        CREATE_WS,
+        with_body(c.req(CREATE_WS, &[]), json!(["Northwind MSP"])).by(owner),
+        422,
+    )
+    .await;
     let mut malformed = c.req(CREATE_WS, &[]).by(owner);
     malformed.body = Some("{\"name\":".into());
     c.expect(CREATE_WS, malformed, 400).await;

@@ -86,7 +86,15 @@ pub fn require(role: Role, capability: Capability) -> Result<(), ApiError> {
 
 /// The JSON body as `T`; field and type mistakes are 422 with serde's explanation.
 pub fn body<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
-    serde_json::from_value(req.json_body()?).map_err(|e| ApiError::InvalidBody(e.to_string()))
+    let value = req.json_body()?;
+    // serde would also read a struct from an array of its fields in order (`["Contoso"]`);
+    // every body this API takes is an object.
+    if !value.is_object() {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::InvalidBody(e.to_string()))
 }
 
 /// A human name: trimmed, 1 to 128 characters, no control characters.
