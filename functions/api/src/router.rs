@@ -45,12 +45,12 @@ pub const ROUTES: &[&str] = &[
     "DELETE /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/run-now",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/retry",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}",
     "PATCH /v1/workspaces/{ws}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
-    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups",
-    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}",
 ];
 
 /// The routes API Gateway serves without the JWT authorizer (the template's `Authorizer:
@@ -171,39 +171,6 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             only(m, Method::GET)?;
             tenant_data::notifications(req, deps).await
         }
-        ["v1", "workspaces", ws] => {
-            only(m, Method::PATCH)?;
-            restores::update_workspace(req, deps, ws).await
-        }
-        ["v1", "workspaces", ws, "tenants", t, "restores"] => {
-            only(m, Method::POST)?;
-            restores::preview(req, deps, ws, t).await
-        }
-        ["v1", "workspaces", ws, "tenants", t, "restores", id] => {
-            only(m, Method::GET)?;
-            restores::get(req, deps, ws, t, id).await
-        }
-        [
-            "v1",
-            "workspaces",
-            ws,
-            "tenants",
-            t,
-            "restores",
-            id,
-            "execute",
-        ] => {
-            only(m, Method::POST)?;
-            restores::execute(req, deps, ws, t, id).await
-        }
-        ["v1", "workspaces", ws, "tenants", t, "backups"] => {
-            only(m, Method::GET)?;
-            backups::list(req, deps, ws, t).await
-        }
-        ["v1", "workspaces", ws, "tenants", t, "backups", set] => {
-            only(m, Method::GET)?;
-            backups::view(req, deps, ws, t, set).await
-        }
         ["v1", "workspaces", ws, "tenants", t, "backup-schedules"] => match *m {
             Method::GET => schedules::list(req, deps, ws, t).await,
             Method::POST => schedules::create(req, deps, ws, t).await,
@@ -240,6 +207,39 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ] => {
             only(m, Method::POST)?;
             schedules::retry(req, deps, ws, t, id).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "backups"] => {
+            only(m, Method::GET)?;
+            backups::list(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "backups", set] => {
+            only(m, Method::GET)?;
+            backups::view(req, deps, ws, t, set).await
+        }
+        ["v1", "workspaces", ws] => {
+            only(m, Method::PATCH)?;
+            restores::update_workspace(req, deps, ws).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "restores"] => {
+            only(m, Method::POST)?;
+            restores::preview(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "restores", id] => {
+            only(m, Method::GET)?;
+            restores::get(req, deps, ws, t, id).await
+        }
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "restores",
+            id,
+            "execute",
+        ] => {
+            only(m, Method::POST)?;
+            restores::execute(req, deps, ws, t, id).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;

@@ -134,7 +134,8 @@ async fn execute_message(
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
             let now = Utc::now();
-            let resume_at = now + chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::zero());
+            let resume_at =
+                now + chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::zero());
             deps.store
                 .transition_as(&run, Some(&owner), &Transition::Yield { now, resume_at })
                 .await?;

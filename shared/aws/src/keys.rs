@@ -258,6 +258,13 @@ pub fn snapshot_refs_of(ws: WorkspaceId, tenant: TenantId) -> String {
     format!("WS#{ws}#T#{tenant}#SNAPREFS")
 }
 
+pub fn snapshot_refs(ws: WorkspaceId, tenant: TenantId, hash: &str) -> Key {
+    Key {
+        pk: snapshot_refs_of(ws, tenant),
+        sk: hash.to_owned(),
+    }
+}
+
 /// Partitions of the due-schedules index, so no single index partition takes every write.
 pub const SCHEDULE_SHARDS: u8 = 4;
 
@@ -285,7 +292,10 @@ pub fn due_schedules(shard: u8) -> String {
 }
 
 /// GSI1 sort key of an enabled schedule: its next fire time, then its id.
-pub fn due_sort(next_fire_at: chrono::DateTime<chrono::Utc>, id: tenantops_core::ScheduleId) -> String {
+pub fn due_sort(
+    next_fire_at: chrono::DateTime<chrono::Utc>,
+    id: tenantops_core::ScheduleId,
+) -> String {
     format!("{}#{id}", tenantops_core::time::format(next_fire_at))
 }
 
@@ -293,11 +303,4 @@ pub fn due_sort(next_fire_at: chrono::DateTime<chrono::Utc>, id: tenantops_core:
 pub fn due_sort_until(now: chrono::DateTime<chrono::Utc>) -> String {
     // '~' sorts after every ULID character.
     format!("{}#~", tenantops_core::time::format(now))
-}
-
-pub fn snapshot_refs(ws: WorkspaceId, tenant: TenantId, hash: &str) -> Key {
-    Key {
-        pk: snapshot_refs_of(ws, tenant),
-        sk: hash.to_owned(),
-    }
 }

@@ -56,7 +56,7 @@ pub use error::StoreError;
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{
-    AuditEntry, MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store, TenantRecord,
-    TenantStatus, WriteError,
+    AuditEntry, MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store,
+    TenantRecord, TenantStatus, WriteError,
 };
 pub use tenant_data::{DirectoryEntry, InventoryItem, Notification};

@@ -278,8 +278,10 @@ mod tests {
                     ..Counters::default()
                 }
             }),
-            at.clone()
-                .prop_map(|now| Transition::Yield { now, resume_at: now }),
+            at.clone().prop_map(|now| Transition::Yield {
+                now,
+                resume_at: now
+            }),
             (at, outcome).prop_map(|(now, outcome)| Transition::Finish {
                 now,
                 outcome,

@@ -189,8 +189,16 @@ impl GraphClient {
         body: Option<&Value>,
         eventual_consistency: bool,
     ) -> Result<Value, GraphError> {
-        self.send(creds, budget, method, path_or_link, body, eventual_consistency, true)
-            .await
+        self.send(
+            creds,
+            budget,
+            method,
+            path_or_link,
+            body,
+            eventual_consistency,
+            true,
+        )
+        .await
     }
 
     /// A write that must not be repeated blindly (a create: Graph does not dedupe them).
@@ -279,9 +287,7 @@ impl GraphClient {
                     refreshed = true;
                     self.forget_token(creds).await;
                 }
-                StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
-                    if !retry_unknown =>
-                {
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT if !retry_unknown => {
                     return Err(GraphError::Unavailable);
                 }
                 StatusCode::TOO_MANY_REQUESTS

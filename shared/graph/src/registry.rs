@@ -232,7 +232,11 @@ mod tests {
     #[test]
     fn core_backup_types_are_the_registrys_backup_types() {
         // The API validates schedule scopes against core's list (it cannot see the registry).
-        let registry: Vec<&str> = REGISTRY.iter().filter(|t| t.backup).map(|t| t.name).collect();
+        let registry: Vec<&str> = REGISTRY
+            .iter()
+            .filter(|t| t.backup)
+            .map(|t| t.name)
+            .collect();
         assert_eq!(registry, tenantops_core::schedule::BACKUP_TYPES);
     }
 
