@@ -8,7 +8,7 @@ pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
 /// The API may create and overwrite secrets under it, never read them.
 pub const SECRET_PREFIX: &str = "TENANTOPS_SECRET_PREFIX";
 /// The snapshot bucket, read (never written) for restore previews.
-pub const SNAPSHOT_BUCKET: &str = "SNAPSHOT_BUCKET";
+pub const SNAPSHOT_BUCKET: &str = "TENANTOPS_SNAPSHOT_BUCKET";
 
 /// The names above, for the tidy test that holds the template to the code.
 pub const ENV_VARS: [&str; 4] = [TABLE_NAME, QUEUE_URL, SECRET_PREFIX, SNAPSHOT_BUCKET];

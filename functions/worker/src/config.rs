@@ -8,7 +8,7 @@ pub const EVENT_BUS_NAME: &str = "TENANTOPS_EVENT_BUS_NAME";
 pub const GRAPH_BASE_URL: &str = tenantops_graph::client::GRAPH_BASE_URL;
 pub const LOGIN_BASE_URL: &str = tenantops_graph::client::LOGIN_BASE_URL;
 /// The snapshot bucket (Object Lock) that backups write to.
-pub const SNAPSHOT_BUCKET: &str = "SNAPSHOT_BUCKET";
+pub const SNAPSHOT_BUCKET: &str = "TENANTOPS_SNAPSHOT_BUCKET";
 
 /// The names above, for the tidy test that holds the template to the code.
 pub const ENV_VARS: [&str; 6] = [

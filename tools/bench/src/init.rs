@@ -195,7 +195,6 @@ pub async fn init_times(functions: &[Function], resources: &Resources) -> anyhow
             "TENANTOPS_SNAPSHOT_BUCKET",
             "tenantops-bench-snapshots".to_owned(),
         ),
-        ("SNAPSHOT_BUCKET", "tenantops-bench-snapshots".to_owned()),
         (
             "TENANTOPS_GRAPH_BASE_URL",
             "http://127.0.0.1:9/graph".to_owned(),
