@@ -5,16 +5,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            // Lambda's advanced logging controls set AWS_LAMBDA_LOG_LEVEL; default to info.
-            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .without_time()
-        .init();
+    tenantops_aws::config::init_lambda_tracing();
     let deps = tenantops_api::Deps::from_env().await?;
     let deps = &deps;
     lambda_runtime::run(service_fn(

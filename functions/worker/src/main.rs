@@ -6,15 +6,7 @@ use tenantops_worker::{Deps, config::WorkerConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_current_span(true)
-        .without_time()
-        .init();
+    tenantops_aws::config::init_lambda_tracing();
     let cfg = WorkerConfig::from_env()?;
     let sdk = tenantops_aws::config::load().await;
     let deps = Deps {

@@ -9,6 +9,22 @@ pub async fn load() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
+/// JSON logs for CloudWatch, one line per event with the current span (run id, tenant, type)
+/// attached; the level comes from Lambda's advanced logging controls (`AWS_LAMBDA_LOG_LEVEL`),
+/// info by default. No timestamp: CloudWatch stamps every line. Every function's `main`
+/// calls this first.
+pub fn init_lambda_tracing() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AWS_LAMBDA_LOG_LEVEL")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_current_span(true)
+        .without_time()
+        .init();
+}
+
 /// Reads a required environment variable.
 pub fn required_env(name: &'static str) -> Result<String, MissingEnv> {
     std::env::var(name)

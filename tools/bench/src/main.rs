@@ -12,6 +12,7 @@
 
 mod backup;
 mod cpu;
+mod graph_run;
 mod init;
 mod scheduler;
 mod storm;
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tenantops_graph::registry::ObjectType;
-use tenantops_graph::throttle::RetryPolicy;
 use tenantops_tests::{ApiCall, TestStack};
 
 const STARTS: usize = 200;
@@ -93,66 +93,15 @@ async fn start_path() -> anyhow::Result<Value> {
 }
 
 async fn sync_throughput() -> anyhow::Result<Value> {
-    let stack = TestStack::new().await;
     let types: Vec<&ObjectType> = ObjectType::inventory().collect();
-    let per_type = SYNC_OBJECTS / types.len();
-    let counts: Vec<(&str, usize)> = types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            (
-                t.path,
-                if i == 0 {
-                    SYNC_OBJECTS - per_type * (types.len() - 1)
-                } else {
-                    per_type
-                },
-            )
-        })
-        .collect();
-    let worker = stack.worker(&counts, RetryPolicy::default()).await;
-    let run_id = stack.start(json!({ "type": "inventory.sync" })).await;
-    let wall = Instant::now();
-    // Runs handed back come back after their Retry-After: keep draining until it finishes.
-    loop {
-        worker.drain().await;
-        let run = stack.run(&run_id).await;
-        if !run.status.is_active() {
-            break;
-        }
-        anyhow::ensure!(
-            wall.elapsed() < Duration::from_secs(600),
-            "the sync did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let elapsed = wall.elapsed().as_secs_f64();
-    let run = stack.run(&run_id).await;
-    let requests = worker.sim.requests();
-    let graph: Vec<_> = requests
-        .iter()
-        .filter(|r| r.path.starts_with("/graph/"))
-        .collect();
-    let intune = graph
-        .iter()
-        .filter(|r| {
-            r.path.contains("/deviceManagement/") || r.path.contains("/deviceAppManagement/")
-        })
-        .count();
-    let intune_budget_per_s = 1000.0 / 20.0;
-    Ok(json!({
-        "objects": run.counters.processed,
-        "outcome": run.outcome.as_str(),
-        "seconds": elapsed,
-        "objects_per_second": run.counters.processed as f64 / elapsed,
-        "graph_requests": graph.len(),
-        "requests_per_second": graph.len() as f64 / elapsed,
-        "intune_requests_per_second": intune as f64 / elapsed,
-        "intune_budget_use": (intune as f64 / elapsed) / intune_budget_per_s,
-        "throttled_429": graph.iter().filter(|r| r.status == 429).count(),
-        "requests_inside_retry_after": worker.sim.requests_inside_retry_after().len(),
-        "attempts": run.attempts,
-    }))
+    graph_run::measure(
+        &types,
+        &[],
+        SYNC_OBJECTS,
+        json!({ "type": "inventory.sync" }),
+        Duration::from_secs(600),
+    )
+    .await
 }
 
 /// The function binaries `cargo xtask bench` built, as `name=path;name=path`.
@@ -180,6 +129,12 @@ async fn main() -> anyhow::Result<()> {
     // `tenantops-bench scheduler`: only the scheduler tick, for a quick measurement.
     if std::env::args().nth(1).as_deref() == Some("scheduler") {
         let report = json!({ "scheduler_tick": scheduler::tick_cost().await? });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    // `tenantops-bench backup`: only the backup of a generated tenant.
+    if std::env::args().nth(1).as_deref() == Some("backup") {
+        let report = json!({ "backup_1000": backup::backup_throughput().await? });
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
