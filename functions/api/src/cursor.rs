@@ -44,6 +44,17 @@ pub fn decode<T: std::str::FromStr>(raw: &str, query: &str) -> Result<T, ApiErro
     c.after.parse().map_err(|_| ApiError::InvalidCursor)
 }
 
+/// The position the request's `cursor` query parameter names, if it has one (see [`decode`]).
+pub fn after<T: std::str::FromStr>(
+    query_params: &std::collections::HashMap<&str, &str>,
+    query: &str,
+) -> Result<Option<T>, ApiError> {
+    query_params
+        .get("cursor")
+        .map(|c| decode::<T>(c, query))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,10 +53,7 @@ pub async fn list(
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let query_key = format!("backups|{ws}|{tenant}");
-    let after = q
-        .get("cursor")
-        .map(|c| cursor::decode::<BackupSetId>(c, &query_key))
-        .transpose()?;
+    let after = cursor::after::<BackupSetId>(&q, &query_key)?;
     let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
     common::require(role, Capability::BackupView)?;
     let page = deps
@@ -93,10 +90,7 @@ pub async fn view(
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let query_key = format!("backup|{ws}|{tenant}|{set}");
-    let after = q
-        .get("cursor")
-        .map(|c| cursor::decode::<String>(c, &query_key))
-        .transpose()?;
+    let after = cursor::after::<String>(&q, &query_key)?;
     let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
     common::require(role, Capability::BackupView)?;
     let found = deps

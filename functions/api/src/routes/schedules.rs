@@ -264,10 +264,7 @@ pub async fn list(
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let query_key = format!("schedules|{ws}|{tenant}");
-    let after = q
-        .get("cursor")
-        .map(|c| cursor::decode::<ScheduleId>(c, &query_key))
-        .transpose()?;
+    let after = cursor::after::<ScheduleId>(&q, &query_key)?;
     let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
     common::require(role, Capability::BackupView)?;
     let page = deps

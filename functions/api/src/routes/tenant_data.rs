@@ -34,10 +34,7 @@ pub async fn inventory(
         })?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let key = format!("inventory|type={object_type}");
-    let after = q
-        .get("cursor")
-        .map(|c| cursor::decode::<String>(c, &key))
-        .transpose()?;
+    let after = cursor::after::<String>(&q, &key)?;
     super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
     let (items, next) = deps
         .store
@@ -83,10 +80,7 @@ pub async fn groups(
     }
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let key = format!("groups|search={}", search.to_lowercase());
-    let after = q
-        .get("cursor")
-        .map(|c| cursor::decode::<String>(c, &key))
-        .transpose()?;
+    let after = cursor::after::<String>(&q, &key)?;
     super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
     let (items, next) = deps
         .store
