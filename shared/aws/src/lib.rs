@@ -30,6 +30,7 @@
 //! their deadline. Every transition keeps it in the same write; a finish removes it.
 
 pub mod admin;
+mod announce;
 pub mod backups;
 pub mod config;
 pub mod dispatch;
@@ -50,6 +51,7 @@ pub use admin::{
     AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
     WorkspaceSettings,
 };
+pub use announce::announce_completed;
 pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
