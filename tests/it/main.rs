@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin;
+mod architecture;
 mod backup;
 mod bad_input;
 mod dispatch;

@@ -167,6 +167,79 @@ fn the_documents_references_and_operation_ids_hold_together() {
 
 /// The route table against the match itself: a path pattern in router.rs that ROUTES does
 /// not list (or the other way round) fails here, whatever the methods.
+/// The fields of a type's params struct, as serde reads them. The match is exhaustive: a new
+/// operation type does not compile here until its params are named.
+fn param_fields(t: tenantops_core::OperationType) -> &'static [&'static str] {
+    use serde_aux::serde_introspection::serde_introspect as fields;
+    use tenantops_core::OperationType as T;
+    use tenantops_core::params::*;
+    match t {
+        T::InventorySync => fields::<InventorySyncParams>(),
+        T::DirectoryGroupsSync => fields::<DirectoryGroupsSyncParams>(),
+        T::DirectoryRoleDefinitionsSync => fields::<DirectoryRoleDefinitionsSyncParams>(),
+        T::ProviderConnectionVerify => fields::<ProviderConnectionVerifyParams>(),
+        T::BackupScheduleRunNow => fields::<BackupRunNowParams>(),
+        T::BackupScheduleRetry => fields::<BackupRetryParams>(),
+        T::BackupScheduleScheduled => fields::<BackupScheduledParams>(),
+        T::RestoreExecute => fields::<RestoreExecuteParams>(),
+    }
+}
+
+/// The document's `OperationType` enum is the registry, and `StartRequest`'s `oneOf` has one
+/// branch per type the operations route starts, whose params are that type's params struct.
+#[test]
+fn the_documents_operation_types_are_the_registrys() {
+    use tenantops_core::OperationType;
+    use tenantops_core::operation::StartSurface;
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let documented: Vec<&str> = schemas["OperationType"]["enum"]
+        .as_array()
+        .expect("OperationType is an enum")
+        .iter()
+        .map(|v| v.as_str().expect("names are strings"))
+        .collect();
+    let registry: Vec<&str> = OperationType::ALL.iter().map(|t| t.as_str()).collect();
+    assert_eq!(
+        documented, registry,
+        "OperationType's enum, in registry order"
+    );
+
+    let mut startable = BTreeMap::new();
+    for branch in schemas["StartRequest"]["oneOf"].as_array().expect("oneOf") {
+        let name = branch["properties"]["type"]["const"]
+            .as_str()
+            .expect("each branch names its type");
+        let params: BTreeSet<String> = branch["properties"]["params"]["properties"]
+            .as_object()
+            .expect("each branch describes its params")
+            .keys()
+            .cloned()
+            .collect();
+        assert!(
+            startable.insert(name.to_owned(), params).is_none(),
+            "{name} twice"
+        );
+    }
+    for t in OperationType::ALL {
+        let here = startable.remove(t.as_str());
+        if t.spec().start_surface != StartSurface::OperationsRoute {
+            assert!(here.is_none(), "{t} does not start on the operations route");
+            continue;
+        }
+        let documented = here.unwrap_or_else(|| panic!("{t} has no StartRequest branch"));
+        let fields: BTreeSet<String> = param_fields(t).iter().map(|f| f.to_string()).collect();
+        assert_eq!(
+            documented, fields,
+            "{t}: documented params vs its params struct"
+        );
+    }
+    assert!(
+        startable.is_empty(),
+        "branches for unknown types: {startable:?}"
+    );
+}
+
 #[test]
 fn the_route_table_names_every_path_the_router_matches() {
     let source = repo_file("functions/api/src/router.rs");

@@ -152,6 +152,16 @@ fn the_readme_documents_every_reason_code() {
     }
 }
 
+/// The README's object-type table is the catalogue's, verbatim.
+#[test]
+fn the_readme_documents_every_object_type() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    assert!(
+        readme.contains(&tenantops_core::object_type::catalogue_table()),
+        "README.md's object-type table is out of date: paste object_type::catalogue_table()"
+    );
+}
+
 /// The pipe in the template renders `OperationRun Queued` with the same fields as the local
 /// stack's pipe (`LifecycleEvents::queued_detail`).
 #[test]

@@ -1,4 +1,4 @@
-//! Identity derivation: which runs count as "the same run" (DESIGN.md §3).
+//! Identity derivation: which runs count as "the same run".
 //!
 //! The identity is a string key; the store writes one lock item per identity in the same
 //! transaction as the run, so uniqueness is enforced by DynamoDB, never by a prior read.
@@ -10,7 +10,7 @@ use ulid::Ulid;
 
 use crate::ids::{TenantId, UserId, WorkspaceId};
 use crate::operation::{IdentityRule, OperationType};
-use crate::params::{OperationParams, slot_string};
+use crate::params::OperationParams;
 
 /// What happens to an identity's lock when its run finishes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -77,35 +77,20 @@ impl Identity {
     ) -> Identity {
         let operation = params.operation();
         let scope = format!("{ws}/{tenant}/{operation}");
+        let suffix = params.type_params().identity_suffix();
+        let scoped = || match &suffix {
+            Some(segments) => format!("{scope}/{segments}"),
+            None => scope.clone(),
+        };
         match operation.spec().identity_rule {
-            IdentityRule::DeterministicWhileActive => {
-                let key = match params {
-                    OperationParams::ProviderConnectionVerify(p) => {
-                        format!("{scope}/{}", p.connection_id)
-                    }
-                    OperationParams::RestoreExecute(p) => format!("{scope}/{}", p.restore_id),
-                    _ => scope,
-                };
-                Identity {
-                    key,
-                    lock: LockKind::WhileActive,
-                }
-            }
-            IdentityRule::Strict => {
-                let key = match params {
-                    OperationParams::BackupScheduleScheduled(p) => format!(
-                        "{scope}/{}/{}",
-                        p.backup_schedule_id,
-                        slot_string(p.scheduled_for)
-                    ),
-                    // Only scheduled backups are strict; the registry test pins that.
-                    _ => scope,
-                };
-                Identity {
-                    key,
-                    lock: LockKind::Strict,
-                }
-            }
+            IdentityRule::DeterministicWhileActive => Identity {
+                key: scoped(),
+                lock: LockKind::WhileActive,
+            },
+            IdentityRule::Strict => Identity {
+                key: scoped(),
+                lock: LockKind::Strict,
+            },
             IdentityRule::UniquePerClick => match click {
                 Click::Nonce(n) => Identity {
                     key: format!("{scope}/nonce/{n}"),

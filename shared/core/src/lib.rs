@@ -11,6 +11,7 @@ pub mod identity;
 pub mod ids;
 pub mod links;
 pub mod membership;
+pub mod object_type;
 pub mod operation;
 pub mod params;
 pub mod reason;

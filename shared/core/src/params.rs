@@ -2,12 +2,18 @@
 //! run of any type that users may start through the operations route.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
-use ulid::Ulid;
 
-use crate::ids::RunId;
-use crate::operation::OperationType;
+use crate::operation::{OperationType, TypeParams};
+
+// The params structs and `OperationParams` are declared with their types in
+// `operation/types.rs`; they are re-exported here, where callers have always found them.
+pub use crate::operation::{
+    BackupRetryParams, BackupRunNowParams, BackupScheduledParams, DirectoryGroupsSyncParams,
+    DirectoryRoleDefinitionsSyncParams, InventorySyncParams, OperationParams,
+    ProviderConnectionVerifyParams, RestoreExecuteParams,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParamsError {
@@ -20,159 +26,28 @@ pub enum ParamsError {
     },
 }
 
-/// The default provider connection of a tenant (DESIGN.md §3).
+/// The default provider connection of a tenant.
 pub const DEFAULT_CONNECTION_ID: &str = "default";
 const MAX_SCOPE_TYPES: usize = 100;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InventorySyncParams {
-    /// Object types to list; `None` covers every type in the contract registry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub types: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectoryGroupsSyncParams {
-    /// Ignore the stored delta link and read every group.
-    #[serde(default)]
-    pub full: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DirectoryRoleDefinitionsSyncParams {}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderConnectionVerifyParams {
-    #[serde(default = "default_connection")]
-    pub connection_id: String,
-}
-
-fn default_connection() -> String {
-    DEFAULT_CONNECTION_ID.to_owned()
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupRunNowParams {
-    /// The schedule whose scope to back up; `None` is an ad-hoc backup of every backup-capable type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backup_schedule_id: Option<Ulid>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupRetryParams {
-    pub backup_schedule_id: Ulid,
-    /// The failed or partially succeeded run this retries.
-    pub run_id: RunId,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BackupScheduledParams {
-    pub backup_schedule_id: Ulid,
-    pub scheduled_for: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RestoreExecuteParams {
-    pub restore_id: Ulid,
-}
-
-/// Validated parameters, one variant per operation type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OperationParams {
-    InventorySync(InventorySyncParams),
-    DirectoryGroupsSync(DirectoryGroupsSyncParams),
-    DirectoryRoleDefinitionsSync(DirectoryRoleDefinitionsSyncParams),
-    ProviderConnectionVerify(ProviderConnectionVerifyParams),
-    BackupScheduleRunNow(BackupRunNowParams),
-    BackupScheduleRetry(BackupRetryParams),
-    BackupScheduleScheduled(BackupScheduledParams),
-    RestoreExecute(RestoreExecuteParams),
-}
-
-impl OperationParams {
-    /// Validates `params` (absent or `null` means "all defaults") for `operation`.
-    pub fn parse(operation: OperationType, params: Option<Value>) -> Result<Self, ParamsError> {
-        let value = match params {
-            None | Some(Value::Null) => Value::Object(Default::default()),
-            Some(v @ Value::Object(_)) => v,
-            Some(_) => return Err(ParamsError::NotAnObject),
-        };
-        let invalid = |reason: String| ParamsError::Invalid { operation, reason };
-        fn typed<T: serde::de::DeserializeOwned>(
-            v: Value,
-            invalid: impl Fn(String) -> ParamsError,
-        ) -> Result<T, ParamsError> {
-            serde_json::from_value(v).map_err(|e| invalid(e.to_string()))
-        }
-        let parsed = match operation {
-            OperationType::InventorySync => {
-                let p: InventorySyncParams = typed(value, invalid)?;
-                if let Some(types) = &p.types {
-                    validate_scope_types(types).map_err(invalid)?;
-                }
-                Self::InventorySync(p)
-            }
-            OperationType::DirectoryGroupsSync => Self::DirectoryGroupsSync(typed(value, invalid)?),
-            OperationType::DirectoryRoleDefinitionsSync => {
-                Self::DirectoryRoleDefinitionsSync(typed(value, invalid)?)
-            }
-            OperationType::ProviderConnectionVerify => {
-                let p: ProviderConnectionVerifyParams = typed(value, invalid)?;
-                if !is_slug(&p.connection_id) {
-                    return Err(invalid(
-                        "connection_id must be 1 to 64 of a-z, 0-9, '-' and '_'".into(),
-                    ));
-                }
-                Self::ProviderConnectionVerify(p)
-            }
-            OperationType::BackupScheduleRunNow => {
-                Self::BackupScheduleRunNow(typed(value, invalid)?)
-            }
-            OperationType::BackupScheduleRetry => Self::BackupScheduleRetry(typed(value, invalid)?),
-            OperationType::BackupScheduleScheduled => {
-                Self::BackupScheduleScheduled(typed(value, invalid)?)
-            }
-            OperationType::RestoreExecute => Self::RestoreExecute(typed(value, invalid)?),
-        };
-        Ok(parsed)
+/// Absent or `null` params mean "all defaults"; anything else must be a JSON object.
+pub(crate) fn object_or_defaults(params: Option<Value>) -> Result<Value, ParamsError> {
+    match params {
+        None | Some(Value::Null) => Ok(Value::Object(Default::default())),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(ParamsError::NotAnObject),
     }
+}
 
-    pub fn operation(&self) -> OperationType {
-        match self {
-            Self::InventorySync(_) => OperationType::InventorySync,
-            Self::DirectoryGroupsSync(_) => OperationType::DirectoryGroupsSync,
-            Self::DirectoryRoleDefinitionsSync(_) => OperationType::DirectoryRoleDefinitionsSync,
-            Self::ProviderConnectionVerify(_) => OperationType::ProviderConnectionVerify,
-            Self::BackupScheduleRunNow(_) => OperationType::BackupScheduleRunNow,
-            Self::BackupScheduleRetry(_) => OperationType::BackupScheduleRetry,
-            Self::BackupScheduleScheduled(_) => OperationType::BackupScheduleScheduled,
-            Self::RestoreExecute(_) => OperationType::RestoreExecute,
-        }
-    }
-
-    /// The normalized params as stored on the run (defaults filled in, keys sorted).
-    pub fn to_value(&self) -> Value {
-        let v = match self {
-            Self::InventorySync(p) => serde_json::to_value(p),
-            Self::DirectoryGroupsSync(p) => serde_json::to_value(p),
-            Self::DirectoryRoleDefinitionsSync(p) => serde_json::to_value(p),
-            Self::ProviderConnectionVerify(p) => serde_json::to_value(p),
-            Self::BackupScheduleRunNow(p) => serde_json::to_value(p),
-            Self::BackupScheduleRetry(p) => serde_json::to_value(p),
-            Self::BackupScheduleScheduled(p) => serde_json::to_value(p),
-            Self::RestoreExecute(p) => serde_json::to_value(p),
-        };
-        // Plain structs of strings, bools and ids always serialize.
-        v.unwrap_or(Value::Null)
-    }
+/// Reads `value` as `operation`'s params struct and runs the type's own checks.
+pub(crate) fn typed<P: DeserializeOwned + TypeParams>(
+    operation: OperationType,
+    value: Value,
+) -> Result<P, ParamsError> {
+    let invalid = |reason: String| ParamsError::Invalid { operation, reason };
+    let p: P = serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
+    p.validate().map_err(invalid)?;
+    Ok(p)
 }
 
 /// RFC 3339 with whole seconds and `Z`: the one spelling of a schedule slot in identities.
@@ -180,14 +55,14 @@ pub fn slot_string(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-fn is_slug(s: &str) -> bool {
+pub(crate) fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-fn validate_scope_types(types: &[String]) -> Result<(), String> {
+pub(crate) fn validate_scope_types(types: &[String]) -> Result<(), String> {
     if types.is_empty() {
         return Err("types must not be empty; omit it to cover every type".into());
     }

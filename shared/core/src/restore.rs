@@ -26,6 +26,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::backup::AssignmentsSummary;
+use crate::object_type::{ObjectTypeFacts, Risk};
 use crate::reason::ReasonCode;
 
 /// How long a preview may be executed after it was computed.
@@ -393,37 +394,19 @@ impl Blocker {
     }
 }
 
-/// What the restore engine knows of a type (mirrors the contract registry's `restore` and
-/// `risk`; a test holds the two together, since the API does not depend on the Graph crate).
+/// What the restore engine knows of a type, from the object-type catalogue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TypePolicy {
     pub restorable: bool,
     pub high_risk: bool,
 }
 
-const HIGH_RISK: &[&str] = &[
-    "intents",
-    "deviceManagementScripts",
-    "deviceShellScripts",
-    "deviceCustomAttributeShellScripts",
-    "deviceHealthScripts",
-    "deviceComplianceScripts",
-    "deviceEnrollmentConfigurations",
-    "intuneRoleDefinitions",
-    "conditionalAccessPolicies",
-];
-const NOT_RESTORABLE: &[&str] = &[
-    "managedAppPolicies",
-    "mobileApps",
-    "groups",
-    "directoryRoleDefinitions",
-];
-
-/// The policy of a registry type name; an unknown name is not restorable.
+/// The policy of a catalogue type name; an unknown name is not restorable.
 pub fn type_policy(name: &str, known: bool) -> TypePolicy {
+    let facts = ObjectTypeFacts::named(name);
     TypePolicy {
-        restorable: known && !NOT_RESTORABLE.contains(&name),
-        high_risk: HIGH_RISK.contains(&name),
+        restorable: known && facts.is_some_and(|f| f.restore.is_supported()),
+        high_risk: facts.is_some_and(|f| f.risk == Risk::High),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The run record (DESIGN.md §4).
+//! The run record.
 
 use std::fmt;
 

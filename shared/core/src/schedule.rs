@@ -24,41 +24,8 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{RunId, ScheduleId, TenantId, WorkspaceId};
 use crate::reason::ReasonCode;
 
-/// Every object type a backup covers by default: the contract registry's `backup: true` types,
-/// in registry order (a test in `shared/graph` holds the two together).
-pub const BACKUP_TYPES: &[&str] = &[
-    "deviceConfigurations",
-    "configurationPolicies",
-    "deviceCompliancePolicies",
-    "compliancePolicies",
-    "groupPolicyConfigurations",
-    "intents",
-    "deviceManagementScripts",
-    "deviceShellScripts",
-    "deviceCustomAttributeShellScripts",
-    "deviceHealthScripts",
-    "deviceComplianceScripts",
-    "deviceEnrollmentConfigurations",
-    "windowsAutopilotDeploymentProfiles",
-    "windowsFeatureUpdateProfiles",
-    "windowsQualityUpdateProfiles",
-    "windowsDriverUpdateProfiles",
-    "assignmentFilters",
-    "roleScopeTags",
-    "reusablePolicySettings",
-    "iosManagedAppProtections",
-    "androidManagedAppProtections",
-    "windowsManagedAppProtections",
-    "targetedManagedAppConfigurations",
-    "mobileAppConfigurations",
-    "mobileApps",
-    "policySets",
-    "notificationMessageTemplates",
-    "termsAndConditions",
-    "intuneRoleDefinitions",
-    "conditionalAccessPolicies",
-    "namedLocations",
-];
+// Every object type a backup covers by default lives in the object-type catalogue.
+pub use crate::object_type::BACKUP_TYPES;
 
 /// How late a missed slot may still fire. Older missed slots are recorded as skipped.
 pub const GRACE: Duration = Duration::minutes(30);

@@ -180,51 +180,17 @@ impl Run {
 fn context_of(params: &OperationParams, trigger: Trigger, types: Option<&[String]>) -> RunContext {
     let mut ctx = RunContext {
         trigger,
-        target_scope: json!("tenant"),
+        target_scope: match types {
+            Some(t) => json!({ "types": t }),
+            None => json!("tenant"),
+        },
         provider_connection_id: None,
         backup_schedule_id: None,
         scheduled_for: None,
         restore_id: None,
         retry_of: None,
     };
-    if matches!(
-        params,
-        OperationParams::BackupScheduleRunNow(_)
-            | OperationParams::BackupScheduleRetry(_)
-            | OperationParams::BackupScheduleScheduled(_)
-    ) {
-        let all: Vec<&str> = crate::schedule::BACKUP_TYPES.to_vec();
-        ctx.target_scope = match types {
-            Some(t) => json!({ "types": t }),
-            None => json!({ "types": all }),
-        };
-    } else if let Some(t) = types {
-        ctx.target_scope = json!({ "types": t });
-    }
-    match params {
-        OperationParams::InventorySync(p) => {
-            if let Some(types) = &p.types {
-                ctx.target_scope = json!({ "types": types });
-            }
-        }
-        OperationParams::ProviderConnectionVerify(p) => {
-            ctx.provider_connection_id = Some(p.connection_id.clone());
-        }
-        OperationParams::BackupScheduleRunNow(p) => {
-            ctx.backup_schedule_id = p.backup_schedule_id.map(|s| s.to_string());
-        }
-        OperationParams::BackupScheduleRetry(p) => {
-            ctx.backup_schedule_id = Some(p.backup_schedule_id.to_string());
-            ctx.retry_of = Some(p.run_id);
-        }
-        OperationParams::BackupScheduleScheduled(p) => {
-            ctx.backup_schedule_id = Some(p.backup_schedule_id.to_string());
-            ctx.scheduled_for = Some(p.scheduled_for);
-        }
-        OperationParams::RestoreExecute(p) => ctx.restore_id = Some(p.restore_id.to_string()),
-        OperationParams::DirectoryGroupsSync(_)
-        | OperationParams::DirectoryRoleDefinitionsSync(_) => {}
-    }
+    params.type_params().fill_context(&mut ctx);
     ctx
 }
 

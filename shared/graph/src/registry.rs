@@ -45,36 +45,9 @@ pub enum ExtraRead {
     ItemContent,
 }
 
-/// How a snapshot of the type is written back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RestoreMethod {
-    /// POST to the collection to create, PATCH the item to update.
-    PostPatch,
-    /// Settings-catalog style: POST with settings inline, PUT-like replace of settings.
-    PostWithSettings,
-    /// Not restorable (read-only inventory).
-    NotSupported,
-}
-
-/// What a wrong restore of the type can break; high-risk types are preview-only unless the
-/// workspace enables them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Risk {
-    Low,
-    Medium,
-    High,
-}
-
-/// Which of Microsoft's throttling budgets a request counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Budget {
-    /// Intune: 1,000 requests and 100 writes per 20 s per app per tenant.
-    Intune,
-    /// Conditional Access: 1 request per second per tenant.
-    ConditionalAccess,
-    /// Directory (groups, roles): resource units per app per tenant.
-    Directory,
-}
+// What the product does with each type (backup, restorability, risk, budget) is the object-type
+// catalogue's (`tenantops_core::object_type`); this registry adds how Graph reads and writes it.
+pub use tenantops_core::object_type::{Budget, ObjectTypeFacts, RestoreMethod, Risk};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ObjectType {
@@ -87,6 +60,9 @@ pub struct ObjectType {
     pub select: &'static [&'static str],
     pub assignments: Assignments,
     pub extra_reads: &'static [ExtraRead],
+    /// The catalogue's facts, and copies of the ones every request path reads (taken from
+    /// the catalogue at compile time, never declared here).
+    pub facts: &'static ObjectTypeFacts,
     pub restore: RestoreMethod,
     pub risk: Risk,
     pub budget: Budget,
@@ -115,9 +91,9 @@ const SETTINGS: &[ExtraRead] = &[ExtraRead::SubCollection("settings")];
 const SCRIPT: &[ExtraRead] = &[ExtraRead::ItemContent];
 
 macro_rules! registry {
-    ($($name:literal => $path:literal, $version:ident, $select:expr, $assign:ident, $extra:expr,
-        $restore:ident, $risk:ident, $budget:ident, backup: $backup:literal;)*) => {
-        /// The registry, in a stable order.
+    ($($name:literal => $path:literal, $version:ident, $select:expr, $assign:ident, $extra:expr;)*) => {
+        /// The registry, in the catalogue's order. A name missing from the catalogue does not
+        /// compile.
         pub const REGISTRY: &[ObjectType] = &[$(ObjectType {
             name: $name,
             path: $path,
@@ -125,49 +101,50 @@ macro_rules! registry {
             select: $select,
             assignments: Assignments::$assign,
             extra_reads: $extra,
-            restore: RestoreMethod::$restore,
-            risk: Risk::$risk,
-            budget: Budget::$budget,
-            backup: $backup,
+            facts: tenantops_core::object_type::facts($name),
+            restore: tenantops_core::object_type::facts($name).restore.method(),
+            risk: tenantops_core::object_type::facts($name).risk,
+            budget: tenantops_core::object_type::facts($name).budget,
+            backup: tenantops_core::object_type::facts($name).backup,
         },)*];
     };
 }
 
 registry! {
-    "deviceConfigurations" => "deviceManagement/deviceConfigurations", V1, VERSIONED, ExpandOnList, &[], PostPatch, Medium, Intune, backup: true;
-    "configurationPolicies" => "deviceManagement/configurationPolicies", Beta, CATALOG, SubResource, SETTINGS, PostWithSettings, Medium, Intune, backup: true;
-    "deviceCompliancePolicies" => "deviceManagement/deviceCompliancePolicies", V1, VERSIONED, ExpandOnList, &[ExtraRead::ExpandOnItem("scheduledActionsForRule($expand=scheduledActionConfigurations)")], PostPatch, Medium, Intune, backup: true;
-    "compliancePolicies" => "deviceManagement/compliancePolicies", Beta, CATALOG, SubResource, SETTINGS, PostWithSettings, Medium, Intune, backup: true;
-    "groupPolicyConfigurations" => "deviceManagement/groupPolicyConfigurations", Beta, NAMED, SubResource, &[ExtraRead::SubCollection("definitionValues?$expand=definition,presentationValues($expand=presentation)")], PostPatch, Medium, Intune, backup: true;
-    "intents" => "deviceManagement/intents", Beta, NAMED, SubResource, SETTINGS, PostPatch, High, Intune, backup: true;
-    "deviceManagementScripts" => "deviceManagement/deviceManagementScripts", Beta, NAMED, SubResource, SCRIPT, PostPatch, High, Intune, backup: true;
-    "deviceShellScripts" => "deviceManagement/deviceShellScripts", Beta, NAMED, SubResource, SCRIPT, PostPatch, High, Intune, backup: true;
-    "deviceCustomAttributeShellScripts" => "deviceManagement/deviceCustomAttributeShellScripts", Beta, NAMED, SubResource, SCRIPT, PostPatch, High, Intune, backup: true;
-    "deviceHealthScripts" => "deviceManagement/deviceHealthScripts", Beta, NAMED, SubResource, SCRIPT, PostPatch, High, Intune, backup: true;
-    "deviceComplianceScripts" => "deviceManagement/deviceComplianceScripts", Beta, NAMED, SubResource, SCRIPT, PostPatch, High, Intune, backup: true;
-    "deviceEnrollmentConfigurations" => "deviceManagement/deviceEnrollmentConfigurations", V1, VERSIONED, SubResource, &[], PostPatch, High, Intune, backup: true;
-    "windowsAutopilotDeploymentProfiles" => "deviceManagement/windowsAutopilotDeploymentProfiles", Beta, NAMED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "windowsFeatureUpdateProfiles" => "deviceManagement/windowsFeatureUpdateProfiles", Beta, NAMED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "windowsQualityUpdateProfiles" => "deviceManagement/windowsQualityUpdateProfiles", Beta, NAMED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "windowsDriverUpdateProfiles" => "deviceManagement/windowsDriverUpdateProfiles", Beta, NAMED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "assignmentFilters" => "deviceManagement/assignmentFilters", Beta, NAMED, None, &[], PostPatch, Low, Intune, backup: true;
-    "roleScopeTags" => "deviceManagement/roleScopeTags", Beta, NAMED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "reusablePolicySettings" => "deviceManagement/reusablePolicySettings", Beta, NAMED, None, &[], PostPatch, Low, Intune, backup: true;
-    "managedAppPolicies" => "deviceAppManagement/managedAppPolicies", V1, VERSIONED, None, &[], NotSupported, Low, Intune, backup: false;
-    "iosManagedAppProtections" => "deviceAppManagement/iosManagedAppProtections", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")], PostPatch, Medium, Intune, backup: true;
-    "androidManagedAppProtections" => "deviceAppManagement/androidManagedAppProtections", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")], PostPatch, Medium, Intune, backup: true;
-    "windowsManagedAppProtections" => "deviceAppManagement/windowsManagedAppProtections", Beta, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")], PostPatch, Medium, Intune, backup: true;
-    "targetedManagedAppConfigurations" => "deviceAppManagement/targetedManagedAppConfigurations", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")], PostPatch, Medium, Intune, backup: true;
-    "mobileAppConfigurations" => "deviceAppManagement/mobileAppConfigurations", V1, VERSIONED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "mobileApps" => "deviceAppManagement/mobileApps", V1, NAMED, SubResource, &[], NotSupported, Low, Intune, backup: true;
-    "policySets" => "deviceAppManagement/policySets", Beta, NAMED, SubResource, &[ExtraRead::ExpandOnItem("items")], PostPatch, Medium, Intune, backup: true;
-    "notificationMessageTemplates" => "deviceManagement/notificationMessageTemplates", V1, NAMED, None, &[ExtraRead::ExpandOnItem("localizedNotificationMessages")], PostPatch, Low, Intune, backup: true;
-    "termsAndConditions" => "deviceManagement/termsAndConditions", V1, VERSIONED, SubResource, &[], PostPatch, Medium, Intune, backup: true;
-    "intuneRoleDefinitions" => "deviceManagement/roleDefinitions", V1, NAMED, None, &[ExtraRead::SubCollection("roleAssignments")], PostPatch, High, Intune, backup: true;
-    "conditionalAccessPolicies" => "identity/conditionalAccess/policies", V1, &["id", "displayName", "state", "modifiedDateTime"], None, &[], PostPatch, High, ConditionalAccess, backup: true;
-    "namedLocations" => "identity/conditionalAccess/namedLocations", V1, &["id", "displayName", "modifiedDateTime"], None, &[], PostPatch, Medium, ConditionalAccess, backup: true;
-    "groups" => "groups", V1, &["id", "displayName", "mailNickname", "securityEnabled", "groupTypes"], None, &[], NotSupported, Low, Directory, backup: false;
-    "directoryRoleDefinitions" => "roleManagement/directory/roleDefinitions", V1, &["id", "displayName", "description", "isBuiltIn", "isEnabled"], None, &[], NotSupported, Low, Directory, backup: false;
+    "deviceConfigurations" => "deviceManagement/deviceConfigurations", V1, VERSIONED, ExpandOnList, &[];
+    "configurationPolicies" => "deviceManagement/configurationPolicies", Beta, CATALOG, SubResource, SETTINGS;
+    "deviceCompliancePolicies" => "deviceManagement/deviceCompliancePolicies", V1, VERSIONED, ExpandOnList, &[ExtraRead::ExpandOnItem("scheduledActionsForRule($expand=scheduledActionConfigurations)")];
+    "compliancePolicies" => "deviceManagement/compliancePolicies", Beta, CATALOG, SubResource, SETTINGS;
+    "groupPolicyConfigurations" => "deviceManagement/groupPolicyConfigurations", Beta, NAMED, SubResource, &[ExtraRead::SubCollection("definitionValues?$expand=definition,presentationValues($expand=presentation)")];
+    "intents" => "deviceManagement/intents", Beta, NAMED, SubResource, SETTINGS;
+    "deviceManagementScripts" => "deviceManagement/deviceManagementScripts", Beta, NAMED, SubResource, SCRIPT;
+    "deviceShellScripts" => "deviceManagement/deviceShellScripts", Beta, NAMED, SubResource, SCRIPT;
+    "deviceCustomAttributeShellScripts" => "deviceManagement/deviceCustomAttributeShellScripts", Beta, NAMED, SubResource, SCRIPT;
+    "deviceHealthScripts" => "deviceManagement/deviceHealthScripts", Beta, NAMED, SubResource, SCRIPT;
+    "deviceComplianceScripts" => "deviceManagement/deviceComplianceScripts", Beta, NAMED, SubResource, SCRIPT;
+    "deviceEnrollmentConfigurations" => "deviceManagement/deviceEnrollmentConfigurations", V1, VERSIONED, SubResource, &[];
+    "windowsAutopilotDeploymentProfiles" => "deviceManagement/windowsAutopilotDeploymentProfiles", Beta, NAMED, SubResource, &[];
+    "windowsFeatureUpdateProfiles" => "deviceManagement/windowsFeatureUpdateProfiles", Beta, NAMED, SubResource, &[];
+    "windowsQualityUpdateProfiles" => "deviceManagement/windowsQualityUpdateProfiles", Beta, NAMED, SubResource, &[];
+    "windowsDriverUpdateProfiles" => "deviceManagement/windowsDriverUpdateProfiles", Beta, NAMED, SubResource, &[];
+    "assignmentFilters" => "deviceManagement/assignmentFilters", Beta, NAMED, None, &[];
+    "roleScopeTags" => "deviceManagement/roleScopeTags", Beta, NAMED, SubResource, &[];
+    "reusablePolicySettings" => "deviceManagement/reusablePolicySettings", Beta, NAMED, None, &[];
+    "managedAppPolicies" => "deviceAppManagement/managedAppPolicies", V1, VERSIONED, None, &[];
+    "iosManagedAppProtections" => "deviceAppManagement/iosManagedAppProtections", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
+    "androidManagedAppProtections" => "deviceAppManagement/androidManagedAppProtections", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
+    "windowsManagedAppProtections" => "deviceAppManagement/windowsManagedAppProtections", Beta, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
+    "targetedManagedAppConfigurations" => "deviceAppManagement/targetedManagedAppConfigurations", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
+    "mobileAppConfigurations" => "deviceAppManagement/mobileAppConfigurations", V1, VERSIONED, SubResource, &[];
+    "mobileApps" => "deviceAppManagement/mobileApps", V1, NAMED, SubResource, &[];
+    "policySets" => "deviceAppManagement/policySets", Beta, NAMED, SubResource, &[ExtraRead::ExpandOnItem("items")];
+    "notificationMessageTemplates" => "deviceManagement/notificationMessageTemplates", V1, NAMED, None, &[ExtraRead::ExpandOnItem("localizedNotificationMessages")];
+    "termsAndConditions" => "deviceManagement/termsAndConditions", V1, VERSIONED, SubResource, &[];
+    "intuneRoleDefinitions" => "deviceManagement/roleDefinitions", V1, NAMED, None, &[ExtraRead::SubCollection("roleAssignments")];
+    "conditionalAccessPolicies" => "identity/conditionalAccess/policies", V1, &["id", "displayName", "state", "modifiedDateTime"], None, &[];
+    "namedLocations" => "identity/conditionalAccess/namedLocations", V1, &["id", "displayName", "modifiedDateTime"], None, &[];
+    "groups" => "groups", V1, &["id", "displayName", "mailNickname", "securityEnabled", "groupTypes"], None, &[];
+    "directoryRoleDefinitions" => "roleManagement/directory/roleDefinitions", V1, &["id", "displayName", "description", "isBuiltIn", "isEnabled"], None, &[];
 }
 
 impl ObjectType {
@@ -230,14 +207,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn core_backup_types_are_the_registrys_backup_types() {
-        // The API validates schedule scopes against core's list (it cannot see the registry).
-        let registry: Vec<&str> = REGISTRY
+    fn the_registry_covers_the_catalogue_in_its_order() {
+        let registry: Vec<&str> = REGISTRY.iter().map(|t| t.name).collect();
+        let catalogue: Vec<&str> = tenantops_core::object_type::CATALOGUE
+            .iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(registry, catalogue);
+        let backups: Vec<&str> = REGISTRY
             .iter()
             .filter(|t| t.backup)
             .map(|t| t.name)
             .collect();
-        assert_eq!(registry, tenantops_core::schedule::BACKUP_TYPES);
+        assert_eq!(backups, tenantops_core::object_type::BACKUP_TYPES);
+    }
+
+    #[test]
+    fn a_type_without_assignments_restores_none() {
+        use tenantops_core::object_type::{Restore, Support};
+        for t in REGISTRY {
+            if let Restore::Supported { assignments, .. } = t.facts.restore {
+                let restores_some = matches!(assignments, Support::Yes | Support::Partly(_));
+                assert_eq!(
+                    restores_some,
+                    t.assignments != Assignments::None,
+                    "{}: the catalogue's assignments and how Graph reads them disagree",
+                    t.name
+                );
+            }
+        }
     }
 
     #[test]
