@@ -8,6 +8,11 @@
 //! - `timetable`: [`Timetable`] maps those wall times to instants across daylight-saving
 //!   changes, and [`Timetable::due`] is the missed-slot policy.
 //!
+//! In short: a local time that happens twice fires once, at its earlier instant; one that does
+//! not exist (the spring gap) fires shifted forward by the gap; of the slots missed while the
+//! scheduler was down or the schedule disabled, the latest fires if at most [`GRACE`] old and
+//! the rest are recorded as skipped.
+//!
 //! Every cadence is a cron expression underneath (`daily` at 02:30 is `30 2 * * *`). They are
 //! parsed by `croner` rather than the `cron` crate: croner numbers day-of-week from 0 = Sunday
 //! (7 is Sunday too) and matches either day field when both restrict, as standard cron does;
