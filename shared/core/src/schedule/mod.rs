@@ -1,0 +1,319 @@
+//! Backup schedules: what a schedule is and how it is validated; when it fires is the
+//! `timetable` module's, and reading cron expressions the `cron` module's.
+//!
+//! - this module: the schedule model ([`BackupSchedule`], [`Cadence`], [`Retention`],
+//!   [`SkippedSlot`]), validation ([`scope_types`], [`parse_timezone`], each cadence read as a
+//!   cron expression) and the backup types a schedule covers by default ([`BACKUP_TYPES`]);
+//! - `cron`: 5-field cron expressions on the `croner` crate, walked as local wall-clock minutes;
+//! - `timetable`: [`Timetable`] maps those wall times to instants across daylight-saving
+//!   changes, and [`Timetable::due`] is the missed-slot policy.
+//!
+//! In short: a local time that happens twice fires once, at its earlier instant; one that does
+//! not exist (the spring gap) fires shifted forward by the gap; of the slots missed while the
+//! scheduler was down or the schedule disabled, the latest fires if at most [`GRACE`] old and
+//! the rest are recorded as skipped.
+//!
+//! Every cadence is a cron expression underneath (`daily` at 02:30 is `30 2 * * *`). They are
+//! parsed by `croner` rather than the `cron` crate: croner numbers day-of-week from 0 = Sunday
+//! (7 is Sunday too) and matches either day field when both restrict, as standard cron does;
+//! the `cron` crate starts at 1 = Sunday and requires both. The few places where this crate
+//! still decides for croner are listed in `cron`'s docs.
+
+use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{RunId, ScheduleId, TenantId, WorkspaceId};
+use crate::reason::ReasonCode;
+
+mod cron;
+mod timetable;
+
+use cron::CronExpr;
+pub use timetable::{Due, GRACE, Timetable};
+
+// Every object type a backup covers by default lives in the object-type catalogue.
+pub use crate::object_type::BACKUP_TYPES;
+
+/// How many skipped slots a schedule keeps listed (it also counts all of them).
+pub const SKIPPED_KEPT: usize = 20;
+pub const KEEP_LAST_MAX: u32 = 1000;
+pub const KEEP_DAYS_MAX: u32 = 3650;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Cadence(String),
+    #[error("`{0}` is not an IANA timezone name")]
+    Timezone(String),
+    #[error("`{0}` is not a backup-capable object type")]
+    UnknownType(String),
+    #[error("{0}")]
+    Retention(String),
+}
+
+impl ScheduleError {
+    /// The stable code a client branches on.
+    pub fn code(&self) -> ReasonCode {
+        match self {
+            ScheduleError::Invalid(_) => ReasonCode::ScheduleInvalid,
+            ScheduleError::Cadence(_) => ReasonCode::ScheduleInvalidCadence,
+            ScheduleError::Timezone(_) => ReasonCode::ScheduleUnknownTimezone,
+            ScheduleError::UnknownType(_) => ReasonCode::ScheduleUnknownType,
+            ScheduleError::Retention(_) => ReasonCode::ScheduleInvalidRetention,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
+impl Weekday {
+    fn number_from_sunday(self) -> u32 {
+        match self {
+            Weekday::Sunday => 0,
+            Weekday::Monday => 1,
+            Weekday::Tuesday => 2,
+            Weekday::Wednesday => 3,
+            Weekday::Thursday => 4,
+            Weekday::Friday => 5,
+            Weekday::Saturday => 6,
+        }
+    }
+}
+
+/// When a schedule fires, in its timezone's wall time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Cadence {
+    /// Standard 5-field cron: minute hour day-of-month month day-of-week.
+    Cron { expr: String },
+    /// Every hour at this minute.
+    Hourly { minute: u32 },
+    /// Every day at `HH:MM`.
+    Daily { at: String },
+    /// Every week on this day at `HH:MM`.
+    Weekly { weekday: Weekday, at: String },
+}
+
+/// Which backup sets of the schedule to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Keep the newest N backup sets (1 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    /// Keep backup sets younger than N days (1 to 3650).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_days: Option<u32>,
+}
+
+impl Retention {
+    pub fn validate(&self) -> Result<(), ScheduleError> {
+        if self.keep_last.is_none() && self.keep_days.is_none() {
+            return Err(ScheduleError::Retention(
+                "retention needs keep_last, keep_days or both".into(),
+            ));
+        }
+        if let Some(n) = self.keep_last
+            && !(1..=KEEP_LAST_MAX).contains(&n)
+        {
+            return Err(ScheduleError::Retention(format!(
+                "keep_last must be 1 to {KEEP_LAST_MAX}"
+            )));
+        }
+        if let Some(n) = self.keep_days
+            && !(1..=KEEP_DAYS_MAX).contains(&n)
+        {
+            return Err(ScheduleError::Retention(format!(
+                "keep_days must be 1 to {KEEP_DAYS_MAX}"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A slot the scheduler did not fire, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedSlot {
+    #[serde(with = "crate::time")]
+    pub slot: DateTime<Utc>,
+    pub reason: ReasonCode,
+}
+
+/// A tenant's backup schedule as stored and served.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSchedule {
+    pub id: ScheduleId,
+    pub workspace_id: WorkspaceId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub cadence: Cadence,
+    /// IANA timezone name the cadence is read in.
+    pub timezone: String,
+    /// Registry object types in scope.
+    pub types: Vec<String>,
+    pub retention: Retention,
+    pub enabled: bool,
+    /// The next slot the scheduler will consider (kept while disabled: re-enabling applies the
+    /// missed-slot policy from here).
+    #[serde(with = "crate::time")]
+    pub next_fire_at: DateTime<Utc>,
+    /// Bumped by every change through the API; the scheduler fires what it read or nothing.
+    pub version: u64,
+    pub created_by: String,
+    #[serde(with = "crate::time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "crate::time")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, with = "crate::time::option")]
+    pub last_fired_slot: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_run_id: Option<RunId>,
+    /// The most recent skipped slots, oldest first, at most [`SKIPPED_KEPT`].
+    #[serde(default)]
+    pub skipped: Vec<SkippedSlot>,
+    /// Every slot ever skipped.
+    #[serde(default)]
+    pub skipped_total: u64,
+}
+
+/// Validates a scope: every name a backup type, none twice; `None` is every backup type. The
+/// result is in registry order.
+pub fn scope_types(types: Option<&[String]>) -> Result<Vec<String>, ScheduleError> {
+    let Some(types) = types else {
+        return Ok(BACKUP_TYPES.iter().map(|t| (*t).to_owned()).collect());
+    };
+    if types.is_empty() {
+        return Err(ScheduleError::Invalid(
+            "`types` must not be empty; omit it to cover every backup type".into(),
+        ));
+    }
+    for (i, t) in types.iter().enumerate() {
+        if !BACKUP_TYPES.contains(&t.as_str()) {
+            return Err(ScheduleError::UnknownType(t.chars().take(128).collect()));
+        }
+        if types[..i].contains(t) {
+            return Err(ScheduleError::Invalid(format!(
+                "type `{t}` is listed twice"
+            )));
+        }
+    }
+    Ok(BACKUP_TYPES
+        .iter()
+        .filter(|b| types.iter().any(|t| t == *b))
+        .map(|t| (*t).to_owned())
+        .collect())
+}
+
+impl Cadence {
+    /// The cadence as the cron expression it is underneath, validated.
+    fn cron(&self) -> Result<CronExpr, ScheduleError> {
+        let expr = match self {
+            Cadence::Cron { expr } => expr.clone(),
+            Cadence::Hourly { minute } => {
+                if *minute > 59 {
+                    return Err(ScheduleError::Cadence("minute must be 0 to 59".into()));
+                }
+                format!("{minute} * * * *")
+            }
+            Cadence::Daily { at } => {
+                let t = parse_at(at)?;
+                format!("{} {} * * *", t.minute(), t.hour())
+            }
+            Cadence::Weekly { weekday, at } => {
+                let t = parse_at(at)?;
+                let day = weekday.number_from_sunday();
+                format!("{} {} * * {day}", t.minute(), t.hour())
+            }
+        };
+        CronExpr::parse(&expr).map_err(|e| ScheduleError::Cadence(e.to_string()))
+    }
+}
+
+/// `HH:MM`, 24-hour.
+fn parse_at(at: &str) -> Result<NaiveTime, ScheduleError> {
+    let ok = at.len() == 5 && at.as_bytes()[2] == b':';
+    ok.then(|| NaiveTime::parse_from_str(at, "%H:%M").ok())
+        .flatten()
+        .ok_or_else(|| ScheduleError::Cadence(format!("`{at}` is not a time of day as HH:MM")))
+}
+
+pub fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
+    name.parse::<Tz>()
+        .map_err(|_| ScheduleError::Timezone(name.chars().take(64).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_cadences_and_timezones_are_refused_with_their_code() {
+        for e in [
+            "",
+            "* * * *",
+            "* * * * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 8",
+            "5-1 * * * *",
+            "*/0 * * * *",
+            "a * * * *",
+            "0 0 30 2 *",
+        ] {
+            let err = Timetable::new(&Cadence::Cron { expr: e.into() }, "UTC")
+                .expect_err(e)
+                .code();
+            assert_eq!(err, ReasonCode::ScheduleInvalidCadence, "{e}");
+        }
+        for at in ["2:30", "24:00", "02:60", "0230", "02:30:00"] {
+            assert!(
+                Timetable::new(&Cadence::Daily { at: at.into() }, "UTC").is_err(),
+                "{at}"
+            );
+        }
+        assert!(Timetable::new(&Cadence::Hourly { minute: 60 }, "UTC").is_err());
+        let err = Timetable::new(&Cadence::Hourly { minute: 0 }, "Mars/Olympus")
+            .expect_err("unknown")
+            .code();
+        assert_eq!(err, ReasonCode::ScheduleUnknownTimezone);
+    }
+
+    #[test]
+    fn retention_and_scope_are_validated() {
+        let r = |keep_last, keep_days| Retention {
+            keep_last,
+            keep_days,
+        };
+        assert!(r(None, None).validate().is_err());
+        assert!(r(Some(0), None).validate().is_err());
+        assert!(r(Some(1001), None).validate().is_err());
+        assert!(r(None, Some(3651)).validate().is_err());
+        assert!(r(Some(1000), Some(3650)).validate().is_ok());
+        assert_eq!(scope_types(None).expect("all").len(), BACKUP_TYPES.len());
+        assert_eq!(
+            scope_types(Some(&["mobileApps".into(), "deviceConfigurations".into()])),
+            Ok(vec!["deviceConfigurations".into(), "mobileApps".into()])
+        );
+        assert_eq!(
+            scope_types(Some(&["users".into()])).map_err(|e| e.code()),
+            Err(ReasonCode::ScheduleUnknownType)
+        );
+        assert!(scope_types(Some(&[])).is_err());
+        assert!(scope_types(Some(&["intents".into(), "intents".into()])).is_err());
+    }
+}
