@@ -139,7 +139,8 @@ pub async fn preview(
     tenant: &str,
 ) -> Result<Reply, ApiError> {
     let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
-    // Unlike `TenantPath::scope`, the capability before the tenant lookup.
+    // The capability before the tenant lookup (unlike `TenantPath::scope`): a role without
+    // it is refused whether or not the tenant exists.
     common::authorize(deps, ws, &caller, Capability::RestorePreview).await?;
     let tenant_record = common::tenant_record(deps, ws, tenant).await?;
     if tenant_record.status != tenantops_aws::TenantStatus::Active {
