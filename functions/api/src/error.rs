@@ -1,6 +1,7 @@
 //! The API's one error type. Every failure a route can meet becomes one of these, and each
 //! maps to a status and a stable problem code exactly once, here.
 
+use tenantops_aws::{Rejection, SecretsError, SnapshotError, StoreError, WriteError};
 use tenantops_core::membership::MembershipError;
 use tenantops_core::{Capability, OperationType, ReasonCode, RunId};
 
@@ -79,6 +80,34 @@ impl ApiError {
     /// An internal error that has no source error, only an explanation for the log.
     pub fn internal_message(what: &'static str) -> Self {
         ApiError::Internal(what.into())
+    }
+
+    /// A refused conditional write as the API's answer; `needed` is the capability the
+    /// write's member guard asked for.
+    pub fn rejection(r: Rejection, needed: Capability) -> Self {
+        match r {
+            Rejection::NotMember => ApiError::NotFound(Resource::Workspace),
+            Rejection::MissingCapability(_) => ApiError::Forbidden(needed),
+            Rejection::TenantNotFound => ApiError::NotFound(Resource::Tenant),
+            Rejection::TenantArchived => ApiError::TenantArchived,
+            Rejection::IdempotencyKeyReused => ApiError::IdempotencyKeyReused,
+            Rejection::AlreadyClaimed => ApiError::TenantAlreadyClaimed,
+            Rejection::Conflict => ApiError::ConcurrentChange,
+            Rejection::LastOwner => ApiError::Membership(MembershipError::LastOwner),
+            // Only a route that passed preconditions knows what each one means.
+            Rejection::Precondition(_) => {
+                ApiError::internal_message("a start precondition failed outside its route")
+            }
+        }
+    }
+
+    /// A guarded write's failure as the API's answer; `needed` is the capability its member
+    /// guard asked for.
+    pub fn write(e: WriteError, needed: Capability) -> Self {
+        match e {
+            WriteError::Rejected(r) => ApiError::rejection(r, needed),
+            WriteError::Store(e) => e.into(),
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -224,5 +253,28 @@ impl ApiError {
             | ApiError::NotFound(_) => self.code().message().to_owned(),
             other => other.to_string(),
         }
+    }
+}
+
+/// The table failed: nothing the client can fix.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Secrets Manager failed (the API only writes connection secrets).
+impl From<SecretsError> for ApiError {
+    fn from(e: SecretsError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// The API reads snapshots only for restore previews: a snapshot it cannot read refuses the
+/// preview. The client learns only the code; the cause is logged here.
+impl From<SnapshotError> for ApiError {
+    fn from(e: SnapshotError) -> Self {
+        tracing::error!(error = %e, "could not read a snapshot for a preview");
+        ApiError::Restore(ReasonCode::RestoreSnapshotMissing)
     }
 }

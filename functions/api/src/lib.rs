@@ -5,6 +5,7 @@
 pub mod config;
 mod cursor;
 mod error;
+mod launch;
 mod problem;
 mod request;
 mod response;

@@ -218,7 +218,7 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         }
         ["v1", "workspaces", ws] => {
             only(m, Method::PATCH)?;
-            restores::update_workspace(req, deps, ws).await
+            workspaces::update_workspace(req, deps, ws).await
         }
         ["v1", "workspaces", ws, "tenants", t, "restores"] => {
             only(m, Method::POST)?;

@@ -47,20 +47,16 @@ pub async fn list(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let query_key = format!("backups|{ws}|{tenant}");
+    let query_key = format!("backups|{}|{}", path.ws, path.tenant);
     let after = cursor::after::<BackupSetId>(&q, &query_key)?;
-    let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::BackupView)?;
+    let scope = path.scope(deps, Capability::BackupView).await?;
     let page = deps
         .store
-        .backup_sets(ws, tenant, limit, after)
-        .await
-        .map_err(ApiError::internal)?;
+        .backup_sets(scope.ws, scope.tenant, limit, after)
+        .await?;
     let items: Vec<Value> = page.items.iter().map(set_json).collect();
     Ok(Reply::json(
         200,
@@ -80,30 +76,25 @@ pub async fn view(
     tenant: &str,
     set: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     // A malformed id names no set: the same answer as a missing one.
     let set: BackupSetId = set
         .parse()
         .map_err(|_| ApiError::NotFound(Resource::BackupSet))?;
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let query_key = format!("backup|{ws}|{tenant}|{set}");
+    let query_key = format!("backup|{}|{}|{set}", path.ws, path.tenant);
     let after = cursor::after::<String>(&q, &query_key)?;
-    let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::BackupView)?;
+    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::BackupView).await?;
     let found = deps
         .store
         .backup_set(ws, tenant, set)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(ApiError::NotFound(Resource::BackupSet))?;
     let page = deps
         .store
         .manifest_entries(ws, tenant, set, limit, after)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let items: Vec<Value> = page.entries.iter().map(entry_json).collect();
     Ok(Reply::json(
         200,

@@ -1,11 +1,15 @@
-//! What every route does the same way: the caller, ids from the path, membership, bodies,
-//! audit entries.
+//! What every route does the same way: the caller, ids from the path, membership and the
+//! tenant or schedule it may see, bodies, audit entries.
 
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tenantops_aws::AuditEntry;
-use tenantops_core::{Capability, Role, TenantId, UserId, WorkspaceId};
+use tenantops_aws::{AuditEntry, Precondition, TenantRecord};
+use tenantops_core::params::BackupRunNowParams;
+use tenantops_core::schedule::BackupSchedule;
+use tenantops_core::{
+    Capability, OperationParams, Role, ScheduleId, TenantId, UserId, WorkspaceId,
+};
 
 use crate::Deps;
 use crate::error::{ApiError, Resource};
@@ -32,9 +36,124 @@ pub fn tenant_id(raw: &str) -> Result<TenantId, ApiError> {
 pub async fn role_in(deps: &Deps, ws: WorkspaceId, caller: &UserId) -> Result<Role, ApiError> {
     deps.store
         .member_role(ws, caller)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(ApiError::NotFound(Resource::Workspace))
+}
+
+/// The caller's role in `ws`, if it grants `capability` (404 for non-members, then 403).
+pub async fn authorize(
+    deps: &Deps,
+    ws: WorkspaceId,
+    caller: &UserId,
+    capability: Capability,
+) -> Result<Role, ApiError> {
+    let role = role_in(deps, ws, caller).await?;
+    require(role, capability)?;
+    Ok(role)
+}
+
+/// The tenant record; a tenant of another workspace is as missing as no tenant.
+pub async fn tenant_record(
+    deps: &Deps,
+    ws: WorkspaceId,
+    tenant: TenantId,
+) -> Result<TenantRecord, ApiError> {
+    deps.store
+        .get_tenant(ws, tenant)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::Tenant))
+}
+
+/// The caller and the tenant a `/workspaces/{ws}/tenants/{t}/...` path names, checked in
+/// that order (401, then 404 for ids that cannot be ids); nothing is read yet.
+#[derive(Debug)]
+pub struct TenantPath {
+    pub caller: UserId,
+    pub ws: WorkspaceId,
+    pub tenant: TenantId,
+}
+
+pub fn tenant_path(req: &ApiRequest, ws: &str, tenant: &str) -> Result<TenantPath, ApiError> {
+    Ok(TenantPath {
+        caller: caller(req)?,
+        ws: workspace_id(ws)?,
+        tenant: tenant_id(tenant)?,
+    })
+}
+
+/// A tenant the caller may see, with the caller's role, which grants the capability asked.
+#[derive(Debug)]
+pub struct TenantScope {
+    pub caller: UserId,
+    pub ws: WorkspaceId,
+    pub tenant: TenantId,
+    pub role: Role,
+    pub record: TenantRecord,
+}
+
+impl TenantPath {
+    /// The tenant, if the caller may see it (membership, then the tenant, then
+    /// `capability`: a missing tenant is 404 even for a role that lacks `capability`).
+    pub async fn scope(self, deps: &Deps, capability: Capability) -> Result<TenantScope, ApiError> {
+        let role = authorize(deps, self.ws, &self.caller, Capability::WorkspaceView).await?;
+        let record = tenant_record(deps, self.ws, self.tenant).await?;
+        require(role, capability)?;
+        Ok(TenantScope {
+            caller: self.caller,
+            ws: self.ws,
+            tenant: self.tenant,
+            role,
+            record,
+        })
+    }
+
+    /// The tenant's schedule `id`, if the caller's role grants `capability`; 404 for
+    /// non-members and for schedules of other tenants or workspaces.
+    pub async fn schedule(
+        &self,
+        deps: &Deps,
+        id: ScheduleId,
+        capability: Capability,
+    ) -> Result<BackupSchedule, ApiError> {
+        authorize(deps, self.ws, &self.caller, capability).await?;
+        deps.store
+            .schedule(self.ws, self.tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound(Resource::Schedule))
+    }
+
+    /// A `backup_schedule.run_now` started through the operations route may name a
+    /// schedule: the run then covers the schedule's scope, and the schedule's existence is a
+    /// condition of the start (404 `schedule.not_found`, after the caller's membership and
+    /// role are checked). Other starts: no scope, no condition.
+    pub async fn named_schedule(
+        &self,
+        deps: &Deps,
+        params: &OperationParams,
+    ) -> Result<(Option<Vec<String>>, Vec<Precondition>), ApiError> {
+        let OperationParams::BackupScheduleRunNow(BackupRunNowParams {
+            backup_schedule_id: Some(id),
+        }) = params
+        else {
+            return Ok((None, Vec::new()));
+        };
+        let id = ScheduleId::from_ulid(*id);
+        let schedule = self.schedule(deps, id, Capability::BackupRun).await?;
+        let exists = deps.store.schedule_exists(self.ws, self.tenant, id)?;
+        Ok((Some(schedule.types), vec![exists]))
+    }
+}
+
+/// [`tenant_path`] then [`TenantPath::scope`], for routes that read nothing else from the
+/// request before the membership check.
+pub async fn tenant_scope(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    capability: Capability,
+) -> Result<TenantScope, ApiError> {
+    tenant_path(req, ws, tenant)?.scope(deps, capability).await
 }
 
 /// The query parameters, each at most once and only the `allowed` ones; anything else is

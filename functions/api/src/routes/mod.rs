@@ -1,3 +1,6 @@
+//! The API's route modules, one per resource family. They share what they need through
+//! `common.rs` and the modules above them (`launch`, `error`), never through each other.
+
 pub mod backups;
 mod common;
 pub mod openapi;

@@ -26,9 +26,9 @@ use tenantops_core::{
 };
 
 use super::common::{self, Audit};
-use super::operations::{Launch, launch};
 use crate::Deps;
-use crate::error::{ApiError, Resource};
+use crate::error::ApiError;
+use crate::launch::{Launch, launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
 
@@ -127,10 +127,7 @@ fn last_modified(meta: &Value) -> Option<DateTime<Utc>> {
 }
 
 async fn read_json(deps: &Deps, key: &str) -> Result<Value, ApiError> {
-    let bytes = deps.snapshots.get(key).await.map_err(|e| {
-        tracing::error!(error = %e, "could not read a snapshot for a preview");
-        refused(ReasonCode::RestoreSnapshotMissing)
-    })?;
+    let bytes = deps.snapshots.get(key).await?;
     serde_json::from_slice(&bytes).map_err(|_| refused(ReasonCode::RestoreSnapshotMissing))
 }
 
@@ -141,25 +138,18 @@ pub async fn preview(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    common::require(role, Capability::RestorePreview)?;
-    let tenant_record = deps
-        .store
-        .get_tenant(ws, tenant)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound(Resource::Tenant))?;
+    let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
+    // The capability before the tenant lookup (unlike `TenantPath::scope`): a role without
+    // it is refused whether or not the tenant exists.
+    common::authorize(deps, ws, &caller, Capability::RestorePreview).await?;
+    let tenant_record = common::tenant_record(deps, ws, tenant).await?;
     if tenant_record.status != tenantops_aws::TenantStatus::Active {
         return Err(ApiError::TenantArchived);
     }
     let request = parse_preview(req.json_body()?)?;
     deps.store
         .backup_set(ws, tenant, request.backup_set)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(refused(ReasonCode::RestoreBackupSetNotFound))?;
     let entries = manifest(deps, ws, tenant, request.backup_set).await?;
     let selected: Vec<&ManifestEntry> = match &request.items {
@@ -180,19 +170,11 @@ pub async fn preview(
 
     // The stamp first: an inventory write after this read moves it, so the preview can never
     // be executed on an inventory newer than the one it read below.
-    let inventory_version = deps
-        .store
-        .inventory_version(ws, tenant)
-        .await
-        .map_err(ApiError::internal)?;
+    let inventory_version = deps.store.inventory_version(ws, tenant).await?;
     let types: BTreeSet<&str> = selected.iter().map(|e| e.object_type.as_str()).collect();
     let mut inventory: HashMap<&str, HashMap<String, InventoryItem>> = HashMap::new();
     for ty in &types {
-        let items = deps
-            .store
-            .inventory(ws, tenant, ty)
-            .await
-            .map_err(ApiError::internal)?;
+        let items = deps.store.inventory(ws, tenant, ty).await?;
         inventory.insert(
             ty,
             items
@@ -204,16 +186,14 @@ pub async fn preview(
     let groups: HashSet<String> = deps
         .store
         .directory(keys::groups_of(ws, tenant))
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .into_iter()
         .map(|g| g.id)
         .collect();
     let filters: HashSet<String> = deps
         .store
         .inventory(ws, tenant, "assignmentFilters")
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .into_iter()
         .filter(|f| !f.deleted)
         .map(|f| f.object_id)
@@ -221,8 +201,7 @@ pub async fn preview(
     let high_risk_enabled = deps
         .store
         .get_workspace(ws)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .is_some_and(|w| w.settings.restore_high_risk);
 
     let mut items = Vec::with_capacity(selected.len());
@@ -238,8 +217,7 @@ pub async fn preview(
         let latest = deps
             .store
             .latest_snapshot(ws, tenant, &entry.object_type, &entry.object_id)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         let latest_plan = latest.as_ref().map(|l| LatestBackup {
             hash: l.hash.clone(),
             backed_up_at: l.backed_up_at,
@@ -359,10 +337,7 @@ pub async fn preview(
             "blockers": record.blockers,
         })),
     );
-    deps.store
-        .create_restore(&record, &items, &audit)
-        .await
-        .map_err(ApiError::internal)?;
+    deps.store.create_restore(&record, &items, &audit).await?;
     let mut body = view(&record, &items);
     body["confirmation_token"] = json!(token);
     Ok(Reply::json(201, &body))
@@ -381,8 +356,7 @@ async fn manifest(
         let page = deps
             .store
             .manifest_entries(ws, tenant, set, MANIFEST_PAGE, after)
-            .await
-            .map_err(ApiError::internal)?;
+            .await?;
         entries.extend(page.entries);
         match page.next {
             Some(n) => after = Some(n),
@@ -445,23 +419,15 @@ pub async fn get(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    common::require(role, Capability::RestorePreview)?;
+    let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
+    common::authorize(deps, ws, &caller, Capability::RestorePreview).await?;
     let id = restore_id(id)?;
     let record = deps
         .store
         .get_restore(ws, tenant, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(refused(ReasonCode::RestoreNotFound))?;
-    let items = deps
-        .store
-        .restore_items(ws, tenant, id)
-        .await
-        .map_err(ApiError::internal)?;
+    let items = deps.store.restore_items(ws, tenant, id).await?;
     Ok(Reply::json(200, &view(&record, &items)))
 }
 
@@ -481,11 +447,8 @@ pub async fn execute(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    common::require(role, Capability::RestoreExecute)?;
+    let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
+    common::authorize(deps, ws, &caller, Capability::RestoreExecute).await?;
     let id = restore_id(id)?;
     let body: ExecuteBody = common::body(req)?;
     let token_hash = plan::token_hash(&body.confirmation_token);
@@ -494,8 +457,7 @@ pub async fn execute(
     let record = deps
         .store
         .get_restore(ws, tenant, id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or(refused(ReasonCode::RestoreNotFound))?;
 
     let params = OperationParams::RestoreExecute(RestoreExecuteParams {
@@ -514,20 +476,17 @@ pub async fn execute(
         },
         now,
     );
-    let checks = deps
-        .store
-        .execute_preconditions(&ExecuteConditions {
-            workspace: ws,
-            tenant,
-            restore: id,
-            token_hash: &token_hash,
-            run: run.id,
-            inventory_version: (record.status != RestoreStatus::Executing)
-                .then_some(record.inventory_version),
-            high_risk: record.high_risk_items > 0,
-            now,
-        })
-        .map_err(ApiError::internal)?;
+    let checks = deps.store.execute_preconditions(&ExecuteConditions {
+        workspace: ws,
+        tenant,
+        restore: id,
+        token_hash: &token_hash,
+        run: run.id,
+        inventory_version: (record.status != RestoreStatus::Executing)
+            .then_some(record.inventory_version),
+        high_risk: record.high_risk_items > 0,
+        now,
+    })?;
     let (kinds, preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
     let explain = |i: usize| match kinds.get(i) {
         Some(ExecutePrecondition::Restore) => refused(why_not(&record, &token_hash, now)),
@@ -565,61 +524,4 @@ fn why_not(record: &RestoreRecord, token_hash: &str, now: DateTime<Utc>) -> Reas
         RestoreStatus::Previewed if now > record.expires_at => ReasonCode::RestorePreviewStale,
         _ => ReasonCode::ConcurrentChange,
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SettingsBody {
-    settings: tenantops_aws::WorkspaceSettings,
-}
-
-/// `PATCH /v1/workspaces/{ws}` `{"settings": {"restore_high_risk": bool}}`: owners only.
-pub async fn update_workspace(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    if role != tenantops_core::Role::Owner {
-        return Err(ApiError::Membership(
-            tenantops_core::membership::MembershipError::OwnerRequired,
-        ));
-    }
-    let body: SettingsBody = common::body(req)?;
-    let before = deps
-        .store
-        .get_workspace(ws)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound(Resource::Workspace))?;
-    let audit = Audit {
-        workspace: ws,
-        tenant: None,
-        actor: &caller,
-        action: "workspace.settings_changed",
-        target: ws.to_string(),
-    }
-    .entry(
-        Some(json!({ "settings": before.settings })),
-        Some(json!({ "settings": body.settings })),
-    );
-    deps.store
-        .set_workspace_settings(
-            ws,
-            body.settings,
-            tenantops_aws::MemberGuard {
-                user: &caller,
-                roles: &[tenantops_core::Role::Owner],
-            },
-            &audit,
-        )
-        .await
-        .map_err(|e| match e {
-            tenantops_aws::WriteError::Rejected(tenantops_aws::Rejection::MissingCapability(_)) => {
-                ApiError::Membership(tenantops_core::membership::MembershipError::OwnerRequired)
-            }
-            other => super::operations::write_error(other, Capability::MembersManage),
-        })?;
-    Ok(Reply::json(
-        200,
-        &json!({ "workspace": { "id": ws, "name": before.name, "settings": body.settings } }),
-    ))
 }

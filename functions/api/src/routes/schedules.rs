@@ -8,22 +8,21 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tenantops_aws::MemberGuard;
-use tenantops_core::identity::{IdempotencyKey, request_fingerprint};
+use tenantops_core::identity::request_fingerprint;
 use tenantops_core::params::{BackupRetryParams, BackupRunNowParams};
 use tenantops_core::schedule::{
     BackupSchedule, Cadence, Retention, ScheduleError, Timetable, scope_types,
 };
 use tenantops_core::{
-    Capability, Click, Identity, Initiator, NewRun, OperationParams, Outcome, Run, RunId,
-    RunStatus, ScheduleId, TenantId, Trigger, UserId, WorkspaceId,
+    Capability, Identity, Initiator, NewRun, OperationParams, Outcome, Run, RunId, RunStatus,
+    ScheduleId, Trigger, UserId,
 };
-use ulid::Ulid;
 
 use super::common::{self, Audit};
-use super::operations::{Launch, launch, write_error};
 use crate::Deps;
 use crate::cursor;
 use crate::error::{ApiError, Resource};
+use crate::launch::{self, Launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
 
@@ -153,10 +152,6 @@ fn schedule_id(raw: &str) -> Result<ScheduleId, ApiError> {
         .map_err(|_| ApiError::NotFound(Resource::Schedule))
 }
 
-fn ids(ws: &str, tenant: &str) -> Result<(WorkspaceId, TenantId), ApiError> {
-    Ok((common::workspace_id(ws)?, common::tenant_id(tenant)?))
-}
-
 fn guard<'a>(caller: &'a UserId, roles: &'a [tenantops_core::Role]) -> MemberGuard<'a> {
     MemberGuard {
         user: caller,
@@ -177,8 +172,7 @@ pub async fn create(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
     let f = Fields::parse(req)?;
     let cadence = f.cadence.ok_or_else(|| {
         ApiError::Schedule(ScheduleError::Cadence("`cadence` is required".into()))
@@ -225,31 +219,12 @@ pub async fn create(
     deps.store
         .create_schedule(&schedule, guard(&caller, &roles), &audit)
         .await
-        .map_err(|e| write_error(e, Capability::SchedulesManage))?;
+        .map_err(|e| ApiError::write(e, Capability::SchedulesManage))?;
     tracing::info!(schedule_id = %schedule.id, "schedule created");
     Ok(Reply::json(
         201,
         &json!({ "schedule": schedule_json(&schedule) }),
     ))
-}
-
-/// The schedule, if the caller's role grants `needed`; 404 for non-members and for schedules
-/// of other tenants or workspaces.
-async fn visible(
-    deps: &Deps,
-    caller: &UserId,
-    ws: WorkspaceId,
-    tenant: TenantId,
-    id: ScheduleId,
-    needed: Capability,
-) -> Result<BackupSchedule, ApiError> {
-    let role = common::role_in(deps, ws, caller).await?;
-    common::require(role, needed)?;
-    deps.store
-        .schedule(ws, tenant, id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound(Resource::Schedule))
 }
 
 /// `GET /v1/workspaces/{ws}/tenants/{t}/backup-schedules`.
@@ -259,19 +234,16 @@ pub async fn list(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let query_key = format!("schedules|{ws}|{tenant}");
+    let query_key = format!("schedules|{}|{}", path.ws, path.tenant);
     let after = cursor::after::<ScheduleId>(&q, &query_key)?;
-    let (role, _) = super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::BackupView)?;
+    let scope = path.scope(deps, Capability::BackupView).await?;
     let page = deps
         .store
-        .list_schedules(ws, tenant, limit, after)
-        .await
-        .map_err(ApiError::internal)?;
+        .list_schedules(scope.ws, scope.tenant, limit, after)
+        .await?;
     let items: Vec<Value> = page.items.iter().map(schedule_json).collect();
     Ok(Reply::json(
         200,
@@ -290,10 +262,9 @@ pub async fn view(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let id = schedule_id(id)?;
-    let s = visible(deps, &caller, ws, tenant, id, Capability::BackupView).await?;
+    let s = path.schedule(deps, id, Capability::BackupView).await?;
     Ok(Reply::json(200, &json!({ "schedule": schedule_json(&s) })))
 }
 
@@ -307,11 +278,11 @@ pub async fn update(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let id = schedule_id(id)?;
     let f = Fields::parse(req)?;
-    let observed = visible(deps, &caller, ws, tenant, id, Capability::SchedulesManage).await?;
+    let observed = path.schedule(deps, id, Capability::SchedulesManage).await?;
+    let common::TenantPath { caller, ws, tenant } = path;
     let mut new = observed.clone();
     if let Some(n) = f.name {
         new.name = n;
@@ -356,7 +327,7 @@ pub async fn update(
     deps.store
         .update_schedule(&observed, &new, guard(&caller, &roles), &audit)
         .await
-        .map_err(|e| write_error(e, Capability::SchedulesManage))?;
+        .map_err(|e| ApiError::write(e, Capability::SchedulesManage))?;
     Ok(Reply::json(
         200,
         &json!({ "schedule": schedule_json(&new) }),
@@ -372,10 +343,10 @@ pub async fn delete(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let id = schedule_id(id)?;
-    let observed = visible(deps, &caller, ws, tenant, id, Capability::SchedulesManage).await?;
+    let observed = path.schedule(deps, id, Capability::SchedulesManage).await?;
+    let common::TenantPath { caller, ws, tenant } = path;
     let audit = Audit {
         workspace: ws,
         tenant: Some(tenant),
@@ -388,19 +359,8 @@ pub async fn delete(
     deps.store
         .delete_schedule(&observed, guard(&caller, &roles), &audit)
         .await
-        .map_err(|e| write_error(e, Capability::SchedulesManage))?;
+        .map_err(|e| ApiError::write(e, Capability::SchedulesManage))?;
     Ok(Reply::no_content())
-}
-
-/// The request's click: its `Idempotency-Key`, or a fresh nonce.
-fn click(req: &ApiRequest, caller: &UserId) -> Result<Click, ApiError> {
-    Ok(match &req.idempotency_key {
-        Some(raw) => Click::Keyed {
-            user: caller.clone(),
-            key: IdempotencyKey::parse(raw).map_err(|_| ApiError::InvalidIdempotencyKey)?,
-        },
-        None => Click::Nonce(Ulid::new()),
-    })
 }
 
 /// Starts a manual backup of `schedule`'s scope through the one launch path; the schedule's
@@ -414,7 +374,7 @@ async fn start_backup(
     trigger: Trigger,
 ) -> Result<Reply, ApiError> {
     let (ws, tenant) = (schedule.workspace_id, schedule.tenant_id);
-    let identity = Identity::derive(ws, tenant, &params, &click(req, caller)?);
+    let identity = Identity::derive(ws, tenant, &params, &launch::click(req, caller)?);
     let run = Run::queued_with_scope(
         NewRun {
             workspace_id: ws,
@@ -427,11 +387,8 @@ async fn start_backup(
         Some(&schedule.types),
         Utc::now(),
     );
-    let exists = deps
-        .store
-        .schedule_exists(ws, tenant, schedule.id)
-        .map_err(ApiError::internal)?;
-    launch(
+    let exists = deps.store.schedule_exists(ws, tenant, schedule.id)?;
+    launch::launch(
         deps,
         Launch {
             caller,
@@ -455,8 +412,7 @@ pub async fn run_now(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let id = schedule_id(id)?;
     if req
         .body
@@ -465,11 +421,11 @@ pub async fn run_now(
     {
         object(req, &[])?;
     }
-    let schedule = visible(deps, &caller, ws, tenant, id, Capability::BackupRun).await?;
+    let schedule = path.schedule(deps, id, Capability::BackupRun).await?;
     let params = OperationParams::BackupScheduleRunNow(BackupRunNowParams {
         backup_schedule_id: Some(id.ulid()),
     });
-    start_backup(req, deps, &caller, &schedule, params, Trigger::Manual).await
+    start_backup(req, deps, &path.caller, &schedule, params, Trigger::Manual).await
 }
 
 /// `POST .../backup-schedules/{id}/retry` `{run_id}`: a new backup for a failed or partially
@@ -481,21 +437,19 @@ pub async fn retry(
     tenant: &str,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (ws, tenant) = ids(ws, tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let id = schedule_id(id)?;
     let map = object(req, &["run_id"])?;
     let run_id: RunId = field(&map, "run_id", ScheduleError::Invalid)?
         .ok_or_else(|| invalid("`run_id` is required"))?;
-    let schedule = visible(deps, &caller, ws, tenant, id, Capability::BackupRun).await?;
+    let schedule = path.schedule(deps, id, Capability::BackupRun).await?;
     let original = deps
         .store
         .get_run(run_id)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .filter(|r| {
-            r.workspace_id == ws
-                && r.tenant_id == tenant
+            r.workspace_id == path.ws
+                && r.tenant_id == path.tenant
                 && r.context.backup_schedule_id.as_deref() == Some(id.to_string().as_str())
         })
         .ok_or(ApiError::RetryRunInvalid)?;
@@ -511,30 +465,5 @@ pub async fn retry(
         backup_schedule_id: id.ulid(),
         run_id,
     });
-    start_backup(req, deps, &caller, &schedule, params, Trigger::Retry).await
-}
-
-/// A `backup_schedule.run_now` started through the operations route may name a schedule: the
-/// run then covers the schedule's scope, and the schedule's existence is a condition of the
-/// start (404 `schedule.not_found`, after the caller's membership and role are checked).
-pub(crate) async fn named_in(
-    deps: &Deps,
-    caller: &UserId,
-    ws: WorkspaceId,
-    tenant: TenantId,
-    params: &OperationParams,
-) -> Result<(Option<Vec<String>>, Vec<tenantops_aws::Precondition>), ApiError> {
-    let OperationParams::BackupScheduleRunNow(BackupRunNowParams {
-        backup_schedule_id: Some(id),
-    }) = params
-    else {
-        return Ok((None, Vec::new()));
-    };
-    let id = ScheduleId::from_ulid(*id);
-    let schedule = visible(deps, caller, ws, tenant, id, Capability::BackupRun).await?;
-    let exists = deps
-        .store
-        .schedule_exists(ws, tenant, id)
-        .map_err(ApiError::internal)?;
-    Ok((Some(schedule.types), vec![exists]))
+    start_backup(req, deps, &path.caller, &schedule, params, Trigger::Retry).await
 }

@@ -1,13 +1,15 @@
 //! What workers learned about a tenant, read from the table only (never from Graph):
 //! the last observed inventory, the directory caches, and the caller's notifications.
 
+use serde_json::json;
+use tenantops_core::Capability;
+
 use super::common;
 use crate::Deps;
 use crate::cursor;
 use crate::error::ApiError;
 use crate::request::ApiRequest;
 use crate::response::Reply;
-use serde_json::json;
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 200;
@@ -19,9 +21,7 @@ pub async fn inventory(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let q = common::query(req, &["type", "limit", "cursor"])?;
     let object_type = q
         .get("type")
@@ -35,12 +35,12 @@ pub async fn inventory(
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let key = format!("inventory|type={object_type}");
     let after = cursor::after::<String>(&q, &key)?;
-    super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    let common::TenantScope { ws, tenant, .. } =
+        path.scope(deps, Capability::WorkspaceView).await?;
     let (items, next) = deps
         .store
         .inventory_page(ws, tenant, object_type, limit, after)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let items: Vec<_> = items
         .iter()
         .map(|i| {
@@ -68,9 +68,7 @@ pub async fn groups(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let q = common::query(req, &["search", "limit", "cursor"])?;
     let search = q.get("search").copied().unwrap_or_default();
     if search.chars().count() > 256 {
@@ -81,12 +79,12 @@ pub async fn groups(
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let key = format!("groups|search={}", search.to_lowercase());
     let after = cursor::after::<String>(&q, &key)?;
-    super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    let common::TenantScope { ws, tenant, .. } =
+        path.scope(deps, Capability::WorkspaceView).await?;
     let (items, next) = deps
         .store
         .search_groups(ws, tenant, search, limit, after)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let items: Vec<_> = items
         .iter()
         .map(|g| json!({ "id": g.id, "display_name": g.display_name, "meta": g.meta }))
@@ -104,16 +102,14 @@ pub async fn role_definitions(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     common::query(req, &[])?;
-    super::tenants::visible_tenant(deps, &caller, ws, tenant).await?;
+    let common::TenantScope { ws, tenant, .. } =
+        path.scope(deps, Capability::WorkspaceView).await?;
     let entries = deps
         .store
         .directory(tenantops_aws::keys::role_definitions_of(ws, tenant))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let items: Vec<_> = entries
         .iter()
         .map(|e| {
@@ -132,11 +128,7 @@ pub async fn notifications(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiEr
     let caller = common::caller(req)?;
     let q = common::query(req, &["limit"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let items = deps
-        .store
-        .notifications(&caller, limit)
-        .await
-        .map_err(ApiError::internal)?;
+    let items = deps.store.notifications(&caller, limit).await?;
     let items: Vec<_> = items
         .iter()
         .map(|n| {

@@ -7,12 +7,11 @@ use tenantops_aws::{ConnectionRecord, MemberGuard, RunQuery, TenantRecord, Tenan
 use tenantops_core::params::DEFAULT_CONNECTION_ID;
 use tenantops_core::secret::SecretString;
 use tenantops_core::{
-    Capability, OperationType, Outcome, ReasonCode, Role, Run, RunStatus, TenantId, UserId,
-    WorkspaceId, links,
+    Capability, OperationType, Outcome, ReasonCode, Role, Run, RunStatus, TenantId, WorkspaceId,
+    links,
 };
 
 use super::common::{self, Audit};
-use super::operations::write_error;
 use crate::Deps;
 use crate::error::{ApiError, Resource};
 use crate::request::ApiRequest;
@@ -75,7 +74,7 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
             &audit,
         )
         .await
-        .map_err(|e| write_error(e, Capability::TenantsManage))?;
+        .map_err(|e| ApiError::write(e, Capability::TenantsManage))?;
     Ok(Reply::json(201, &json!({ "tenant": tenant_json(&record) })))
 }
 
@@ -83,36 +82,13 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
 pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    common::require(role, Capability::WorkspaceView)?;
-    let tenants = deps
-        .store
-        .list_tenants(ws)
-        .await
-        .map_err(ApiError::internal)?;
+    common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
+    let tenants = deps.store.list_tenants(ws).await?;
     let items: Vec<Value> = tenants.iter().map(tenant_json).collect();
     Ok(Reply::json(
         200,
         &json!({ "items": items, "next_cursor": null }),
     ))
-}
-
-/// The tenant, if the caller may see it; with the caller's role.
-pub(crate) async fn visible_tenant(
-    deps: &Deps,
-    caller: &UserId,
-    ws: WorkspaceId,
-    tenant: TenantId,
-) -> Result<(Role, TenantRecord), ApiError> {
-    let role = common::role_in(deps, ws, caller).await?;
-    common::require(role, Capability::WorkspaceView)?;
-    let record = deps
-        .store
-        .get_tenant(ws, tenant)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or(ApiError::NotFound(Resource::Tenant))?;
-    Ok((role, record))
 }
 
 /// `GET /v1/workspaces/{ws}/tenants/{t}`.
@@ -122,15 +98,11 @@ pub async fn view(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let (_, record) = visible_tenant(
-        deps,
-        &caller,
-        common::workspace_id(ws)?,
-        common::tenant_id(tenant)?,
-    )
-    .await?;
-    Ok(Reply::json(200, &json!({ "tenant": tenant_json(&record) })))
+    let scope = common::tenant_scope(req, deps, ws, tenant, Capability::WorkspaceView).await?;
+    Ok(Reply::json(
+        200,
+        &json!({ "tenant": tenant_json(&scope.record) }),
+    ))
 }
 
 /// `PATCH /v1/workspaces/{ws}/tenants/{t}` `{display_name}` (rename), and
@@ -142,17 +114,20 @@ pub async fn update(
     tenant: &str,
     archive: bool,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     let new_name = if archive {
         None
     } else {
         let body: PatchTenant = common::body(req)?;
         Some(common::name("display_name", &body.display_name)?)
     };
-    let (role, observed) = visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::TenantsManage)?;
+    let common::TenantScope {
+        caller,
+        ws,
+        tenant,
+        record: observed,
+        ..
+    } = path.scope(deps, Capability::TenantsManage).await?;
     let mut new = observed.clone();
     if let Some(name) = new_name {
         new.display_name = name;
@@ -199,7 +174,7 @@ pub async fn update(
             &audit,
         )
         .await
-        .map_err(|e| write_error(e, Capability::TenantsManage))?;
+        .map_err(|e| ApiError::write(e, Capability::TenantsManage))?;
     Ok(Reply::json(200, &json!({ "tenant": tenant_json(&new) })))
 }
 
@@ -256,8 +231,7 @@ async fn latest_run(
             limit: 1,
             after: None,
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(page.items.into_iter().next())
 }
 
@@ -269,9 +243,7 @@ pub async fn put_connection(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
+    let path = common::tenant_path(req, ws, tenant)?;
     // serde's messages may quote field values; for a body that carries a secret, say only
     // what is expected.
     let body: PutConnection = serde_json::from_value(req.json_body()?).map_err(|_| {
@@ -299,21 +271,24 @@ pub async fn put_connection(
         })
         .transpose()?;
 
-    let (role, record) = visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::ConnectionManage)?;
+    let common::TenantScope {
+        caller,
+        ws,
+        tenant,
+        record,
+        ..
+    } = path.scope(deps, Capability::ConnectionManage).await?;
     if record.status == TenantStatus::Archived {
         return Err(ApiError::TenantArchived);
     }
     let existing = deps
         .store
         .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let secret_name = deps.secrets.secret_name(ws, tenant, DEFAULT_CONNECTION_ID);
     deps.secrets
         .store(&secret_name, &body.client_secret)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let now = Utc::now();
     let conn = ConnectionRecord {
         workspace_id: ws,
@@ -350,7 +325,7 @@ pub async fn put_connection(
             &audit,
         )
         .await
-        .map_err(|e| write_error(e, Capability::ConnectionManage))?;
+        .map_err(|e| ApiError::write(e, Capability::ConnectionManage))?;
     let status = if existing.is_some() { 200 } else { 201 };
     Ok(Reply::json(
         status,
@@ -390,16 +365,17 @@ async fn connection_state(
     ws: &str,
     tenant: &str,
 ) -> Result<ConnectionState, ApiError> {
-    let caller = common::caller(req)?;
-    let ws = common::workspace_id(ws)?;
-    let tenant = common::tenant_id(tenant)?;
-    let (role, record) = visible_tenant(deps, &caller, ws, tenant).await?;
-    common::require(role, Capability::ConnectionView)?;
+    let common::TenantScope {
+        ws,
+        tenant,
+        role,
+        record,
+        ..
+    } = common::tenant_scope(req, deps, ws, tenant, Capability::ConnectionView).await?;
     let conn = deps
         .store
         .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let check = latest_run(
         deps,
         ws,

@@ -1,14 +1,16 @@
-//! Workspaces, members and the audit log.
+//! Workspaces and their settings, members, and the audit log.
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use tenantops_aws::{AuditQuery, MemberRecord, MemberWrite, WorkspaceRecord};
+use tenantops_aws::{
+    AuditQuery, MemberGuard, MemberRecord, MemberWrite, Rejection, WorkspaceRecord,
+    WorkspaceSettings, WriteError,
+};
 use tenantops_core::membership::{MemberChange, MembershipError, check_change};
 use tenantops_core::{Capability, Role, TenantId, UserId, WorkspaceId};
 
 use super::common::{self, Audit};
-use super::operations::write_error;
 use crate::Deps;
 use crate::cursor;
 use crate::error::{ApiError, Resource};
@@ -66,10 +68,7 @@ pub async fn create(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         target: ws.workspace_id.to_string(),
     }
     .entry(None, Some(json!({ "name": ws.name, "owner": caller })));
-    deps.store
-        .create_workspace(&ws, &caller, &audit)
-        .await
-        .map_err(ApiError::internal)?;
+    deps.store.create_workspace(&ws, &caller, &audit).await?;
     Ok(Reply::json(
         201,
         &json!({ "workspace": WorkspaceView { id: ws.workspace_id, name: &ws.name, role: Role::Owner } }),
@@ -79,11 +78,7 @@ pub async fn create(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
 /// `GET /v1/workspaces`: the caller's workspaces and role in each.
 pub async fn list(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
-    let memberships = deps
-        .store
-        .workspaces_of(&caller)
-        .await
-        .map_err(ApiError::internal)?;
+    let memberships = deps.store.workspaces_of(&caller).await?;
     let items: Vec<WorkspaceView> = memberships
         .iter()
         .map(|m| WorkspaceView {
@@ -102,13 +97,8 @@ pub async fn list(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
 pub async fn members(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    common::require(role, Capability::WorkspaceView)?;
-    let members = deps
-        .store
-        .list_members(ws)
-        .await
-        .map_err(ApiError::internal)?;
+    common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
+    let members = deps.store.list_members(ws).await?;
     let items: Vec<MemberView> = members.iter().map(MemberView::from).collect();
     Ok(Reply::json(
         200,
@@ -152,11 +142,7 @@ pub async fn change_member(
         MemberChange::Put(role)
     };
 
-    let view = deps
-        .store
-        .membership_view(ws, &caller, &target)
-        .await
-        .map_err(ApiError::internal)?;
+    let view = deps.store.membership_view(ws, &caller, &target).await?;
     let (Some(workspace), Some(actor)) = (view.workspace, view.actor) else {
         return Err(ApiError::NotFound(Resource::Workspace));
     };
@@ -209,7 +195,7 @@ pub async fn change_member(
             audit: &audit,
         })
         .await
-        .map_err(|e| write_error(e, Capability::MembersManage))?;
+        .map_err(|e| ApiError::write(e, Capability::MembersManage))?;
     match new {
         None => Ok(Reply::no_content()),
         Some(role) => Ok(Reply::json(
@@ -256,8 +242,7 @@ pub async fn audit(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Api
     let after = raw_cursor
         .map(|c| cursor::decode::<ulid::Ulid>(c, &query_key))
         .transpose()?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    common::require(role, Capability::AuditView)?;
+    common::authorize(deps, ws, &caller, Capability::AuditView).await?;
     let (items, next) = deps
         .store
         .list_audit(&AuditQuery {
@@ -267,11 +252,64 @@ pub async fn audit(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Api
             limit,
             after,
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     let next_cursor = next.map(|id| cursor::encode(&query_key, id));
     Ok(Reply::json(
         200,
         &json!({ "items": items, "next_cursor": next_cursor }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsBody {
+    settings: WorkspaceSettings,
+}
+
+/// `PATCH /v1/workspaces/{ws}` `{"settings": {"restore_high_risk": bool}}`: owners only.
+pub async fn update_workspace(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let role = common::role_in(deps, ws, &caller).await?;
+    if role != Role::Owner {
+        return Err(ApiError::Membership(MembershipError::OwnerRequired));
+    }
+    let body: SettingsBody = common::body(req)?;
+    let before = deps
+        .store
+        .get_workspace(ws)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::Workspace))?;
+    let audit = Audit {
+        workspace: ws,
+        tenant: None,
+        actor: &caller,
+        action: "workspace.settings_changed",
+        target: ws.to_string(),
+    }
+    .entry(
+        Some(json!({ "settings": before.settings })),
+        Some(json!({ "settings": body.settings })),
+    );
+    deps.store
+        .set_workspace_settings(
+            ws,
+            body.settings,
+            MemberGuard {
+                user: &caller,
+                roles: &[Role::Owner],
+            },
+            &audit,
+        )
+        .await
+        .map_err(|e| match e {
+            WriteError::Rejected(Rejection::MissingCapability(_)) => {
+                ApiError::Membership(MembershipError::OwnerRequired)
+            }
+            other => ApiError::write(other, Capability::MembersManage),
+        })?;
+    Ok(Reply::json(
+        200,
+        &json!({ "workspace": { "id": ws, "name": before.name, "settings": body.settings } }),
     ))
 }
