@@ -135,3 +135,36 @@ async fn concurrent_replays_of_one_key_create_one_run() {
     let ids: std::collections::HashSet<_> = replies.iter().map(|r| r.run_id()).collect();
     assert_eq!(ids.len(), 1);
 }
+
+#[tokio::test]
+async fn a_key_that_is_not_visible_ascii_is_refused_not_ignored() {
+    let stack = TestStack::new().await;
+    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
+    let owner = &stack.users().owner;
+    for key in ["ключ", "café", "ключ"] {
+        let reply = stack
+            .call(
+                ApiCall::post(path.clone(), run_now())
+                    .by(owner)
+                    .header("idempotency-key", key),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{key}: {}", reply.body);
+        assert_eq!(reply.code(), "idempotency_key.invalid");
+    }
+    let runs = stack
+        .call(
+            ApiCall::get(format!(
+                "/v1/workspaces/{}/operations",
+                stack.demo.workspace_id
+            ))
+            .by(owner),
+        )
+        .await;
+    assert_eq!(runs.status, 200);
+    assert_eq!(
+        runs.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "no run started"
+    );
+}

@@ -30,12 +30,14 @@ impl ApiRequest {
             .authorizer
             .and_then(|a| a.jwt)
             .and_then(|jwt| jwt.claims.get("sub").cloned());
+        // A header that is present is never read as absent: bytes that are not visible ASCII
+        // are kept (lossily), so the header's own check refuses them with a 400 instead of a
+        // non-ASCII `Idempotency-Key` silently meaning "no key".
         let header = |name: &str| {
             event
                 .headers
                 .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         };
         let body = event.body.map(|b| {
             if event.is_base64_encoded {
