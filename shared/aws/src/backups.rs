@@ -13,7 +13,7 @@
 //! references are in [`crate::snapshot_refs`].
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::{Deserialize, Serialize};
 use tenantops_core::backup::{BackupSet, ManifestEntry};
 use tenantops_core::{BackupSetId, TenantId, WorkspaceId};
@@ -179,16 +179,14 @@ impl Store {
         self.put_if(item, cond, p).await
     }
 
-    async fn get_set_item(
+    fn get_set_item(
         &self,
         ws: WorkspaceId,
         tenant: TenantId,
         set: BackupSetId,
-    ) -> Result<Option<StoredSet>, StoreError> {
+    ) -> impl Future<Output = Result<Option<StoredSet>, StoreError>> + Send + use<> {
         self.get_item(&keys::backup_set(ws, tenant, set), true)
-            .await?
-            .map(stored_set)
-            .transpose()
+            .map(|found| found?.map(stored_set).transpose())
     }
 
     /// One backup set of a tenant; `None` if it does not exist there or retention is removing
@@ -264,19 +262,17 @@ impl Store {
 
     /// The newest snapshot taken of an object (type, id) of the tenant, if any backup saw
     /// it. The set it names may since have been expired by retention.
-    pub async fn latest_snapshot(
+    pub fn latest_snapshot(
         &self,
         ws: WorkspaceId,
         tenant: TenantId,
         object_type: &str,
         object_id: &str,
-    ) -> Result<Option<LatestSnapshot>, StoreError> {
+    ) -> impl Future<Output = Result<Option<LatestSnapshot>, StoreError>> + Send + use<> {
         // An eventually consistent read: a pointer only ever moves forward.
         let key = keys::latest_snapshot(ws, tenant, object_type, object_id);
         self.get_item(&key, false)
-            .await?
-            .map(|i| from_item("latest snapshot", i))
-            .transpose()
+            .map(|found| found?.map(|i| from_item("latest snapshot", i)).transpose())
     }
 
     /// Starts expiring a set: it disappears from listings and restores at once, with its

@@ -10,6 +10,7 @@
 //! | inventory stamp | `WS#{ws}#T#{tenant}` | `SYNC#INVENTORY_STAMP` |
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tenantops_core::restore::{
     Action, Blocker, DiffBase, FieldChange, Mapping, PREVIEW_VALIDITY, TargetResolution,
@@ -260,17 +261,18 @@ impl Store {
     }
 
     /// The tenant's inventory stamp (0 before the first inventory write).
-    pub async fn inventory_version(
+    pub fn inventory_version(
         &self,
         ws: WorkspaceId,
         tenant: TenantId,
-    ) -> Result<u64, StoreError> {
-        Ok(self
-            .get_item(&keys::inventory_stamp(ws, tenant), true)
-            .await?
-            .and_then(|i| i.get("version").and_then(|v| v.as_n().ok()).cloned())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send + use<> {
+        self.get_item(&keys::inventory_stamp(ws, tenant), true)
+            .map(|found| {
+                Ok(found?
+                    .and_then(|i| i.get("version").and_then(|v| v.as_n().ok()).cloned())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0))
+            })
     }
 
     /// Moves the tenant's inventory stamp on: every write of inventory calls this, so a

@@ -180,8 +180,13 @@ impl Store {
         Err(StoreError::TransitionRefused.into())
     }
 
-    pub async fn get_run(&self, id: RunId) -> Result<Option<Run>, StoreError> {
-        self.get_as("run", &keys::run(id)).await
+    /// The run, read consistently. (The read's own future, so that callers' futures stay
+    /// shallow; see [`crate::table`].)
+    pub fn get_run(
+        &self,
+        id: RunId,
+    ) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send + use<> {
+        self.get_as("run", &keys::run(id))
     }
 
     /// A workspace's runs, newest first, from an index query (never a Scan).

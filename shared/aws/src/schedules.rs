@@ -131,14 +131,13 @@ impl Store {
     }
 
     /// One schedule, read consistently (`None`: no such schedule for this tenant).
-    pub async fn schedule(
+    pub fn schedule(
         &self,
         ws: WorkspaceId,
         tenant: TenantId,
         id: ScheduleId,
-    ) -> Result<Option<BackupSchedule>, StoreError> {
+    ) -> impl Future<Output = Result<Option<BackupSchedule>, StoreError>> + Send + use<> {
         self.get_as("schedule", &keys::schedule(ws, tenant, id))
-            .await
     }
 
     /// A tenant's schedules in id (creation) order, from one partition Query.

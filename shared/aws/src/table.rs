@@ -8,6 +8,7 @@ use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, ReturnValue, WriteRequest};
+use futures::FutureExt;
 use serde::Deserialize;
 
 use crate::error::StoreError;
@@ -133,64 +134,70 @@ impl Store {
             .set_consistent_read(consistent.then_some(true))
     }
 
+    // The single-call helpers below return the SDK's future mapped, not an `async fn` around
+    // it: one generator less per call keeps the functions' futures shallow enough for rustc's
+    // layout recursion limit.
+
     /// One item by key; `consistent`: a strongly consistent read.
-    pub(crate) async fn get_item(
+    pub(crate) fn get_item(
         &self,
         key: &Key,
         consistent: bool,
-    ) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .get_request(key, consistent)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out.item)
+    ) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send + use<> {
+        self.get_request(key, consistent).send().map(|result| {
+            result
+                .map(|out| out.item)
+                .map_err(|e| StoreError::dynamo("GetItem", e))
+        })
     }
 
     /// One item by key as its record, read consistently.
-    pub(crate) async fn get_as<T: for<'de> Deserialize<'de>>(
+    pub(crate) fn get_as<T: for<'de> Deserialize<'de>>(
         &self,
         what: &'static str,
         key: &Key,
-    ) -> Result<Option<T>, StoreError> {
-        let out = self
-            .get_request(key, true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|i| from_item(what, i)).transpose()
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send + use<T> {
+        self.get_request(key, true).send().map(move |result| {
+            let out = result.map_err(|e| StoreError::dynamo("GetItem", e))?;
+            out.item.map(|i| from_item(what, i)).transpose()
+        })
     }
 
     /// An unconditional PutItem.
-    pub(crate) async fn put(&self, item: Item) -> Result<(), StoreError> {
-        self.client
+    pub(crate) fn put(
+        &self,
+        item: Item,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + use<> {
+        let request = self
+            .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
+            .set_item(Some(item));
+        request.send().map(|result| {
+            result
+                .map(|_| ())
+                .map_err(|e| StoreError::dynamo("PutItem", e))
+        })
     }
 
     /// A PutItem under `cond`; `false`: the condition failed and nothing was written.
-    pub(crate) async fn put_if(
+    pub(crate) fn put_if(
         &self,
         item: Item,
         cond: String,
         p: Placeholders,
-    ) -> Result<bool, StoreError> {
-        let result = self
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + use<> {
+        let request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(cond)
             .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
+            .set_expression_attribute_values(p.values());
+        request
             .send()
-            .await;
-        Ok(unless_condition_failed("PutItem", result)?.is_some())
+            .map(|result| Ok(unless_condition_failed("PutItem", result)?.is_some()))
     }
 
     fn update_request(
@@ -212,68 +219,72 @@ impl Store {
 
     /// An UpdateItem, under `cond` if any. `Ok(None)`: the condition failed. `Ok(Some(old))`:
     /// written; `old` is the item as it was when `return_old`, else empty.
-    pub(crate) async fn update_if(
+    pub(crate) fn update_if(
         &self,
         key: &Key,
         update: String,
         cond: Option<String>,
         p: Placeholders,
         return_old: bool,
-    ) -> Result<Option<Item>, StoreError> {
-        let result = self
+    ) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send + use<> {
+        let request = self
             .update_request(key, update, cond, &p)
-            .set_return_values(return_old.then_some(ReturnValue::AllOld))
-            .send()
-            .await;
-        Ok(unless_condition_failed("UpdateItem", result)?
-            .map(|out| out.attributes.unwrap_or_default()))
+            .set_return_values(return_old.then_some(ReturnValue::AllOld));
+        request.send().map(|result| {
+            Ok(unless_condition_failed("UpdateItem", result)?
+                .map(|out| out.attributes.unwrap_or_default()))
+        })
     }
 
     /// An UpdateItem under `cond`; `false`: the condition failed and nothing was written.
-    pub(crate) async fn update_where(
+    pub(crate) fn update_where(
         &self,
         key: &Key,
         update: String,
         cond: String,
         p: Placeholders,
-    ) -> Result<bool, StoreError> {
-        let result = self
-            .update_request(key, update, Some(cond), &p)
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + use<> {
+        let request = self.update_request(key, update, Some(cond), &p);
+        request
             .send()
-            .await;
-        Ok(unless_condition_failed("UpdateItem", result)?.is_some())
+            .map(|result| Ok(unless_condition_failed("UpdateItem", result)?.is_some()))
     }
 
     /// An unconditional DeleteItem.
-    pub(crate) async fn delete(&self, key: &Key) -> Result<(), StoreError> {
-        self.client
+    pub(crate) fn delete(
+        &self,
+        key: &Key,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send + use<> {
+        let request = self
+            .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key.to_item()))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-        Ok(())
+            .set_key(Some(key.to_item()));
+        request.send().map(|result| {
+            result
+                .map(|_| ())
+                .map_err(|e| StoreError::dynamo("DeleteItem", e))
+        })
     }
 
     /// A DeleteItem under `cond`; `false`: the condition failed and nothing was deleted.
-    pub(crate) async fn delete_if(
+    pub(crate) fn delete_if(
         &self,
         key: &Key,
         cond: String,
         p: Placeholders,
-    ) -> Result<bool, StoreError> {
-        let result = self
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send + use<> {
+        let request = self
             .client
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(key.to_item()))
             .condition_expression(cond)
             .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
+            .set_expression_attribute_values(p.values());
+        request
             .send()
-            .await;
-        Ok(unless_condition_failed("DeleteItem", result)?.is_some())
+            .map(|result| Ok(unless_condition_failed("DeleteItem", result)?.is_some()))
     }
 
     fn query_request(
