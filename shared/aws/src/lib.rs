@@ -1,5 +1,5 @@
-//! tenantops on AWS: the DynamoDB store (runs, locks, workspaces, tenants, members, audit),
-//! SQS dispatch and SDK configuration.
+//! tenantops on AWS: the DynamoDB store (runs, locks, workspaces, tenants, members, audit,
+//! backups, restores, schedules), the snapshot bucket, SQS dispatch and SDK configuration.
 //!
 //! # Table design
 //!
@@ -16,7 +16,8 @@
 //! | Entra tenant claim | `ENTRA#{guid}` | `CLAIM` | | |
 //! | audit entry | `WS#{ws}#AUDIT` | `{entry ulid}` | | |
 //! | backup schedule | `WS#{ws}` | `SCHEDULE#{tenant}#{id}` | while enabled: `SCHEDULES#DUE#{shard}` / `{next_fire_at}#{id}` | |
-//! | backup set, manifest entry, latest snapshot, snapshot references | see [`backups`] | | | |
+//! | backup set, manifest entry, latest snapshot | see [`backups`] | | | |
+//! | snapshot references | see [`snapshot_refs`] | | | |
 //! | restore, restore item, inventory stamp | see [`restores`] | | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
@@ -28,37 +29,61 @@
 //! A queued or running run also carries `GSI3PK = ACTIVE#{shard}` and `GSI3SK =
 //! {deadline}#{run}` (see [`reaping`]): the sparse index the reaper queries for runs past
 //! their deadline. Every transition keeps it in the same write; a finish removes it.
+//!
+//! # Modules
+//!
+//! Each aggregate's items are written and read in one module, on top of the item layer:
+//!
+//! | layer | modules |
+//! |---|---|
+//! | item layer | `item` (attribute values, records to and from items, index keys), `expr` (the one condition and update-expression builder: placeholders only), `table` (the [`Store`] handle: reads, conditional single-item writes, queries, batch writes), `transactions` (TransactWriteItems, membership and tenant guards, cancellation reasons as a [`Rejection`]) |
+//! | runs | [`runs`] (start, reads, listing), `transitions` (the state machine's conditional writes), [`reaping`] (stale runs) |
+//! | workspaces | [`workspaces`] (workspaces and members), [`tenants`] (tenants, Entra claims), [`connections`], [`audit`] |
+//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`] |
+//! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS), [`events`] (EventBridge), [`config`] |
+//!
+//! [`store`] re-exports the store's types under the paths other crates use.
 
-pub mod admin;
-mod announce;
+pub mod audit;
 pub mod backups;
 pub mod config;
+pub mod connections;
 pub mod dispatch;
 pub mod error;
 pub mod events;
 mod expr;
+mod item;
 pub mod keys;
+pub mod notifications;
 pub mod reaping;
 pub mod restores;
+pub mod runs;
 pub mod schedules;
 pub mod schema;
 pub mod secrets;
+pub mod snapshot_refs;
 pub mod snapshots;
 pub mod store;
+mod table;
 pub mod tenant_data;
+pub mod tenants;
+mod transactions;
+mod transitions;
+pub mod workspaces;
 
-pub use admin::{
-    AuditQuery, ConnectionRecord, MemberRecord, MemberWrite, MembershipView, WorkspaceRecord,
-    WorkspaceSettings,
-};
-pub use announce::announce_completed;
+pub use audit::{AuditEntry, AuditQuery};
 pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
+pub use connections::ConnectionRecord;
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
+pub use notifications::{Notification, announce_completed};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{
-    AuditEntry, MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store,
+    MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store,
     TenantRecord, TenantStatus, WriteError,
 };
-pub use tenant_data::{DirectoryEntry, InventoryItem, Notification};
+pub use tenant_data::{DirectoryEntry, InventoryItem};
+pub use workspaces::{
+    MemberRecord, MemberWrite, MembershipView, WorkspaceRecord, WorkspaceSettings,
+};

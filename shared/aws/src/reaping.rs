@@ -4,15 +4,16 @@
 //! moves and every finish removes), so a worker that moved the run meanwhile wins and two
 //! reapers cannot both act.
 
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use chrono::{DateTime, Utc};
 use tenantops_core::{Failure, Outcome, ReasonCode, Run, RunStatus, Transition};
 
 use crate::error::StoreError;
-use crate::expr::Placeholders;
+use crate::expr::{Changes, Placeholders};
+use crate::item::{Index, from_item, string_attr, string_of};
 use crate::keys;
-use crate::store::{DISPATCH_DEADLINE, Item, Seen, Store, from_item, s};
+use crate::runs::DISPATCH_DEADLINE;
+use crate::table::{Query, Store};
+use crate::transitions::Seen;
 
 /// The run attribute that records the reaper's one re-dispatch.
 const REDISPATCHED: &str = "redispatched";
@@ -37,55 +38,30 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<StaleRun>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let mut p = Placeholders::default();
         let key_cond = format!(
-            "{} = {} AND {} <= {}",
-            p.name(keys::GSI3_PK),
-            p.value(s(keys::active_runs(shard))),
+            "{} AND {} <= {}",
+            p.eq(keys::GSI3_PK, string_attr(keys::active_runs(shard))),
             p.name(keys::GSI3_SK),
-            p.value(s(keys::active_sort_until(now))),
+            p.value(string_attr(keys::active_sort_until(now))),
         );
-        let mut found = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let want = limit.saturating_sub(found.len());
-            if want == 0 {
-                break;
-            }
-            let out = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .index_name(keys::GSI3)
-                .key_condition_expression(&key_cond)
-                .set_expression_attribute_names(p.names())
-                .set_expression_attribute_values(p.values())
-                .scan_index_forward(true)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                let seen = item
-                    .get(keys::GSI3_SK)
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
+        let q = Query::new(Some(Index::Gsi3), key_cond, p);
+        let (items, _) = self.query_filling(q.unbounded(), limit, None).await?;
+        items
+            .into_iter()
+            .map(|item| {
+                let seen = string_of(&item, keys::GSI3_SK).cloned().unwrap_or_default();
                 let redispatched = item.contains_key(REDISPATCHED);
-                let run: Run = from_item("run", item)?;
-                found.push(StaleRun {
-                    run,
+                Ok(StaleRun {
+                    run: from_item("run", item)?,
                     seen,
                     redispatched,
-                });
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        Ok(found)
+                })
+            })
+            .collect()
     }
 
     /// Marks a stale queued run re-dispatched and gives it a new dispatch deadline from
@@ -98,43 +74,22 @@ impl Store {
         stale: &StaleRun,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let token = string_attr(ulid::Ulid::new().to_string());
+        let deadline = keys::active_sort(now + DISPATCH_DEADLINE, stale.run.id);
         let mut p = Placeholders::default();
-        let token = p.value(s(ulid::Ulid::new().to_string()));
+        let update = Changes::default()
+            .set(&[REDISPATCHED], token.clone())
+            .set(&[keys::GSI3_SK], string_attr(deadline))
+            .render(&mut p);
         let mark = p.name(REDISPATCHED);
-        let deadline = p.name(keys::GSI3_SK);
-        let update = format!(
-            "SET {mark} = {token}, {deadline} = {}",
-            p.value(s(keys::active_sort(now + DISPATCH_DEADLINE, stale.run.id))),
-        );
         let cond = format!(
-            "{} = {} AND (({deadline} = {} AND attribute_not_exists({mark})) OR {mark} = {token})",
-            p.name("status"),
-            p.value(s(RunStatus::Queued.as_str())),
-            p.value(s(stale.seen.clone())),
+            "{} AND (({} AND attribute_not_exists({mark})) OR {mark} = {})",
+            p.eq("status", string_attr(RunStatus::Queued.as_str())),
+            p.eq(keys::GSI3_SK, string_attr(stale.seen.clone())),
+            p.value(token),
         );
-        let result = self
-            .client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(keys::run(stale.run.id).to_item()))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(se))
-                if matches!(
-                    se.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
-        }
+        self.update_where(&keys::run(stale.run.id), update, cond, p)
+            .await
     }
 
     /// Finishes a stale run `failed` with `run.stale` (freeing a while-active identity in the

@@ -9,20 +9,23 @@
 //! | restore item | `WS#{ws}#T#{tenant}#RESTORE#{restore}` | `{index:05}` |
 //! | inventory stamp | `WS#{ws}#T#{tenant}` | `SYNC#INVENTORY_STAMP` |
 
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tenantops_core::restore::{
     Action, Blocker, DiffBase, FieldChange, Mapping, PREVIEW_VALIDITY, TargetResolution,
 };
 use tenantops_core::{BackupSetId, Failure, RestoreId, RunId, TenantId, UserId, WorkspaceId};
 
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
-use crate::expr::Placeholders;
-use crate::keys::{self, Key};
-use crate::store::{
-    AuditEntry, Precondition, Store, build_error, from_item, s, to_item, ts, with_key,
+use crate::expr::{Changes, Placeholders};
+use crate::item::{
+    bool_attr, from_items, keyed_item, number_attr, string_attr, time_attr, value_attr,
 };
+use crate::keys::{self, Key};
+use crate::table::Store;
+use crate::transactions::{Precondition, committed};
 
 /// Restore items written per transaction (each carries its diff, so transactions stay well
 /// under DynamoDB's 4 MB).
@@ -207,22 +210,17 @@ impl Store {
                         record.restore_id,
                         i.index,
                     );
-                    self.put_new(with_key(to_item("restore item", i)?, &key), false)
+                    self.put_new(keyed_item("restore item", i, &key)?, false)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            if self.transact("TransactWriteItems", tx).await?.is_some() {
-                return Err(StoreError::TransitionRefused);
-            }
+            committed(self.transact(tx).await?)?;
         }
         let key = keys::restore(record.workspace_id, record.tenant_id, record.restore_id);
-        let tx = vec![
-            self.put_new(with_key(to_item("restore", record)?, &key), false)?,
+        let items = vec![
+            self.put_new(keyed_item("restore", record, &key)?, false)?,
             self.put_audit(audit)?,
         ];
-        match self.transact("TransactWriteItems", tx).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::TransitionRefused),
-        }
+        committed(self.transact(items).await?)
     }
 
     pub async fn get_restore(
@@ -231,7 +229,7 @@ impl Store {
         tenant: TenantId,
         restore: RestoreId,
     ) -> Result<Option<RestoreRecord>, StoreError> {
-        self.get_item_as("restore", keys::restore(ws, tenant, restore))
+        self.get_as("restore", &keys::restore(ws, tenant, restore))
             .await
     }
 
@@ -242,11 +240,10 @@ impl Store {
         tenant: TenantId,
         restore: RestoreId,
     ) -> Result<Vec<RestoreItem>, StoreError> {
-        self.partition(keys::restore_items_of(ws, tenant, restore), None, None)
-            .await?
-            .into_iter()
-            .map(|i| from_item("restore item", i))
-            .collect()
+        let items = self
+            .partition(keys::restore_items_of(ws, tenant, restore), None, None)
+            .await?;
+        from_items("restore item", items)
     }
 
     pub async fn restore_item(
@@ -256,50 +253,26 @@ impl Store {
         restore: RestoreId,
         index: u32,
     ) -> Result<Option<RestoreItem>, StoreError> {
-        self.get_item_as(
+        self.get_as(
             "restore item",
-            keys::restore_item(ws, tenant, restore, index),
+            &keys::restore_item(ws, tenant, restore, index),
         )
         .await
     }
 
-    async fn get_item_as<T: for<'de> Deserialize<'de>>(
-        &self,
-        what: &'static str,
-        key: Key,
-    ) -> Result<Option<T>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(key.to_item()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|i| from_item(what, i)).transpose()
-    }
-
     /// The tenant's inventory stamp (0 before the first inventory write).
-    pub async fn inventory_version(
+    pub fn inventory_version(
         &self,
         ws: WorkspaceId,
         tenant: TenantId,
-    ) -> Result<u64, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(keys::inventory_stamp(ws, tenant).to_item()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out
-            .item
-            .and_then(|i| i.get("version").and_then(|v| v.as_n().ok()).cloned())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0))
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send + use<> {
+        self.get_item(&keys::inventory_stamp(ws, tenant), true)
+            .map(|found| {
+                Ok(found?
+                    .and_then(|i| i.get("version").and_then(|v| v.as_n().ok()).cloned())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0))
+            })
     }
 
     /// Moves the tenant's inventory stamp on: every write of inventory calls this, so a
@@ -310,21 +283,11 @@ impl Store {
         tenant: TenantId,
     ) -> Result<(), StoreError> {
         let mut p = Placeholders::default();
-        let update = format!(
-            "ADD {} {}",
-            p.name("version"),
-            p.value(AttributeValue::N("1".into()))
-        );
-        self.client()
-            .update_item()
-            .table_name(self.table())
-            .set_key(Some(keys::inventory_stamp(ws, tenant).to_item()))
-            .update_expression(update)
-            .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        let update = Changes::default()
+            .add(&["version"], number_attr(1))
+            .render(&mut p);
+        self.update_if(&keys::inventory_stamp(ws, tenant), update, None, p, false)
+            .await?;
         Ok(())
     }
 
@@ -356,48 +319,29 @@ impl Store {
         let mut p = Placeholders::default();
         let status = p.name("status");
         let cond = format!(
-            "attribute_exists({pk}) AND {hash} = {h} AND (({status} = {previewed} AND {exp} >= {now} AND {exec} = {yes}) OR {status} = {executing})",
-            pk = p.name(keys::PK),
-            hash = p.name("token_hash"),
-            h = p.value(s(token_hash)),
-            previewed = p.value(s(RestoreStatus::Previewed.as_str())),
+            "{pk} AND {hash} AND (({status} = {previewed} AND {exp} >= {now} AND {exec}) OR {status} = {executing})",
+            pk = p.exists(keys::PK),
+            hash = p.eq("token_hash", string_attr(token_hash)),
+            previewed = p.value(string_attr(RestoreStatus::Previewed.as_str())),
             exp = p.name("expires_at"),
-            now = p.value(ts(now)),
-            exec = p.name("executable"),
-            yes = p.value(AttributeValue::Bool(true)),
-            executing = p.value(s(RestoreStatus::Executing.as_str())),
+            now = p.value(time_attr(now)),
+            exec = p.eq("executable", bool_attr(true)),
+            executing = p.value(string_attr(RestoreStatus::Executing.as_str())),
         );
-        let update = format!(
-            "SET {status} = {}, {} = {}",
-            p.value(s(RestoreStatus::Executing.as_str())),
-            p.name("run_id"),
-            p.value(s(run.to_string()))
-        );
-        let restore_update = TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(self.table())
-                    .set_key(Some(keys::restore(ws, tenant, restore).to_item()))
-                    .update_expression(update)
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(p.names())
-                    .set_expression_attribute_values(p.values())
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build();
+        let update = Changes::default()
+            .set(&["status"], string_attr(RestoreStatus::Executing.as_str()))
+            .set(&["run_id"], string_attr(run.to_string()))
+            .render(&mut p);
+        let restore_update =
+            self.tx_update(&keys::restore(ws, tenant, restore), update, cond, p, false)?;
 
         let mut out = vec![(ExecutePrecondition::Restore, Precondition(restore_update))];
         if let Some(version) = inventory_version {
             let mut p = Placeholders::default();
             let cond = if version == 0 {
-                format!("attribute_not_exists({})", p.name(keys::PK))
+                p.absent(keys::PK)
             } else {
-                format!(
-                    "{} = {}",
-                    p.name("version"),
-                    p.value(AttributeValue::N(version.to_string()))
-                )
+                p.eq("version", number_attr(version))
             };
             let stamp = self.condition_check(keys::inventory_stamp(ws, tenant), cond, p)?;
             out.push((ExecutePrecondition::InventoryStamp, Precondition(stamp)));
@@ -407,7 +351,7 @@ impl Store {
             let cond = format!(
                 "{} = {}",
                 p.path(&["settings", "restore_high_risk"]),
-                p.value(AttributeValue::Bool(true))
+                p.value(bool_attr(true))
             );
             out.push((
                 ExecutePrecondition::HighRiskSetting,
@@ -427,38 +371,23 @@ impl Store {
     ) -> Result<ItemClaim, StoreError> {
         let key = restore_item_key(lease, index);
         let item: RestoreItem = self
-            .get_item_as("restore item", key.clone())
+            .get_as("restore item", &key)
             .await?
             .ok_or(StoreError::TransitionRefused)?;
         if item.status.is_final() {
             return Ok(ItemClaim::Finished(Box::new(item)));
         }
         let mut p = Placeholders::default();
-        let mut cond = format!(
-            "{} = {}",
-            p.name("status"),
-            p.value(s(item.status.as_str()))
-        );
-        match &item.owner {
-            Some(o) => {
-                cond = format!(
-                    "{cond} AND {} = {}",
-                    p.name("owner"),
-                    p.value(s(o.as_str()))
-                )
-            }
-            None => cond = format!("{cond} AND attribute_not_exists({})", p.name("owner")),
-        }
-        let update = format!(
-            "SET {} = {}, {} = {} ADD {} {}",
-            p.name("status"),
-            p.value(s(ItemStatus::Writing.as_str())),
-            p.name("owner"),
-            p.value(s(lease.owner)),
-            p.name("attempts"),
-            p.value(AttributeValue::N("1".into()))
-        );
-        self.item_write(lease, key, update, cond, p, None).await?;
+        let status = p.eq("status", string_attr(item.status.as_str()));
+        let cond = match &item.owner {
+            Some(o) => format!("{status} AND {}", p.eq("owner", string_attr(o.as_str()))),
+            None => format!("{status} AND {}", p.absent("owner")),
+        };
+        let changes = Changes::default()
+            .set(&["status"], string_attr(ItemStatus::Writing.as_str()))
+            .set(&["owner"], string_attr(lease.owner))
+            .add(&["attempts"], number_attr(1));
+        self.item_write(lease, key, changes, cond, p, None).await?;
         let resumed = item.status == ItemStatus::Writing;
         let mut item = item;
         item.status = ItemStatus::Writing;
@@ -480,16 +409,19 @@ impl Store {
         step: &str,
     ) -> Result<(), StoreError> {
         let mut p = Placeholders::default();
-        let cond = self.held(lease, &mut p);
-        let update = format!(
-            "SET {} = {}, {} = {}",
-            p.name("written_id"),
-            p.value(s(written_id)),
-            p.name("step"),
-            p.value(s(step))
-        );
-        self.item_write(lease, restore_item_key(lease, index), update, cond, p, None)
-            .await
+        let cond = held(lease, &mut p);
+        let changes = Changes::default()
+            .set(&["written_id"], string_attr(written_id))
+            .set(&["step"], string_attr(step));
+        self.item_write(
+            lease,
+            restore_item_key(lease, index),
+            changes,
+            cond,
+            p,
+            None,
+        )
+        .await
     }
 
     /// Finishes a held item (done, failed or skipped), with the audit entry of the object it
@@ -504,25 +436,18 @@ impl Store {
         audit: Option<&AuditEntry>,
     ) -> Result<(), StoreError> {
         let mut p = Placeholders::default();
-        let cond = self.held(lease, &mut p);
-        let mut sets = vec![format!(
-            "{} = {}",
-            p.name("status"),
-            p.value(s(status.as_str()))
-        )];
+        let cond = held(lease, &mut p);
+        let mut changes = Changes::default().set(&["status"], string_attr(status.as_str()));
         if let Some(id) = written_id {
-            sets.push(format!("{} = {}", p.name("written_id"), p.value(s(id))));
+            changes = changes.set(&["written_id"], string_attr(id));
         }
         if let Some(f) = failure {
-            let v = serde_dynamo::to_attribute_value::<_, AttributeValue>(f)
-                .map_err(|e| StoreError::mapping("restore item failure", e))?;
-            sets.push(format!("{} = {}", p.name("failure"), p.value(v)));
+            changes = changes.set(&["failure"], value_attr("restore item failure", f)?);
         }
-        let update = format!("SET {}", sets.join(", "));
         self.item_write(
             lease,
             restore_item_key(lease, index),
-            update,
+            changes,
             cond,
             p,
             audit,
@@ -530,52 +455,27 @@ impl Store {
         .await
     }
 
-    /// `status = writing AND owner = me`.
-    fn held(&self, lease: &ItemLease<'_>, p: &mut Placeholders) -> String {
-        format!(
-            "{} = {} AND {} = {}",
-            p.name("status"),
-            p.value(s(ItemStatus::Writing.as_str())),
-            p.name("owner"),
-            p.value(s(lease.owner))
-        )
-    }
-
     /// An item update conditioned on `cond` and on the run's lease being the attempt's.
     async fn item_write(
         &self,
         lease: &ItemLease<'_>,
         key: Key,
-        update: String,
+        changes: Changes,
         cond: String,
-        p: Placeholders,
+        mut p: Placeholders,
         audit: Option<&AuditEntry>,
     ) -> Result<(), StoreError> {
         let mut lp = Placeholders::default();
-        let lease_cond = format!("{} = {}", lp.name("lease_owner"), lp.value(s(lease.owner)));
+        let lease_cond = lp.eq("lease_owner", string_attr(lease.owner));
+        let update = changes.render(&mut p);
         let mut tx = vec![
             self.condition_check(keys::run(lease.run), lease_cond, lp)?,
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(self.table())
-                        .set_key(Some(key.to_item()))
-                        .update_expression(update)
-                        .condition_expression(cond)
-                        .set_expression_attribute_names(p.names())
-                        .set_expression_attribute_values(p.values())
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
+            self.tx_update(&key, update, cond, p, false)?,
         ];
         if let Some(a) = audit {
             tx.push(self.put_audit(a)?);
         }
-        match self.transact("TransactWriteItems", tx).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::TransitionRefused),
-        }
+        committed(self.transact(tx).await?)
     }
 
     /// Marks the restore completed by its run, with the execution's audit entry.
@@ -587,52 +487,30 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut p = Placeholders::default();
         let cond = format!(
-            "{} = {} AND {} = {}",
-            p.name("status"),
-            p.value(s(RestoreStatus::Executing.as_str())),
-            p.name("run_id"),
-            p.value(s(lease.run.to_string()))
+            "{} AND {}",
+            p.eq("status", string_attr(RestoreStatus::Executing.as_str())),
+            p.eq("run_id", string_attr(lease.run.to_string()))
         );
-        let update = format!(
-            "SET {} = {}, {} = {}",
-            p.name("status"),
-            p.value(s(RestoreStatus::Completed.as_str())),
-            p.name("completed_at"),
-            p.value(ts(now))
-        );
+        let update = Changes::default()
+            .set(&["status"], string_attr(RestoreStatus::Completed.as_str()))
+            .set(&["completed_at"], time_attr(now))
+            .render(&mut p);
         let key = keys::restore(lease.workspace, lease.tenant, lease.restore);
-        self.item_write_plain(key, update, cond, p, audit).await
-    }
-
-    async fn item_write_plain(
-        &self,
-        key: Key,
-        update: String,
-        cond: String,
-        p: Placeholders,
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        let tx = vec![
-            TransactWriteItem::builder()
-                .update(
-                    Update::builder()
-                        .table_name(self.table())
-                        .set_key(Some(key.to_item()))
-                        .update_expression(update)
-                        .condition_expression(cond)
-                        .set_expression_attribute_names(p.names())
-                        .set_expression_attribute_values(p.values())
-                        .build()
-                        .map_err(build_error)?,
-                )
-                .build(),
+        let items = vec![
+            self.tx_update(&key, update, cond, p, false)?,
             self.put_audit(audit)?,
         ];
-        match self.transact("TransactWriteItems", tx).await? {
-            None => Ok(()),
-            Some(_) => Err(StoreError::TransitionRefused),
-        }
+        committed(self.transact(items).await?)
     }
+}
+
+/// `status = writing AND owner = me`.
+fn held(lease: &ItemLease<'_>, p: &mut Placeholders) -> String {
+    format!(
+        "{} AND {}",
+        p.eq("status", string_attr(ItemStatus::Writing.as_str())),
+        p.eq("owner", string_attr(lease.owner))
+    )
 }
 
 /// What an execute start requires of the restore, as the API read it.

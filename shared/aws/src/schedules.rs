@@ -10,20 +10,21 @@
 //! `version` and `next_fire_at` as the index showed them, so two concurrent ticks cannot both
 //! advance a schedule, and a schedule changed meanwhile is left for the next tick.
 
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use tenantops_core::schedule::{BackupSchedule, SKIPPED_KEPT, SkippedSlot};
 use tenantops_core::{RunId, ScheduleId, TenantId, WorkspaceId};
 
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
-use crate::expr::Placeholders;
-use crate::keys;
-use crate::store::{
-    AuditEntry, Item, MemberGuard, Precondition, Rejection, Store, WriteError, build_error,
-    failed_at, from_item, member_rejection, s, tenant_rejection, to_item, ts, with_key,
+use crate::expr::{Changes, Placeholders};
+use crate::item::{
+    Index, Item, bool_attr, from_items, keyed_item, number_attr, string_attr, time_attr,
+    value_attr, with_index,
 };
+use crate::keys::{self, Key};
+use crate::table::{Query, Store};
+use crate::transactions::{MemberGuard, Precondition, Rejection, WriteError, committed_guarded};
 
 /// One page of a tenant's schedules, oldest first.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,29 +45,74 @@ pub struct Advance {
     pub fired: Option<(DateTime<Utc>, RunId)>,
 }
 
-fn number(n: u64) -> AttributeValue {
-    AttributeValue::N(n.to_string())
+/// A schedule's item: while enabled, also in the due index at its next fire time.
+fn schedule_item(sch: &BackupSchedule) -> Result<Item, StoreError> {
+    let item = keyed_item("schedule", sch, &schedule_key(sch))?;
+    Ok(if sch.enabled {
+        with_index(
+            item,
+            Index::Gsi1,
+            keys::due_schedules(keys::schedule_shard(sch.id)),
+            keys::due_sort(sch.next_fire_at, sch.id),
+        )
+    } else {
+        item
+    })
+}
+
+/// The scheduler's update of a schedule as it read it: next fire time, skipped slots and
+/// (when firing) the slot and run; conditional on `enabled`, `version` and `next_fire_at`.
+fn advance_write(
+    observed: &BackupSchedule,
+    advance: &Advance,
+) -> Result<(String, String, Placeholders), StoreError> {
+    let mut changes = Changes::default()
+        .set(&["next_fire_at"], time_attr(advance.next_fire_at))
+        .set(
+            &[keys::GSI1_SK],
+            string_attr(keys::due_sort(advance.next_fire_at, observed.id)),
+        );
+    if !advance.skipped.is_empty() {
+        let mut list = observed.skipped.clone();
+        list.extend(advance.skipped.iter().cloned());
+        let from = list.len().saturating_sub(SKIPPED_KEPT);
+        changes = changes
+            .set(&["skipped"], value_attr("skipped slots", &list[from..])?)
+            .set(
+                &["skipped_total"],
+                number_attr(observed.skipped_total + advance.skipped_count),
+            );
+    }
+    if let Some((slot, run)) = advance.fired {
+        changes = changes
+            .set(&["last_fired_slot"], time_attr(slot))
+            .set(&["last_run_id"], string_attr(run.to_string()));
+    }
+    let mut p = Placeholders::default();
+    let update = changes.render(&mut p);
+    let cond = format!(
+        "{} AND {} AND {}",
+        p.eq("enabled", bool_attr(true)),
+        p.eq("version", number_attr(observed.version)),
+        p.eq("next_fire_at", time_attr(observed.next_fire_at)),
+    );
+    Ok((update, cond, p))
+}
+
+fn schedule_key(sch: &BackupSchedule) -> Key {
+    keys::schedule(sch.workspace_id, sch.tenant_id, sch.id)
+}
+
+/// `attribute_exists(PK) AND version = {version}`: the schedule as the API read it.
+fn at_version(p: &mut Placeholders, version: u64) -> String {
+    format!(
+        "{} AND {}",
+        p.exists(keys::PK),
+        p.eq("version", number_attr(version))
+    )
 }
 
 impl Store {
-    fn schedule_item(&self, sch: &BackupSchedule) -> Result<Item, StoreError> {
-        let mut item = with_key(
-            to_item("schedule", sch)?,
-            &keys::schedule(sch.workspace_id, sch.tenant_id, sch.id),
-        );
-        if sch.enabled {
-            item.insert(
-                keys::GSI1_PK.into(),
-                s(keys::due_schedules(keys::schedule_shard(sch.id))),
-            );
-            item.insert(
-                keys::GSI1_SK.into(),
-                s(keys::due_sort(sch.next_fire_at, sch.id)),
-            );
-        }
-        Ok(item)
-    }
-
     /// Creates a schedule: the caller's role and the tenant (active) are conditions of the
     /// same transaction, with the audit entry.
     pub async fn create_schedule(
@@ -78,40 +124,20 @@ impl Store {
         let items = vec![
             self.member_check(sch.workspace_id, guard)?,
             self.tenant_active_check(sch.workspace_id, sch.tenant_id)?,
-            self.put_new(self.schedule_item(sch)?, false)?,
+            self.put_new(schedule_item(sch)?, false)?,
             self.put_audit(audit)?,
         ];
-        match self.transact("TransactWriteItems", items).await? {
-            None => Ok(()),
-            Some(reasons) => Err(WriteError::Rejected(
-                if let Some(r) = failed_at(&reasons, 0) {
-                    member_rejection(r)
-                } else if let Some(r) = failed_at(&reasons, 1) {
-                    tenant_rejection(r)
-                } else {
-                    Rejection::Conflict
-                },
-            )),
-        }
+        committed_guarded(self.transact(items).await?, Some(1), Rejection::Conflict)
     }
 
     /// One schedule, read consistently (`None`: no such schedule for this tenant).
-    pub async fn schedule(
+    pub fn schedule(
         &self,
         ws: WorkspaceId,
         tenant: TenantId,
         id: ScheduleId,
-    ) -> Result<Option<BackupSchedule>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(keys::schedule(ws, tenant, id).to_item()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        out.item.map(|i| from_item("schedule", i)).transpose()
+    ) -> impl Future<Output = Result<Option<BackupSchedule>, StoreError>> + Send + use<> {
+        self.get_as("schedule", &keys::schedule(ws, tenant, id))
     }
 
     /// A tenant's schedules in id (creation) order, from one partition Query.
@@ -125,33 +151,16 @@ impl Store {
         let mut p = Placeholders::default();
         let prefix = keys::schedules_prefix(tenant);
         let cond = format!(
-            "{} = {} AND begins_with({}, {})",
-            p.name(keys::PK),
-            p.value(s(keys::workspace(ws).pk)),
+            "{} AND begins_with({}, {})",
+            p.eq(keys::PK, string_attr(keys::workspace(ws).pk)),
             p.name(keys::SK),
-            p.value(s(prefix))
+            p.value(string_attr(prefix))
         );
         let start = after.map(|id| keys::schedule(ws, tenant, id).to_item());
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .key_condition_expression(cond)
-            .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
-            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| from_item::<BackupSchedule>("schedule", i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let next = match (out.last_evaluated_key, items.last()) {
+        let q = Query::new(None, cond, p).consistent();
+        let (items, last) = self.query_page(&q, Some(limit), start).await?;
+        let items: Vec<BackupSchedule> = from_items("schedule", items)?;
+        let next = match (last, items.last()) {
             (Some(_), Some(last)) => Some(last.id),
             _ => None,
         };
@@ -168,67 +177,33 @@ impl Store {
         guard: MemberGuard<'_>,
         audit: &AuditEntry,
     ) -> Result<(), WriteError> {
-        let mut p = Placeholders::default();
-        let mut sets = Vec::new();
-        let mut set = |p: &mut Placeholders, attr: &str, v: AttributeValue| {
-            let n = p.name(attr);
-            let v = p.value(v);
-            sets.push(format!("{n} = {v}"));
-        };
-        set(&mut p, "name", s(new.name.clone()));
-        set(&mut p, "cadence", attr("cadence", &new.cadence)?);
-        set(&mut p, "timezone", s(new.timezone.clone()));
-        set(&mut p, "types", attr("types", &new.types)?);
-        set(&mut p, "retention", attr("retention", &new.retention)?);
-        set(&mut p, "enabled", AttributeValue::Bool(new.enabled));
-        set(&mut p, "next_fire_at", ts(new.next_fire_at));
-        set(&mut p, "version", number(new.version));
-        set(&mut p, "updated_at", ts(new.updated_at));
-        let mut removes = Vec::new();
-        if new.enabled {
-            set(
-                &mut p,
-                keys::GSI1_PK,
-                s(keys::due_schedules(keys::schedule_shard(new.id))),
-            );
-            set(
-                &mut p,
-                keys::GSI1_SK,
-                s(keys::due_sort(new.next_fire_at, new.id)),
-            );
+        let mut changes = Changes::default()
+            .set(&["name"], string_attr(new.name.clone()))
+            .set(&["cadence"], value_attr("cadence", &new.cadence)?)
+            .set(&["timezone"], string_attr(new.timezone.clone()))
+            .set(&["types"], value_attr("types", &new.types)?)
+            .set(&["retention"], value_attr("retention", &new.retention)?)
+            .set(&["enabled"], bool_attr(new.enabled))
+            .set(&["next_fire_at"], time_attr(new.next_fire_at))
+            .set(&["version"], number_attr(new.version))
+            .set(&["updated_at"], time_attr(new.updated_at));
+        changes = if new.enabled {
+            changes
+                .set(
+                    &[keys::GSI1_PK],
+                    string_attr(keys::due_schedules(keys::schedule_shard(new.id))),
+                )
+                .set(
+                    &[keys::GSI1_SK],
+                    string_attr(keys::due_sort(new.next_fire_at, new.id)),
+                )
         } else {
-            removes.push(p.name(keys::GSI1_PK));
-            removes.push(p.name(keys::GSI1_SK));
-        }
-        let mut update = format!("SET {}", sets.join(", "));
-        if !removes.is_empty() {
-            update.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let cond = format!(
-            "attribute_exists({}) AND {} = {}",
-            p.name(keys::PK),
-            p.name("version"),
-            p.value(number(observed.version))
-        );
-        let item = TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(self.table())
-                    .set_key(Some(
-                        keys::schedule(observed.workspace_id, observed.tenant_id, observed.id)
-                            .to_item(),
-                    ))
-                    .update_expression(update)
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(p.names())
-                    .set_expression_attribute_values(p.values())
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build();
+            changes.remove(&[keys::GSI1_PK]).remove(&[keys::GSI1_SK])
+        };
+        let mut p = Placeholders::default();
+        let update = changes.render(&mut p);
+        let cond = at_version(&mut p, observed.version);
+        let item = self.tx_update(&schedule_key(observed), update, cond, p, true)?;
         self.guarded(observed.workspace_id, guard, item, audit)
             .await
     }
@@ -242,30 +217,8 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), WriteError> {
         let mut p = Placeholders::default();
-        let cond = format!(
-            "attribute_exists({}) AND {} = {}",
-            p.name(keys::PK),
-            p.name("version"),
-            p.value(number(observed.version))
-        );
-        let item = TransactWriteItem::builder()
-            .delete(
-                Delete::builder()
-                    .table_name(self.table())
-                    .set_key(Some(
-                        keys::schedule(observed.workspace_id, observed.tenant_id, observed.id)
-                            .to_item(),
-                    ))
-                    .condition_expression(cond)
-                    .set_expression_attribute_names(p.names())
-                    .set_expression_attribute_values(p.values())
-                    .return_values_on_condition_check_failure(
-                        ReturnValuesOnConditionCheckFailure::AllOld,
-                    )
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build();
+        let cond = at_version(&mut p, observed.version);
+        let item = self.tx_delete(&schedule_key(observed), cond, p, true)?;
         self.guarded(observed.workspace_id, guard, item, audit)
             .await
     }
@@ -279,13 +232,7 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<(), WriteError> {
         let items = vec![self.member_check(ws, guard)?, write, self.put_audit(audit)?];
-        match self.transact("TransactWriteItems", items).await? {
-            None => Ok(()),
-            Some(reasons) => Err(WriteError::Rejected(match failed_at(&reasons, 0) {
-                Some(r) => member_rejection(r),
-                None => Rejection::Conflict,
-            })),
-        }
+        committed_guarded(self.transact(items).await?, None, Rejection::Conflict)
     }
 
     /// A start precondition: the schedule exists (run-now and retry name it).
@@ -296,7 +243,7 @@ impl Store {
         id: ScheduleId,
     ) -> Result<Precondition, StoreError> {
         let mut p = Placeholders::default();
-        let cond = format!("attribute_exists({})", p.name(keys::PK));
+        let cond = p.exists(keys::PK);
         Ok(Precondition(self.condition_check(
             keys::schedule(ws, tenant, id),
             cond,
@@ -314,91 +261,14 @@ impl Store {
     ) -> Result<(Vec<BackupSchedule>, Option<Item>), StoreError> {
         let mut p = Placeholders::default();
         let cond = format!(
-            "{} = {} AND {} <= {}",
-            p.name(keys::GSI1_PK),
-            p.value(s(keys::due_schedules(shard))),
+            "{} AND {} <= {}",
+            p.eq(keys::GSI1_PK, string_attr(keys::due_schedules(shard))),
             p.name(keys::GSI1_SK),
-            p.value(s(keys::due_sort_until(now)))
+            p.value(string_attr(keys::due_sort_until(now)))
         );
-        let out = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(keys::GSI1)
-            .key_condition_expression(cond)
-            .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|i| from_item::<BackupSchedule>("schedule", i))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((items, out.last_evaluated_key))
-    }
-
-    /// The scheduler's update of a schedule as it read it: next fire time, skipped slots and
-    /// (when firing) the slot and run; conditional on `enabled`, `version` and `next_fire_at`.
-    fn advance_update(
-        &self,
-        observed: &BackupSchedule,
-        advance: &Advance,
-    ) -> Result<Update, StoreError> {
-        let mut p = Placeholders::default();
-        let mut sets = Vec::new();
-        let mut set = |p: &mut Placeholders, attr: &str, v: AttributeValue| {
-            let n = p.name(attr);
-            let v = p.value(v);
-            sets.push(format!("{n} = {v}"));
-        };
-        set(&mut p, "next_fire_at", ts(advance.next_fire_at));
-        set(
-            &mut p,
-            keys::GSI1_SK,
-            s(keys::due_sort(advance.next_fire_at, observed.id)),
-        );
-        if !advance.skipped.is_empty() {
-            let mut list = observed.skipped.clone();
-            list.extend(advance.skipped.iter().cloned());
-            let from = list.len().saturating_sub(SKIPPED_KEPT);
-            let list = serde_dynamo::to_attribute_value::<_, AttributeValue>(&list[from..])
-                .map_err(|e| StoreError::mapping("skipped slots", e))?;
-            set(&mut p, "skipped", list);
-            set(
-                &mut p,
-                "skipped_total",
-                number(observed.skipped_total + advance.skipped_count),
-            );
-        }
-        if let Some((slot, run)) = advance.fired {
-            set(&mut p, "last_fired_slot", ts(slot));
-            set(&mut p, "last_run_id", s(run.to_string()));
-        }
-        let update = format!("SET {}", sets.join(", "));
-        let cond = format!(
-            "{} = {} AND {} = {} AND {} = {}",
-            p.name("enabled"),
-            p.value(AttributeValue::Bool(true)),
-            p.name("version"),
-            p.value(number(observed.version)),
-            p.name("next_fire_at"),
-            p.value(ts(observed.next_fire_at)),
-        );
-        Update::builder()
-            .table_name(self.table())
-            .set_key(Some(
-                keys::schedule(observed.workspace_id, observed.tenant_id, observed.id).to_item(),
-            ))
-            .update_expression(update)
-            .condition_expression(cond)
-            .set_expression_attribute_names(p.names())
-            .set_expression_attribute_values(p.values())
-            .build()
-            .map_err(build_error)
+        let q = Query::new(Some(Index::Gsi1), cond, p);
+        let (items, last) = self.query_page(&q, None, start).await?;
+        Ok((from_items("schedule", items)?, last))
     }
 
     /// The schedule's advance as a start precondition: the scheduled run exists only if this
@@ -408,11 +278,14 @@ impl Store {
         observed: &BackupSchedule,
         advance: &Advance,
     ) -> Result<Precondition, StoreError> {
-        Ok(Precondition(
-            TransactWriteItem::builder()
-                .update(self.advance_update(observed, advance)?)
-                .build(),
-        ))
+        let (update, cond, p) = advance_write(observed, advance)?;
+        Ok(Precondition(self.tx_update(
+            &schedule_key(observed),
+            update,
+            cond,
+            p,
+            false,
+        )?))
     }
 
     /// Moves a schedule on without a run (every slot skipped, or the slot fired before).
@@ -422,34 +295,10 @@ impl Store {
         observed: &BackupSchedule,
         advance: &Advance,
     ) -> Result<bool, StoreError> {
-        let u = self.advance_update(observed, advance)?;
-        let result = self
-            .client()
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .update_expression(u.update_expression())
-            .set_condition_expression(u.condition_expression().map(str::to_owned))
-            .set_expression_attribute_names(u.expression_attribute_names().cloned())
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) => {
-                let e = StoreError::dynamo("UpdateItem", e);
-                if e.is_condition_check_failed() {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
-            }
-        }
+        let (update, cond, p) = advance_write(observed, advance)?;
+        self.update_where(&schedule_key(observed), update, cond, p)
+            .await
     }
-}
-
-fn attr<T: serde::Serialize>(what: &'static str, v: &T) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::mapping(what, e))
 }
 
 /// Every shard of the due index.

@@ -1,22 +1,19 @@
-//! What workers learn about a tenant: the last observed inventory, the directory caches
-//! (groups, role definitions) and their sync state, and the notifications they leave for
-//! the run's initiator. Only metadata and small whitelisted fields; never payloads.
+//! What workers learn about a tenant: the last observed inventory, and the directory caches
+//! (groups, role definitions) and their sync state. Only metadata and small whitelisted
+//! fields; never payloads.
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tenantops_core::{RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{RunId, TenantId, WorkspaceId};
 
 use crate::error::StoreError;
-use crate::expr::Placeholders;
+use crate::expr::{Changes, Placeholders};
+use crate::item::{bool_attr, from_items, keyed_item, string_attr, string_of, time_attr, with_key};
 use crate::keys::{self, Key};
-use crate::store::{Item, Store, build_error, from_item, s, to_item, with_key};
-
-/// BatchWriteItem's limit.
-const BATCH_WRITE: usize = 25;
+use crate::table::{Query, Store, delete_request, put_request};
 
 /// One observed object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,73 +41,7 @@ pub struct DirectoryEntry {
     pub last_seen_run: RunId,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    pub id: ulid::Ulid,
-    pub user_id: UserId,
-    pub workspace_id: WorkspaceId,
-    pub tenant_id: TenantId,
-    pub run_id: RunId,
-    pub operation: String,
-    pub status: String,
-    pub outcome: String,
-    #[serde(with = "tenantops_core::time")]
-    pub at: DateTime<Utc>,
-}
-
-/// A notification as its item.
-pub(crate) fn notification_item(n: &Notification) -> Result<Item, StoreError> {
-    let key = Key {
-        pk: keys::notifications_of(&n.user_id),
-        sk: n.id.to_string(),
-    };
-    Ok(with_key(to_item("notification", n)?, &key))
-}
-
 impl Store {
-    /// Writes items in batches of 25, retrying unprocessed ones.
-    pub(crate) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
-        for chunk in requests.chunks(BATCH_WRITE) {
-            let mut pending = chunk.to_vec();
-            for attempt in 0..8u32 {
-                if pending.is_empty() {
-                    break;
-                }
-                let out = self
-                    .client()
-                    .batch_write_item()
-                    .request_items(self.table(), pending.clone())
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("BatchWriteItem", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(self.table()))
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    tokio::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(StoreError::Contention {
-                    operation: "BatchWriteItem",
-                });
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn put_request(item: Item) -> Result<WriteRequest, StoreError> {
-        Ok(WriteRequest::builder()
-            .put_request(
-                PutRequest::builder()
-                    .set_item(Some(item))
-                    .build()
-                    .map_err(build_error)?,
-            )
-            .build())
-    }
-
     /// Records what a sync saw of one type.
     pub async fn put_inventory(
         &self,
@@ -125,7 +56,7 @@ impl Store {
                     pk: keys::inventory_of(ws, tenant, &i.object_type),
                     sk: i.object_id.clone(),
                 };
-                Self::put_request(with_key(to_item("inventory item", i)?, &key))
+                put_request(keyed_item("inventory item", i, &key)?)
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(requests).await
@@ -138,11 +69,10 @@ impl Store {
         tenant: TenantId,
         object_type: &str,
     ) -> Result<Vec<InventoryItem>, StoreError> {
-        self.partition(keys::inventory_of(ws, tenant, object_type), None, None)
-            .await?
-            .into_iter()
-            .map(|i| from_item("inventory item", i))
-            .collect()
+        let items = self
+            .partition(keys::inventory_of(ws, tenant, object_type), None, None)
+            .await?;
+        from_items("inventory item", items)
     }
 
     /// Marks objects of a type that `run` did not see as deleted. Conditional on the object
@@ -161,41 +91,17 @@ impl Store {
                 continue;
             }
             let mut p = Placeholders::default();
-            let update = format!(
-                "SET {} = {}, {} = {}",
-                p.name("deleted"),
-                p.value(AttributeValue::Bool(true)),
-                p.name("deleted_at"),
-                p.value(s(tenantops_core::time::format(now)))
-            );
-            let cond = format!(
-                "{} = {}",
-                p.name("last_seen_run"),
-                p.value(s(item.last_seen_run.to_string()))
-            );
+            let update = Changes::default()
+                .set(&["deleted"], bool_attr(true))
+                .set(&["deleted_at"], time_attr(now))
+                .render(&mut p);
+            let cond = p.eq("last_seen_run", string_attr(item.last_seen_run.to_string()));
             let key = Key {
                 pk: keys::inventory_of(ws, tenant, object_type),
                 sk: item.object_id.clone(),
             };
-            let result = self
-                .client()
-                .update_item()
-                .table_name(self.table())
-                .set_key(Some(key.to_item()))
-                .update_expression(update)
-                .condition_expression(cond)
-                .set_expression_attribute_names(p.names())
-                .set_expression_attribute_values(p.values())
-                .send()
-                .await;
-            match result {
-                Ok(_) => marked += 1,
-                Err(e) => {
-                    let err = StoreError::dynamo("UpdateItem", e);
-                    if !err.is_condition_check_failed() {
-                        return Err(err);
-                    }
-                }
+            if self.update_where(&key, update, cond, p).await? {
+                marked += 1;
             }
         }
         Ok(marked)
@@ -215,7 +121,7 @@ impl Store {
                     pk: partition.clone(),
                     sk: e.id.clone(),
                 };
-                Self::put_request(with_key(to_item("directory entry", e)?, &key))
+                put_request(keyed_item("directory entry", e, &key)?)
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.batch_write(requests).await
@@ -230,18 +136,10 @@ impl Store {
         let requests = ids
             .iter()
             .map(|id| {
-                let key = Key {
+                delete_request(&Key {
                     pk: partition.clone(),
                     sk: id.clone(),
-                };
-                Ok(WriteRequest::builder()
-                    .delete_request(
-                        DeleteRequest::builder()
-                            .set_key(Some(key.to_item()))
-                            .build()
-                            .map_err(build_error)?,
-                    )
-                    .build())
+                })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.batch_write(requests).await
@@ -281,7 +179,7 @@ impl Store {
         let filter = format!(
             "begins_with({}, {})",
             p.name("name_lower"),
-            p.value(s(prefix.to_lowercase()))
+            p.value(string_attr(prefix.to_lowercase()))
         );
         self.page_of(
             keys::groups_of(ws, tenant),
@@ -298,31 +196,28 @@ impl Store {
         &self,
         pk: String,
         filters: Vec<String>,
-        mut p: Placeholders,
+        p: Placeholders,
         limit: usize,
         after: Option<String>,
         what: &'static str,
     ) -> Result<(Vec<T>, Option<String>), StoreError> {
-        let cond = format!("{} = {}", p.name(keys::PK), p.value(s(pk.clone())));
         let start = after.map(|sk| Key { pk: pk.clone(), sk }.to_item());
         let (items, last) = self
-            .query_newest_first(None, cond, filters, p, limit, start)
+            .query_filling(
+                Query::partition(pk, filters, p).newest_first(),
+                limit,
+                start,
+            )
             .await?;
-        let next = last.and_then(|k| k.get(keys::SK).and_then(|v| v.as_s().ok()).cloned());
-        let items = items
-            .into_iter()
-            .map(|i| from_item(what, i))
-            .collect::<Result<_, _>>()?;
+        let next = last.and_then(|k| string_of(&k, keys::SK).cloned());
+        let items = from_items(what, items)?;
         Ok((items, next))
     }
 
     /// Every entry of a directory cache partition.
     pub async fn directory(&self, partition: String) -> Result<Vec<DirectoryEntry>, StoreError> {
-        self.partition(partition, None, None)
-            .await?
-            .into_iter()
-            .map(|i| from_item("directory entry", i))
-            .collect()
+        let items = self.partition(partition, None, None).await?;
+        from_items("directory entry", items)
     }
 
     pub async fn sync_state(
@@ -331,18 +226,10 @@ impl Store {
         tenant: TenantId,
         what: &str,
     ) -> Result<Option<String>, StoreError> {
-        let out = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .set_key(Some(keys::sync_state(ws, tenant, what).to_item()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
-        Ok(out
-            .item
-            .and_then(|i| i.get("link").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(self
+            .get_item(&keys::sync_state(ws, tenant, what), true)
+            .await?
+            .and_then(|i| string_of(&i, "link").cloned()))
     }
 
     pub async fn put_sync_state(
@@ -355,57 +242,13 @@ impl Store {
         let key = keys::sync_state(ws, tenant, what);
         match link {
             Some(link) => {
-                let item = with_key(HashMap::from([("link".to_owned(), s(link))]), &key);
-                self.client()
-                    .put_item()
-                    .table_name(self.table())
-                    .set_item(Some(item))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("PutItem", e))?;
+                let item = with_key(
+                    HashMap::from([("link".to_owned(), string_attr(link))]),
+                    &key,
+                );
+                self.put(item).await
             }
-            None => {
-                self.client()
-                    .delete_item()
-                    .table_name(self.table())
-                    .set_key(Some(key.to_item()))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::dynamo("DeleteItem", e))?;
-            }
+            None => self.delete(&key).await,
         }
-        Ok(())
-    }
-
-    pub async fn put_notification(&self, n: &Notification) -> Result<(), StoreError> {
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .set_item(Some(notification_item(n)?))
-            .send()
-            .await
-            .map_err(|e| StoreError::dynamo("PutItem", e))?;
-        Ok(())
-    }
-
-    /// A user's notifications, newest first.
-    pub async fn notifications(
-        &self,
-        user: &UserId,
-        limit: usize,
-    ) -> Result<Vec<Notification>, StoreError> {
-        let mut p = Placeholders::default();
-        let cond = format!(
-            "{} = {}",
-            p.name(keys::PK),
-            p.value(s(keys::notifications_of(user)))
-        );
-        let (items, _) = self
-            .query_newest_first(None, cond, Vec::new(), p, limit, None)
-            .await?;
-        items
-            .into_iter()
-            .map(|i| from_item("notification", i))
-            .collect()
     }
 }

@@ -1,0 +1,263 @@
+//! Runs and their identity locks: the run item (with its index keys), the start transaction
+//! (membership, tenant, preconditions, run, lock, audit and notification in one write, a
+//! dedupe answered from the lock's old image), and reads. Transitions are in
+//! [`crate::transitions`]. Correctness lives in condition expressions: nothing here reads an
+//! item to decide whether to write it.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Duration, Utc};
+use tenantops_core::{LockKind, OperationType, Run, RunId, RunStatus, TenantId, WorkspaceId};
+
+use crate::audit::AuditEntry;
+use crate::error::StoreError;
+use crate::expr::Placeholders;
+use crate::item::{
+    Index, Item, from_item, from_items, string_attr, string_of, to_item, with_index, with_key,
+};
+use crate::keys;
+use crate::notifications::{Notification, notification_item};
+use crate::table::{Query, Store};
+use crate::transactions::{
+    MemberGuard, Precondition, Rejection, WriteError, failed_at, guard_rejection,
+};
+
+/// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+/// How long a queued run may wait for its first claim before the reaper suspects its message
+/// was lost and dispatches it again (once; a second sighting fails it `run.stale`).
+pub const DISPATCH_DEADLINE: Duration = Duration::minutes(15);
+/// How long a running run may sit past its lease (or past its hand-back's resume time)
+/// before the reaper fails it `run.stale`: longer than the work queue's visibility timeout
+/// (900 s), so a crashed worker's message is redelivered and re-claimed first.
+pub const STALE_GRACE: Duration = Duration::minutes(20);
+
+/// One start: the new run, its lock, and who must be allowed to start it.
+#[derive(Debug, Clone, Copy)]
+pub struct StartRun<'a> {
+    pub run: &'a Run,
+    pub lock: LockKind,
+    /// For idempotency locks: what the request looked like (see `request_fingerprint`).
+    pub fingerprint: &'a str,
+    /// `None` for system starts (the scheduler).
+    pub guard: Option<MemberGuard<'a>>,
+    pub audit: &'a AuditEntry,
+    /// The initiator's "queued" notification, written with the run.
+    pub notification: Option<&'a Notification>,
+    /// What else must hold for the run to exist (the schedule a backup names, a restore's
+    /// confirmed preview); checked, and possibly updated, in the same transaction.
+    pub preconditions: &'a [Precondition],
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Started {
+    Created,
+    /// The identity already had a run; this is it, as of its last transition.
+    Deduplicated(Box<Run>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunQuery {
+    pub workspace: WorkspaceId,
+    pub tenant: Option<TenantId>,
+    /// Only these types; `None` means every type.
+    pub types: Option<Vec<OperationType>>,
+    pub status: Option<RunStatus>,
+    pub active: Option<bool>,
+    pub limit: usize,
+    /// Continue after this run (the previous page's last).
+    pub after: Option<RunId>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunPage {
+    pub items: Vec<Run>,
+    pub next: Option<RunId>,
+}
+
+pub(crate) fn status_attr(status: RunStatus) -> AttributeValue {
+    string_attr(status.as_str())
+}
+
+/// The run's item: the record, its key, both listing indexes and, while active, the
+/// deadline index.
+fn run_item(run: &Run) -> Result<Item, StoreError> {
+    let item = with_key(to_item("run", run)?, &keys::run(run.id));
+    let item = with_index(
+        item,
+        Index::Gsi1,
+        keys::runs_of_workspace(run.workspace_id),
+        keys::run_sort(run.id),
+    );
+    let item = with_index(
+        item,
+        Index::Gsi2,
+        keys::runs_of_tenant(run.workspace_id, run.tenant_id),
+        keys::run_sort(run.id),
+    );
+    Ok(match stale_after(run) {
+        Some(deadline) => with_index(
+            item,
+            Index::Gsi3,
+            keys::active_runs(keys::active_shard(run.id)),
+            keys::active_sort(deadline, run.id),
+        ),
+        None => item,
+    })
+}
+
+fn lock_item(run: &Run, kind: LockKind, fingerprint: &str) -> Result<Item, StoreError> {
+    let mut item = keys::lock(&run.identity).to_item();
+    item.insert("run_id".into(), string_attr(run.id.to_string()));
+    item.insert("kind".into(), string_attr(lock_kind_name(kind)));
+    item.insert("fingerprint".into(), string_attr(fingerprint));
+    item.insert("run".into(), AttributeValue::M(to_item("run", run)?));
+    Ok(item)
+}
+
+impl Store {
+    /// Creates a run and its identity lock in one transaction that also checks the caller's
+    /// membership and the tenant. A conflicting identity answers with the existing run, from
+    /// the failed condition's `ALL_OLD` image: one DynamoDB call either way.
+    pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, WriteError> {
+        let run = start.run;
+        let mut items = Vec::with_capacity(5);
+        let mut guard_at = None;
+        if let Some(guard) = start.guard {
+            guard_at = Some(items.len());
+            items.push(self.member_check(run.workspace_id, guard)?);
+        }
+        let tenant_at = items.len();
+        items.push(self.tenant_active_check(run.workspace_id, run.tenant_id)?);
+        let preconditions_at = items.len();
+        items.extend(start.preconditions.iter().map(|p| p.0.clone()));
+        items.push(self.put_new(run_item(run)?, false)?);
+        let lock_at = items.len();
+        items.push(self.put_new(lock_item(run, start.lock, start.fingerprint)?, true)?);
+        items.push(self.put_audit(start.audit)?);
+        if let Some(n) = start.notification {
+            items.push(self.put_new(notification_item(n)?, false)?);
+        }
+
+        let reasons = match self.transact(items).await? {
+            None => return Ok(Started::Created),
+            Some(reasons) => reasons,
+        };
+        if let Some(rejection) = guard_rejection(&reasons, guard_at, Some(tenant_at)) {
+            return Err(WriteError::Rejected(rejection));
+        }
+        let failed = |i: usize| failed_at(&reasons, i);
+        let lock_failure = failed(lock_at).map(|r| r.item().cloned().unwrap_or_default());
+        // A key names one request: another request under the same key is refused as such,
+        // whatever else is wrong with it. Route preconditions come next (a restore's token is
+        // checked even while its run is active), and only then is a held lock a dedupe hit.
+        if let Some(old) = &lock_failure {
+            let kind = string_of(old, "kind").map(String::as_str);
+            let their_fingerprint = string_of(old, "fingerprint");
+            if kind == Some(lock_kind_name(LockKind::Idempotent))
+                && their_fingerprint.map(String::as_str) != Some(start.fingerprint)
+            {
+                return Err(WriteError::Rejected(Rejection::IdempotencyKeyReused));
+            }
+        }
+        if let Some(i) =
+            (0..start.preconditions.len()).find(|i| failed(preconditions_at + i).is_some())
+        {
+            return Err(WriteError::Rejected(Rejection::Precondition(i)));
+        }
+        if let Some(old) = lock_failure {
+            let existing = match old.get("run") {
+                Some(AttributeValue::M(m)) => from_item::<Run>("lock run copy", m.clone())?,
+                _ => {
+                    return Err(StoreError::Mapping {
+                        what: "lock run copy",
+                        source: serde_dynamo::Error::from(MissingRunCopy),
+                    }
+                    .into());
+                }
+            };
+            return Ok(Started::Deduplicated(Box::new(existing)));
+        }
+        Err(StoreError::TransitionRefused.into())
+    }
+
+    /// The run, read consistently. (The read's own future, so that callers' futures stay
+    /// shallow; see [`crate::table`].)
+    pub fn get_run(
+        &self,
+        id: RunId,
+    ) -> impl Future<Output = Result<Option<Run>, StoreError>> + Send + use<> {
+        self.get_as("run", &keys::run(id))
+    }
+
+    /// A workspace's runs, newest first, from an index query (never a Scan).
+    pub async fn list_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
+        let (index, partition) = match q.tenant {
+            Some(t) => (Index::Gsi2, keys::runs_of_tenant(q.workspace, t)),
+            None => (Index::Gsi1, keys::runs_of_workspace(q.workspace)),
+        };
+        let mut p = Placeholders::default();
+        let key_cond = p.eq(index.pk(), string_attr(partition.clone()));
+        let mut filters = Vec::new();
+        if let Some(types) = &q.types {
+            filters.push(p.one_of("type", types.iter().map(|t| string_attr(t.as_str()))));
+        }
+        if let Some(st) = q.status {
+            filters.push(p.eq("status", status_attr(st)));
+        }
+        match q.active {
+            Some(true) => filters.push(format!(
+                "{} <> {}",
+                p.name("status"),
+                p.value(status_attr(RunStatus::Completed))
+            )),
+            Some(false) => filters.push(p.eq("status", status_attr(RunStatus::Completed))),
+            None => {}
+        }
+        let start = q.after.map(|after| {
+            with_index(
+                keys::run(after).to_item(),
+                index,
+                partition.clone(),
+                keys::run_sort(after),
+            )
+        });
+        let query = Query::new(Some(index), key_cond, p)
+            .filtered(filters)
+            .newest_first();
+        let (found, last) = self.query_filling(query, q.limit, start).await?;
+        let items = from_items("run", found)?;
+        let next = last
+            .and_then(|k| string_of(&k, index.sk()).cloned())
+            .and_then(|id| id.parse().ok());
+        Ok(RunPage { items, next })
+    }
+}
+
+/// When an active run becomes stale (its GSI3 deadline): a queued run once its dispatch
+/// deadline passed, a running one once its lease and the grace for redelivery passed.
+/// `None` for a finished run, which leaves the index.
+pub(crate) fn stale_after(run: &Run) -> Option<DateTime<Utc>> {
+    match run.status {
+        RunStatus::Queued => Some(run.created_at + DISPATCH_DEADLINE),
+        RunStatus::Running => Some(run.lease_expires_at.unwrap_or(run.created_at) + STALE_GRACE),
+        RunStatus::Completed => None,
+    }
+}
+
+pub(crate) fn lock_kind_name(kind: LockKind) -> &'static str {
+    match kind {
+        LockKind::WhileActive => "while_active",
+        LockKind::Strict => "strict",
+        LockKind::Idempotent => "idempotent",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the lock item carries no run copy")]
+struct MissingRunCopy;
+
+impl From<MissingRunCopy> for serde_dynamo::Error {
+    fn from(e: MissingRunCopy) -> Self {
+        serde::de::Error::custom(e)
+    }
+}

@@ -1,0 +1,200 @@
+//! Run transitions: one conditional transaction on the run and its lock per state-machine
+//! step. The lock's run copy moves in step, the active index (GSI3) is kept in the same
+//! write, and a finish frees a while-active identity.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use tenantops_core::identity::lock_kind_of;
+use tenantops_core::state::TransitionKind;
+use tenantops_core::{Counters, LockKind, Run, RunStatus, Transition};
+
+use crate::error::StoreError;
+use crate::expr::{Changes, Placeholders};
+use crate::item::{number_attr, string_attr, time_attr};
+use crate::keys;
+use crate::runs::{IDEMPOTENCY_WINDOW, STALE_GRACE, status_attr};
+use crate::table::Store;
+use crate::transactions::committed;
+
+/// What a reaper's write restates of the run it saw.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seen<'a> {
+    /// Its active-index sort key (deadline and id) is unchanged.
+    Deadline(&'a str),
+    /// No worker holds a live lease on it at this time (queued, or its lease has expired).
+    NoLiveLease(DateTime<Utc>),
+}
+
+impl Store {
+    /// Applies a state-machine transition with a conditional transaction on the run and its
+    /// lock: the lock's run copy moves in step, and the terminal transition deletes a
+    /// while-active lock (freeing the identity) or keeps strict and idempotency locks.
+    pub async fn transition(&self, run: &Run, t: &Transition) -> Result<(), StoreError> {
+        self.transition_as(run, None, t).await
+    }
+
+    /// A transition by the worker holding (or, for a claim, taking) the run's lease as
+    /// `worker`: a claim records it, and every later transition requires it, so a worker
+    /// whose lease expired and was re-claimed cannot move the run any more.
+    pub async fn transition_as(
+        &self,
+        run: &Run,
+        worker: Option<&str>,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
+        self.transition_checked(run, worker, None, t).await
+    }
+
+    /// A transition that also requires what the reaper `seen` to still hold, so that it acts
+    /// only on the run as it found it.
+    pub(crate) async fn transition_checked(
+        &self,
+        run: &Run,
+        worker: Option<&str>,
+        seen: Option<Seen<'_>>,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
+        let kind = lock_kind_of(run.operation);
+        let (mut changes, mut lock_changes) = changes_of(t);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        changes = active_index_changes(changes, run, t);
+        if let (Some(w), TransitionKind::Claim) = (worker, t.kind()) {
+            changes = changes.set(&["lease_owner"], string_attr(w));
+            lock_changes = lock_changes.set(&["lease_owner"], string_attr(w));
+        }
+        let mut p = Placeholders::default();
+        let update = changes.render(&mut p);
+        let allowed = t
+            .kind()
+            .allowed_from()
+            .iter()
+            .filter(|st| !(t.kind() == TransitionKind::Claim && **st == RunStatus::Running))
+            .map(|st| status_attr(*st));
+        let mut cond = p.one_of("status", allowed);
+        let status = p.name("status");
+        if let Transition::Claim { now, .. } = t {
+            // A running run may be re-claimed only once its lease has expired.
+            cond = format!(
+                "({cond}) OR ({status} = {} AND {} < {})",
+                p.value(status_attr(RunStatus::Running)),
+                p.name("lease_expires_at"),
+                p.value(time_attr(*now))
+            );
+        }
+        if let (Some(w), false) = (worker, t.kind() == TransitionKind::Claim) {
+            cond = format!("({cond}) AND {}", p.eq("lease_owner", string_attr(w)));
+        }
+        match seen {
+            Some(Seen::Deadline(sk)) => {
+                cond = format!("({cond}) AND {}", p.eq(keys::GSI3_SK, string_attr(sk)));
+            }
+            Some(Seen::NoLiveLease(now)) => {
+                let lease = p.name("lease_expires_at");
+                cond = format!(
+                    "({cond}) AND ({status} = {} OR attribute_not_exists({lease}) OR {lease} < {})",
+                    p.value(status_attr(RunStatus::Queued)),
+                    p.value(time_attr(now)),
+                );
+            }
+            None => {}
+        }
+        let run_update = self.tx_update(&keys::run(run.id), update, cond, p, false)?;
+
+        let mut lp = Placeholders::default();
+        let lock_cond = lp.eq("run_id", string_attr(run.id.to_string()));
+        let lock_key = keys::lock(&run.identity);
+        let finishing = t.kind() == TransitionKind::Finish;
+        let lock_write = if finishing && kind == LockKind::WhileActive {
+            self.tx_delete(&lock_key, lock_cond, lp, false)?
+        } else {
+            if let (true, LockKind::Idempotent, Transition::Finish { now, .. }) =
+                (finishing, kind, t)
+            {
+                let expires = (*now + IDEMPOTENCY_WINDOW).timestamp();
+                lock_changes = lock_changes.set_top(keys::TTL, number_attr(expires));
+            }
+            let update = lock_changes.render_under(Some("run"), &mut lp);
+            self.tx_update(&lock_key, update, lock_cond, lp, false)?
+        };
+        committed(self.transact(vec![run_update, lock_write]).await?)
+    }
+}
+
+/// The run item's GSI3 changes (never the lock's copy): a claim and a hand-back move the
+/// deadline, a finish leaves the index; progress and reports keep it.
+fn active_index_changes(changes: Changes, run: &Run, t: &Transition) -> Changes {
+    let deadline = match t {
+        Transition::Claim { now, lease } => *now + *lease + STALE_GRACE,
+        Transition::Yield { resume_at, .. } => *resume_at + STALE_GRACE,
+        Transition::Finish { .. } => {
+            return changes.remove_top(keys::GSI3_PK).remove_top(keys::GSI3_SK);
+        }
+        Transition::Progress { .. } | Transition::Report { .. } => return changes,
+    };
+    changes
+        .set_top(
+            keys::GSI3_PK,
+            string_attr(keys::active_runs(keys::active_shard(run.id))),
+        )
+        .set_top(
+            keys::GSI3_SK,
+            string_attr(keys::active_sort(deadline, run.id)),
+        )
+}
+
+/// A record as an attribute, or `fallback` if it does not map (it always does).
+fn record_attr<T: serde::Serialize>(v: &T, fallback: AttributeValue) -> AttributeValue {
+    serde_dynamo::to_attribute_value::<_, AttributeValue>(v).unwrap_or(fallback)
+}
+
+/// The run-item and lock-copy changes of a transition.
+fn changes_of(t: &Transition) -> (Changes, Changes) {
+    let c = match t {
+        Transition::Claim { now, lease } => Changes::default()
+            .set(&["status"], status_attr(RunStatus::Running))
+            .set_if_absent(&["started_at"], time_attr(*now))
+            .set(&["lease_expires_at"], time_attr(*now + *lease))
+            .increment(&["attempts"], 1)
+            .set(
+                &["counters"],
+                record_attr(&Counters::default(), AttributeValue::Null(true)),
+            ),
+        Transition::Progress { delta } => {
+            let mut c = Changes::default();
+            for (path, by) in [
+                (&["counters", "total"][..], delta.total),
+                (&["counters", "processed"][..], delta.processed),
+                (&["counters", "succeeded"][..], delta.succeeded),
+                (&["counters", "failed"][..], delta.failed),
+                (&["counters", "skipped"][..], delta.skipped),
+            ] {
+                if by > 0 {
+                    c = c.increment(path, i64::try_from(by).unwrap_or(i64::MAX));
+                }
+            }
+            c
+        }
+        Transition::Yield { now, .. } => {
+            Changes::default().set(&["lease_expires_at"], time_attr(*now))
+        }
+        Transition::Report { result } => {
+            Changes::default().set(&["result"], record_attr(result, AttributeValue::Null(true)))
+        }
+        Transition::Finish {
+            now,
+            outcome,
+            failures,
+        } => Changes::default()
+            .set(&["status"], status_attr(RunStatus::Completed))
+            .set(&["outcome"], string_attr(outcome.as_str()))
+            .set(&["completed_at"], time_attr(*now))
+            .remove(&["lease_expires_at"])
+            .append(
+                &["failures"],
+                record_attr(failures, AttributeValue::L(Vec::new())),
+            ),
+    };
+    (c.clone(), c)
+}
