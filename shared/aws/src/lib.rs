@@ -38,6 +38,7 @@ pub mod error;
 pub mod events;
 mod expr;
 pub mod keys;
+pub mod queue;
 pub mod reaping;
 pub mod restores;
 pub mod schedules;
@@ -55,6 +56,7 @@ pub use announce::announce_completed;
 pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
+pub use queue::{DeadLetters, QueueError, Received, WorkQueue};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{
