@@ -217,3 +217,48 @@ fn the_queued_event_has_the_same_fields_in_aws_and_locally() {
         "the pipe renders fields the local pipe does not"
     );
 }
+
+/// The functions reach AWS only through `shared/aws` (ARCHITECTURE.md): no function crate
+/// depends on an AWS SDK crate of its own.
+#[test]
+fn no_function_crate_depends_on_an_aws_sdk() {
+    let mut offenders = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join("functions")).unwrap() {
+        let manifest = entry.unwrap().path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let mut section = String::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(header) = line.strip_prefix('[') {
+                section = header.trim_end_matches(']').to_owned();
+                // `[dependencies.aws-sdk-sqs]`, `[target.'cfg(..)'.dev-dependencies.aws-sdk-s3]`
+                if let Some((_, name)) = section.split_once("dependencies.")
+                    && name.starts_with("aws-sdk-")
+                {
+                    offenders.push(format!("{}: {name}", manifest.display()));
+                }
+                continue;
+            }
+            if !section.ends_with("dependencies") {
+                continue;
+            }
+            // `aws-sdk-sqs.workspace = true`, `aws-sdk-sqs = "1"`, `"aws-sdk-sqs" = { .. }`
+            let name = line
+                .split(['=', '.'])
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches('"');
+            // ... or renamed: `sqs = { package = "aws-sdk-sqs", .. }`.
+            let renamed = line.replace(' ', "").contains("package=\"aws-sdk-");
+            if name.starts_with("aws-sdk-") || renamed {
+                offenders.push(format!("{}: {name}", manifest.display()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "function crates call AWS through shared/aws only; these depend on an SDK: {offenders:?}"
+    );
+}

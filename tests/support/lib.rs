@@ -360,8 +360,7 @@ impl TestStack {
             store: self.deps.store.clone(),
             graph,
             secrets: self.deps.secrets.clone(),
-            sqs: self.sqs.clone(),
-            queue_url: self.resources.queue_url.clone(),
+            queue: tenantops_aws::WorkQueue::new(self.sqs.clone(), &self.resources.queue_url),
             events: tenantops_aws::events::LifecycleEvents::from_sdk(
                 &self.sdk,
                 &self.resources.event_bus_name,
@@ -384,8 +383,10 @@ impl TestStack {
         tenantops_reaper::Deps {
             store: self.deps.store.clone(),
             dispatcher: Dispatcher::new(self.sqs.clone(), &self.resources.queue_url),
-            sqs: self.sqs.clone(),
-            dead_letter_queue_url: self.resources.dead_letter_queue_url.clone(),
+            dead_letters: tenantops_aws::DeadLetters::new(
+                self.sqs.clone(),
+                &self.resources.dead_letter_queue_url,
+            ),
             events: tenantops_aws::events::LifecycleEvents::from_sdk(
                 &self.sdk,
                 &self.resources.event_bus_name,

@@ -12,24 +12,26 @@
 
 pub mod config;
 
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message};
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tenantops_aws::events::{Lifecycle, LifecycleEvents};
+use tenantops_aws::events::LifecycleEvents;
 use tenantops_aws::keys::ACTIVE_SHARDS;
+use tenantops_aws::queue::Deleted;
 use tenantops_aws::reaping::StaleRun;
-use tenantops_aws::{Dispatcher, Notification, RunMessage, Store, StoreError};
-use tenantops_core::{Initiator, Run, RunStatus};
+use tenantops_aws::{
+    DeadLetters, Dispatcher, Received, RunMessage, Store, StoreError, announce_completed,
+};
+use tenantops_core::{Run, RunStatus};
 use tracing::Instrument;
 
 /// Stale runs handled per index shard per tick; the next tick continues.
 pub const RUNS_PER_SHARD: usize = 100;
 /// Dead letters handled per tick; the next tick continues.
 pub const DEAD_LETTERS_PER_TICK: usize = 50;
-/// SQS's largest receive.
-const RECEIVE_BATCH: i32 = 10;
 /// How long a received dead letter stays hidden from another tick while this one handles it.
-const DEAD_LETTER_VISIBILITY_SECS: i32 = 60;
+const DEAD_LETTER_VISIBILITY: Duration = Duration::from_secs(60);
 
 /// What the reaper needs, built once per cold start.
 #[derive(Debug, Clone)]
@@ -37,8 +39,8 @@ pub struct Deps {
     pub store: Store,
     /// Sends to the work queue (the one re-dispatch of a queued run).
     pub dispatcher: Dispatcher,
-    pub sqs: aws_sdk_sqs::Client,
-    pub dead_letter_queue_url: String,
+    /// The work queue's dead-letter queue, drained every tick.
+    pub dead_letters: DeadLetters,
     pub events: LifecycleEvents,
 }
 
@@ -165,34 +167,10 @@ async fn reap_one(stale: &StaleRun, now: DateTime<Utc>, deps: &Deps) -> Result<R
     }
     match deps.store.fail_stale(stale, Utc::now()).await? {
         Some(done) => {
-            announce(&done, deps).await;
+            announce_completed(&deps.events, &deps.store, &done).await;
             Ok(Reaped::Failed)
         }
         None => Ok(Reaped::Moved),
-    }
-}
-
-/// What a finished run owes the world: the `Completed` event and the initiator's
-/// notification, as the worker does. Failures are logged; the run's state is already final.
-async fn announce(run: &Run, deps: &Deps) {
-    if let Err(e) = deps.events.publish(Lifecycle::Completed, run).await {
-        tracing::error!(error = %e, code = ?e.code, "could not publish the Completed event");
-    }
-    if let Initiator::User(user) = &run.initiator {
-        let n = Notification {
-            id: ulid::Ulid::new(),
-            user_id: user.clone(),
-            workspace_id: run.workspace_id,
-            tenant_id: run.tenant_id,
-            run_id: run.id,
-            operation: run.operation.to_string(),
-            status: run.status.to_string(),
-            outcome: run.outcome.as_str().to_owned(),
-            at: run.completed_at.unwrap_or_else(Utc::now),
-        };
-        if let Err(e) = deps.store.put_notification(&n).await {
-            tracing::error!(error = %e, "could not write the initiator's notification");
-        }
     }
 }
 
@@ -211,40 +189,31 @@ enum DeadLetter {
 async fn drain_dead_letters(now: DateTime<Utc>, deps: &Deps, tick: &mut Tick) {
     let mut received = 0;
     while received < DEAD_LETTERS_PER_TICK {
-        let out = deps
-            .sqs
-            .receive_message()
-            .queue_url(&deps.dead_letter_queue_url)
-            .max_number_of_messages(RECEIVE_BATCH)
-            .visibility_timeout(DEAD_LETTER_VISIBILITY_SECS)
-            .wait_time_seconds(0)
-            .send()
-            .await;
-        let messages = match out {
-            Ok(out) => out.messages.unwrap_or_default(),
+        let letters = match deps.dead_letters.receive(DEAD_LETTER_VISIBILITY).await {
+            Ok(letters) => letters,
             Err(e) => {
-                tracing::error!(error = %e, "could not receive from the dead-letter queue");
+                tracing::error!(error = %e, code = ?e.code, "could not receive from the dead-letter queue");
                 tick.errors += 1;
                 return;
             }
         };
-        if messages.is_empty() {
+        if letters.is_empty() {
             return;
         }
-        received += messages.len();
+        received += letters.len();
         let mut handled = Vec::new();
-        for m in &messages {
-            let span = tracing::info_span!(
-                "dead_letter",
-                message_id = m.message_id().unwrap_or_default()
-            );
-            match dead_letter(m, now, deps).instrument(span.clone()).await {
+        for letter in letters {
+            let span = tracing::info_span!("dead_letter", message_id = %letter.message_id);
+            match dead_letter(&letter, now, deps)
+                .instrument(span.clone())
+                .await
+            {
                 Ok(what) => {
                     span.in_scope(|| tracing::info!(outcome = ?what, "dead letter handled"));
                     if what == DeadLetter::Exhausted {
                         tick.exhausted += 1;
                     }
-                    handled.extend(delete_entry(m));
+                    handled.push(letter);
                 }
                 // Not deleted: it stays in the dead-letter queue for the next tick.
                 Err(e) => {
@@ -258,47 +227,34 @@ async fn drain_dead_letters(now: DateTime<Utc>, deps: &Deps, tick: &mut Tick) {
         if handled.is_empty() {
             continue;
         }
-        let count = handled.len();
-        match deps
-            .sqs
-            .delete_message_batch()
-            .queue_url(&deps.dead_letter_queue_url)
-            .set_entries(Some(handled))
-            .send()
-            .await
-        {
-            Ok(out) => {
-                let failed = out.failed().len();
+        match deps.dead_letters.delete(&handled).await {
+            Ok(Deleted { deleted, failed }) => {
                 if failed > 0 {
                     tracing::error!(failed, "could not delete some handled dead letters");
                     tick.errors += 1;
                 }
-                tick.dead_letters += count - failed.min(count);
+                tick.dead_letters += deleted;
             }
             Err(e) => {
                 // They come back after the visibility timeout and are handled again (a
                 // finished run is left alone), then deleted.
-                tracing::error!(error = %e, "could not delete handled dead letters");
+                tracing::error!(error = %e, code = ?e.code, "could not delete handled dead letters");
                 tick.errors += 1;
             }
         }
     }
 }
 
-fn delete_entry(m: &Message) -> Option<DeleteMessageBatchRequestEntry> {
-    DeleteMessageBatchRequestEntry::builder()
-        .id(m.message_id()?)
-        .receipt_handle(m.receipt_handle()?)
-        .build()
-        .ok()
-}
-
 async fn dead_letter(
-    m: &Message,
+    letter: &Received,
     now: DateTime<Utc>,
     deps: &Deps,
 ) -> Result<DeadLetter, StoreError> {
-    let Some(RunMessage { run_id }) = m.body().and_then(|b| serde_json::from_str(b).ok()) else {
+    let Some(RunMessage { run_id }) = letter
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_str(b).ok())
+    else {
         tracing::error!("the dead letter is not a run message; dropped");
         return Ok(DeadLetter::Unusable);
     };
@@ -318,7 +274,7 @@ async fn dead_letter(
                 tracing::warn!(
                     "its message exhausted its receives; finished failed (worker.exhausted)"
                 );
-                announce(&done, deps).await;
+                announce_completed(&deps.events, &deps.store, &done).await;
                 Ok(DeadLetter::Exhausted)
             }
             None => Ok(DeadLetter::Standing),

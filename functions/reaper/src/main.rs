@@ -11,8 +11,7 @@ async fn main() -> Result<(), Error> {
     let deps = Deps {
         store: tenantops_aws::Store::from_sdk(&sdk, cfg.table_name),
         dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, cfg.queue_url),
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        dead_letter_queue_url: cfg.dead_letter_queue_url,
+        dead_letters: tenantops_aws::DeadLetters::from_sdk(&sdk, cfg.dead_letter_queue_url),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
     };
     let deps = &deps;

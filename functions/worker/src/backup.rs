@@ -23,8 +23,7 @@ use tenantops_core::{BackupSetId, Counters, Failure, OperationType, ReasonCode, 
 use tenantops_graph::registry::{Assignments, ExtraRead, ObjectType, REGISTRY};
 use tenantops_graph::{Credentials, GraphError};
 
-use crate::Deps;
-use crate::execute::{Report, Stop, credentials, progress};
+use crate::job::{Deps, Job, Report, Stop};
 use crate::retention;
 
 /// Registry types backed up at the same time; the tenant's budgets pace the requests.
@@ -101,7 +100,8 @@ fn navigation_name(expr: &str) -> &str {
     expr.split(['(', '?']).next().unwrap_or(expr)
 }
 
-pub async fn backup(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop> {
+pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
+    let Job { run, deps, .. } = job;
     let set_id = BackupSetId::from_ulid(run.id.ulid());
     let mut failures = Vec::new();
     let mut known = Vec::new();
@@ -115,11 +115,11 @@ pub async fn backup(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop>
         }
     }
     let types: Vec<String> = known.iter().map(|t| t.name.to_owned()).collect();
-    let creds = credentials(run, deps).await?;
+    let creds = job.credentials().await?;
 
     let work: Vec<_> = known
         .iter()
-        .map(|ty| backup_type(run, owner, deps, &creds, ty, set_id))
+        .map(|ty| backup_type(job, &creds, ty, set_id))
         .collect();
     let per_type: Vec<Result<TypeResult, Stop>> = stream::iter(work)
         .buffer_unordered(TYPE_CONCURRENCY)
@@ -136,17 +136,12 @@ pub async fn backup(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop>
     // Unknown types count as failed objects of the run.
     let unknown = failures.len() as u64 - failed_objects;
     if unknown > 0 {
-        progress(
-            run,
-            owner,
-            deps,
-            Counters {
-                total: unknown,
-                processed: unknown,
-                failed: unknown,
-                ..Counters::default()
-            },
-        )
+        job.progress(Counters {
+            total: unknown,
+            processed: unknown,
+            failed: unknown,
+            ..Counters::default()
+        })
         .await?;
     }
     let failed = failed_objects + unknown;
@@ -303,13 +298,12 @@ struct TypeResult {
 
 /// Lists one type and captures each of its objects; counters move once the type is done.
 async fn backup_type(
-    run: &Run,
-    owner: &str,
-    deps: &Deps,
+    job: Job<'_>,
     creds: &Credentials,
     ty: &'static ObjectType,
     set: BackupSetId,
 ) -> Result<TypeResult, Stop> {
+    let Job { run, deps, .. } = job;
     let objects = match deps
         .graph
         .list_all(creds, ty.budget, &list_path(ty), false)
@@ -325,7 +319,7 @@ async fn backup_type(
                 failed: 1,
                 ..Counters::default()
             };
-            progress(run, owner, deps, counters).await?;
+            job.progress(counters).await?;
             return Ok(TypeResult {
                 entries: Vec::new(),
                 created: 0,
@@ -338,15 +332,10 @@ async fn backup_type(
         Err(e) => return Err(Stop::from(e)),
     };
     let total = objects.len() as u64;
-    progress(
-        run,
-        owner,
-        deps,
-        Counters {
-            total,
-            ..Counters::default()
-        },
-    )
+    job.progress(Counters {
+        total,
+        ..Counters::default()
+    })
     .await?;
     let captured: Vec<Result<Captured, Stop>> = stream::iter(objects)
         .map(|o| capture(run, deps, creds, ty, o, set))
@@ -374,7 +363,7 @@ async fn backup_type(
             }
         }
     }
-    progress(run, owner, deps, delta).await?;
+    job.progress(delta).await?;
     Ok(result)
 }
 

@@ -9,6 +9,7 @@
 mod backup;
 pub mod config;
 mod execute;
+mod job;
 mod restore;
 pub mod retention;
 mod sync;
@@ -18,35 +19,17 @@ use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::Utc;
-use tenantops_aws::events::{Lifecycle, LifecycleEvents};
-use tenantops_aws::{Notification, RunMessage, SecretVault, Store, StoreError};
-use tenantops_core::{Initiator, Run, RunStatus, Transition};
-use tenantops_graph::GraphClient;
+use tenantops_aws::events::Lifecycle;
+use tenantops_aws::queue::MAX_VISIBILITY;
+use tenantops_aws::{RunMessage, StoreError};
+use tenantops_core::{Run, RunStatus, Transition};
 use tracing::Instrument;
 
-pub use execute::Report;
+pub use job::{Deps, Report};
 
 /// How long a claim owns a run. Longer than the function timeout, so a live worker never
 /// loses its run; short enough that a crashed worker's run is re-claimed soon.
 pub const LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
-/// SQS's limit for a message's visibility timeout.
-const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
-
-/// What the worker needs, built once per cold start.
-#[derive(Debug)]
-pub struct Deps {
-    pub store: Store,
-    pub graph: GraphClient,
-    /// Read access to provider-connection secrets.
-    pub secrets: SecretVault,
-    pub sqs: aws_sdk_sqs::Client,
-    pub queue_url: String,
-    pub events: LifecycleEvents,
-    /// The snapshot bucket: backup payloads and manifests.
-    pub snapshots: tenantops_aws::SnapshotStore,
-    /// How long a claim owns a run: [`LEASE`], shorter in tests that kill workers.
-    pub lease: chrono::TimeDelta,
-}
 
 /// Why a message was not acknowledged.
 #[derive(Debug, thiserror::Error)]
@@ -130,7 +113,12 @@ async fn execute_message(
         tracing::error!(error = %e, code = ?e.code, "could not publish the Started event");
     }
 
-    match execute::execute(&run, &owner, deps).await {
+    let job = job::Job {
+        run: &run,
+        owner: &owner,
+        deps,
+    };
+    match execute::execute(job).await {
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
             let now = Utc::now();
@@ -139,20 +127,11 @@ async fn execute_message(
             deps.store
                 .transition_as(&run, Some(&owner), &Transition::Yield { now, resume_at })
                 .await?;
-            if let Some(receipt) = &message.receipt_handle {
-                let secs = i32::try_from(after.as_secs().max(1)).unwrap_or(i32::MAX);
-                if let Err(e) = deps
-                    .sqs
-                    .change_message_visibility()
-                    .queue_url(&deps.queue_url)
-                    .receipt_handle(receipt)
-                    .visibility_timeout(secs)
-                    .send()
-                    .await
-                {
-                    // The message still comes back, after the queue's own visibility timeout.
-                    tracing::warn!(error = %tenantops_graph::sanitize::sanitize(&e.to_string()), "could not set the message's visibility");
-                }
+            if let Some(receipt) = &message.receipt_handle
+                && let Err(e) = deps.queue.hand_back(receipt, after).await
+            {
+                // The message still comes back, after the queue's own visibility timeout.
+                tracing::warn!(error = %e, code = ?e.code, "could not set the message's visibility");
             }
             Err(MessageError::HandedBack {
                 run: run.id.to_string(),
@@ -203,24 +182,6 @@ async fn finish(
         failures = run.failures.len(),
         "run finished"
     );
-    if let Err(e) = deps.events.publish(Lifecycle::Completed, &run).await {
-        tracing::error!(error = %e, code = ?e.code, "could not publish the Completed event");
-    }
-    if let Initiator::User(user) = &run.initiator {
-        let n = Notification {
-            id: ulid::Ulid::new(),
-            user_id: user.clone(),
-            workspace_id: run.workspace_id,
-            tenant_id: run.tenant_id,
-            run_id: run.id,
-            operation: run.operation.to_string(),
-            status: run.status.to_string(),
-            outcome: run.outcome.as_str().to_owned(),
-            at: now,
-        };
-        if let Err(e) = deps.store.put_notification(&n).await {
-            tracing::error!(error = %e, "could not write the initiator's notification");
-        }
-    }
+    tenantops_aws::announce_completed(&deps.events, &deps.store, &run).await;
     Ok(())
 }

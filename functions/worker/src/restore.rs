@@ -15,14 +15,13 @@ use chrono::Utc;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tenantops_aws::restores::{ItemClaim, ItemLease, ItemStatus, RestoreItem};
-use tenantops_aws::{AuditEntry, SnapshotStore, StoreError};
+use tenantops_aws::{AuditEntry, StoreError};
 use tenantops_core::restore::{Action, rewrite_assignments};
 use tenantops_core::{Counters, Failure, ReasonCode, RestoreId, Run};
 use tenantops_graph::registry::{Assignments, ObjectType, RestoreMethod};
 use tenantops_graph::{Credentials, GraphError};
 
-use crate::Deps;
-use crate::execute::{Report, Stop, credentials, progress};
+use crate::job::{Deps, Job, Report, Stop};
 
 /// Navigations written after the object itself rather than inline.
 const VALUES: &str = "definitionValues";
@@ -31,7 +30,6 @@ const VALUES: &str = "definitionValues";
 struct Ctx<'a> {
     deps: &'a Deps,
     creds: &'a Credentials,
-    snapshots: &'a SnapshotStore,
     /// Ids earlier items of this restore wrote: never adopted for another item (two
     /// snapshots may share a name).
     written: &'a [String],
@@ -45,12 +43,8 @@ struct ItemResult {
     failure: Option<ReasonCode>,
 }
 
-pub async fn execute(
-    run: &Run,
-    owner: &str,
-    deps: &Deps,
-    snapshots: &SnapshotStore,
-) -> Result<Report, Stop> {
+pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
+    let Job { run, owner, deps } = job;
     let restore: RestoreId = run
         .context
         .restore_id
@@ -68,7 +62,7 @@ pub async fn execute(
         return Err(Stop::Fail(ReasonCode::RestoreAlreadyExecuted));
     }
     let items = deps.store.restore_items(ws, tenant, restore).await?;
-    let creds = credentials(run, deps).await?;
+    let creds = job.credentials().await?;
     let lease = ItemLease {
         workspace: ws,
         tenant,
@@ -76,15 +70,10 @@ pub async fn execute(
         run: run.id,
         owner,
     };
-    progress(
-        run,
-        owner,
-        deps,
-        Counters {
-            total: items.len() as u64,
-            ..Default::default()
-        },
-    )
+    job.progress(Counters {
+        total: items.len() as u64,
+        ..Default::default()
+    })
     .await?;
 
     let mut results = Vec::with_capacity(items.len());
@@ -95,7 +84,6 @@ pub async fn execute(
         let ctx = Ctx {
             deps,
             creds: &creds,
-            snapshots,
             written: &written,
         };
         let result = restore_one(run, &lease, item.index, &ctx).await?;
@@ -126,7 +114,7 @@ pub async fn execute(
                 });
             }
         }
-        progress(run, owner, deps, delta).await?;
+        job.progress(delta).await?;
         results.push(json!({
             "index": item.index,
             "object_type": item.object_type,
@@ -351,7 +339,7 @@ async fn write(
     ctx: &Ctx<'_>,
 ) -> Result<String, WriteFailure> {
     let (deps, creds) = (ctx.deps, ctx.creds);
-    let bytes = ctx.snapshots.get(&item.snapshot_key).await.map_err(|e| {
+    let bytes = deps.snapshots.get(&item.snapshot_key).await.map_err(|e| {
         tracing::error!(error = %e, "could not read the snapshot");
         WriteFailure::Item(ReasonCode::RestoreSnapshotMissing)
     })?;

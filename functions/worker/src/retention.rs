@@ -18,7 +18,7 @@ use tenantops_core::backup::{BackupSet, BackupSetStatus};
 use tenantops_core::schedule::Retention;
 use tenantops_core::{BackupSetId, Run, ScheduleId, TenantId, WorkspaceId};
 
-use crate::Deps;
+use crate::job::Deps;
 
 /// The actor of retention's audit entries.
 pub const ACTOR: &str = "system:retention";

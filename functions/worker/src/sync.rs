@@ -8,8 +8,7 @@ use tenantops_core::{Counters, Failure, OperationParams, ReasonCode, Run};
 use tenantops_graph::registry::{Budget, ObjectType};
 use tenantops_graph::{Credentials, GraphError};
 
-use crate::Deps;
-use crate::execute::{Report, Stop, credentials, progress};
+use crate::job::{Deps, Job, Report, Stop};
 
 /// Registry types listed at the same time during an inventory sync.
 const TYPE_CONCURRENCY: usize = 6;
@@ -47,7 +46,8 @@ fn meta(obj: &Value, fields: &[&str]) -> Value {
 
 /// Lists every registry type in scope and records what it saw; objects gone since the last
 /// sync are marked deleted. A type that fails is a failure naming it; the others go on.
-pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, Stop> {
+pub async fn inventory(job: Job<'_>) -> Result<Report, Stop> {
+    let run = job.run;
     let scope: Vec<String> = match OperationParams::parse(run.operation, Some(run.params.clone())) {
         Ok(OperationParams::InventorySync(p)) => p.types.unwrap_or_default(),
         _ => Vec::new(),
@@ -60,7 +60,7 @@ pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, St
             .map(|n| ObjectType::named(n).ok_or_else(|| n.clone()))
             .collect()
     };
-    let creds = credentials(run, deps).await?;
+    let creds = job.credentials().await?;
     let mut failures = Vec::new();
     let mut per_type = Map::new();
     let (mut types_ok, mut types_failed) = (0u64, 0u64);
@@ -82,7 +82,7 @@ pub async fn inventory(run: &Run, owner: &str, deps: &Deps) -> Result<Report, St
     // on Conditional Access's 1 request/s no longer holds the Intune types back.
     let work: Vec<_> = known
         .into_iter()
-        .map(|ty| sync_type(run, owner, deps, &creds, ty))
+        .map(|ty| sync_type(job, &creds, ty))
         .collect();
     let outcomes: Vec<(&'static ObjectType, TypeSynced)> = stream::iter(work)
         .buffer_unordered(TYPE_CONCURRENCY)
@@ -123,22 +123,15 @@ type TypeSynced = Result<(u64, u64), Stop>;
 
 /// Lists one type, records what it saw and marks what is gone; returns (objects, deleted).
 async fn sync_type(
-    run: &Run,
-    owner: &str,
-    deps: &Deps,
+    job: Job<'_>,
     creds: &Credentials,
     ty: &'static ObjectType,
 ) -> (&'static ObjectType, TypeSynced) {
-    (ty, sync_one(run, owner, deps, creds, ty).await)
+    (ty, sync_one(job, creds, ty).await)
 }
 
-async fn sync_one(
-    run: &Run,
-    owner: &str,
-    deps: &Deps,
-    creds: &Credentials,
-    ty: &ObjectType,
-) -> TypeSynced {
+async fn sync_one(job: Job<'_>, creds: &Credentials, ty: &ObjectType) -> TypeSynced {
+    let Job { run, deps, .. } = job;
     let objects = deps.graph.list_type(creds, ty).await?;
     let now = Utc::now();
     let items: Vec<InventoryItem> = objects
@@ -169,17 +162,12 @@ async fn sync_one(
         .await?;
     let n = items.len() as u64;
     // Counters move per type, as each batch of work lands.
-    progress(
-        run,
-        owner,
-        deps,
-        Counters {
-            total: n,
-            processed: n,
-            succeeded: n,
-            ..Counters::default()
-        },
-    )
+    job.progress(Counters {
+        total: n,
+        processed: n,
+        succeeded: n,
+        ..Counters::default()
+    })
     .await?;
     Ok((n, gone))
 }
@@ -203,8 +191,9 @@ fn directory_entry(
 
 /// Groups through `/groups/delta`: the stored delta link makes the next sync incremental;
 /// `@removed` entries delete; an expired link (`syncStateNotFound`) falls back to a full sync.
-pub async fn groups(run: &Run, deps: &Deps) -> Result<Report, Stop> {
-    let creds = credentials(run, deps).await?;
+pub async fn groups(job: Job<'_>) -> Result<Report, Stop> {
+    let Job { run, deps, .. } = job;
+    let creds = job.credentials().await?;
     let full_requested = matches!(
         OperationParams::parse(run.operation, Some(run.params.clone())),
         Ok(OperationParams::DirectoryGroupsSync(p)) if p.full
@@ -328,8 +317,9 @@ async fn delta_groups(
 }
 
 /// Entra and Intune role definitions into the tenant's cache.
-pub async fn role_definitions(run: &Run, deps: &Deps) -> Result<Report, Stop> {
-    let creds = credentials(run, deps).await?;
+pub async fn role_definitions(job: Job<'_>) -> Result<Report, Stop> {
+    let Job { run, deps, .. } = job;
+    let creds = job.credentials().await?;
     let partition = keys::role_definitions_of(run.workspace_id, run.tenant_id);
     let mut counters = Counters::default();
     let mut failures = Vec::new();

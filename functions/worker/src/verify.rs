@@ -2,12 +2,11 @@
 //! tenantops needs? The run's result is the report of every check.
 
 use serde_json::json;
-use tenantops_core::{Counters, Failure, Outcome, Run};
+use tenantops_core::{Counters, Failure, Outcome};
 use tenantops_graph::GraphError;
 use tenantops_graph::registry::Budget;
 
-use crate::Deps;
-use crate::execute::{Report, Stop, credentials};
+use crate::job::{Job, Report, Stop};
 
 /// (permission, budget, probe): the smallest read that needs each permission.
 const PROBES: &[(&str, Budget, &str)] = &[
@@ -43,8 +42,9 @@ const PROBES: &[(&str, Budget, &str)] = &[
     ),
 ];
 
-pub async fn check(run: &Run, deps: &Deps) -> Result<Report, Stop> {
-    let creds = credentials(run, deps).await?;
+pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
+    let deps = job.deps;
+    let creds = job.credentials().await?;
     let total = PROBES.len() as u64 + 1;
     if let Err(e) = deps.graph.token(&creds).await {
         let reason = e.reason();

@@ -1,5 +1,5 @@
 //! tenantops on AWS: the DynamoDB store (runs, locks, workspaces, tenants, members, audit,
-//! backups, restores, schedules), the snapshot bucket, SQS dispatch and SDK configuration.
+//! backups, restores, schedules), the snapshot bucket, SQS (dispatch, hand-back, dead letters) and SDK configuration.
 //!
 //! # Table design
 //!
@@ -40,7 +40,7 @@
 //! | runs | [`runs`] (start, reads, listing), `transitions` (the state machine's conditional writes), [`reaping`] (stale runs) |
 //! | workspaces | [`workspaces`] (workspaces and members), [`tenants`] (tenants, Entra claims), [`connections`], [`audit`] |
 //! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`] |
-//! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS), [`events`] (EventBridge), [`config`] |
+//! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS: the work message), [`queue`] (SQS: hand-back, dead letters), [`events`] (EventBridge), [`config`] |
 //!
 //! [`store`] re-exports the store's types under the paths other crates use.
 
@@ -55,6 +55,7 @@ mod expr;
 mod item;
 pub mod keys;
 pub mod notifications;
+pub mod queue;
 pub mod reaping;
 pub mod restores;
 pub mod runs;
@@ -77,6 +78,7 @@ pub use connections::ConnectionRecord;
 pub use dispatch::{DispatchError, Dispatcher, RunMessage};
 pub use error::StoreError;
 pub use notifications::{Notification, announce_completed};
+pub use queue::{DeadLetters, QueueError, Received, WorkQueue};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{

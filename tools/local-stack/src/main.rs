@@ -90,8 +90,7 @@ async fn main() -> anyhow::Result<()> {
         store: deps.store.clone(),
         graph: tenantops_graph::GraphClient::new(graph_config.clone(), Default::default())?,
         secrets: deps.secrets.clone(),
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        queue_url: resources.queue_url.clone(),
+        queue: tenantops_aws::WorkQueue::from_sdk(&sdk, &resources.queue_url),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
         lease: tenantops_worker::LEASE,
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
@@ -110,8 +109,7 @@ async fn main() -> anyhow::Result<()> {
     let reaper = tenantops_reaper::Deps {
         store: deps.store.clone(),
         dispatcher: deps.dispatcher.clone(),
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        dead_letter_queue_url: resources.dead_letter_queue_url.clone(),
+        dead_letters: tenantops_aws::DeadLetters::from_sdk(&sdk, &resources.dead_letter_queue_url),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
     };
     tokio::spawn(async move {

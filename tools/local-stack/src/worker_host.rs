@@ -7,34 +7,49 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_lambda_events::sqs::SqsEvent;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::Message;
 use serde_json::{Value, json};
+use tenantops_aws::Received;
 use tenantops_worker::Deps;
 
 /// Batch size, as the template's event source configures it.
-pub const BATCH_SIZE: i32 = 5;
+pub const BATCH_SIZE: usize = 5;
+
+/// The Lambda SQS event for `messages` (received with the SDK, as a test may).
+pub fn event(messages: &[Message], queue_url: &str) -> anyhow::Result<SqsEvent> {
+    let received: Vec<Received> = messages
+        .iter()
+        .map(|m| Received {
+            message_id: m.message_id().unwrap_or_default().to_owned(),
+            receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+            body: m.body().map(str::to_owned),
+            md5_of_body: m.md5_of_body().map(str::to_owned),
+            attributes: m
+                .attributes()
+                .map(|a| {
+                    a.iter()
+                        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+        .collect();
+    event_of(&received, queue_url)
+}
 
 /// The Lambda SQS event for `messages`.
-pub fn event(messages: &[Message], queue_url: &str) -> anyhow::Result<SqsEvent> {
+pub fn event_of(messages: &[Received], queue_url: &str) -> anyhow::Result<SqsEvent> {
     let queue_name = queue_url.rsplit('/').next().unwrap_or_default();
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone())))
-                        .collect()
-                })
-                .unwrap_or_default();
             json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "attributes": attributes,
+                "messageId": m.message_id,
+                "receiptHandle": m.receipt_handle,
+                "body": m.body,
+                "attributes": m.attributes,
                 "messageAttributes": {},
-                "md5OfBody": m.md5_of_body(),
+                "md5OfBody": m.md5_of_body,
                 "eventSource": "aws:sqs",
                 "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue_name}"),
                 "awsRegion": "us-east-1",
@@ -47,43 +62,28 @@ pub fn event(messages: &[Message], queue_url: &str) -> anyhow::Result<SqsEvent> 
 /// Receives one batch (waiting up to `wait`), runs it, deletes the successes. Returns how
 /// many messages it received.
 pub async fn poll_once(deps: &Deps, wait: Duration) -> anyhow::Result<usize> {
-    let out = deps
-        .sqs
-        .receive_message()
-        .queue_url(&deps.queue_url)
-        .max_number_of_messages(BATCH_SIZE)
-        .wait_time_seconds(i32::try_from(wait.as_secs()).unwrap_or(1))
-        .message_system_attribute_names(MessageSystemAttributeName::All)
-        .send()
+    let messages = deps
+        .queue
+        .receive(BATCH_SIZE, wait)
         .await
         .context("receiving work messages")?;
-    let messages = out.messages.unwrap_or_default();
     if messages.is_empty() {
         return Ok(0);
     }
-    let response = tenantops_worker::handle(event(&messages, &deps.queue_url)?, deps).await;
+    let response = tenantops_worker::handle(event_of(&messages, deps.queue.url())?, deps).await;
     let failed: HashSet<&str> = response
         .batch_item_failures
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
-    let done: Vec<DeleteMessageBatchRequestEntry> = messages
+    let done: Vec<Received> = messages
         .iter()
-        .filter(|m| m.message_id().is_some_and(|id| !failed.contains(id)))
-        .filter_map(|m| {
-            DeleteMessageBatchRequestEntry::builder()
-                .id(m.message_id()?)
-                .receipt_handle(m.receipt_handle()?)
-                .build()
-                .ok()
-        })
+        .filter(|m| !failed.contains(m.message_id.as_str()))
+        .cloned()
         .collect();
     if !done.is_empty() {
-        deps.sqs
-            .delete_message_batch()
-            .queue_url(&deps.queue_url)
-            .set_entries(Some(done))
-            .send()
+        deps.queue
+            .delete(&done)
             .await
             .context("deleting processed messages")?;
     }
