@@ -13,6 +13,7 @@ mod idempotency;
 mod isolation;
 mod listing;
 mod openapi;
+mod quotas;
 mod reaper;
 mod restore;
 mod scheduler;

@@ -117,6 +117,7 @@ impl TestStack {
             dispatcher: Dispatcher::new(sqs.clone(), &resources.queue_url),
             secrets,
             snapshots: tenantops_aws::SnapshotStore::new(s3.clone(), &resources.snapshot_bucket),
+            limits: tenantops_api::Limits::default(),
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");
@@ -140,10 +141,8 @@ impl TestStack {
     /// The same stack with another dispatcher (e.g. a queue that does not exist).
     pub fn with_queue_url(&self, queue_url: &str) -> Arc<Deps> {
         Arc::new(Deps {
-            store: self.deps.store.clone(),
             dispatcher: Dispatcher::new(self.sqs.clone(), queue_url),
-            secrets: self.deps.secrets.clone(),
-            snapshots: self.deps.snapshots.clone(),
+            ..(*self.deps).clone()
         })
     }
 

@@ -9,9 +9,26 @@ pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
 pub const SECRET_PREFIX: &str = "TENANTOPS_SECRET_PREFIX";
 /// The snapshot bucket, read (never written) for restore previews.
 pub const SNAPSHOT_BUCKET: &str = "TENANTOPS_SNAPSHOT_BUCKET";
+/// The shortest interval between two slots of a backup schedule, in whole minutes (1 or
+/// more); a cadence firing more often is refused with `schedule.too_frequent`.
+pub const MIN_SCHEDULE_INTERVAL_MINUTES: &str = "TENANTOPS_MIN_SCHEDULE_INTERVAL_MINUTES";
 
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 4] = [TABLE_NAME, QUEUE_URL, SECRET_PREFIX, SNAPSHOT_BUCKET];
+pub const ENV_VARS: [&str; 5] = [
+    TABLE_NAME,
+    QUEUE_URL,
+    SECRET_PREFIX,
+    SNAPSHOT_BUCKET,
+    MIN_SCHEDULE_INTERVAL_MINUTES,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Missing(#[from] MissingEnv),
+    #[error("environment variable {name} must be a whole number from 1, not `{value}`")]
+    NotAPositiveNumber { name: &'static str, value: String },
+}
 
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
@@ -19,15 +36,28 @@ pub struct ApiConfig {
     pub queue_url: String,
     pub secret_prefix: String,
     pub snapshot_bucket: String,
+    pub min_schedule_interval_minutes: u32,
 }
 
 impl ApiConfig {
-    pub fn from_env() -> Result<Self, MissingEnv> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required_env(TABLE_NAME)?,
             queue_url: required_env(QUEUE_URL)?,
             secret_prefix: required_env(SECRET_PREFIX)?,
             snapshot_bucket: required_env(SNAPSHOT_BUCKET)?,
+            min_schedule_interval_minutes: positive(MIN_SCHEDULE_INTERVAL_MINUTES)?,
         })
     }
+}
+
+/// A required variable holding a whole number from 1.
+fn positive(name: &'static str) -> Result<u32, ConfigError> {
+    let value = required_env(name)?;
+    value
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or(ConfigError::NotAPositiveNumber { name, value })
 }

@@ -27,11 +27,29 @@ pub struct Deps {
     pub secrets: SecretVault,
     /// Read access to backup snapshots, for restore previews.
     pub snapshots: SnapshotStore,
+    /// The limits the API enforces (see [`config`]).
+    pub limits: Limits,
+}
+
+/// The limits the API enforces, from its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A schedule's cadence may not fire more often than this (`schedule.too_frequent`).
+    pub min_schedule_interval_minutes: u32,
+}
+
+impl Default for Limits {
+    /// The template's defaults.
+    fn default() -> Self {
+        Limits {
+            min_schedule_interval_minutes: tenantops_core::schedule::MIN_INTERVAL_MINUTES_DEFAULT,
+        }
+    }
 }
 
 impl Deps {
     /// Builds the dependencies from the environment (see [`config`]).
-    pub async fn from_env() -> Result<Self, tenantops_aws::config::MissingEnv> {
+    pub async fn from_env() -> Result<Self, config::ConfigError> {
         let cfg = config::ApiConfig::from_env()?;
         let sdk = tenantops_aws::config::load().await;
         Ok(Self {
@@ -39,6 +57,9 @@ impl Deps {
             dispatcher: Dispatcher::from_sdk(&sdk, cfg.queue_url),
             secrets: SecretVault::from_sdk(&sdk, cfg.secret_prefix),
             snapshots: SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
+            limits: Limits {
+                min_schedule_interval_minutes: cfg.min_schedule_interval_minutes,
+            },
         })
     }
 }

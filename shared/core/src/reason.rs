@@ -161,6 +161,8 @@ reasons! {
         "The schedule names an object type that cannot be backed up.";
     ScheduleInvalidRetention = "schedule.invalid_retention", Request, retryable: false, blocks_onboarding: false,
         "The schedule's retention is missing or out of range.";
+    ScheduleTooFrequent = "schedule.too_frequent", Request, retryable: false, blocks_onboarding: false,
+        "The schedule's cadence fires more often than the configured minimum interval allows.";
     ScheduleNotFound = "schedule.not_found", Access, retryable: false, blocks_onboarding: false,
         "No backup schedule with this id exists for this tenant.";
     ScheduleRetryRunInvalid = "schedule.retry_run_invalid", Request, retryable: false, blocks_onboarding: false,

@@ -45,6 +45,10 @@ async fn main() -> anyhow::Result<()> {
         dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
         secrets: tenantops_aws::SecretVault::from_sdk(&sdk, format!("{prefix}/")),
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
+        // Every minute is allowed locally, to watch the scheduler fire without waiting an hour.
+        limits: tenantops_api::Limits {
+            min_schedule_interval_minutes: 1,
+        },
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 

@@ -182,6 +182,9 @@ pub async fn create(
     })?;
     let timezone = f.timezone.unwrap_or_else(|| "UTC".to_owned());
     let timetable = Timetable::new(&cadence, &timezone).map_err(ApiError::Schedule)?;
+    cadence
+        .check_min_interval(deps.limits.min_schedule_interval_minutes)
+        .map_err(ApiError::Schedule)?;
     let types = match f.types {
         Some(t) => t,
         None => scope_types(None).map_err(ApiError::Schedule)?,
@@ -304,6 +307,13 @@ pub async fn update(
         new.timezone = tz;
     }
     let timetable = new.timetable().map_err(ApiError::Schedule)?;
+    // Only a new cadence is held to the minimum: one stored under a smaller minimum stays
+    // editable in every other field.
+    if new.cadence != observed.cadence {
+        new.cadence
+            .check_min_interval(deps.limits.min_schedule_interval_minutes)
+            .map_err(ApiError::Schedule)?;
+    }
     if retimed && (new.cadence != observed.cadence || new.timezone != observed.timezone) {
         new.next_fire_at = first_slot(&timetable)?;
     }

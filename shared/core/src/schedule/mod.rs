@@ -19,7 +19,7 @@
 //! the `cron` crate starts at 1 = Sunday and requires both. The few places where this crate
 //! still decides for croner are listed in `cron`'s docs.
 
-use chrono::{DateTime, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +39,13 @@ pub use crate::object_type::BACKUP_TYPES;
 pub const SKIPPED_KEPT: usize = 20;
 pub const KEEP_LAST_MAX: u32 = 1000;
 pub const KEEP_DAYS_MAX: u32 = 3650;
+/// The default minimum interval between two slots of a schedule, in minutes.
+pub const MIN_INTERVAL_MINUTES_DEFAULT: u32 = 60;
+/// How far the minimum-interval check walks a cadence: a leap year and its wrap into the next.
+const INTERVAL_HORIZON_DAYS: i64 = 367;
+/// At most this many slots are walked (a cadence that fires this often at or above the
+/// minimum spans the horizon anyway at any minimum of an hour or more).
+const INTERVAL_MAX_SLOTS: usize = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
@@ -52,6 +59,8 @@ pub enum ScheduleError {
     UnknownType(String),
     #[error("{0}")]
     Retention(String),
+    #[error("{0}")]
+    TooFrequent(String),
 }
 
 impl ScheduleError {
@@ -63,6 +72,7 @@ impl ScheduleError {
             ScheduleError::Timezone(_) => ReasonCode::ScheduleUnknownTimezone,
             ScheduleError::UnknownType(_) => ReasonCode::ScheduleUnknownType,
             ScheduleError::Retention(_) => ReasonCode::ScheduleInvalidRetention,
+            ScheduleError::TooFrequent(_) => ReasonCode::ScheduleTooFrequent,
         }
     }
 }
@@ -242,6 +252,47 @@ impl Cadence {
     }
 }
 
+impl Cadence {
+    /// Refuses a cadence two of whose consecutive slots are less than `minimum_minutes` apart.
+    ///
+    /// The gap is measured in wall-clock time, the cadence's own frequency: a daylight-saving
+    /// change that moves two slots closer together in UTC does not make a cadence too frequent.
+    /// The slots walked are those of [`INTERVAL_HORIZON_DAYS`] from 2024-01-01 (a leap year,
+    /// so every day of the year and the wrap into the next are seen), at most
+    /// [`INTERVAL_MAX_SLOTS`] of them. A minimum of one minute or less passes every cadence.
+    pub fn check_min_interval(&self, minimum_minutes: u32) -> Result<(), ScheduleError> {
+        if minimum_minutes <= 1 {
+            return Ok(());
+        }
+        let minimum = Duration::minutes(i64::from(minimum_minutes));
+        let cron = self.cron()?;
+        let Some(start) = NaiveDate::from_ymd_opt(2024, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0))
+        else {
+            return Ok(());
+        };
+        let end = start + Duration::days(INTERVAL_HORIZON_DAYS);
+        let mut previous: Option<NaiveDateTime> = None;
+        for slot in cron
+            .local_times_after(start - Duration::minutes(1))
+            .take(INTERVAL_MAX_SLOTS)
+            .take_while(|t| *t <= end)
+        {
+            if let Some(p) = previous
+                && slot - p < minimum
+            {
+                return Err(ScheduleError::TooFrequent(format!(
+                    "the cadence fires {} minute(s) apart (e.g. at {} and {}); the minimum interval between two slots is {minimum_minutes} minutes",
+                    (slot - p).num_minutes(),
+                    p.format("%a %H:%M"),
+                    slot.format("%a %H:%M"),
+                )));
+            }
+            previous = Some(slot);
+        }
+        Ok(())
+    }
+}
+
 /// `HH:MM`, 24-hour.
 fn parse_at(at: &str) -> Result<NaiveTime, ScheduleError> {
     let ok = at.len() == 5 && at.as_bytes()[2] == b':';
@@ -291,6 +342,47 @@ mod tests {
             .expect_err("unknown")
             .code();
         assert_eq!(err, ReasonCode::ScheduleUnknownTimezone);
+    }
+
+    #[test]
+    fn cadences_firing_more_often_than_the_minimum_are_refused() {
+        let cron = |e: &str| Cadence::Cron { expr: e.into() };
+        for e in [
+            "* * * * *",
+            "*/30 * * * *",
+            "0,59 * * * *",
+            "0 0,23 * * *",
+            // Only on Feb 29, half an hour apart.
+            "0,30 12 29 2 *",
+        ] {
+            let err = cron(e).check_min_interval(61).expect_err(e);
+            assert_eq!(err.code(), ReasonCode::ScheduleTooFrequent, "{e}");
+            assert!(err.to_string().contains("61 minutes"), "{err}");
+        }
+        // 23:00 to 00:00 is exactly an hour.
+        assert_eq!(cron("0 0,23 * * *").check_min_interval(60), Ok(()));
+        for ok in [
+            Cadence::Hourly { minute: 17 },
+            Cadence::Daily { at: "02:30".into() },
+            Cadence::Weekly {
+                weekday: Weekday::Sunday,
+                at: "23:59".into(),
+            },
+            cron("0 */2 * * *"),
+            cron("0 0 29 2 *"),
+            cron("0 4 * * 1"),
+        ] {
+            assert_eq!(ok.check_min_interval(60), Ok(()), "{ok:?}");
+        }
+        assert!(cron("0 */2 * * *").check_min_interval(121).is_err());
+        assert_eq!(cron("* * * * *").check_min_interval(1), Ok(()));
+        assert_eq!(cron("*/30 * * * *").check_min_interval(30), Ok(()));
+        assert_eq!(
+            cron("61 * * * *")
+                .check_min_interval(60)
+                .map_err(|e| e.code()),
+            Err(ReasonCode::ScheduleInvalidCadence)
+        );
     }
 
     #[test]
