@@ -5,6 +5,7 @@ mod admin;
 mod architecture;
 mod backup;
 mod bad_input;
+mod cancel;
 mod dispatch;
 mod faults;
 mod gateway;

@@ -770,14 +770,31 @@ async fn every_route_answers_as_the_document_says() {
         200,
     )
     .await;
+    let mut queued = None;
     for t in [
         "directory_groups.sync",
         "directory_role_definitions.sync",
         "provider_connection.verify",
     ] {
-        c.expect(START, start(json!({ "type": t })).by(owner), 202)
+        let started = c
+            .expect(START, start(json!({ "type": t })).by(owner), 202)
             .await;
+        queued = Some(started.run_id());
     }
+    let queued = queued.unwrap();
+    const CANCEL: &str = "POST /v1/operations/{run}/cancel";
+    c.expect(CANCEL, c.req(CANCEL, &[&queued]).by(readonly), 403)
+        .await;
+    c.expect(CANCEL, c.req(CANCEL, &[&queued]).by(outsider), 404)
+        .await;
+    let cancelled = c
+        .expect(CANCEL, c.req(CANCEL, &[&queued]).by(owner), 200)
+        .await;
+    assert_eq!(
+        cancelled.body["run"]["outcome"], "cancelled",
+        "{}",
+        cancelled.body
+    );
     c.expect(START, start(json!({"type": "nope"})).by(owner), 422)
         .await;
     c.expect(
@@ -800,6 +817,8 @@ async fn every_route_answers_as_the_document_says() {
     worker.drain().await;
     let done = c.expect(RUN, c.req(RUN, &[&run]).by(owner), 200).await;
     assert_eq!(done.body["run"]["status"], "completed", "{}", done.body);
+    c.expect(CANCEL, c.req(CANCEL, &[&run]).by(owner), 409)
+        .await;
     c.expect(RUN, c.req(RUN, &[&RunId::new()]).by(owner), 404)
         .await;
     c.expect(RUN, c.req(RUN, &[&run]).by(outsider), 404).await;

@@ -65,6 +65,10 @@ pub enum ApiError {
     RetryRunInvalid,
     #[error("only a failed or partially succeeded run can be retried")]
     RetryNotAllowed,
+    /// A cancel of a run that is no longer queued (`run.already_completed`,
+    /// `run.already_running`).
+    #[error("the run cannot be cancelled: {0}")]
+    NotCancellable(ReasonCode),
     /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
     #[error("restore refused: {0}")]
     Restore(ReasonCode),
@@ -127,7 +131,7 @@ impl ApiError {
             | ApiError::IdempotencyKeyReused => 422,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Schedule(_) | ApiError::RetryRunInvalid => 400,
-            ApiError::RetryNotAllowed => 409,
+            ApiError::RetryNotAllowed | ApiError::NotCancellable(_) => 409,
             ApiError::UnsupportedMediaType => 415,
             ApiError::TenantArchived
             | ApiError::TenantAlreadyClaimed
@@ -163,6 +167,7 @@ impl ApiError {
             ApiError::Schedule(e) => e.code(),
             ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
             ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
+            ApiError::NotCancellable(code) => *code,
             ApiError::MethodNotAllowed => R::MethodNotAllowed,
             ApiError::Forbidden(_) => R::AuthForbidden,
             ApiError::MalformedJson(_) => R::RequestMalformedJson,
@@ -204,6 +209,7 @@ impl ApiError {
             ApiError::Schedule(_) => "Invalid backup schedule",
             ApiError::RetryRunInvalid => "Not a run of this schedule",
             ApiError::RetryNotAllowed => "Run not retryable",
+            ApiError::NotCancellable(_) => "Run not cancellable",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Forbidden(_) => "Not allowed",
             ApiError::MalformedJson(_) => "Malformed JSON",
@@ -248,6 +254,7 @@ impl ApiError {
             ApiError::Internal(_) => "The request could not be completed.".to_owned(),
             ApiError::Membership(_)
             | ApiError::Restore(_)
+            | ApiError::NotCancellable(_)
             | ApiError::TenantAlreadyClaimed
             | ApiError::ConcurrentChange
             | ApiError::NotFound(_) => self.code().message().to_owned(),

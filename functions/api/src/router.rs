@@ -18,6 +18,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/health",
     "GET /v1/openapi.json",
     "GET /v1/operations/{run}",
+    "POST /v1/operations/{run}/cancel",
     "GET /v1/workspaces",
     "POST /v1/workspaces",
     "GET /v1/workspaces/{ws}/operations",
@@ -101,6 +102,10 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "operations", run] => {
             only(m, Method::GET)?;
             operations::view(req, deps, run).await
+        }
+        ["v1", "operations", run, "cancel"] => {
+            only(m, Method::POST)?;
+            operations::cancel(req, deps, run).await
         }
         ["v1", "workspaces"] => match *m {
             Method::GET => workspaces::list(req, deps).await,

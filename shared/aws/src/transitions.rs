@@ -2,19 +2,20 @@
 //! step. The lock's run copy moves in step, the active index (GSI3) is kept in the same
 //! write, and a finish frees a while-active identity.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use tenantops_core::identity::lock_kind_of;
 use tenantops_core::state::TransitionKind;
-use tenantops_core::{Counters, LockKind, Run, RunStatus, Transition};
+use tenantops_core::{Counters, LockKind, Outcome, Run, RunStatus, Transition};
 
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
 use crate::item::{number_attr, string_attr, time_attr};
 use crate::keys;
 use crate::runs::{IDEMPOTENCY_WINDOW, STALE_GRACE, status_attr};
 use crate::table::Store;
-use crate::transactions::committed;
+use crate::transactions::{MemberGuard, Rejection, WriteError, committed, committed_guarded};
 
 /// What a reaper's write restates of the run it saw.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,8 @@ pub(crate) enum Seen<'a> {
     Deadline(&'a str),
     /// No worker holds a live lease on it at this time (queued, or its lease has expired).
     NoLiveLease(DateTime<Utc>),
+    /// It is still queued (a cancel finishes only a run no worker has claimed).
+    Queued,
 }
 
 impl Store {
@@ -54,10 +57,48 @@ impl Store {
         seen: Option<Seen<'_>>,
         t: &Transition,
     ) -> Result<(), StoreError> {
+        match self.transition_items(run, worker, seen, t)? {
+            Some(items) => committed(self.transact(items).await?),
+            None => Ok(()),
+        }
+    }
+
+    /// Cancels a queued run: finishes it `cancelled` with its lock, its active index and
+    /// `audit` in one transaction, only while it is still queued and `guard` holds. A run
+    /// that is no longer queued is refused with [`Rejection::Conflict`].
+    pub async fn cancel_queued(
+        &self,
+        run: &Run,
+        now: DateTime<Utc>,
+        guard: MemberGuard<'_>,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError> {
+        let finish = Transition::Finish {
+            now,
+            outcome: Outcome::Cancelled,
+            failures: Vec::new(),
+        };
+        let mut items = vec![self.member_check(run.workspace_id, guard)?];
+        items.extend(
+            self.transition_items(run, None, Some(Seen::Queued), &finish)?
+                .unwrap_or_default(),
+        );
+        items.push(self.put_audit(audit)?);
+        committed_guarded(self.transact(items).await?, None, Rejection::Conflict)
+    }
+
+    /// The items of a transition's transaction; `None`: it changes nothing.
+    fn transition_items(
+        &self,
+        run: &Run,
+        worker: Option<&str>,
+        seen: Option<Seen<'_>>,
+        t: &Transition,
+    ) -> Result<Option<Vec<TransactWriteItem>>, StoreError> {
         let kind = lock_kind_of(run.operation);
         let (mut changes, mut lock_changes) = changes_of(t);
         if changes.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         changes = active_index_changes(changes, run, t);
         if let (Some(w), TransitionKind::Claim) = (worker, t.kind()) {
@@ -98,6 +139,12 @@ impl Store {
                     p.value(time_attr(now)),
                 );
             }
+            Some(Seen::Queued) => {
+                cond = format!(
+                    "({cond}) AND {}",
+                    p.eq("status", status_attr(RunStatus::Queued))
+                );
+            }
             None => {}
         }
         let run_update = self.tx_update(&keys::run(run.id), update, cond, p, false)?;
@@ -118,7 +165,7 @@ impl Store {
             let update = lock_changes.render_under(Some("run"), &mut lp);
             self.tx_update(&lock_key, update, lock_cond, lp, false)?
         };
-        committed(self.transact(vec![run_update, lock_write]).await?)
+        Ok(Some(vec![run_update, lock_write]))
     }
 }
 

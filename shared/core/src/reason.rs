@@ -103,6 +103,10 @@ reasons! {
         "Your role does not allow this.";
     RunNotFound = "run.not_found", Access, retryable: false, blocks_onboarding: false,
         "No run with this id is visible to you.";
+    RunAlreadyCompleted = "run.already_completed", Request, retryable: false, blocks_onboarding: false,
+        "The run has already completed; only a queued run can be cancelled.";
+    RunAlreadyRunning = "run.already_running", Request, retryable: false, blocks_onboarding: false,
+        "A worker is already running this run; only a queued run can be cancelled.";
     WorkspaceNotFound = "workspace.not_found", Access, retryable: false, blocks_onboarding: false,
         "No workspace with this id is visible to you.";
     TenantNotFound = "tenant.not_found", Access, retryable: false, blocks_onboarding: false,

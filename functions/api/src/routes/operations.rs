@@ -1,15 +1,15 @@
-//! Operation runs: start, view, list.
+//! Operation runs: start, view, cancel, list.
 
 use chrono::Utc;
 use serde::Serialize;
-use serde_json::Value;
-use tenantops_aws::RunQuery;
+use serde_json::{Value, json};
+use tenantops_aws::{MemberGuard, Rejection, RunQuery, WriteError};
 use tenantops_core::identity::request_fingerprint;
 use tenantops_core::links::{self, RunLinks};
 use tenantops_core::operation::StartSurface;
 use tenantops_core::{
-    Capability, Identity, Initiator, NewRun, OperationParams, OperationType, Run, RunId, RunStatus,
-    TenantId, Trigger,
+    Capability, Identity, Initiator, NewRun, OperationParams, OperationType, Outcome, ReasonCode,
+    Run, RunId, RunStatus, TenantId, Trigger,
 };
 
 use super::common;
@@ -133,6 +133,88 @@ pub async fn view(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, Api
             run: &run,
         },
     ))
+}
+
+/// Cancels a queued run at once (200); a run already cancelled answers 200 as it is, any
+/// other completed or a running run 409. Who may not see the run gets the viewer's 404.
+pub async fn cancel(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let id: RunId = run.parse().map_err(|_| ApiError::NotFound(Resource::Run))?;
+    tracing::Span::current().record("run_id", id.to_string());
+    // A lost race with a worker's claim or a finish is read again, a few times at most.
+    for _ in 0..3 {
+        let run = deps
+            .store
+            .get_run(id)
+            .await?
+            .ok_or(ApiError::NotFound(Resource::Run))?;
+        let role = deps
+            .store
+            .member_role(run.workspace_id, &caller)
+            .await?
+            .ok_or(ApiError::NotFound(Resource::Run))?;
+        let needed = run.operation.spec().start_capability;
+        if !role.has(needed) {
+            return Err(ApiError::Forbidden(needed));
+        }
+        match (run.status, run.outcome) {
+            (RunStatus::Completed, Outcome::Cancelled) => return Ok(run_reply(200, &run)),
+            (RunStatus::Completed, _) => {
+                return Err(ApiError::NotCancellable(ReasonCode::RunAlreadyCompleted));
+            }
+            (RunStatus::Running, _) => {
+                return Err(ApiError::NotCancellable(ReasonCode::RunAlreadyRunning));
+            }
+            (RunStatus::Queued, _) => {}
+        }
+        let audit = common::Audit {
+            workspace: run.workspace_id,
+            tenant: Some(run.tenant_id),
+            actor: &caller,
+            action: "operation.cancelled",
+            target: run.id.to_string(),
+        }
+        .entry(
+            Some(json!({ "status": RunStatus::Queued })),
+            Some(json!({ "status": RunStatus::Completed, "outcome": Outcome::Cancelled })),
+        );
+        let roles = needed.roles();
+        let guard = MemberGuard {
+            user: &caller,
+            roles: &roles,
+        };
+        match deps
+            .store
+            .cancel_queued(&run, Utc::now(), guard, &audit)
+            .await
+        {
+            Ok(()) => {
+                let run = deps
+                    .store
+                    .get_run(id)
+                    .await?
+                    .ok_or_else(|| ApiError::internal_message("a cancelled run vanished"))?;
+                return Ok(run_reply(200, &run));
+            }
+            Err(WriteError::Rejected(Rejection::Conflict)) => continue,
+            // The membership changed since it was read: answer as the viewer would.
+            Err(WriteError::Rejected(Rejection::NotMember)) => {
+                return Err(ApiError::NotFound(Resource::Run));
+            }
+            Err(e) => return Err(ApiError::write(e, needed)),
+        }
+    }
+    Err(ApiError::ConcurrentChange)
+}
+
+fn run_reply(status: u16, run: &Run) -> Reply {
+    Reply::json(
+        status,
+        &RunReply {
+            links: links::related(run),
+            run,
+        },
+    )
 }
 
 #[derive(Debug, Default)]
