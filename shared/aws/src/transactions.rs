@@ -19,8 +19,10 @@ use crate::item::{Item, string_attr, string_of};
 use crate::keys::{self, Key};
 use crate::table::{Store, build_error};
 
-/// Attempts at a transaction that collides with concurrent ones before giving up.
-const CONFLICT_ATTEMPTS: u32 = 8;
+/// Attempts at a transaction that collides with concurrent ones before giving up. Twelve
+/// attempts wait at most about 4.5 s in backoff (within the API's 10 s), enough for twenty
+/// scheduler ticks racing over the same slots, where eight gave up under load.
+const CONFLICT_ATTEMPTS: u32 = 12;
 
 /// The caller must be a member of the run's workspace with one of `roles`.
 #[derive(Debug, Clone, Copy)]
