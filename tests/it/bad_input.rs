@@ -71,6 +71,16 @@ async fn bad_start_requests_are_refused_with_stable_codes_and_write_nothing() {
             "operation.invalid_params",
         ),
         (
+            // Checked in the start transaction: a check of nothing never reaches the worker.
+            "connection that does not exist",
+            post(
+                json!({"type": "provider_connection.verify", "params": {"connection_id": "nope"}})
+                    .to_string(),
+            ),
+            404,
+            "connection.not_found",
+        ),
+        (
             "system-only type",
             post(json!({"type": "backup_schedule.scheduled"}).to_string()),
             422,

@@ -745,7 +745,10 @@ async fn high_risk_types_are_preview_only_until_an_owner_enables_them() {
         }
     };
     let r = settings(&stack.users().manager).await;
-    assert_eq!((r.status, r.code()), (403, "member.owner_required"));
+    // A manager lacks the capability: the ordinary 403 naming it (not the member-rules code).
+    assert_eq!((r.status, r.code()), (403, "auth.forbidden"));
+    assert_eq!(r.body["capability"], "workspace.settings", "{}", r.body);
+    assert_eq!(audit_count(&stack, "workspace.settings_changed").await, 0);
     let r = settings(&owner).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["workspace"]["settings"]["restore_high_risk"], true);

@@ -12,7 +12,7 @@ use crate::expr::Placeholders;
 use crate::item::{keyed_item, number_attr};
 use crate::keys;
 use crate::table::Store;
-use crate::transactions::{MemberGuard, Rejection, WriteError, committed_guarded};
+use crate::transactions::{MemberGuard, Precondition, Rejection, WriteError, committed_guarded};
 
 /// A tenant's app registration. The secret itself lives in Secrets Manager; this holds only
 /// its name and metadata.
@@ -34,6 +34,22 @@ pub struct ConnectionRecord {
 }
 
 impl Store {
+    /// A start precondition: the tenant's connection exists (a check names it).
+    pub fn connection_exists(
+        &self,
+        ws: WorkspaceId,
+        tenant: TenantId,
+        connection_id: &str,
+    ) -> Result<Precondition, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = p.exists(keys::PK);
+        Ok(Precondition(self.condition_check(
+            keys::connection(ws, tenant, connection_id),
+            cond,
+            p,
+        )?))
+    }
+
     pub async fn get_connection(
         &self,
         ws: WorkspaceId,

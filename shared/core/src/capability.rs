@@ -32,7 +32,24 @@ impl Role {
     pub fn capabilities(self) -> &'static [Capability] {
         use Capability::*;
         match self {
-            Role::Owner | Role::Manager => &[
+            Role::Owner => &[
+                WorkspaceView,
+                WorkspaceSettings,
+                ConnectionView,
+                ConnectionVerify,
+                InventorySync,
+                DirectorySync,
+                BackupRun,
+                BackupView,
+                SchedulesManage,
+                RestorePreview,
+                RestoreExecute,
+                MembersManage,
+                TenantsManage,
+                ConnectionManage,
+                AuditView,
+            ],
+            Role::Manager => &[
                 WorkspaceView,
                 ConnectionView,
                 ConnectionVerify,
@@ -102,6 +119,10 @@ pub enum Capability {
     /// See the workspace and list its runs (each run still needs its own view capability).
     #[serde(rename = "workspace.view")]
     WorkspaceView,
+    /// Change the workspace's settings (such as allowing high-risk restores): owners only,
+    /// since a setting loosens what every other role may do.
+    #[serde(rename = "workspace.settings")]
+    WorkspaceSettings,
     /// See provider connections and their verification runs.
     #[serde(rename = "connection.view")]
     ConnectionView,
@@ -138,8 +159,9 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 14] = [
+    pub const ALL: [Capability; 15] = [
         Capability::WorkspaceView,
+        Capability::WorkspaceSettings,
         Capability::ConnectionView,
         Capability::ConnectionVerify,
         Capability::InventorySync,
@@ -158,6 +180,7 @@ impl Capability {
     pub fn as_str(self) -> &'static str {
         match self {
             Capability::WorkspaceView => "workspace.view",
+            Capability::WorkspaceSettings => "workspace.settings",
             Capability::ConnectionView => "connection.view",
             Capability::ConnectionVerify => "connection.verify",
             Capability::InventorySync => "inventory.sync",

@@ -122,26 +122,59 @@ impl TenantPath {
             .ok_or(ApiError::NotFound(Resource::Schedule))
     }
 
-    /// A `backup_schedule.run_now` started through the operations route may name a
-    /// schedule: the run then covers the schedule's scope, and the schedule's existence is a
-    /// condition of the start (404 `schedule.not_found`, after the caller's membership and
-    /// role are checked). Other starts: no scope, no condition.
-    pub async fn named_schedule(
+    /// What a start through the operations route must find at the database, checked in the
+    /// start transaction after the caller's membership and role:
+    /// - a `backup_schedule.run_now` that names a schedule covers the schedule's scope, and
+    ///   the schedule must exist (404 `schedule.not_found`);
+    /// - a `provider_connection.verify` names a connection, which must exist (404
+    ///   `connection.not_found`), so a check of nothing never reaches the worker.
+    ///
+    /// Other starts: no scope, no condition.
+    pub async fn start_conditions(
         &self,
         deps: &Deps,
         params: &OperationParams,
-    ) -> Result<(Option<Vec<String>>, Vec<Precondition>), ApiError> {
-        let OperationParams::BackupScheduleRunNow(BackupRunNowParams {
-            backup_schedule_id: Some(id),
-        }) = params
-        else {
-            return Ok((None, Vec::new()));
-        };
-        let id = ScheduleId::from_ulid(*id);
-        let schedule = self.schedule(deps, id, Capability::BackupRun).await?;
-        let exists = deps.store.schedule_exists(self.ws, self.tenant, id)?;
-        Ok((Some(schedule.types), vec![exists]))
+    ) -> Result<StartConditions, ApiError> {
+        match params {
+            OperationParams::BackupScheduleRunNow(BackupRunNowParams {
+                backup_schedule_id: Some(id),
+            }) => {
+                let id = ScheduleId::from_ulid(*id);
+                let schedule = self.schedule(deps, id, Capability::BackupRun).await?;
+                let exists = deps.store.schedule_exists(self.ws, self.tenant, id)?;
+                Ok(StartConditions {
+                    scope: Some(schedule.types),
+                    preconditions: vec![exists],
+                    missing: Resource::Schedule,
+                })
+            }
+            OperationParams::ProviderConnectionVerify(p) => {
+                let exists =
+                    deps.store
+                        .connection_exists(self.ws, self.tenant, &p.connection_id)?;
+                Ok(StartConditions {
+                    scope: None,
+                    preconditions: vec![exists],
+                    missing: Resource::Connection,
+                })
+            }
+            _ => Ok(StartConditions {
+                scope: None,
+                preconditions: Vec::new(),
+                missing: Resource::Route,
+            }),
+        }
     }
+}
+
+/// See [`TenantPath::start_conditions`].
+#[derive(Debug)]
+pub struct StartConditions {
+    /// The object types the run covers (`None`: the type's default).
+    pub scope: Option<Vec<String>>,
+    pub preconditions: Vec<Precondition>,
+    /// What is missing when a precondition fails.
+    pub missing: Resource,
 }
 
 /// [`tenant_path`] then [`TenantPath::scope`], for routes that read nothing else from the

@@ -74,7 +74,7 @@ pub async fn start(
         .map_err(|e| ApiError::InvalidParams(e.to_string()))?;
     let click = launch::click(req, &path.caller)?;
 
-    let (scope, preconditions) = path.named_schedule(deps, &params).await?;
+    let conditions = path.start_conditions(deps, &params).await?;
     let (caller, ws, tenant) = (&path.caller, path.ws, path.tenant);
     let identity = Identity::derive(ws, tenant, &params, &click);
     let now = Utc::now();
@@ -87,7 +87,7 @@ pub async fn start(
             initiator: Initiator::User(caller.clone()),
             trigger: Trigger::Manual,
         },
-        scope.as_deref(),
+        conditions.scope.as_deref(),
         now,
     );
     let fingerprint = request_fingerprint(tenant, &params);
@@ -99,10 +99,9 @@ pub async fn start(
             lock: identity.lock,
             fingerprint,
             capability: spec.start_capability,
-            preconditions: &preconditions,
+            preconditions: &conditions.preconditions,
         },
-        // The only precondition here: the named schedule exists.
-        |_| ApiError::NotFound(Resource::Schedule),
+        |_| ApiError::NotFound(conditions.missing),
     )
     .await
 }

@@ -4,8 +4,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantops_aws::{
-    AuditQuery, MemberGuard, MemberRecord, MemberWrite, Rejection, WorkspaceRecord,
-    WorkspaceSettings, WriteError,
+    AuditQuery, MemberGuard, MemberRecord, MemberWrite, WorkspaceRecord, WorkspaceSettings,
 };
 use tenantops_core::membership::{MemberChange, MembershipError, check_change};
 use tenantops_core::{Capability, Role, TenantId, UserId, WorkspaceId};
@@ -266,14 +265,11 @@ struct SettingsBody {
     settings: WorkspaceSettings,
 }
 
-/// `PATCH /v1/workspaces/{ws}` `{"settings": {"restore_high_risk": bool}}`: owners only.
+/// `PATCH /v1/workspaces/{ws}` `{"settings": {"restore_high_risk": bool}}`: the `workspace.settings` capability (owners).
 pub async fn update_workspace(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    let role = common::role_in(deps, ws, &caller).await?;
-    if role != Role::Owner {
-        return Err(ApiError::Membership(MembershipError::OwnerRequired));
-    }
+    common::authorize(deps, ws, &caller, Capability::WorkspaceSettings).await?;
     let body: SettingsBody = common::body(req)?;
     let before = deps
         .store
@@ -297,17 +293,12 @@ pub async fn update_workspace(req: &ApiRequest, deps: &Deps, ws: &str) -> Result
             body.settings,
             MemberGuard {
                 user: &caller,
-                roles: &[Role::Owner],
+                roles: &Capability::WorkspaceSettings.roles(),
             },
             &audit,
         )
         .await
-        .map_err(|e| match e {
-            WriteError::Rejected(Rejection::MissingCapability(_)) => {
-                ApiError::Membership(MembershipError::OwnerRequired)
-            }
-            other => ApiError::write(other, Capability::MembersManage),
-        })?;
+        .map_err(|e| ApiError::write(e, Capability::WorkspaceSettings))?;
     Ok(Reply::json(
         200,
         &json!({ "workspace": { "id": ws, "name": before.name, "settings": body.settings } }),
