@@ -29,6 +29,33 @@ struct LocalHost {
     child: Child,
 }
 
+impl LocalHost {
+    /// Stops the stack as a developer's Ctrl-C or a service manager does (SIGTERM), and
+    /// checks it shut down cleanly: exited within 30 s and removed its `stack.json`, so a
+    /// stale file never points at dead ports.
+    fn stop(mut self, stack_file: &Path) -> anyhow::Result<()> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .context("sending SIGTERM to tenantops-local")?;
+        if !sent.success() {
+            bail!("could not signal tenantops-local ({pid})");
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                bail!("tenantops-local did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if stack_file.exists() {
+            bail!("tenantops-local stopped but left {}", stack_file.display());
+        }
+        Ok(())
+    }
+}
+
 impl Drop for LocalHost {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -337,7 +364,7 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         .stdin(Stdio::null())
         .status()
         .with_context(|| format!("running {}", st.display()))?;
-    drop(host);
+    host.stop(&state_dir.join("stack.json"))?;
     drop(stack);
     eprintln!("xtask: fuzz-api finished in {:.0?}", started.elapsed());
     Ok(if status.success() {

@@ -22,6 +22,8 @@ async fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info,aws_config=warn,aws_smithy_runtime=warn".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or CI output stays plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let port: u16 = std::env::var("TENANTOPS_API_PORT")
@@ -185,9 +187,14 @@ async fn main() -> anyhow::Result<()> {
         start = tenantops_core::links::start(demo.workspace_id, demo.tenant_id),
         file = stack_file.display(),
     );
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())
-        .await?;
+        .await;
+    // A stopped stack leaves no stack.json pointing at dead ports.
+    if let Err(e) = std::fs::remove_file(&stack_file) {
+        tracing::warn!(error = %e, "could not remove {}", stack_file.display());
+    }
+    served?;
     Ok(())
 }
 
