@@ -265,6 +265,11 @@ async fn settings_catalog_and_administrative_templates_round_trip_through_a_rest
     assert_eq!(p.body["restore"]["executable"], true, "{}", p.body);
     let items = p.body["items"].as_array().unwrap();
     assert!(items.iter().all(|i| i["action"] == "create"), "{items:?}");
+    // A create's diff lists only fields that have a value: `before` left out, never null.
+    for row in items.iter().flat_map(|i| i["diff"].as_array().unwrap()) {
+        assert!(row.get("before").is_none(), "{row}");
+        assert!(!row["after"].is_null(), "{row}");
+    }
     assert!(
         items
             .iter()
@@ -901,6 +906,15 @@ async fn an_object_changed_since_its_backup_is_updated_back_with_a_field_diff() 
             .unwrap()
             .iter()
             .any(|c| c["path"] == "description" && c["before"] == "edited by hand"),
+        "{item}"
+    );
+    // The inventory's record of the object's type is not a change.
+    assert!(
+        item["diff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["path"] != "odataType"),
         "{item}"
     );
     let (restore, token) = ids(&p);

@@ -39,7 +39,10 @@ fn meta(obj: &Value, fields: &[&str]) -> Value {
         }
     }
     if let Some(t) = obj.get("@odata.type").and_then(Value::as_str) {
-        m.insert("odataType".into(), Value::String(t.to_owned()));
+        m.insert(
+            tenantops_core::restore::INVENTORY_TYPE_FIELD.into(),
+            Value::String(t.to_owned()),
+        );
     }
     Value::Object(m)
 }

@@ -104,13 +104,14 @@ pub enum Action {
     SkipUnchanged,
 }
 
-/// One changed field of a payload. `None` means absent on that side.
+/// One changed field of a payload. `None` means absent on that side, and the side is then
+/// left out of the JSON (as the README documents), never written as `null`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub path: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<Value>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
 }
 
@@ -134,6 +135,10 @@ pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
     out
 }
 
+fn present(v: Option<&Value>) -> Option<&Value> {
+    v.filter(|v| !v.is_null())
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
@@ -148,7 +153,9 @@ fn diff_into(
     after: Option<&Value>,
     out: &mut Vec<FieldChange>,
 ) {
-    match (before, after) {
+    // Graph writes an unset property as `null` or leaves it out, interchangeably: both are
+    // "absent", so a create lists no `null → null` rows and `null` vs missing is no change.
+    match (present(before), present(after)) {
         (Some(a), Some(b)) if a == b => {}
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
             let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -174,10 +181,18 @@ fn diff_into(
     }
 }
 
+/// The field in which an inventory item records the object's `@odata.type`.
+pub const INVENTORY_TYPE_FIELD: &str = "odataType";
+
 /// The inventory's metadata (normalized) and the snapshot's fields of the same names, so that
 /// a diff against inventory metadata compares like with like: `(before, after)`.
 pub fn comparable_to_meta(snapshot: &Value, meta: &Value) -> (Value, Value) {
-    let before = crate::backup::normalize(meta);
+    let mut before = crate::backup::normalize(meta);
+    // The inventory's own record of `@odata.type`, which normalized payloads never carry:
+    // comparing it would always show a change that is not there.
+    if let Some(m) = before.as_object_mut() {
+        m.remove(INVENTORY_TYPE_FIELD);
+    }
     let after = match (snapshot.as_object(), before.as_object()) {
         (Some(s), Some(m)) => Value::Object(
             s.iter()
@@ -479,6 +494,34 @@ mod tests {
         assert_eq!(d[0].path, "description");
         assert_eq!(d[0].before, Some(json!("edited")));
         assert_eq!(d[0].after, Some(json!("")));
+    }
+
+    #[test]
+    fn null_and_absent_are_the_same_and_an_absent_side_is_left_out() {
+        let d = diff(
+            &json!({}),
+            &json!({"name": "P", "osEdition": null, "o": {"x": null}}),
+        );
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].path, "name");
+        assert_eq!(d[1].path, "o");
+        let row = serde_json::to_value(&d[0]).expect("serializes");
+        assert_eq!(row, json!({"path": "name", "after": "P"}));
+        assert!(diff(&json!({"a": null}), &json!({})).is_empty());
+        assert_eq!(
+            diff(&json!({"a": null}), &json!({"a": 1}))[0].before,
+            None,
+            "null before is absent"
+        );
+    }
+
+    #[test]
+    fn the_inventorys_type_record_is_not_compared() {
+        let snapshot = json!({"name": "P"});
+        let meta =
+            json!({"name": "P", "odataType": "#microsoft.graph.windows10GeneralConfiguration"});
+        let (before, after) = comparable_to_meta(&snapshot, &meta);
+        assert!(diff(&before, &after).is_empty());
     }
 
     #[test]
