@@ -7,6 +7,7 @@ mod backup;
 mod bad_input;
 mod cancel;
 mod dispatch;
+mod events;
 mod faults;
 mod gateway;
 mod graph;
