@@ -10,6 +10,7 @@ mod dispatch;
 mod faults;
 mod gateway;
 mod graph;
+mod hosts;
 mod idempotency;
 mod isolation;
 mod listing;
