@@ -17,7 +17,7 @@ use tenantops_local::template::{
     API_FUNCTION, SCHEDULER_FUNCTION, TEMPLATE_YAML, Template, WorkerLimits,
 };
 use tenantops_local::worker_host::{Drained, WorkerHost};
-use tenantops_tests::TestStack;
+use tenantops_tests::{LogBuffer, TestStack};
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -111,6 +111,14 @@ fn changing_the_template_changes_the_hosts_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invocation_past_its_deadline_is_killed_and_its_messages_come_back() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("tenantops_local=info"))
+        .with_writer(move || writer.clone())
+        .finish();
+    // The host is polled on this thread (no spawned task), so its log lands here.
+    let _guard = tracing::subscriber::set_default(subscriber);
     let stack = TestStack::new().await;
     let worker = stack
         .worker(&[("deviceManagement/deviceConfigurations", 3)], policy())
@@ -137,6 +145,12 @@ async fn an_invocation_past_its_deadline_is_killed_and_its_messages_come_back() 
             invocations: 1,
             timed_out: 1,
         }
+    );
+    assert!(
+        logs.text()
+            .contains("worker invocation timed out and was killed"),
+        "the kill is logged: {}",
+        logs.text()
     );
     assert_ne!(
         stack.run(&id).await.status,
