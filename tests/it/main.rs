@@ -11,6 +11,7 @@ mod events;
 mod faults;
 mod gateway;
 mod graph;
+mod hosts;
 mod idempotency;
 mod isolation;
 mod listing;

@@ -10,18 +10,16 @@ use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContex
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use axum::body::{Body, to_bytes};
-use axum::http::Request;
 use serde_json::Value;
 use tenantops_api::Deps;
 use tenantops_aws::{Dispatcher, SecretVault, Store};
-use tenantops_local::gateway::{self, Gateway};
+use tenantops_local::gateway::Gateway;
 use tenantops_local::provision::{self, Resources};
 use tenantops_local::seed::{self, Demo, DemoUsers};
 use tenantops_local::tokens::TokenIssuer;
-use tower::ServiceExt;
 
 pub mod faults;
+pub mod hosts;
 
 /// Records the name of every AWS operation a client sends (retries not counted twice).
 #[derive(Debug, Clone, Default)]
@@ -188,49 +186,11 @@ impl TestStack {
         &self.demo.users
     }
 
-    /// Calls the API through the local gateway (JWT check, v2 event) with these deps.
+    /// Calls the API through the local gateway (JWT check, v2 event, the template's API
+    /// timeout) with these deps.
     pub async fn call_with(&self, deps: &Arc<Deps>, req: ApiCall<'_>) -> Reply {
-        let app = gateway::router(Gateway {
-            deps: deps.clone(),
-            tokens: self.tokens.clone(),
-        });
-        let mut builder = Request::builder().method(req.method).uri(req.path);
-        if let Some(user) = req.user {
-            builder = builder.header("authorization", format!("Bearer {}", self.token(user)));
-        }
-        if let Some(token) = req.raw_token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
-        }
-        for (k, v) in &req.headers {
-            builder = builder.header(*k, v.as_str());
-        }
-        let body = match req.body {
-            Some(b) => {
-                if !req
-                    .headers
-                    .iter()
-                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-                {
-                    builder = builder.header("content-type", "application/json");
-                }
-                Body::from(b)
-            }
-            None => Body::empty(),
-        };
-        let resp = app.oneshot(builder.body(body).unwrap()).await.unwrap();
-        let status = resp.status().as_u16();
-        let content_type = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            content_type,
-            body,
-        }
+        let gateway = Gateway::from_template(deps.clone(), self.tokens.clone()).unwrap();
+        self.call_via(gateway, req).await
     }
 
     pub async fn call(&self, req: ApiCall<'_>) -> Reply {

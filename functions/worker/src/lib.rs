@@ -47,7 +47,11 @@ pub enum MessageError {
 }
 
 /// Handles one SQS batch; returns the ids of the messages that must come back.
-pub async fn handle(event: SqsEvent, deps: &Deps) -> SqsBatchResponse {
+pub async fn handle(
+    event: SqsEvent,
+    _deadline: chrono::DateTime<Utc>,
+    deps: &Deps,
+) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();

@@ -20,7 +20,12 @@ async fn main() -> Result<(), Error> {
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        Ok::<SqsBatchResponse, Error>(tenantops_worker::handle(event.payload, deps).await)
+        // The runtime's deadline for this invocation (milliseconds since the epoch).
+        let deadline = i64::try_from(event.context.deadline)
+            .ok()
+            .and_then(chrono::DateTime::from_timestamp_millis)
+            .unwrap_or_else(chrono::Utc::now);
+        Ok::<SqsBatchResponse, Error>(tenantops_worker::handle(event.payload, deadline, deps).await)
     }))
     .await
 }

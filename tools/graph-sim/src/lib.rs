@@ -36,6 +36,7 @@
 //!   tokens get 401 `InvalidAuthenticationToken`; missing application permissions get 403.
 //! - **Faults** on demand ([`Fault`]): 429s, 503/504s, permanent 403s, arbitrary error bodies,
 //!   token endpoint errors.
+//! - **Latency** on demand ([`GraphSim::set_delay`]): a fixed delay before every request.
 //!
 //! # Not simulated
 //!
@@ -257,6 +258,12 @@ impl GraphSim {
     /// Makes every access token handed out so far expired (Graph answers 401).
     pub fn expire_access_tokens(&self) {
         self.shared.sim().expire_access_tokens();
+    }
+
+    /// Adds `delay` of latency before every request is served (zero: none), e.g. to make a
+    /// handler outlive its deadline.
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.set_delay(delay);
     }
 
     /// Replaces the throttling limits (and refills every bucket).

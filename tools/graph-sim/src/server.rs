@@ -1,7 +1,9 @@
 //! The HTTP face: one axum fallback that hands each request to the simulator under its lock
 //! and turns the reply into a response with Graph's headers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
@@ -19,13 +21,21 @@ const BODY_LIMIT: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub(crate) struct Shared {
     sim: Mutex<Sim>,
+    /// Latency added before every request is served, in milliseconds (0: none).
+    delay_ms: AtomicU64,
 }
 
 impl Shared {
     pub(crate) fn new(sim: Sim) -> Shared {
         Shared {
             sim: Mutex::new(sim),
+            delay_ms: AtomicU64::new(0),
         }
+    }
+
+    pub(crate) fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The simulator; a panic in a test's `with_tenant` closure must not wedge the server.
@@ -37,6 +47,11 @@ impl Shared {
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    let delay = shared.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        // Outside the simulator's lock: delayed requests overlap as Graph's would.
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let method = parts.method.as_str().to_ascii_uppercase();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().unwrap_or_default().to_owned();

@@ -5,10 +5,15 @@
 //! authorizer. A missing or invalid token gets API Gateway's
 //! own 401 before the handler runs; a verified token's claims are passed in
 //! `requestContext.authorizer.jwt.claims`, exactly where the Lambda reads them in AWS.
+//!
+//! Lambda's limits hold as in AWS: a handler still running at the API function's `Timeout`
+//! (from the template) is dropped, and a response over Lambda's 6 MB synchronous payload is
+//! refused; the client gets API Gateway's answer to a failed invocation either way.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use aws_lambda_events::encodings::Body as EventBody;
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -19,15 +24,48 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tenantops_api::Deps;
 
+use crate::template::{API_FUNCTION, Template, timeout_override};
 use crate::tokens::TokenIssuer;
 
 /// API Gateway's HTTP API payload limit.
 const GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
+/// Lambda's limit on a synchronous invocation's response payload (the serialized response
+/// event), 6 MB: "For synchronous invocations, the maximum payload size is 6 MB"
+/// (https://docs.aws.amazon.com/lambda/latest/dg/API_Invoke.html; 6 MiB, as Lambda's error
+/// message gives it: 6291456 bytes).
+pub const LAMBDA_RESPONSE_LIMIT: usize = 6 * 1024 * 1024;
+
+/// Overrides the API function's `Timeout` locally (whole seconds).
+pub const TIMEOUT_ENV: &str = "TENANTOPS_LOCAL_API_TIMEOUT_S";
+
 #[derive(Debug, Clone)]
 pub struct Gateway {
     pub deps: Arc<Deps>,
     pub tokens: TokenIssuer,
+    /// The API function's timeout: a handler still running then is dropped.
+    pub timeout: Duration,
+}
+
+impl Gateway {
+    /// A gateway with exactly the template's API function timeout.
+    pub fn from_template(deps: Arc<Deps>, tokens: TokenIssuer) -> anyhow::Result<Self> {
+        let timeout = Template::embedded()?.function_timeout(API_FUNCTION)?;
+        Ok(Self {
+            deps,
+            tokens,
+            timeout,
+        })
+    }
+
+    /// The template's timeout, unless [`TIMEOUT_ENV`] overrides it.
+    pub fn configured(deps: Arc<Deps>, tokens: TokenIssuer) -> anyhow::Result<Self> {
+        let mut gateway = Self::from_template(deps, tokens)?;
+        if let Some(timeout) = timeout_override(TIMEOUT_ENV)? {
+            gateway.timeout = timeout;
+        }
+        Ok(gateway)
+    }
 }
 
 pub fn router(gateway: Gateway) -> Router {
@@ -80,7 +118,37 @@ async fn serve(State(gw): State<Gateway>, req: Request) -> Response {
             return gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         }
     };
-    let out = tenantops_api::handle(event, &gw.deps).await;
+    let Ok(out) = tokio::time::timeout(gw.timeout, tenantops_api::handle(event, &gw.deps)).await
+    else {
+        // The function times out (10 s) well before HTTP API's 30 s integration timeout, so
+        // the invocation ends in a Lambda error, which an HTTP API answers 500
+        // {"message":"Internal Server Error"}
+        // (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html).
+        tracing::error!(
+            timeout_s = gw.timeout.as_secs_f64(),
+            route = %route_key,
+            "API invocation timed out and was killed"
+        );
+        return failed_invocation();
+    };
+    lambda_response(out)
+}
+
+/// The client's response for what the handler returned: as-is, unless Lambda would refuse
+/// it for size (over [`LAMBDA_RESPONSE_LIMIT`] serialized), which API Gateway answers like
+/// any failed invocation.
+pub fn lambda_response(out: ApiGatewayV2httpResponse) -> Response {
+    let size = serde_json::to_vec(&out)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > LAMBDA_RESPONSE_LIMIT {
+        tracing::error!(
+            bytes = size,
+            limit = LAMBDA_RESPONSE_LIMIT,
+            "API response refused: over Lambda's synchronous payload limit"
+        );
+        return failed_invocation();
+    }
     let status = u16::try_from(out.status_code)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
@@ -237,6 +305,13 @@ pub async fn invoke(
         _ => Value::Null,
     };
     Ok((u16::try_from(out.status_code)?, body))
+}
+
+/// What an HTTP API answers when the Lambda invocation itself failed (a timeout, a refused
+/// response): 500 {"message":"Internal Server Error"}
+/// (https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-troubleshooting-lambda.html).
+fn failed_invocation() -> Response {
+    gateway_message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
 /// API Gateway's own error shape (not a problem document: the Lambda never ran).

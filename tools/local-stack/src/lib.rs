@@ -10,5 +10,6 @@ pub mod provision;
 pub mod run_pipe;
 pub mod scheduler_host;
 pub mod seed;
+pub mod template;
 pub mod tokens;
 pub mod worker_host;

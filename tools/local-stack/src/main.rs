@@ -101,8 +101,11 @@ async fn main() -> anyhow::Result<()> {
         lease: tenantops_worker::LEASE,
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
     });
+    // Lambda's limits, from the template: the worker's timeout, batch size and concurrency.
+    let worker_host = tenantops_local::worker_host::WorkerHost::configured()?;
+    tracing::info!(limits = ?worker_host.limits, "worker host");
     let poller = worker.clone();
-    tokio::spawn(async move { tenantops_local::worker_host::run(&poller).await });
+    tokio::spawn(async move { worker_host.run(&poller).await });
     let pipe = tenantops_local::run_pipe::RunPipe::new(
         &sdk,
         &resources.table_name,
@@ -131,7 +134,10 @@ async fn main() -> anyhow::Result<()> {
         store: deps.store.clone(),
         dispatcher: deps.dispatcher.clone(),
     };
-    tokio::spawn(async move { tenantops_local::scheduler_host::run(&scheduler).await });
+    let scheduler_timeout = tenantops_local::scheduler_host::timeout()?;
+    tokio::spawn(async move {
+        tenantops_local::scheduler_host::run(&scheduler, scheduler_timeout).await
+    });
 
     let tokens = TokenIssuer::generate();
     let mut minted = serde_json::Map::new();
@@ -180,7 +186,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&stack_file, serde_json::to_vec_pretty(&stack)?)
         .with_context(|| format!("writing {}", stack_file.display()))?;
 
-    let app = gateway::router(gateway::Gateway { deps, tokens });
+    let app = gateway::router(gateway::Gateway::configured(deps, tokens)?);
     tracing::info!(
         "tenantops is up at {api_url} (stack: {}). Try:\n  curl -s -X POST {api_url}{start} -H \"Authorization: Bearer $(jq -r .tokens.owner {file})\" -H 'content-type: application/json' -d '{{\"type\":\"inventory.sync\"}}'",
         stack_file.display(),
