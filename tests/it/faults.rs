@@ -350,7 +350,7 @@ async fn kill_then_recover(at: KillAt) -> Killed {
     assert_eq!(received.len(), 1);
     let event = tenantops_local::worker_host::event(&received, &stack.resources.queue_url).unwrap();
     tokio::select! {
-        _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
+        _ = tenantops_worker::handle(event, chrono::Utc::now() + chrono::TimeDelta::seconds(120), &worker.deps) => panic!("the worker was to be killed"),
         _ = kill.fired() => {}
     }
     let at_kill = stack.run(&id).await;
@@ -803,7 +803,7 @@ async fn a_restore_killed_after_its_graph_writes_but_before_finishing_writes_not
     assert_eq!(received.len(), 1);
     let event = tenantops_local::worker_host::event(&received, &stack.resources.queue_url).unwrap();
     tokio::select! {
-        _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
+        _ = tenantops_worker::handle(event, chrono::Utc::now() + chrono::TimeDelta::seconds(120), &worker.deps) => panic!("the worker was to be killed"),
         _ = kill.fired() => {}
     }
     assert_eq!(policy_names(&worker), names, "every object was written");

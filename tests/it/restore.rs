@@ -367,7 +367,7 @@ async fn a_restore_redelivered_mid_way_creates_no_duplicate_objects() {
     assert_eq!(received.len(), 1);
     let event = tenantops_local::worker_host::event(&received, &stack.resources.queue_url).unwrap();
     tokio::select! {
-        _ = tenantops_worker::handle(event, &worker.deps) => panic!("the worker was to be killed"),
+        _ = tenantops_worker::handle(event, chrono::Utc::now() + chrono::TimeDelta::seconds(120), &worker.deps) => panic!("the worker was to be killed"),
         _ = kill.fired() => {}
     }
     assert_eq!(

@@ -98,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
         lease: tenantops_worker::LEASE,
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
+        deadline_margin: tenantops_worker::config::DEFAULT_DEADLINE_MARGIN,
     });
     let poller = worker.clone();
     tokio::spawn(async move { tenantops_local::worker_host::run(&poller).await });

@@ -70,7 +70,9 @@ pub async fn poll_once(deps: &Deps, wait: Duration) -> anyhow::Result<usize> {
     if messages.is_empty() {
         return Ok(0);
     }
-    let response = tenantops_worker::handle(event_of(&messages, deps.queue.url())?, deps).await;
+    let deadline = chrono::Utc::now() + chrono::TimeDelta::seconds(120);
+    let response =
+        tenantops_worker::handle(event_of(&messages, deps.queue.url())?, deadline, deps).await;
     let failed: HashSet<&str> = response
         .batch_item_failures
         .iter()
