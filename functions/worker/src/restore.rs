@@ -9,6 +9,10 @@
 //! name, among objects that did not exist at preview time, and adopted instead of created
 //! again. Updates (PATCH) and assignments (`/assign` replaces them) are idempotent.
 //!
+//! A restore continues across invocations: near the deadline it checkpoints how many items
+//! (in order) are done and counted, and the next invocation takes their results from their
+//! records instead of writing them again.
+//!
 //! [`GraphClient::write_once`]: tenantops_graph::GraphClient::write_once
 
 use chrono::Utc;
@@ -127,7 +131,8 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
                 Err(stop) => return Err(stop),
             }
         };
-        moved = true;
+        // Only work done in this invocation lets it yield.
+        moved |= !counted;
         if let Some(id) = &result.written_id {
             written.push(id.clone());
         }
