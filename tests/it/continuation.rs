@@ -530,3 +530,43 @@ async fn a_restore_continued_across_invocations_writes_each_item_once() {
         "each snapshot restored exactly once"
     );
 }
+
+#[tokio::test]
+async fn an_inventory_sync_past_its_deadline_continues_type_by_type() {
+    let stack = TestStack::new().await;
+    let counts: Vec<(&str, usize)> = tenantops_graph_sim::DEMO_COLLECTIONS
+        .iter()
+        .map(|p| (*p, 3))
+        .collect();
+    let worker = worker(&stack, &counts, &[], 100, true).await;
+    let id = stack.start(json!({"type": "inventory.sync"})).await;
+
+    let (run, invocations) = continue_to_end(&stack, &worker, &id, Utc::now).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.failures);
+    let types = tenantops_graph::registry::ObjectType::inventory().count();
+    assert!(
+        invocations > 1 && invocations <= types,
+        "{invocations} invocations for {types} types"
+    );
+    let n = 3 * types as u64;
+    assert_eq!(
+        run.counters,
+        Counters {
+            total: n,
+            processed: n,
+            succeeded: n,
+            ..Counters::default()
+        }
+    );
+    let result = run.result.as_ref().unwrap()["types"].as_object().unwrap();
+    assert_eq!(
+        result.len(),
+        types,
+        "every type's result, from every invocation"
+    );
+    assert_eq!(
+        reads_repeated(&worker),
+        Vec::<String>::new(),
+        "no list read twice"
+    );
+}
