@@ -30,18 +30,24 @@ fn policy() -> RetryPolicy {
     }
 }
 
-/// A worker against a graph-sim whose `paged` collections answer `page_size` objects a page.
+/// A worker against a graph-sim whose `paged` collections answer `page_size` objects a page
+/// (and, with `empty_pages`, sometimes an empty page with a next link, as Graph does).
 async fn worker(
     stack: &TestStack,
     counts: &[(&str, usize)],
     paged: &[&str],
     page_size: usize,
     idempotent_creates: bool,
+    empty_pages: bool,
 ) -> WorkerHarness {
     let entra = stack.entra_tenant_id().await;
     let client = SimClient::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
     let mut config = SimConfig::generated(&entra, client, counts);
     config.idempotent_creates = idempotent_creates;
+    if !empty_pages {
+        // Exact objects per page, for tests that count what one invocation did.
+        config.empty_page_ratio = 0.0;
+    }
     for path in paged {
         config.tenants[0]
             .collections
@@ -277,6 +283,7 @@ async fn a_backup_past_its_deadline_continues_across_invocations_reading_every_o
         &[CONFIGS, POLICIES],
         3,
         true,
+        true,
     )
     .await;
     let id = start_backup(&stack, &["deviceConfigurations", "configurationPolicies"]).await;
@@ -316,7 +323,7 @@ async fn a_backup_past_its_deadline_continues_across_invocations_reading_every_o
 #[tokio::test]
 async fn a_batch_mate_of_a_long_run_finishes_in_the_same_invocation() {
     let stack = TestStack::new().await;
-    let worker = worker(&stack, &[(CONFIGS, 12)], &[CONFIGS], 2, true).await;
+    let worker = worker(&stack, &[(CONFIGS, 12)], &[CONFIGS], 2, true, false).await;
     let backup = start_backup(&stack, &["deviceConfigurations"]).await;
     let sync = stack
         .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
@@ -344,7 +351,7 @@ async fn a_batch_mate_of_a_long_run_finishes_in_the_same_invocation() {
 #[tokio::test]
 async fn a_worker_killed_after_a_checkpoint_is_resumed_from_it_with_consistent_counters() {
     let stack = TestStack::new().await;
-    let worker = worker(&stack, &[(CONFIGS, 10)], &[CONFIGS], 2, true).await;
+    let worker = worker(&stack, &[(CONFIGS, 10)], &[CONFIGS], 2, true, false).await;
     let id = start_backup(&stack, &["deviceConfigurations"]).await;
     invoke(&worker, Utc::now()).await;
     let saved = stack.run(&id).await;
@@ -416,7 +423,15 @@ async fn a_worker_killed_after_a_checkpoint_is_resumed_from_it_with_consistent_c
 #[tokio::test]
 async fn a_restore_continued_across_invocations_writes_each_item_once() {
     let stack = TestStack::new().await;
-    let worker = worker(&stack, &[("groups", 2), (POLICIES, 4)], &[], 100, false).await;
+    let worker = worker(
+        &stack,
+        &[("groups", 2), (POLICIES, 4)],
+        &[],
+        100,
+        false,
+        false,
+    )
+    .await;
     // Assignments to a group the restore can map, as the restore tests set them up.
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         let group = t.collections["groups"].objects[0]["id"]
@@ -538,7 +553,7 @@ async fn an_inventory_sync_past_its_deadline_continues_type_by_type() {
         .iter()
         .map(|p| (*p, 3))
         .collect();
-    let worker = worker(&stack, &counts, &[], 100, true).await;
+    let worker = worker(&stack, &counts, &[], 100, true, true).await;
     let id = stack.start(json!({"type": "inventory.sync"})).await;
 
     let (run, invocations) = continue_to_end(&stack, &worker, &id, Utc::now).await;
@@ -568,5 +583,80 @@ async fn an_inventory_sync_past_its_deadline_continues_type_by_type() {
         reads_repeated(&worker),
         Vec::<String>::new(),
         "no list read twice"
+    );
+}
+
+#[tokio::test]
+async fn a_long_throttle_hands_a_backup_back_with_its_work_kept() {
+    let stack = TestStack::new().await;
+    let mut worker = worker(&stack, &[(CONFIGS, 10)], &[CONFIGS], 2, true, false).await;
+    let id = start_backup(&stack, &["deviceConfigurations"]).await;
+    invoke(&worker, Utc::now()).await;
+    assert_eq!(stack.run(&id).await.counters.processed, 2, "one page");
+
+    // The next page is throttled for longer than a Lambda should sleep.
+    worker.sim.inject(tenantops_graph_sim::Fault::Throttle {
+        path_prefix: CONFIGS.into(),
+        times: 1,
+        retry_after_secs: Some(600),
+    });
+    let batch = worker.deps.queue.receive(5, Duration::ZERO).await.unwrap();
+    assert_eq!(batch.len(), 1);
+    let far = Utc::now() + chrono::TimeDelta::seconds(120);
+    let response = tenantops_worker::handle(event_of(&batch), far, &worker.deps).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "handed back, not acknowledged"
+    );
+    let run = stack.run(&id).await;
+    assert_eq!(run.status, RunStatus::Running);
+    let checkpoint = run.checkpoint.expect("the hand-back keeps a checkpoint");
+    assert_eq!(
+        checkpoint.counters.processed, 2,
+        "the first page stays done"
+    );
+
+    // Instead of waiting out the throttle, the message comes back now, to a new instance
+    // (this one's Graph client honours the Retry-After it was given).
+    worker.deps.graph = tenantops_graph::GraphClient::new(
+        tenantops_graph::GraphConfig {
+            graph_base: worker.sim.graph_base_url(),
+            login_base: worker.sim.login_base_url(),
+        },
+        policy(),
+    )
+    .unwrap();
+    stack
+        .sqs
+        .change_message_visibility()
+        .queue_url(&stack.resources.queue_url)
+        .receipt_handle(&batch[0].receipt_handle)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let mut run = stack.run(&id).await;
+    for _ in 0..20 {
+        let batch = invoke(&worker, far).await;
+        run = stack.run(&id).await;
+        if batch.is_empty() || run.status == RunStatus::Completed {
+            break;
+        }
+    }
+    assert_eq!(
+        (run.status, run.outcome),
+        (RunStatus::Completed, Outcome::Succeeded),
+        "{:?}",
+        run.failures
+    );
+    assert_eq!(run.counters.processed, 10);
+    assert_eq!(run.counters.total, 10);
+    let entries = manifest(&stack, &run).await;
+    assert_every_object_once(&entries, &ids_in(&worker, &[CONFIGS]));
+    assert_eq!(
+        reads_repeated(&worker),
+        Vec::<String>::new(),
+        "no read twice"
     );
 }
