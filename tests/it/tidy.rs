@@ -202,6 +202,7 @@ fn the_queued_event_has_the_same_fields_in_aws_and_locally() {
         lease_expires_at: None,
         attempts: 0,
         result: None,
+        checkpoint: None,
     };
     let detail = tenantops_aws::events::LifecycleEvents::queued_detail(&run);
     let fields: Vec<&String> = detail.as_object().unwrap().keys().collect();

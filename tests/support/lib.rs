@@ -325,6 +325,7 @@ impl TestStack {
                 &self.resources.event_bus_name,
             ),
             lease: tenantops_worker::LEASE,
+            deadline_margin: tenantops_worker::config::DEFAULT_DEADLINE_MARGIN,
             snapshots: tenantops_aws::SnapshotStore::new(
                 self.s3.clone(),
                 &self.resources.snapshot_bucket,

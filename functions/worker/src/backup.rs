@@ -1,28 +1,39 @@
-//! Backups: every in-scope object's full payload (item, settings, definition values, script
-//! content, assignments) through the contract registry, normalized and stored once per
-//! content hash in the snapshot bucket; then the set's manifest (S3, written once) and its
-//! metadata (DynamoDB, written once); then, for scheduled runs, retention.
+//! Backups: every in-scope object's full payload through the contract registry
+//! ([`crate::capture`]), stored once per content hash in the snapshot bucket; then the set's
+//! manifest (S3, written once) and its metadata (DynamoDB, written once); then, for scheduled
+//! runs, retention.
 //!
 //! The set's id is the run's id, so a re-claimed run (its first worker's lease expired) can
 //! never write a second set: its manifest put finds the first attempt's manifest and adopts
 //! it, and its set item finds the first attempt's item.
+//!
+//! A backup continues across invocations. Each type is listed page by page
+//! (`@odata.nextLink`); a page counts (counters, entries) only once all its objects are
+//! captured. Near the deadline, or on a long throttle, no new page starts; the entries and
+//! failures of this invocation's finished pages go to a part in the snapshot bucket, and the
+//! checkpoint on the run holds each type's next link and the parts' keys. The next
+//! invocation lists from those links, so no object is read twice, and the last one assembles
+//! the manifest from the parts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
-use reqwest::Method;
-use serde_json::{Map, Value, json};
-use tenantops_aws::backups::Reference;
-use tenantops_aws::snapshots::{manifest_key, snapshot_key};
-use tenantops_aws::{Recorded, SnapshotError, Stored};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tenantops_aws::snapshots::{manifest_key, run_part_key};
+use tenantops_aws::{Recorded, Stored};
 use tenantops_core::backup::{
-    AssignmentsSummary, BackupSet, BackupSetStatus, ManifestEntry, canonical_bytes, content_hash,
-    normalize,
+    BackupSet, BackupSetStatus, ManifestEntry, canonical_bytes, content_hash,
 };
 use tenantops_core::reason::ReasonCategory;
 use tenantops_core::{BackupSetId, Counters, Failure, OperationType, ReasonCode, Run};
-use tenantops_graph::registry::{Assignments, ExtraRead, ObjectType, REGISTRY};
+use tenantops_graph::registry::{Assignments, ObjectType, REGISTRY};
 use tenantops_graph::{Credentials, GraphError};
 
+use crate::capture::{Captured, capture, storage};
 use crate::job::{Deps, Job, Report, Stop};
 use crate::retention;
 
@@ -30,18 +41,43 @@ use crate::retention;
 const TYPE_CONCURRENCY: usize = 4;
 /// Objects of one type read at the same time (each is 1 to 3 Graph requests).
 const OBJECT_CONCURRENCY: usize = 8;
-/// Times a backup waits for retention to finish deleting a snapshot it needs again.
-const BUSY_ATTEMPTS: u32 = 20;
 
-/// What capturing one object came to.
-enum Captured {
-    Stored {
-        entry: ManifestEntry,
-        created: bool,
-    },
-    /// Gone between the list and the read: nothing to back up.
-    Vanished,
-    Failed(Failure),
+/// Where a backup stands between invocations (the checkpoint's state). Small: links and
+/// keys only; the entries captured so far are in the parts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Progress {
+    /// Per type name: its listing's position. A type not named has not started.
+    #[serde(default)]
+    types: BTreeMap<String, Cursor>,
+    /// The parts written so far, in order (snapshot-bucket keys).
+    #[serde(default)]
+    parts: Vec<String>,
+    /// Snapshots newly written so far.
+    #[serde(default)]
+    created: u64,
+}
+
+/// One type's listing position.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Cursor {
+    /// The next page to read (`@odata.nextLink`); `None` once the type is done.
+    next: Option<String>,
+    /// Pages finished.
+    pages: u32,
+}
+
+/// What an invocation captured: one part.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Part {
+    entries: Vec<ManifestEntry>,
+    failures: Vec<Failure>,
+}
+
+/// Why a type stopped before its end in this invocation.
+#[derive(Debug, Clone, Copy)]
+enum Pause {
+    Deadline,
+    HandBack(Duration),
 }
 
 /// The object types a backup run covers: `context.target_scope.types`, or every backup type.
@@ -80,62 +116,32 @@ fn list_path(ty: &ObjectType) -> String {
     path
 }
 
-fn item_path(ty: &ObjectType, id: &str) -> String {
-    format!("{}/{}/{id}", ty.version.as_str(), ty.path)
-}
-
-fn display_name(obj: &Value) -> String {
-    obj.get("displayName")
-        .or_else(|| obj.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .chars()
-        .take(256)
-        .collect()
-}
-
-/// The navigation an `$expand` (or sub-collection) names: `presentationValues($expand=..)`
-/// and `definitionValues?$expand=..` are `presentationValues` and `definitionValues`.
-fn navigation_name(expr: &str) -> &str {
-    expr.split(['(', '?']).next().unwrap_or(expr)
-}
-
 pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
     let Job { run, deps, .. } = job;
     let set_id = BackupSetId::from_ulid(run.id.ulid());
-    let mut failures = Vec::new();
+    let resumed = job.resumed().is_some();
+    let mut progress: Progress = match job.resumed() {
+        Some(state) => serde_json::from_value(state.clone()).map_err(|e| {
+            tracing::error!(error = %e, "the backup's checkpoint does not parse");
+            Stop::Fail(ReasonCode::Internal)
+        })?,
+        None => Progress::default(),
+    };
+    let mut unknown_failures = Vec::new();
     let mut known = Vec::new();
     for t in scope(run) {
         match t {
             Ok(t) => known.push(t),
-            Err(unknown) => failures.push(Failure {
+            Err(unknown) => unknown_failures.push(Failure {
                 object_ref: Some(unknown.chars().take(128).collect()),
                 ..Failure::of(ReasonCode::GraphUnsupportedType)
             }),
         }
     }
     let types: Vec<String> = known.iter().map(|t| t.name.to_owned()).collect();
-    let creds = job.credentials().await?;
-
-    let work: Vec<_> = known
-        .iter()
-        .map(|ty| backup_type(job, &creds, ty, set_id))
-        .collect();
-    let per_type: Vec<Result<TypeResult, Stop>> = stream::iter(work)
-        .buffer_unordered(TYPE_CONCURRENCY)
-        .collect()
-        .await;
-    let (mut entries, mut created, mut failed_objects) = (Vec::new(), 0u64, 0u64);
-    for r in per_type {
-        let r = r?;
-        entries.extend(r.entries);
-        created += r.created;
-        failed_objects += r.failures.len() as u64;
-        failures.extend(r.failures);
-    }
-    // Unknown types count as failed objects of the run.
-    let unknown = failures.len() as u64 - failed_objects;
-    if unknown > 0 {
+    // Unknown types count as failed objects of the run (once, in its first invocation).
+    let unknown = unknown_failures.len() as u64;
+    if unknown > 0 && !resumed {
         job.progress(Counters {
             total: unknown,
             processed: unknown,
@@ -144,7 +150,76 @@ pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
         })
         .await?;
     }
-    let failed = failed_objects + unknown;
+    let creds = job.credentials().await?;
+
+    // The first page of the invocation is always read, so every invocation moves on.
+    let moved = AtomicBool::new(false);
+    let pending: Vec<_> = known
+        .iter()
+        .filter(|ty| progress.types.get(ty.name).is_none_or(|c| c.next.is_some()))
+        .map(|ty| {
+            let cursor = progress.types.get(ty.name).cloned();
+            backup_type(job, &creds, ty, cursor, set_id, &moved)
+        })
+        .collect();
+    let per_type: Vec<Result<TypeResult, Stop>> = stream::iter(pending)
+        .buffer_unordered(TYPE_CONCURRENCY)
+        .collect()
+        .await;
+    let mut part = Part::default();
+    let mut pause: Option<Pause> = None;
+    for r in per_type {
+        let r = r?;
+        part.entries.extend(r.entries);
+        part.failures.extend(r.failures);
+        progress.created += r.created;
+        progress.types.insert(r.ty.to_owned(), r.cursor);
+        pause = match (pause, r.paused) {
+            (Some(Pause::HandBack(a)), Some(Pause::HandBack(b))) => Some(Pause::HandBack(a.max(b))),
+            (Some(Pause::HandBack(a)), _) | (_, Some(Pause::HandBack(a))) => {
+                Some(Pause::HandBack(a))
+            }
+            (p, q) => p.or(q),
+        };
+    }
+    if let Some(pause) = pause {
+        if !part.entries.is_empty() || !part.failures.is_empty() {
+            let key = run_part_key(
+                run.workspace_id,
+                run.tenant_id,
+                run.id,
+                progress.parts.len(),
+                job.owner,
+            );
+            put_json(deps, &key, &part).await?;
+            progress.parts.push(key);
+        }
+        let state = serde_json::to_value(&progress).map_err(|e| {
+            tracing::error!(error = %e, "the backup's checkpoint does not serialize");
+            Stop::Fail(ReasonCode::Internal)
+        })?;
+        tracing::info!(parts = progress.parts.len(), "backup paused");
+        return Err(match pause {
+            Pause::Deadline => job.pause(state).await,
+            Pause::HandBack(after) => {
+                // The throttle's hand-back keeps the work done so far.
+                job.checkpoint(state).await?;
+                Stop::HandBack(after)
+            }
+        });
+    }
+
+    // Every type is done: the earlier invocations' parts, then this one's.
+    let (mut entries, mut failures) = (Vec::new(), unknown_failures);
+    for key in &progress.parts {
+        let earlier: Part = get_json(deps, key).await?;
+        entries.extend(earlier.entries);
+        failures.extend(earlier.failures);
+    }
+    entries.extend(part.entries);
+    failures.extend(part.failures);
+    let created = progress.created;
+    let failed = failures.len() as u64;
     if entries.is_empty() && failed > 0 {
         // Nothing was captured: no set.
         return Ok(Report {
@@ -285,257 +360,146 @@ async fn write_manifest(
     }
 }
 
-fn storage(e: SnapshotError) -> Stop {
-    tracing::error!(error = %e, code = ?e.code(), "snapshot storage failed");
-    Stop::Fail(ReasonCode::BackupStorageFailed)
+async fn put_json<T: Serialize>(deps: &Deps, key: &str, value: &T) -> Result<(), Stop> {
+    let bytes = serde_json::to_vec(value).map_err(|e| {
+        tracing::error!(error = %e, "a backup part does not serialize");
+        Stop::Fail(ReasonCode::Internal)
+    })?;
+    deps.snapshots
+        .put_if_absent(key, bytes)
+        .await
+        .map_err(storage)?;
+    Ok(())
 }
 
+async fn get_json<T: serde::de::DeserializeOwned>(deps: &Deps, key: &str) -> Result<T, Stop> {
+    let bytes = deps.snapshots.get(key).await.map_err(storage)?;
+    serde_json::from_slice(&bytes).map_err(|_| {
+        tracing::error!("a stored backup part does not parse");
+        Stop::Fail(ReasonCode::BackupStorageFailed)
+    })
+}
+
+/// What one type came to in this invocation.
 struct TypeResult {
+    ty: &'static str,
+    /// Where its listing stands now.
+    cursor: Cursor,
+    /// Why it stopped before its end, if it did.
+    paused: Option<Pause>,
     entries: Vec<ManifestEntry>,
     created: u64,
     failures: Vec<Failure>,
 }
 
-/// Lists one type and captures each of its objects; counters move once the type is done.
+/// Lists one type page by page from `cursor` (its start when `None`) and captures each
+/// page's objects; a page's counters move once the page is done. Stops before a new page
+/// once the deadline is near (but `moved` makes the invocation's first page go ahead).
 async fn backup_type(
     job: Job<'_>,
     creds: &Credentials,
     ty: &'static ObjectType,
+    cursor: Option<Cursor>,
     set: BackupSetId,
+    moved: &AtomicBool,
 ) -> Result<TypeResult, Stop> {
     let Job { run, deps, .. } = job;
-    let objects = match deps
-        .graph
-        .list_all(creds, ty.budget, &list_path(ty), false)
-        .await
-    {
-        Ok(o) => o,
-        Err(GraphError::Throttled { retry_after }) => return Err(Stop::HandBack(retry_after)),
-        Err(e) if e.reason().category() == ReasonCategory::Graph => {
-            tracing::warn!(object_type = ty.name, reason = %e.reason(), "type could not be listed");
-            let counters = Counters {
-                total: 1,
-                processed: 1,
-                failed: 1,
-                ..Counters::default()
-            };
-            job.progress(counters).await?;
-            return Ok(TypeResult {
-                entries: Vec::new(),
-                created: 0,
-                failures: vec![Failure {
-                    object_ref: Some(ty.name.to_owned()),
-                    ..Failure::of(e.reason())
-                }],
-            });
-        }
-        Err(e) => return Err(Stop::from(e)),
-    };
-    let total = objects.len() as u64;
-    job.progress(Counters {
-        total,
-        ..Counters::default()
-    })
-    .await?;
-    let captured: Vec<Result<Captured, Stop>> = stream::iter(objects)
-        .map(|o| capture(run, deps, creds, ty, o, set))
-        .buffer_unordered(OBJECT_CONCURRENCY)
-        .collect()
-        .await;
     let mut result = TypeResult {
+        ty: ty.name,
+        cursor: cursor.unwrap_or(Cursor {
+            next: Some(list_path(ty)),
+            pages: 0,
+        }),
+        paused: None,
         entries: Vec::new(),
         created: 0,
         failures: Vec::new(),
     };
-    let mut delta = Counters::default();
-    for c in captured {
-        delta.processed += 1;
-        match c? {
-            Captured::Stored { entry, created } => {
-                delta.succeeded += 1;
-                result.created += u64::from(created);
-                result.entries.push(entry);
-            }
-            Captured::Vanished => delta.skipped += 1,
-            Captured::Failed(f) => {
-                delta.failed += 1;
-                result.failures.push(f);
-            }
+    while let Some(link) = result.cursor.next.clone() {
+        if job.should_yield() && moved.load(Ordering::SeqCst) {
+            result.paused = Some(Pause::Deadline);
+            break;
         }
-    }
-    job.progress(delta).await?;
-    Ok(result)
-}
-
-/// Reads one object in full, stores its normalized payload under its hash, and returns its
-/// manifest entry.
-async fn capture(
-    run: &Run,
-    deps: &Deps,
-    creds: &Credentials,
-    ty: &'static ObjectType,
-    listed: Value,
-    set: BackupSetId,
-) -> Result<Captured, Stop> {
-    let Some(id) = listed.get("id").and_then(Value::as_str).map(str::to_owned) else {
-        return Ok(Captured::Vanished);
-    };
-    let object_ref = format!("{}/{}", ty.name, id.chars().take(128).collect::<String>());
-    let payload = match read_full(deps, creds, ty, &id, listed).await {
-        Ok(p) => p,
-        Err(GraphError::NotFound) => return Ok(Captured::Vanished),
-        Err(GraphError::Throttled { retry_after }) => return Err(Stop::HandBack(retry_after)),
-        Err(e) if e.reason().category() == ReasonCategory::Graph => {
-            tracing::warn!(object_type = ty.name, reason = %e.reason(), "object could not be read");
-            return Ok(Captured::Failed(Failure {
-                object_ref: Some(object_ref),
-                ..Failure::of(e.reason())
-            }));
-        }
-        Err(e) => return Err(Stop::from(e)),
-    };
-    let normalized = normalize(&payload);
-    let hash = content_hash(&normalized);
-    let key = snapshot_key(run.workspace_id, run.tenant_id, &hash);
-    // The reference comes first: retention never deletes what a set is about to use.
-    let mut stored = None;
-    for attempt in 0..BUSY_ATTEMPTS {
-        match deps
-            .store
-            .reference_snapshot(run.workspace_id, run.tenant_id, &hash, set, Utc::now())
-            .await?
-        {
-            Reference::Referenced { stored: s } => {
-                stored = Some(s);
+        let page = match deps.graph.page(creds, ty.budget, &link, false).await {
+            Ok(p) => p,
+            Err(GraphError::Throttled { retry_after }) => {
+                result.paused = Some(Pause::HandBack(retry_after));
                 break;
             }
-            Reference::Busy => {
-                tokio::time::sleep(std::time::Duration::from_millis(
-                    100 * u64::from(attempt + 1),
-                ))
-                .await
+            Err(e) if e.reason().category() == ReasonCategory::Graph => {
+                tracing::warn!(object_type = ty.name, reason = %e.reason(), "type could not be listed");
+                job.progress(Counters {
+                    total: 1,
+                    processed: 1,
+                    failed: 1,
+                    ..Counters::default()
+                })
+                .await?;
+                result.failures.push(Failure {
+                    object_ref: Some(ty.name.to_owned()),
+                    ..Failure::of(e.reason())
+                });
+                result.cursor.next = None;
+                break;
+            }
+            Err(e) => return Err(Stop::from(e)),
+        };
+        let captured: Vec<Result<Captured, Stop>> = stream::iter(page.items)
+            .map(|o| capture(run, deps, creds, ty, o, set))
+            .buffer_unordered(OBJECT_CONCURRENCY)
+            .collect()
+            .await;
+        let mut done = TypeResult {
+            ty: ty.name,
+            cursor: Cursor::default(),
+            paused: None,
+            entries: Vec::new(),
+            created: 0,
+            failures: Vec::new(),
+        };
+        let mut delta = Counters::default();
+        let mut handed_back = None;
+        for c in captured {
+            match c {
+                Ok(Captured::Stored { entry, created }) => {
+                    delta.succeeded += 1;
+                    done.created += u64::from(created);
+                    done.entries.push(entry);
+                }
+                Ok(Captured::Vanished) => delta.skipped += 1,
+                Ok(Captured::Failed(f)) => {
+                    delta.failed += 1;
+                    done.failures.push(f);
+                }
+                Err(Stop::HandBack(after)) => {
+                    handed_back = Some(handed_back.map_or(after, |a: Duration| a.max(after)))
+                }
+                Err(stop) => return Err(stop),
             }
         }
-    }
-    let created = match stored {
-        // An unchanged object: its snapshot is already in the bucket; no S3 request.
-        Some(true) => false,
-        Some(false) => {
-            let put = deps
-                .snapshots
-                .put_if_absent(&key, canonical_bytes(&normalized))
-                .await
-                .map_err(storage)?;
-            deps.store
-                .mark_snapshot_stored(run.workspace_id, run.tenant_id, &hash)
-                .await?;
-            put == Stored::Created
+        if let Some(after) = handed_back {
+            // The page is read again after the throttle; what it captured is not counted.
+            result.paused = Some(Pause::HandBack(after));
+            break;
         }
-        None => {
-            return Ok(Captured::Failed(Failure {
-                object_ref: Some(object_ref),
-                ..Failure::of(ReasonCode::BackupStorageFailed)
-            }));
-        }
-    };
-    let assignments = payload
-        .get("assignments")
-        .and_then(Value::as_array)
-        .map(|a| AssignmentsSummary::of(a))
-        .unwrap_or_default();
-    Ok(Captured::Stored {
-        entry: ManifestEntry {
-            object_type: ty.name.to_owned(),
-            object_id: id,
-            name: display_name(&payload),
-            hash,
-            snapshot_key: key,
-            assignments,
-        },
-        created,
-    })
-}
-
-/// The object with everything the registry says a full backup needs folded in: the item's
-/// own GET (content the list leaves out, `$expand`s), sub-collections (`settings`,
-/// `definitionValues`), and assignments.
-async fn read_full(
-    deps: &Deps,
-    creds: &Credentials,
-    ty: &ObjectType,
-    id: &str,
-    listed: Value,
-) -> Result<Value, GraphError> {
-    let mut expand: Vec<&str> = ty
-        .extra_reads
-        .iter()
-        .filter_map(|r| match r {
-            ExtraRead::ExpandOnItem(e) => Some(*e),
-            _ => None,
-        })
-        .collect();
-    if ty.assignments == Assignments::ExpandPerItem {
-        expand.push("assignments");
-    }
-    let item_get = !expand.is_empty() || ty.extra_reads.contains(&ExtraRead::ItemContent);
-    let mut object: Map<String, Value> = if item_get {
-        let mut path = item_path(ty, id);
-        if !expand.is_empty() {
-            path.push_str("?$expand=");
-            path.push_str(&expand.join(","));
-        }
-        let got = deps
-            .graph
-            .request(creds, ty.budget, Method::GET, &path, None, false)
-            .await?;
-        let mut got = match got {
-            Value::Object(m) => m,
-            _ => return Err(GraphError::BadResponse),
+        delta.processed = delta.succeeded + delta.skipped + delta.failed;
+        delta.total = delta.processed;
+        job.progress(delta).await?;
+        result.entries.extend(done.entries);
+        result.failures.extend(done.failures);
+        result.created += done.created;
+        result.cursor = Cursor {
+            next: page.next_link,
+            pages: result.cursor.pages + 1,
         };
-        // Assignments the list expanded are not on the item's own GET.
-        if let Some(a) = listed.get("assignments")
-            && !got.contains_key("assignments")
-        {
-            got.insert("assignments".into(), a.clone());
-        }
-        got
-    } else {
-        match listed {
-            Value::Object(m) => m,
-            _ => return Err(GraphError::BadResponse),
-        }
-    };
-    for read in ty.extra_reads {
-        if let ExtraRead::SubCollection(sub) = read {
-            let path = format!("{}/{sub}", item_path(ty, id));
-            let items = deps.graph.list_all(creds, ty.budget, &path, false).await?;
-            object.insert(navigation_name(sub).to_owned(), Value::Array(items));
-        }
+        moved.store(true, Ordering::SeqCst);
     }
-    if ty.assignments == Assignments::SubResource {
-        let path = format!("{}/assignments", item_path(ty, id));
-        let items = deps.graph.list_all(creds, ty.budget, &path, false).await?;
-        object.insert("assignments".into(), Value::Array(items));
-    }
-    Ok(Value::Object(object))
+    Ok(result)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn navigation_names_drop_query_options() {
-        assert_eq!(
-            navigation_name("definitionValues?$expand=definition"),
-            "definitionValues"
-        );
-        assert_eq!(
-            navigation_name("scheduledActionsForRule($expand=scheduledActionConfigurations)"),
-            "scheduledActionsForRule"
-        );
-        assert_eq!(navigation_name("settings"), "settings");
-    }
 
     #[test]
     fn full_lists_select_nothing_and_expand_assignments_where_the_list_can() {

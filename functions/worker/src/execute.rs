@@ -15,6 +15,8 @@ pub enum Execution {
     Done(Report),
     /// Throttled for longer than a Lambda should sleep: come back after this long.
     HandBack(Duration),
+    /// Checkpointed near the deadline: hand the run on to a new invocation now.
+    Continue,
 }
 
 pub async fn execute(job: Job<'_>) -> Execution {
@@ -31,6 +33,7 @@ pub async fn execute(job: Job<'_>) -> Execution {
     match result {
         Ok(report) => Execution::Done(report),
         Err(Stop::HandBack(after)) => Execution::HandBack(after),
+        Err(Stop::Continue) => Execution::Continue,
         Err(Stop::Fail(code)) => Execution::Done(Report::failed(code)),
     }
 }

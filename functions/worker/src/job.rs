@@ -1,14 +1,17 @@
 //! What every job shares: the worker's dependencies, the claimed run a job works on
-//! ([`Job`]: its progress and the tenant's credentials), what a job reports ([`Report`]) and
-//! why it stops early ([`Stop`]). Jobs import this module; it imports none of them.
+//! ([`Job`]: its progress, its deadline and checkpoint, the tenant's credentials), what a job
+//! reports ([`Report`]) and why it stops early ([`Stop`]). Jobs import this module; it
+//! imports none of them.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tenantops_aws::events::LifecycleEvents;
 use tenantops_aws::{SecretVault, SnapshotStore, Store, StoreError, WorkQueue};
 use tenantops_core::params::DEFAULT_CONNECTION_ID;
-use tenantops_core::{Counters, Failure, Outcome, ReasonCode, Run, Transition};
+use tenantops_core::{Checkpoint, Counters, Failure, Outcome, ReasonCode, Run, Transition};
 use tenantops_graph::{Credentials, GraphClient, GraphError};
 
 /// What the worker needs, built once per cold start.
@@ -25,15 +28,24 @@ pub struct Deps {
     pub snapshots: SnapshotStore,
     /// How long a claim owns a run: [`crate::LEASE`], shorter in tests that kill workers.
     pub lease: chrono::TimeDelta,
+    /// How long before the invocation's deadline a run stops taking new work
+    /// ([`crate::config::DEADLINE_MARGIN_S`]).
+    pub deadline_margin: chrono::TimeDelta,
 }
 
-/// A claimed run being executed: the run, this attempt's name on its lease, and the deps.
+/// A claimed run being executed: the run, this attempt's name on its lease, the deps, the
+/// invocation's deadline, and the counters as this attempt has moved them.
 #[derive(Debug, Clone, Copy)]
 pub struct Job<'a> {
     pub run: &'a Run,
     /// This attempt's name on the lease; the run's transitions require it.
     pub owner: &'a str,
     pub deps: &'a Deps,
+    /// When the Lambda invocation ends (its context's deadline).
+    pub deadline: DateTime<Utc>,
+    /// The run's counters as stored: the claim's (the checkpoint's, or zero) plus every
+    /// [`Job::progress`] since. A checkpoint saves them with its state.
+    pub tally: &'a Mutex<Counters>,
 }
 
 impl Job<'_> {
@@ -43,7 +55,56 @@ impl Job<'_> {
             .store
             .transition_as(self.run, Some(self.owner), &Transition::Progress { delta })
             .await
+            .map_err(Stop::from)?;
+        let mut c = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        c.total += delta.total;
+        c.processed += delta.processed;
+        c.succeeded += delta.succeeded;
+        c.failed += delta.failed;
+        c.skipped += delta.skipped;
+        Ok(())
+    }
+
+    /// True once the invocation is within the margin of its deadline: take no new work,
+    /// finish what is in flight, then [`Job::pause`].
+    pub fn should_yield(&self) -> bool {
+        Utc::now() + self.deps.deadline_margin >= self.deadline
+    }
+
+    /// The state the run's last checkpoint saved, when this attempt resumes one.
+    pub fn resumed(&self) -> Option<&Value> {
+        self.run.checkpoint.as_ref().map(|c| &c.state)
+    }
+
+    /// Saves a checkpoint under the lease: `state` (the job's own resume point) with the
+    /// counters as they stand, in one write.
+    pub async fn checkpoint(&self, state: Value) -> Result<(), Stop> {
+        let counters = *self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Utc::now();
+        // Milliseconds, as stored: the next claim restates the saved time it read.
+        let saved_at = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+        let checkpoint = Checkpoint {
+            counters,
+            state,
+            saved_at,
+        };
+        self.deps
+            .store
+            .transition_as(
+                self.run,
+                Some(self.owner),
+                &Transition::Checkpoint { checkpoint },
+            )
+            .await
             .map_err(Stop::from)
+    }
+
+    /// Saves a checkpoint and stops so that the run continues in a new invocation.
+    pub async fn pause(&self, state: Value) -> Stop {
+        match self.checkpoint(state).await {
+            Ok(()) => Stop::Continue,
+            Err(stop) => stop,
+        }
     }
 
     /// The tenant's app credentials: the connection's metadata from the table, the secret
@@ -112,6 +173,9 @@ impl Report {
 pub enum Stop {
     /// Throttled for longer than a Lambda should sleep: come back after this long.
     HandBack(Duration),
+    /// The invocation's deadline is near and a checkpoint is saved: continue the run in a
+    /// new invocation (a new message; not a failure, so it costs the message no receive).
+    Continue,
     Fail(ReasonCode),
 }
 

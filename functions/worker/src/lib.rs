@@ -5,8 +5,14 @@
 //! reason-coded failures, which also frees a while-active identity. Failed messages are
 //! reported back (`ReportBatchItemFailures`), never acknowledged silently; a long throttle
 //! hands the message back with a visibility delay instead of sleeping in a billed Lambda.
+//!
+//! Every run knows the invocation's deadline. A run that reaches the margin before it saves a
+//! checkpoint and is handed on: a new message for it, and the current one acknowledged, so
+//! a long run never uses up its message's receives. A batch's messages are worked
+//! concurrently (see [`handle`]).
 
 mod backup;
+mod capture;
 pub mod config;
 mod execute;
 mod job;
@@ -15,10 +21,11 @@ pub mod retention;
 mod sync;
 mod verify;
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tenantops_aws::events::Lifecycle;
 use tenantops_aws::queue::MAX_VISIBILITY;
 use tenantops_aws::{RunMessage, StoreError};
@@ -42,21 +49,32 @@ pub enum MessageError {
     Leased(String),
     #[error("run {run} handed back for {after:?}")]
     HandedBack { run: String, after: Duration },
+    #[error("run {0} checkpointed but its continuation message could not be sent")]
+    NotHandedOn(String, #[source] tenantops_aws::DispatchError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Handles one SQS batch; returns the ids of the messages that must come back.
-pub async fn handle(
-    event: SqsEvent,
-    _deadline: chrono::DateTime<Utc>,
-    deps: &Deps,
-) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    for message in event.records {
+/// Handles one SQS batch before `deadline` (the invocation's); returns the ids of the
+/// messages that must come back.
+///
+/// The batch's messages are worked concurrently, not one after another: each run gets the
+/// whole invocation and checkpoints at the margin, so a long run never leaves its batch
+/// mates unstarted at the timeout (each would lose one of its receives, and wait a
+/// visibility timeout). Giving unstarted messages back is no alternative: SQS counts a
+/// receive whether or not the message was worked. Runs of different tenants draw on
+/// different Graph budgets, so concurrency here does not slow each other's Graph calls.
+pub async fn handle(event: SqsEvent, deadline: DateTime<Utc>, deps: &Deps) -> SqsBatchResponse {
+    let work = event.records.iter().map(|message| async move {
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %id);
-        let result = process(&message, deps).instrument(span.clone()).await;
+        let result = process(message, deadline, deps)
+            .instrument(span.clone())
+            .await;
+        (id, span, result)
+    });
+    let mut response = SqsBatchResponse::default();
+    for (id, span, result) in futures::future::join_all(work).await {
         if let Err(err) = result {
             span.in_scope(|| match &err {
                 MessageError::HandedBack { .. } | MessageError::Leased(_) => {
@@ -72,7 +90,11 @@ pub async fn handle(
     response
 }
 
-async fn process(message: &SqsMessage, deps: &Deps) -> Result<(), MessageError> {
+async fn process(
+    message: &SqsMessage,
+    deadline: DateTime<Utc>,
+    deps: &Deps,
+) -> Result<(), MessageError> {
     let body = message.body.as_deref().ok_or(MessageError::Malformed)?;
     let RunMessage { run_id } = serde_json::from_str(body).map_err(|_| MessageError::Malformed)?;
     let run = deps
@@ -87,12 +109,15 @@ async fn process(message: &SqsMessage, deps: &Deps) -> Result<(), MessageError> 
         workspace = %run.workspace_id,
         r#type = %run.operation,
     );
-    execute_message(run, message, deps).instrument(span).await
+    execute_message(run, message, deadline, deps)
+        .instrument(span)
+        .await
 }
 
 async fn execute_message(
     mut run: Run,
     message: &SqsMessage,
+    deadline: DateTime<Utc>,
     deps: &Deps,
 ) -> Result<(), MessageError> {
     if run.status == RunStatus::Completed {
@@ -113,16 +138,22 @@ async fn execute_message(
     }
     // The local copy follows the stored run (the condition just proved the transition legal).
     let _ = run.apply(&claim);
-    if let Err(e) = deps.events.publish(Lifecycle::Started, &run).await {
+    if run.checkpoint.is_some() {
+        tracing::info!(counters = ?run.counters, "resuming the run from its checkpoint");
+    } else if let Err(e) = deps.events.publish(Lifecycle::Started, &run).await {
         tracing::error!(error = %e, code = ?e.code, "could not publish the Started event");
     }
 
+    let tally = Mutex::new(run.counters);
     let job = job::Job {
         run: &run,
         owner: &owner,
         deps,
+        deadline,
+        tally: &tally,
     };
     match execute::execute(job).await {
+        execute::Execution::Continue => hand_on(&run, &owner, deps).await,
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
             let now = Utc::now();
@@ -144,6 +175,40 @@ async fn execute_message(
         }
         execute::Execution::Done(report) => finish(run, &owner, report, deps).await,
     }
+}
+
+/// Hands a checkpointed run on to a new invocation: the lease ends now (so the new message's
+/// claim succeeds at once), then a new work message; the current message is acknowledged.
+/// If the send fails the current message is not acknowledged: it comes back after the
+/// visibility timeout and resumes from the checkpoint all the same.
+async fn hand_on(run: &Run, owner: &str, deps: &Deps) -> Result<(), MessageError> {
+    let now = Utc::now();
+    match deps
+        .store
+        .transition_as(
+            run,
+            Some(owner),
+            &Transition::Yield {
+                now,
+                resume_at: now,
+            },
+        )
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::TransitionRefused) => {
+            tracing::warn!("run is no longer ours; acknowledging");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    deps.queue
+        .dispatcher()
+        .send(run.id)
+        .await
+        .map_err(|e| MessageError::NotHandedOn(run.id.to_string(), e))?;
+    tracing::info!(counters = ?run.counters, "run checkpointed and handed on");
+    Ok(())
 }
 
 async fn finish(

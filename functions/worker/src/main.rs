@@ -17,10 +17,11 @@ async fn main() -> Result<(), Error> {
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
         lease: tenantops_worker::LEASE,
+        deadline_margin: cfg.deadline_margin,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        // The runtime's deadline for this invocation (milliseconds since the epoch).
+        // The context's deadline: milliseconds since the epoch, as the runtime API sends it.
         let deadline = i64::try_from(event.context.deadline)
             .ok()
             .and_then(chrono::DateTime::from_timestamp_millis)

@@ -9,6 +9,10 @@
 //! name, among objects that did not exist at preview time, and adopted instead of created
 //! again. Updates (PATCH) and assignments (`/assign` replaces them) are idempotent.
 //!
+//! A restore continues across invocations: near the deadline it checkpoints how many items
+//! (in order) are done and counted, and the next invocation takes their results from their
+//! records instead of writing them again.
+//!
 //! [`GraphClient::write_once`]: tenantops_graph::GraphClient::write_once
 
 use chrono::Utc;
@@ -44,7 +48,9 @@ struct ItemResult {
 }
 
 pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
-    let Job { run, owner, deps } = job;
+    let Job {
+        run, owner, deps, ..
+    } = job;
     let restore: RestoreId = run
         .context
         .restore_id
@@ -70,23 +76,63 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
         run: run.id,
         owner,
     };
-    job.progress(Counters {
-        total: items.len() as u64,
-        ..Default::default()
-    })
-    .await?;
+    // Items before `done` were counted by earlier invocations (their checkpoint's counters);
+    // their records say how they ended, and nothing writes them again.
+    let done = match job.resumed() {
+        Some(state) => state.get("done").and_then(Value::as_u64).unwrap_or(0),
+        None => {
+            job.progress(Counters {
+                total: items.len() as u64,
+                ..Default::default()
+            })
+            .await?;
+            0
+        }
+    };
 
     let mut results = Vec::with_capacity(items.len());
     let mut written: Vec<String> = Vec::new();
     let mut failures = Vec::new();
     let (mut succeeded, mut failed, mut skipped) = (0u64, 0u64, 0u64);
-    for item in &items {
+    let mut moved = false;
+    for (position, item) in items.iter().enumerate() {
+        let position = position as u64;
+        let counted = position < done;
         let ctx = Ctx {
             deps,
             creds: &creds,
             written: &written,
         };
-        let result = restore_one(run, &lease, item.index, &ctx).await?;
+        let finished = matches!(
+            item.status,
+            ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped
+        );
+        let result = if counted && finished {
+            // Finished in an earlier invocation: its record is the result (no Graph call).
+            // (A listing older than the finish goes through `restore_one`, which finds the
+            // item finished and writes nothing.)
+            ItemResult {
+                status: item.status,
+                written_id: item.written_id.clone(),
+                failure: item.failure.as_ref().map(|f| f.code),
+            }
+        } else {
+            // The invocation's first item always goes ahead, so every invocation moves on.
+            if moved && !counted && job.should_yield() {
+                return Err(job.pause(json!({ "done": position })).await);
+            }
+            match restore_one(run, &lease, item.index, &ctx).await {
+                Ok(r) => r,
+                Err(Stop::HandBack(after)) => {
+                    // The items done so far stay counted; the held one resumes as today.
+                    job.checkpoint(json!({ "done": position })).await?;
+                    return Err(Stop::HandBack(after));
+                }
+                Err(stop) => return Err(stop),
+            }
+        };
+        // Only work done in this invocation lets it yield.
+        moved |= !counted;
         if let Some(id) = &result.written_id {
             written.push(id.clone());
         }
@@ -114,7 +160,9 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
                 });
             }
         }
-        job.progress(delta).await?;
+        if !counted {
+            job.progress(delta).await?;
+        }
         results.push(json!({
             "index": item.index,
             "object_type": item.object_type,

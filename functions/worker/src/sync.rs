@@ -1,7 +1,14 @@
 //! Syncs: the inventory of every registry type, directory groups (delta), role definitions.
+//!
+//! An inventory sync continues across invocations type by type: near the deadline no new
+//! type starts, and the checkpoint holds the finished types' results.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use tenantops_aws::{DirectoryEntry, InventoryItem, keys};
 use tenantops_core::{Counters, Failure, OperationParams, ReasonCode, Run};
@@ -47,6 +54,17 @@ fn meta(obj: &Value, fields: &[&str]) -> Value {
     Value::Object(m)
 }
 
+/// Where an inventory sync stands between invocations (the checkpoint's state).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SyncProgress {
+    /// Finished types (synced or failed) and what each came to.
+    types: Map<String, Value>,
+    /// The failed types' failures.
+    failures: Vec<Failure>,
+    types_ok: u64,
+    types_failed: u64,
+}
+
 /// Lists every registry type in scope and records what it saw; objects gone since the last
 /// sync are marked deleted. A type that fails is a failure naming it; the others go on.
 pub async fn inventory(job: Job<'_>) -> Result<Report, Stop> {
@@ -64,9 +82,15 @@ pub async fn inventory(job: Job<'_>) -> Result<Report, Stop> {
             .collect()
     };
     let creds = job.credentials().await?;
+    let mut done: SyncProgress = match job.resumed() {
+        Some(state) => serde_json::from_value(state.clone()).map_err(|e| {
+            tracing::error!(error = %e, "the sync's checkpoint does not parse");
+            Stop::Fail(ReasonCode::Internal)
+        })?,
+        None => SyncProgress::default(),
+    };
     let mut failures = Vec::new();
-    let mut per_type = Map::new();
-    let (mut types_ok, mut types_failed) = (0u64, 0u64);
+    let mut types_failed = 0u64;
     let mut known: Vec<&'static ObjectType> = Vec::new();
     for ty in types {
         match ty {
@@ -83,57 +107,89 @@ pub async fn inventory(job: Job<'_>) -> Result<Report, Stop> {
     }
     // Several types at once: the per-tenant budgets pace the requests, and one type waiting
     // on Conditional Access's 1 request/s no longer holds the Intune types back.
+    // The invocation's first type always goes ahead, so every invocation moves on.
+    let moved = AtomicBool::new(false);
     let work: Vec<_> = known
         .into_iter()
-        .map(|ty| sync_type(job, &creds, ty))
+        .filter(|ty| !done.types.contains_key(ty.name))
+        .map(|ty| sync_type(job, &creds, ty, &moved))
         .collect();
     let outcomes: Vec<(&'static ObjectType, TypeSynced)> = stream::iter(work)
         .buffer_unordered(TYPE_CONCURRENCY)
         .collect()
         .await;
+    let (mut paused, mut handed_back) = (false, None::<Duration>);
     for (ty, outcome) in outcomes {
         match outcome {
-            Ok((n, gone)) => {
-                per_type.insert(ty.name.to_owned(), json!({ "objects": n, "deleted": gone }));
-                types_ok += 1;
+            Ok(Some((n, gone))) => {
+                done.types
+                    .insert(ty.name.to_owned(), json!({ "objects": n, "deleted": gone }));
+                done.types_ok += 1;
+            }
+            Ok(None) => paused = true,
+            Err(Stop::HandBack(after)) => {
+                handed_back = Some(handed_back.map_or(after, |a| a.max(after)));
             }
             Err(Stop::Fail(reason))
                 if reason.category() == tenantops_core::reason::ReasonCategory::Graph =>
             {
                 tracing::warn!(object_type = ty.name, reason = %reason, "type failed");
-                failures.push(Failure {
+                done.failures.push(Failure {
                     object_ref: Some(ty.name.to_owned()),
                     ..Failure::of(reason)
                 });
-                per_type.insert(ty.name.to_owned(), json!({ "failed": reason }));
-                types_failed += 1;
+                done.types
+                    .insert(ty.name.to_owned(), json!({ "failed": reason }));
+                done.types_failed += 1;
             }
-            // A handback, a token failure or a store failure stops the whole run.
+            // A token failure or a store failure stops the whole run.
             Err(stop) => return Err(stop),
         }
     }
+    if paused || handed_back.is_some() {
+        let state = serde_json::to_value(&done).map_err(|e| {
+            tracing::error!(error = %e, "the sync's checkpoint does not serialize");
+            Stop::Fail(ReasonCode::Internal)
+        })?;
+        return Err(match handed_back {
+            // The throttle's hand-back keeps the types already synced.
+            Some(after) => {
+                job.checkpoint(state).await?;
+                Stop::HandBack(after)
+            }
+            None => job.pause(state).await,
+        });
+    }
+    failures.extend(done.failures);
     Ok(Report {
-        outcome: Report::outcome_of(types_ok, types_failed),
+        outcome: Report::outcome_of(done.types_ok, done.types_failed + types_failed),
         // Already counted, type by type.
         counters: Counters::default(),
         failures,
-        result: Some(json!({ "types": per_type })),
+        result: Some(json!({ "types": done.types })),
     })
 }
 
-/// (objects seen, objects marked deleted) of one type, or why the type stopped.
-type TypeSynced = Result<(u64, u64), Stop>;
+/// (objects seen, objects marked deleted) of one type; `None`: not started, the deadline is
+/// near; or why the type stopped.
+type TypeSynced = Result<Option<(u64, u64)>, Stop>;
 
 /// Lists one type, records what it saw and marks what is gone; returns (objects, deleted).
 async fn sync_type(
     job: Job<'_>,
     creds: &Credentials,
     ty: &'static ObjectType,
+    moved: &AtomicBool,
 ) -> (&'static ObjectType, TypeSynced) {
-    (ty, sync_one(job, creds, ty).await)
+    if moved.load(Ordering::SeqCst) && job.should_yield() {
+        return (ty, Ok(None));
+    }
+    let synced = sync_one(job, creds, ty).await;
+    moved.store(true, Ordering::SeqCst);
+    (ty, synced.map(Some))
 }
 
-async fn sync_one(job: Job<'_>, creds: &Credentials, ty: &ObjectType) -> TypeSynced {
+async fn sync_one(job: Job<'_>, creds: &Credentials, ty: &ObjectType) -> Result<(u64, u64), Stop> {
     let Job { run, deps, .. } = job;
     let objects = deps.graph.list_type(creds, ty).await?;
     let now = Utc::now();

@@ -206,6 +206,11 @@ impl WorkQueue {
     pub async fn delete(&self, messages: &[Received]) -> Result<Deleted, QueueError> {
         self.0.delete(messages).await
     }
+
+    /// A dispatcher onto this queue: a worker hands a continued run on with a new message.
+    pub fn dispatcher(&self) -> crate::Dispatcher {
+        crate::Dispatcher::new(self.0.client.clone(), self.0.url.clone())
+    }
 }
 
 /// The work queue's dead-letter queue: messages that exhausted their receives.

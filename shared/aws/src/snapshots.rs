@@ -6,6 +6,7 @@
 //! |---|---|
 //! | snapshot (normalized payload of one object) | `snapshots/{ws}/{tenant}/{sha256}.json` |
 //! | manifest of a backup set (JSON array of entries) | `manifests/{ws}/{tenant}/{set}.json` |
+//! | part of a run continued across invocations (what one invocation captured) | `runs/{ws}/{tenant}/{run}/part-{n}-{attempt}.json` |
 //!
 //! Snapshots are content-addressed per tenant: an unchanged policy hashes the same in every
 //! backup, so its key already exists and costs no new object. Tenants never share a
@@ -24,7 +25,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
-use tenantops_core::{BackupSetId, TenantId, WorkspaceId};
+use tenantops_core::{BackupSetId, RunId, TenantId, WorkspaceId};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -40,6 +41,20 @@ pub fn snapshot_key(ws: WorkspaceId, tenant: TenantId, hash: &str) -> String {
 /// The key of a backup set's manifest.
 pub fn manifest_key(ws: WorkspaceId, tenant: TenantId, set: BackupSetId) -> String {
     format!("manifests/{ws}/{tenant}/{set}.json")
+}
+
+/// The key of part `n` of a run that continues across invocations: what one invocation
+/// captured before its checkpoint (a backup's manifest entries so far), so the checkpoint on
+/// the run item holds only keys. `attempt` (the lease owner) keeps a crashed invocation's part
+/// apart from its successor's: the checkpoint names the parts that count.
+pub fn run_part_key(
+    ws: WorkspaceId,
+    tenant: TenantId,
+    run: RunId,
+    n: usize,
+    attempt: &str,
+) -> String {
+    format!("runs/{ws}/{tenant}/{run}/part-{n:05}-{attempt}.json")
 }
 
 /// What a conditional put found.

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use tenantops_core::identity::lock_kind_of;
 use tenantops_core::state::TransitionKind;
-use tenantops_core::{Counters, LockKind, Outcome, Run, RunStatus, Transition};
+use tenantops_core::{LockKind, Outcome, Run, RunStatus, Transition};
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
@@ -96,7 +96,7 @@ impl Store {
         t: &Transition,
     ) -> Result<Option<Vec<TransactWriteItem>>, StoreError> {
         let kind = lock_kind_of(run.operation);
-        let (mut changes, mut lock_changes) = changes_of(t);
+        let (mut changes, mut lock_changes) = changes_of(run, t);
         if changes.is_empty() {
             return Ok(None);
         }
@@ -123,6 +123,20 @@ impl Store {
                 p.name("lease_expires_at"),
                 p.value(time_attr(*now))
             );
+        }
+        if t.kind() == TransitionKind::Claim {
+            // The claim resumes from the checkpoint the caller read (its counters become the
+            // run's): it restates that checkpoint, so a checkpoint saved since (by a worker
+            // whose lease had expired) refuses the claim instead of being resumed wrongly.
+            let seen_checkpoint = match &run.checkpoint {
+                Some(c) => format!(
+                    "{} = {}",
+                    p.path(&["checkpoint", "saved_at"]),
+                    p.value(time_attr(c.saved_at))
+                ),
+                None => p.absent("checkpoint"),
+            };
+            cond = format!("({cond}) AND {seen_checkpoint}");
         }
         if let (Some(w), false) = (worker, t.kind() == TransitionKind::Claim) {
             cond = format!("({cond}) AND {}", p.eq("lease_owner", string_attr(w)));
@@ -178,7 +192,9 @@ fn active_index_changes(changes: Changes, run: &Run, t: &Transition) -> Changes 
         Transition::Finish { .. } => {
             return changes.remove_top(keys::GSI3_PK).remove_top(keys::GSI3_SK);
         }
-        Transition::Progress { .. } | Transition::Report { .. } => return changes,
+        Transition::Progress { .. } | Transition::Report { .. } | Transition::Checkpoint { .. } => {
+            return changes;
+        }
     };
     changes
         .set_top(
@@ -196,8 +212,8 @@ fn record_attr<T: serde::Serialize>(v: &T, fallback: AttributeValue) -> Attribut
     serde_dynamo::to_attribute_value::<_, AttributeValue>(v).unwrap_or(fallback)
 }
 
-/// The run-item and lock-copy changes of a transition.
-fn changes_of(t: &Transition) -> (Changes, Changes) {
+/// The run-item and lock-copy changes of a transition of `run`.
+fn changes_of(run: &Run, t: &Transition) -> (Changes, Changes) {
     let c = match t {
         Transition::Claim { now, lease } => Changes::default()
             .set(&["status"], status_attr(RunStatus::Running))
@@ -206,7 +222,22 @@ fn changes_of(t: &Transition) -> (Changes, Changes) {
             .increment(&["attempts"], 1)
             .set(
                 &["counters"],
-                record_attr(&Counters::default(), AttributeValue::Null(true)),
+                record_attr(
+                    &run.checkpoint
+                        .as_ref()
+                        .map(|c| c.counters)
+                        .unwrap_or_default(),
+                    AttributeValue::Null(true),
+                ),
+            ),
+        Transition::Checkpoint { checkpoint } => Changes::default()
+            .set(
+                &["counters"],
+                record_attr(&checkpoint.counters, AttributeValue::Null(true)),
+            )
+            .set(
+                &["checkpoint"],
+                record_attr(checkpoint, AttributeValue::Null(true)),
             ),
         Transition::Progress { delta } => {
             let mut c = Changes::default();
@@ -238,6 +269,7 @@ fn changes_of(t: &Transition) -> (Changes, Changes) {
             .set(&["outcome"], string_attr(outcome.as_str()))
             .set(&["completed_at"], time_attr(*now))
             .remove(&["lease_expires_at"])
+            .remove(&["checkpoint"])
             .append(
                 &["failures"],
                 record_attr(failures, AttributeValue::L(Vec::new())),

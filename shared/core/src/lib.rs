@@ -28,7 +28,9 @@ pub use ids::{BackupSetId, IdError, RestoreId, RunId, ScheduleId, TenantId, User
 pub use operation::{IdentityRule, OperationSpec, OperationType, UnknownOperationType};
 pub use params::{OperationParams, ParamsError};
 pub use reason::ReasonCode;
-pub use run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger};
+pub use run::{
+    Checkpoint, Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger,
+};
 pub use state::{NewRun, Transition, TransitionError};
 
 /// Compares `actual` with `golden/{name}`; `UPDATE_GOLDEN=1` rewrites the file instead, for a

@@ -192,4 +192,21 @@ pub struct Run {
     /// What the run found, for types that report (e.g. a connection check's checks).
     #[serde(default)]
     pub result: Option<Value>,
+    /// Where a run that continues across invocations stands: saved under the lease before
+    /// an invocation's deadline, resumed by the next claim, removed by the finish.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A resumable run's saved position: the counters as of the checkpoint and the job's own
+/// resume state (page links, pages done, items done; bulky state lives in S3, so this stays
+/// far below DynamoDB's 400 KB item limit). Counters and state are written together, so a
+/// claim that resumes from it never counts work twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub counters: Counters,
+    /// Job-specific and opaque to everything but its job.
+    pub state: Value,
+    #[serde(with = "crate::time")]
+    pub saved_at: DateTime<Utc>,
 }

@@ -9,13 +9,16 @@ use serde_json::json;
 use crate::identity::Identity;
 use crate::ids::{RunId, TenantId, WorkspaceId};
 use crate::params::OperationParams;
-use crate::run::{Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger};
+use crate::run::{
+    Checkpoint, Counters, Failure, Initiator, Outcome, Run, RunContext, RunStatus, Trigger,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransitionKind {
     Claim,
     Progress,
     Report,
+    Checkpoint,
     Yield,
     Finish,
 }
@@ -26,9 +29,10 @@ impl TransitionKind {
     pub fn allowed_from(self) -> &'static [RunStatus] {
         match self {
             TransitionKind::Claim => &[RunStatus::Queued, RunStatus::Running],
-            TransitionKind::Progress | TransitionKind::Report | TransitionKind::Yield => {
-                &[RunStatus::Running]
-            }
+            TransitionKind::Progress
+            | TransitionKind::Report
+            | TransitionKind::Checkpoint
+            | TransitionKind::Yield => &[RunStatus::Running],
             TransitionKind::Finish => &[RunStatus::Queued, RunStatus::Running],
         }
     }
@@ -36,12 +40,16 @@ impl TransitionKind {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    /// A worker takes the run until `now + lease`; the attempt's counters start at zero.
+    /// A worker takes the run until `now + lease`; the attempt's counters start from the
+    /// run's checkpoint (its work resumes there), or at zero.
     Claim { now: DateTime<Utc>, lease: Duration },
     /// Counters move forward by these amounts.
     Progress { delta: Counters },
     /// The run's findings (replacing earlier ones).
     Report { result: serde_json::Value },
+    /// The lease holder saves where the work stands; the run's counters become the
+    /// checkpoint's in the same write.
+    Checkpoint { checkpoint: Checkpoint },
     /// The worker hands the run back (e.g. a long throttle): the lease ends now, so the
     /// message's next delivery, due at `resume_at`, may claim it again (until then the run
     /// is waiting, not stale).
@@ -64,6 +72,7 @@ impl Transition {
             Transition::Progress { .. } => TransitionKind::Progress,
             Transition::Yield { .. } => TransitionKind::Yield,
             Transition::Report { .. } => TransitionKind::Report,
+            Transition::Checkpoint { .. } => TransitionKind::Checkpoint,
             Transition::Finish { .. } => TransitionKind::Finish,
         }
     }
@@ -121,6 +130,7 @@ impl Run {
             lease_expires_at: None,
             attempts: 0,
             result: None,
+            checkpoint: None,
         }
     }
 
@@ -145,11 +155,20 @@ impl Run {
                 self.started_at.get_or_insert(*now);
                 self.lease_expires_at = Some(*now + *lease);
                 self.attempts += 1;
-                // Work restarts with each attempt, and so do its counters.
-                self.counters = Counters::default();
+                // Work resumes from the checkpoint (restarts without one), and so do the
+                // counters: progress after the checkpoint was not saved with it.
+                self.counters = self
+                    .checkpoint
+                    .as_ref()
+                    .map(|c| c.counters)
+                    .unwrap_or_default();
             }
             Transition::Yield { now, .. } => self.lease_expires_at = Some(*now),
             Transition::Report { result } => self.result = Some(result.clone()),
+            Transition::Checkpoint { checkpoint } => {
+                self.counters = checkpoint.counters;
+                self.checkpoint = Some(checkpoint.clone());
+            }
             Transition::Progress { delta } => {
                 let c = &mut self.counters;
                 c.total += delta.total;
@@ -170,6 +189,8 @@ impl Run {
                 self.outcome = *outcome;
                 self.completed_at = Some(*now);
                 self.lease_expires_at = None;
+                // A finished run resumes nothing.
+                self.checkpoint = None;
                 self.failures.extend(failures.iter().cloned());
             }
         }
@@ -244,6 +265,17 @@ mod tests {
                     ..Counters::default()
                 }
             }),
+            (at.clone(), 0u64..500).prop_map(|(saved_at, n)| Transition::Checkpoint {
+                checkpoint: Checkpoint {
+                    counters: Counters {
+                        total: n,
+                        processed: n,
+                        ..Counters::default()
+                    },
+                    state: json!({ "next": n }),
+                    saved_at,
+                }
+            }),
             at.clone().prop_map(|now| Transition::Yield {
                 now,
                 resume_at: now
@@ -280,6 +312,13 @@ mod tests {
                 prop_assert_eq!(run.lease_expires_at.is_some(), run.status == RunStatus::Running);
                 if run.status == RunStatus::Running {
                     prop_assert!(run.started_at.is_some());
+                }
+                if run.status == RunStatus::Completed {
+                    prop_assert!(run.checkpoint.is_none(), "a finished run keeps no checkpoint");
+                }
+                if applied && matches!(t, Transition::Claim { .. }) {
+                    let resumed = before.checkpoint.as_ref().map(|c| c.counters).unwrap_or_default();
+                    prop_assert_eq!(run.counters, resumed, "a claim resumes the checkpoint's counters");
                 }
             }
         }
