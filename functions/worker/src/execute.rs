@@ -32,5 +32,6 @@ pub async fn execute(job: Job<'_>) -> Execution {
         Ok(report) => Execution::Done(report),
         Err(Stop::HandBack(after)) => Execution::HandBack(after),
         Err(Stop::Fail(code)) => Execution::Done(Report::failed(code)),
+        Err(Stop::Cancelled) => Execution::Done(Report::cancelled()),
     }
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tenantops_aws::events::LifecycleEvents;
-use tenantops_aws::{SecretVault, SnapshotStore, Store, StoreError, WorkQueue};
+use tenantops_aws::{Progressed, SecretVault, SnapshotStore, Store, StoreError, WorkQueue};
 use tenantops_core::params::DEFAULT_CONNECTION_ID;
-use tenantops_core::{Counters, Failure, Outcome, ReasonCode, Run, Transition};
+use tenantops_core::{Counters, Failure, Outcome, ReasonCode, Run};
 use tenantops_graph::{Credentials, GraphClient, GraphError};
 
 /// What the worker needs, built once per cold start.
@@ -38,12 +38,21 @@ pub struct Job<'a> {
 
 impl Job<'_> {
     /// Moves the run's counters forward now (per batch of work), so the viewer shows progress.
+    /// Also the run's checkpoint: if a cancel was requested, the counters stay as they were
+    /// and the job stops with [`Stop::Cancelled`].
     pub async fn progress(&self, delta: Counters) -> Result<(), Stop> {
-        self.deps
+        match self
+            .deps
             .store
-            .transition_as(self.run, Some(self.owner), &Transition::Progress { delta })
-            .await
-            .map_err(Stop::from)
+            .progress_unless_cancelled(self.run, self.owner, delta)
+            .await?
+        {
+            Progressed::Moved => Ok(()),
+            Progressed::CancelRequested => {
+                tracing::info!("cancel requested; stopping at this checkpoint");
+                Err(Stop::Cancelled)
+            }
+        }
     }
 
     /// The tenant's app credentials: the connection's metadata from the table, the secret
@@ -87,6 +96,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// The run stopped at a checkpoint because a cancel was requested: its counters stay as
+    /// the last checkpoint left them.
+    pub fn cancelled() -> Report {
+        Report {
+            outcome: Outcome::Cancelled,
+            counters: Counters::default(),
+            failures: Vec::new(),
+            result: None,
+        }
+    }
+
     /// The whole run failed for one reason.
     pub fn failed(code: ReasonCode) -> Report {
         Report {
@@ -113,6 +133,8 @@ pub enum Stop {
     /// Throttled for longer than a Lambda should sleep: come back after this long.
     HandBack(Duration),
     Fail(ReasonCode),
+    /// A cancel was requested: finish the run `cancelled`.
+    Cancelled,
 }
 
 impl From<GraphError> for Stop {
