@@ -224,12 +224,23 @@ impl TestStack {
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
         let bytes = to_bytes(resp.into_body(), usize::MAX).await.unwrap();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Reply {
             status,
             content_type,
             body,
+            headers,
         }
     }
 
@@ -571,9 +582,19 @@ pub struct Reply {
     pub status: u16,
     pub content_type: String,
     pub body: Value,
+    /// Every response header, names in lower case.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
+    /// The value of the header `name` (lower case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or_default()
     }
