@@ -101,31 +101,29 @@ pub async fn launch(
     });
     let started = deps
         .store
-        .start_run_within(
-            StartRun {
-                run: &run,
-                lock,
-                fingerprint: &fingerprint,
-                guard: Some(MemberGuard {
-                    user: caller,
-                    roles: &roles,
-                }),
-                audit: &audit,
-                notification: Some(&Notification {
-                    id: Ulid::new(),
-                    user_id: caller.clone(),
-                    workspace_id: run.workspace_id,
-                    tenant_id: run.tenant_id,
-                    run_id: run.id,
-                    operation: operation.to_string(),
-                    status: RunStatus::Queued.to_string(),
-                    outcome: run.outcome.as_str().to_owned(),
-                    at: now,
-                }),
-                preconditions,
-            },
+        .start_run(StartRun {
+            run: &run,
+            lock,
+            fingerprint: &fingerprint,
+            guard: Some(MemberGuard {
+                user: caller,
+                roles: &roles,
+            }),
+            audit: &audit,
+            notification: Some(&Notification {
+                id: Ulid::new(),
+                user_id: caller.clone(),
+                workspace_id: run.workspace_id,
+                tenant_id: run.tenant_id,
+                run_id: run.id,
+                operation: operation.to_string(),
+                status: RunStatus::Queued.to_string(),
+                outcome: run.outcome.as_str().to_owned(),
+                at: now,
+            }),
+            preconditions,
             quota,
-        )
+        })
         .await
         .map_err(|e| match e {
             WriteError::Rejected(Rejection::Precondition(i)) => precondition_failed(i),

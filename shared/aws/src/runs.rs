@@ -10,8 +10,7 @@ use tenantops_core::{LockKind, OperationType, Run, RunId, RunStatus, TenantId, W
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
-use crate::expr::Changes;
-use crate::expr::Placeholders;
+use crate::expr::{Changes, Placeholders};
 use crate::item::{
     Index, Item, from_item, from_items, number_attr, string_attr, string_of, to_item, with_index,
     with_key,
@@ -48,6 +47,8 @@ pub struct StartRun<'a> {
     /// What else must hold for the run to exist (the schedule a backup names, a restore's
     /// confirmed preview); checked, and possibly updated, in the same transaction.
     pub preconditions: &'a [Precondition],
+    /// The tenant's start quota this start counts against, if any (manual backups).
+    pub quota: Option<StartQuota>,
 }
 
 /// At most `limit` quota-limited starts per tenant in each fixed window of `window`
@@ -139,19 +140,10 @@ impl Store {
     /// Creates a run and its identity lock in one transaction that also checks the caller's
     /// membership and the tenant. A conflicting identity answers with the existing run, from
     /// the failed condition's `ALL_OLD` image: one DynamoDB call either way.
+    /// With a quota, the start counts against it in the same transaction: a dedupe hit answers
+    /// its run even when the quota is used up, and a refused start uses none of it.
     pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, WriteError> {
-        self.start_run_within(start, None).await
-    }
-
-    /// [`Store::start_run`], counting the start against the tenant's `quota` in the same
-    /// transaction. A dedupe hit answers its run even when the quota is used up; a start
-    /// refused for any reason uses none of it.
-    pub async fn start_run_within(
-        &self,
-        start: StartRun<'_>,
-        quota: Option<StartQuota>,
-    ) -> Result<Started, WriteError> {
-        let run = start.run;
+        let (run, quota) = (start.run, start.quota);
         let mut items = Vec::with_capacity(5);
         let mut guard_at = None;
         if let Some(guard) = start.guard {
