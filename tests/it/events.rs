@@ -35,7 +35,9 @@ fn validator(stage: &str) -> jsonschema::Validator {
 async fn every_published_event_matches_its_documented_schema() {
     let stack = TestStack::new().await;
     let capture = stack.capture_events().await;
-    let worker = stack.worker(&[("deviceManagement/deviceConfigurations", 3)], policy()).await;
+    let worker = stack
+        .worker(&[("deviceManagement/deviceConfigurations", 3)], policy())
+        .await;
 
     // A run that succeeds (Started, Completed) and one the reaper fails (a failure code), each
     // Queued through the table stream's pipe.

@@ -795,6 +795,33 @@ async fn every_route_answers_as_the_document_says() {
         "{}",
         cancelled.body
     );
+    // A running run (claimed as a worker would) gets a cancel request: 202.
+    let running = c
+        .expect(
+            START,
+            start(json!({ "type": "provider_connection.verify" })).by(owner),
+            202,
+        )
+        .await
+        .run_id();
+    let claimed = stack.run(&running).await;
+    let claim = tenantops_core::Transition::Claim {
+        now: chrono::Utc::now(),
+        lease: chrono::Duration::minutes(5),
+    };
+    stack
+        .store()
+        .transition_as(&claimed, Some("openapi-worker"), &claim)
+        .await
+        .unwrap();
+    let requested = c
+        .expect(CANCEL, c.req(CANCEL, &[&running]).by(owner), 202)
+        .await;
+    assert!(requested.body["run"]["cancel_requested_at"].is_string());
+    // Finished as its worker would at its checkpoint, so the queue's message finds it done.
+    stack
+        .finish(&running, tenantops_core::Outcome::Cancelled)
+        .await;
     c.expect(START, start(json!({"type": "nope"})).by(owner), 422)
         .await;
     c.expect(

@@ -57,6 +57,7 @@ async fn start_system(stack: &TestStack, run: &Run, identity: &Identity, fp: &st
             audit: &audit,
             notification: None,
             preconditions: &[],
+            quota: None,
         })
         .await
         .expect("start")

@@ -201,6 +201,7 @@ fn the_queued_event_has_the_same_fields_in_aws_and_locally() {
         completed_at: None,
         lease_expires_at: None,
         attempts: 0,
+        cancel_requested_at: None,
         result: None,
         checkpoint: None,
     };

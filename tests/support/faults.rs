@@ -41,6 +41,35 @@ impl Kill {
     }
 }
 
+/// A pause armed with [`DynamoFaults::pause_at`]: the request at its point, and every later
+/// matching one, waits unsent until [`Pause::release`], so a test can act on the table while
+/// the caller is held at a known step (e.g. cancel a run between two checkpoints).
+#[derive(Debug)]
+pub struct Pause {
+    reached: watch::Receiver<bool>,
+    release: watch::Sender<bool>,
+}
+
+impl Pause {
+    /// Waits until the caller is held at the pause point.
+    pub async fn reached(&mut self) {
+        let _ = self.reached.wait_for(|r| *r).await;
+    }
+
+    /// Sends the held requests, and lets later ones through.
+    pub fn release(&self) {
+        let _ = self.release.send(true);
+    }
+}
+
+#[derive(Debug)]
+struct PauseRule {
+    at: KillAt,
+    seen: u64,
+    reached: watch::Sender<bool>,
+    release: watch::Receiver<bool>,
+}
+
 #[derive(Debug)]
 struct KillRule {
     at: KillAt,
@@ -61,6 +90,7 @@ struct State {
     injected: AtomicU64,
     faulty: Mutex<HashSet<String>>,
     kill: Mutex<Option<KillRule>>,
+    pause: Mutex<Option<PauseRule>>,
     /// The kill point was reached: the "process" is dead, and no later request of it
     /// completes either (concurrent branches of the handler stop with it).
     dead: std::sync::atomic::AtomicBool,
@@ -120,6 +150,20 @@ impl DynamoFaults {
         let (fire, rx) = watch::channel(false);
         *self.state.kill.lock().unwrap() = Some(KillRule { at, seen: 0, fire });
         Kill(rx)
+    }
+
+    /// Arms a pause (`at.after_sending` is not used: held requests are not sent yet); only
+    /// one at a time.
+    pub fn pause_at(&self, at: KillAt) -> Pause {
+        let (reached_tx, reached) = watch::channel(false);
+        let (release, release_rx) = watch::channel(false);
+        *self.state.pause.lock().unwrap() = Some(PauseRule {
+            at,
+            seen: 0,
+            reached: reached_tx,
+            release: release_rx,
+        });
+        Pause { reached, release }
     }
 
     /// How many error responses were injected so far.
@@ -232,6 +276,27 @@ impl HttpConnector for FaultyConnector {
                 let _ = fire.send(true);
                 // A killed caller never sees an answer.
                 std::future::pending().await
+            });
+        }
+
+        // A pause point: hold the request (unsent) until the test releases it.
+        let mut hold = None;
+        if let Some(rule) = self.state.pause.lock().unwrap().as_mut() {
+            let matches = rule.at.operation == operation
+                && rule.at.body_contains.is_none_or(|s| body.contains(s));
+            if matches && !*rule.release.borrow() {
+                rule.seen += 1;
+                if rule.seen >= rule.at.nth {
+                    let _ = rule.reached.send(true);
+                    hold = Some(rule.release.clone());
+                }
+            }
+        }
+        if let Some(mut release) = hold {
+            let inner = self.inner.clone();
+            return HttpConnectorFuture::new(async move {
+                let _ = release.wait_for(|r| *r).await;
+                inner.call(request).await
             });
         }
 

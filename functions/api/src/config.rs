@@ -13,13 +13,21 @@ pub const SNAPSHOT_BUCKET: &str = "TENANTOPS_SNAPSHOT_BUCKET";
 /// more); a cadence firing more often is refused with `schedule.too_frequent`.
 pub const MIN_SCHEDULE_INTERVAL_MINUTES: &str = "TENANTOPS_MIN_SCHEDULE_INTERVAL_MINUTES";
 
+/// How many manual backups (`backup_schedule.run_now` and `backup_schedule.retry`) one
+/// tenant may start per quota window (1 or more); past it, 429 `quota.exceeded`.
+pub const MANUAL_BACKUP_QUOTA: &str = "TENANTOPS_MANUAL_BACKUP_QUOTA";
+/// The quota window's length in seconds (1 or more); windows are fixed, aligned to the epoch.
+pub const MANUAL_BACKUP_QUOTA_WINDOW_SECONDS: &str = "TENANTOPS_MANUAL_BACKUP_QUOTA_WINDOW_SECONDS";
+
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 5] = [
+pub const ENV_VARS: [&str; 7] = [
     TABLE_NAME,
     QUEUE_URL,
     SECRET_PREFIX,
     SNAPSHOT_BUCKET,
     MIN_SCHEDULE_INTERVAL_MINUTES,
+    MANUAL_BACKUP_QUOTA,
+    MANUAL_BACKUP_QUOTA_WINDOW_SECONDS,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +45,8 @@ pub struct ApiConfig {
     pub secret_prefix: String,
     pub snapshot_bucket: String,
     pub min_schedule_interval_minutes: u32,
+    pub manual_backup_quota: u32,
+    pub manual_backup_quota_window_seconds: u32,
 }
 
 impl ApiConfig {
@@ -47,6 +57,8 @@ impl ApiConfig {
             secret_prefix: required_env(SECRET_PREFIX)?,
             snapshot_bucket: required_env(SNAPSHOT_BUCKET)?,
             min_schedule_interval_minutes: positive(MIN_SCHEDULE_INTERVAL_MINUTES)?,
+            manual_backup_quota: positive(MANUAL_BACKUP_QUOTA)?,
+            manual_backup_quota_window_seconds: positive(MANUAL_BACKUP_QUOTA_WINDOW_SECONDS)?,
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The API's one error type. Every failure a route can meet becomes one of these, and each
 //! maps to a status and a stable problem code exactly once, here.
 
+use aws_lambda_events::http::{HeaderName, HeaderValue, header};
 use tenantops_aws::{Rejection, SecretsError, SnapshotError, StoreError, WriteError};
 use tenantops_core::membership::MembershipError;
 use tenantops_core::{Capability, OperationType, ReasonCode, RunId};
@@ -65,10 +66,12 @@ pub enum ApiError {
     RetryRunInvalid,
     #[error("only a failed or partially succeeded run can be retried")]
     RetryNotAllowed,
-    /// A cancel of a run that is no longer queued (`run.already_completed`,
-    /// `run.already_running`).
+    /// A cancel of a run that completed otherwise (`run.already_completed`).
     #[error("the run cannot be cancelled: {0}")]
     NotCancellable(ReasonCode),
+    /// The tenant's start quota for these runs is used up until its window ends.
+    #[error("the tenant's start quota is used up; retry after {retry_after_secs} s")]
+    QuotaExceeded { retry_after_secs: u64 },
     /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
     #[error("restore refused: {0}")]
     Restore(ReasonCode),
@@ -101,6 +104,9 @@ impl ApiError {
             // Only a route that passed preconditions knows what each one means.
             Rejection::Precondition(_) => {
                 ApiError::internal_message("a start precondition failed outside its route")
+            }
+            Rejection::QuotaExceeded { retry_after_secs } => {
+                ApiError::QuotaExceeded { retry_after_secs }
             }
         }
     }
@@ -140,6 +146,7 @@ impl ApiError {
             ApiError::Membership(MembershipError::NotMember) => 404,
             ApiError::Membership(_) => 403,
             ApiError::DispatchFailed(_) => 503,
+            ApiError::QuotaExceeded { .. } => 429,
             ApiError::Restore(code) => match code {
                 ReasonCode::RestoreNotFound | ReasonCode::RestoreBackupSetNotFound => 404,
                 ReasonCode::RestoreItemsInvalid
@@ -191,6 +198,7 @@ impl ApiError {
             ApiError::TenantAlreadyClaimed => R::TenantAlreadyClaimed,
             ApiError::ConcurrentChange => R::ConcurrentChange,
             ApiError::Restore(code) => *code,
+            ApiError::QuotaExceeded { .. } => R::QuotaExceeded,
             ApiError::Internal(_) => R::Internal,
         }
     }
@@ -231,6 +239,7 @@ impl ApiError {
             ApiError::TenantAlreadyClaimed => "Tenant already managed",
             ApiError::ConcurrentChange => "Concurrent change",
             ApiError::Restore(_) => "Restore refused",
+            ApiError::QuotaExceeded { .. } => "Quota exceeded",
             ApiError::Internal(_) => "Internal error",
         }
     }
@@ -252,6 +261,10 @@ impl ApiError {
                 "The run was created but could not be handed to a worker; it has been marked failed (dispatch.failed). Start it again.".to_owned()
             }
             ApiError::Internal(_) => "The request could not be completed.".to_owned(),
+            ApiError::QuotaExceeded { retry_after_secs } => format!(
+                "{} Retry after {retry_after_secs} seconds.",
+                self.code().message()
+            ),
             ApiError::Membership(_)
             | ApiError::Restore(_)
             | ApiError::NotCancellable(_)
@@ -259,6 +272,19 @@ impl ApiError {
             | ApiError::ConcurrentChange
             | ApiError::NotFound(_) => self.code().message().to_owned(),
             other => other.to_string(),
+        }
+    }
+}
+
+impl ApiError {
+    /// Headers the problem response carries besides its content type: `Retry-After` (whole
+    /// seconds) when waiting is the remedy.
+    pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        match self {
+            ApiError::QuotaExceeded { retry_after_secs } => {
+                vec![(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs))]
+            }
+            _ => Vec::new(),
         }
     }
 }

@@ -6,12 +6,14 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
 use tenantops_aws::{
-    AuditEntry, MemberGuard, Notification, Precondition, Rejection, StartRun, Started, WriteError,
+    AuditEntry, MemberGuard, Notification, Precondition, Rejection, StartQuota, StartRun, Started,
+    WriteError,
 };
 use tenantops_core::identity::IdempotencyKey;
 use tenantops_core::links::{self, RunLinks};
 use tenantops_core::{
-    Capability, Click, Failure, LockKind, Outcome, ReasonCode, Run, RunStatus, Transition, UserId,
+    Capability, Click, Failure, LockKind, OperationType, Outcome, ReasonCode, Run, RunStatus,
+    Transition, UserId,
 };
 use ulid::Ulid;
 
@@ -19,6 +21,14 @@ use crate::Deps;
 use crate::error::ApiError;
 use crate::request::ApiRequest;
 use crate::response::Reply;
+
+/// The types a user may start at will whose starts count against the tenant's manual
+/// backup quota (`Limits::manual_backup_quota`); scheduled backups are bounded by the
+/// schedule's minimum interval instead.
+const QUOTA_LIMITED: [OperationType; 2] = [
+    OperationType::BackupScheduleRunNow,
+    OperationType::BackupScheduleRetry,
+];
 
 #[derive(Debug, Serialize)]
 struct StartReply<'a> {
@@ -83,6 +93,12 @@ pub async fn launch(
         at: now,
     };
     let roles = capability.roles();
+    let quota = QUOTA_LIMITED.contains(&operation).then(|| StartQuota {
+        limit: deps.limits.manual_backup_quota,
+        window: chrono::Duration::seconds(i64::from(
+            deps.limits.manual_backup_quota_window_seconds,
+        )),
+    });
     let started = deps
         .store
         .start_run(StartRun {
@@ -106,6 +122,7 @@ pub async fn launch(
                 at: now,
             }),
             preconditions,
+            quota,
         })
         .await
         .map_err(|e| match e {

@@ -36,13 +36,24 @@ pub struct Deps {
 pub struct Limits {
     /// A schedule's cadence may not fire more often than this (`schedule.too_frequent`).
     pub min_schedule_interval_minutes: u32,
+    /// Manual backups (run-now, retry) one tenant may start per window (`quota.exceeded`).
+    pub manual_backup_quota: u32,
+    /// The quota's window, in seconds.
+    pub manual_backup_quota_window_seconds: u32,
 }
+
+/// The template's default quota: manual backups per tenant and window.
+pub const MANUAL_BACKUP_QUOTA_DEFAULT: u32 = 10;
+/// The template's default quota window: an hour.
+pub const MANUAL_BACKUP_QUOTA_WINDOW_SECONDS_DEFAULT: u32 = 3600;
 
 impl Default for Limits {
     /// The template's defaults.
     fn default() -> Self {
         Limits {
             min_schedule_interval_minutes: tenantops_core::schedule::MIN_INTERVAL_MINUTES_DEFAULT,
+            manual_backup_quota: MANUAL_BACKUP_QUOTA_DEFAULT,
+            manual_backup_quota_window_seconds: MANUAL_BACKUP_QUOTA_WINDOW_SECONDS_DEFAULT,
         }
     }
 }
@@ -59,6 +70,8 @@ impl Deps {
             snapshots: SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
             limits: Limits {
                 min_schedule_interval_minutes: cfg.min_schedule_interval_minutes,
+                manual_backup_quota: cfg.manual_backup_quota,
+                manual_backup_quota_window_seconds: cfg.manual_backup_quota_window_seconds,
             },
         })
     }

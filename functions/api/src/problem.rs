@@ -32,5 +32,6 @@ pub fn reply(err: &ApiError) -> Reply {
         status: err.status(),
         content_type: PROBLEM_JSON,
         body: Value::Object(body).to_string(),
+        headers: err.headers(),
     }
 }

@@ -2,7 +2,7 @@
 
 use aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use aws_lambda_events::encodings::Body;
-use aws_lambda_events::http::{HeaderMap, HeaderValue, header};
+use aws_lambda_events::http::{HeaderMap, HeaderName, HeaderValue, header};
 use serde::Serialize;
 
 pub const JSON: &str = "application/json";
@@ -14,6 +14,8 @@ pub struct Reply {
     pub status: u16,
     pub content_type: &'static str,
     pub body: String,
+    /// Headers beyond the content type and caching ones every reply carries.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Reply {
@@ -24,6 +26,7 @@ impl Reply {
             status,
             content_type: JSON,
             body,
+            headers: Vec::new(),
         }
     }
 
@@ -32,6 +35,7 @@ impl Reply {
             status: 204,
             content_type: JSON,
             body: String::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -42,6 +46,9 @@ impl Reply {
             HeaderValue::from_static(self.content_type),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
         let mut out = ApiGatewayV2httpResponse::default();
         out.status_code = i64::from(self.status);
         out.headers = headers;

@@ -337,6 +337,8 @@ async fn fire(
                 audit: &audit,
                 notification: None,
                 preconditions: &preconditions,
+                // Slots are bounded by the schedule's minimum interval, not by a quota.
+                quota: None,
             })
             .await;
         match started {

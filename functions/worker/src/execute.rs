@@ -35,5 +35,6 @@ pub async fn execute(job: Job<'_>) -> Execution {
         Err(Stop::HandBack(after)) => Execution::HandBack(after),
         Err(Stop::Continue) => Execution::Continue,
         Err(Stop::Fail(code)) => Execution::Done(Report::failed(code)),
+        Err(Stop::Cancelled) => Execution::Done(Report::cancelled()),
     }
 }

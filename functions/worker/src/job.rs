@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tenantops_aws::events::LifecycleEvents;
-use tenantops_aws::{SecretVault, SnapshotStore, Store, StoreError, WorkQueue};
+use tenantops_aws::{Progressed, SecretVault, SnapshotStore, Store, StoreError, WorkQueue};
 use tenantops_core::params::DEFAULT_CONNECTION_ID;
 use tenantops_core::{Checkpoint, Counters, Failure, Outcome, ReasonCode, Run, Transition};
 use tenantops_graph::{Credentials, GraphClient, GraphError};
@@ -50,12 +50,21 @@ pub struct Job<'a> {
 
 impl Job<'_> {
     /// Moves the run's counters forward now (per batch of work), so the viewer shows progress.
+    /// Also the run's checkpoint: if a cancel was requested, the counters stay as they were
+    /// and the job stops with [`Stop::Cancelled`].
     pub async fn progress(&self, delta: Counters) -> Result<(), Stop> {
-        self.deps
+        match self
+            .deps
             .store
-            .transition_as(self.run, Some(self.owner), &Transition::Progress { delta })
-            .await
-            .map_err(Stop::from)?;
+            .progress_unless_cancelled(self.run, self.owner, delta)
+            .await?
+        {
+            Progressed::Moved => {}
+            Progressed::CancelRequested => {
+                tracing::info!("cancel requested; stopping at this checkpoint");
+                return Err(Stop::Cancelled);
+            }
+        }
         let mut c = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         c.total += delta.total;
         c.processed += delta.processed;
@@ -148,6 +157,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// The run stopped at a checkpoint because a cancel was requested: its counters stay as
+    /// the last checkpoint left them.
+    pub fn cancelled() -> Report {
+        Report {
+            outcome: Outcome::Cancelled,
+            counters: Counters::default(),
+            failures: Vec::new(),
+            result: None,
+        }
+    }
+
     /// The whole run failed for one reason.
     pub fn failed(code: ReasonCode) -> Report {
         Report {
@@ -177,6 +197,8 @@ pub enum Stop {
     /// new invocation (a new message; not a failure, so it costs the message no receive).
     Continue,
     Fail(ReasonCode),
+    /// A cancel was requested: finish the run `cancelled`.
+    Cancelled,
 }
 
 impl From<GraphError> for Stop {

@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 use tenantops_aws::restores::{ItemClaim, ItemLease, ItemStatus, RestoreItem};
 use tenantops_aws::{AuditEntry, StoreError};
 use tenantops_core::restore::{Action, rewrite_assignments};
-use tenantops_core::{Counters, Failure, ReasonCode, RestoreId, Run};
+use tenantops_core::{Counters, Failure, Outcome, ReasonCode, RestoreId, Run};
 use tenantops_graph::registry::{Assignments, ObjectType, RestoreMethod};
 use tenantops_graph::{Credentials, GraphError};
 
@@ -78,14 +78,17 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
     };
     // Items before `done` were counted by earlier invocations (their checkpoint's counters);
     // their records say how they ended, and nothing writes them again.
+    // A checkpoint refused for a cancel request leaves its delta unrecorded: the report
+    // carries it, so the counters match the items written.
+    let mut unrecorded = None;
     let done = match job.resumed() {
         Some(state) => state.get("done").and_then(Value::as_u64).unwrap_or(0),
         None => {
-            job.progress(Counters {
+            let total = Counters {
                 total: items.len() as u64,
                 ..Default::default()
-            })
-            .await?;
+            };
+            unrecorded = checkpoint(job, total).await?;
             0
         }
     };
@@ -96,6 +99,9 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
     let (mut succeeded, mut failed, mut skipped) = (0u64, 0u64, 0u64);
     let mut moved = false;
     for (position, item) in items.iter().enumerate() {
+        if unrecorded.is_some() {
+            break;
+        }
         let position = position as u64;
         let counted = position < done;
         let ctx = Ctx {
@@ -160,18 +166,33 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
                 });
             }
         }
+        results.push(item_result(item, result.status, result.written_id));
         if !counted {
-            job.progress(delta).await?;
+            unrecorded = checkpoint(job, delta).await?;
         }
-        results.push(json!({
-            "index": item.index,
-            "object_type": item.object_type,
-            "object_id": item.object_id,
-            "action": item.action,
-            "status": result.status,
-            "written_id": result.written_id,
-        }));
     }
+
+    // Cancelled: the items not reached are recorded as such; one an earlier attempt left
+    // `writing` (a hand-back mid-item) stays so, with whatever it recorded as written.
+    let rest = &items[results.len()..];
+    let never: Vec<u32> = rest
+        .iter()
+        .filter(|i| i.status == ItemStatus::Pending)
+        .map(|i| i.index)
+        .collect();
+    // A cancel that came after the last item stopped nothing: the restore completed.
+    let stopped = unrecorded.is_some() && !rest.is_empty();
+    if stopped {
+        deps.store.cancel_restore_items(&lease, &never).await?;
+        for item in rest {
+            let status = match item.status {
+                ItemStatus::Pending => ItemStatus::Cancelled,
+                other => other,
+            };
+            results.push(item_result(item, status, item.written_id.clone()));
+        }
+    }
+    let cancelled = if stopped { never.len() as u64 } else { 0 };
 
     let now = Utc::now();
     let audit = AuditEntry {
@@ -183,10 +204,11 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
         target: restore.to_string(),
         before: Some(json!({ "status": "executing", "run_id": run.id })),
         after: Some(json!({
-            "status": "completed",
+            "status": if stopped { "cancelled" } else { "completed" },
             "succeeded": succeeded,
             "failed": failed,
             "skipped": skipped,
+            "cancelled": cancelled,
         })),
         at: now,
     };
@@ -195,17 +217,44 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
         Err(e) => return Err(e.into()),
     }
     Ok(Report {
-        // Counters already moved item by item.
-        outcome: Report::outcome_of(succeeded + skipped, failed),
-        counters: Counters::default(),
+        outcome: if stopped {
+            Outcome::Cancelled
+        } else {
+            Report::outcome_of(succeeded + skipped, failed)
+        },
+        // Counters already moved item by item, but for a cancel's last step.
+        counters: unrecorded.unwrap_or_default(),
         failures,
         result: Some(json!({
             "restore_id": restore,
             "succeeded": succeeded,
             "failed": failed,
             "skipped": skipped,
+            "cancelled": cancelled,
             "items": results,
         })),
+    })
+}
+
+/// A checkpoint ([`Job::progress`]); `Some(delta)`: a cancel was requested, and `delta` is
+/// not recorded yet.
+async fn checkpoint(job: Job<'_>, delta: Counters) -> Result<Option<Counters>, Stop> {
+    match job.progress(delta).await {
+        Ok(()) => Ok(None),
+        Err(Stop::Cancelled) => Ok(Some(delta)),
+        Err(stop) => Err(stop),
+    }
+}
+
+/// One item as the run's result lists it.
+fn item_result(item: &RestoreItem, status: ItemStatus, written_id: Option<String>) -> Value {
+    json!({
+        "index": item.index,
+        "object_type": item.object_type,
+        "object_id": item.object_id,
+        "action": item.action,
+        "status": status,
+        "written_id": written_id,
     })
 }
 

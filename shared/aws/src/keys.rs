@@ -89,6 +89,15 @@ pub fn lock(identity: &str) -> Key {
     }
 }
 
+/// A tenant's count of quota-limited starts in the window that began at `window_start`
+/// (epoch seconds); it expires with its window (TTL).
+pub fn start_quota(ws: WorkspaceId, tenant: TenantId, window_start: i64) -> Key {
+    Key {
+        pk: format!("WS#{ws}#T#{tenant}"),
+        sk: format!("QUOTA#{window_start}"),
+    }
+}
+
 pub fn workspace(ws: WorkspaceId) -> Key {
     Key {
         pk: format!("WS#{ws}"),

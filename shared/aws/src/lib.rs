@@ -82,8 +82,8 @@ pub use queue::{DeadLetters, QueueError, Received, WorkQueue};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{
-    MemberGuard, Precondition, Rejection, RunPage, RunQuery, StartRun, Started, Store,
-    TenantRecord, TenantStatus, WriteError,
+    MemberGuard, Precondition, Progressed, Rejection, RunPage, RunQuery, StartQuota, StartRun,
+    Started, Store, TenantRecord, TenantStatus, WriteError,
 };
 pub use tenant_data::{DirectoryEntry, InventoryItem};
 pub use workspaces::{

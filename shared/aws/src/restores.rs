@@ -106,6 +106,8 @@ pub enum ItemStatus {
     Done,
     Failed,
     Skipped,
+    /// Not attempted: its run was cancelled first.
+    Cancelled,
 }
 
 impl ItemStatus {
@@ -116,13 +118,14 @@ impl ItemStatus {
             ItemStatus::Done => "done",
             ItemStatus::Failed => "failed",
             ItemStatus::Skipped => "skipped",
+            ItemStatus::Cancelled => "cancelled",
         }
     }
 
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped
+            ItemStatus::Done | ItemStatus::Failed | ItemStatus::Skipped | ItemStatus::Cancelled
         )
     }
 }
@@ -476,6 +479,31 @@ impl Store {
             tx.push(self.put_audit(a)?);
         }
         committed(self.transact(tx).await?)
+    }
+
+    /// Marks items its run never reached (still `pending`) `cancelled`, under the run's lease,
+    /// in transactions of [`ITEMS_PER_WRITE`].
+    pub async fn cancel_restore_items(
+        &self,
+        lease: &ItemLease<'_>,
+        indexes: &[u32],
+    ) -> Result<(), StoreError> {
+        for chunk in indexes.chunks(ITEMS_PER_WRITE) {
+            let mut lp = Placeholders::default();
+            let lease_cond = lp.eq("lease_owner", string_attr(lease.owner));
+            let mut tx = vec![self.condition_check(keys::run(lease.run), lease_cond, lp)?];
+            for index in chunk {
+                let mut p = Placeholders::default();
+                let cond = p.eq("status", string_attr(ItemStatus::Pending.as_str()));
+                let update = Changes::default()
+                    .set(&["status"], string_attr(ItemStatus::Cancelled.as_str()))
+                    .render(&mut p);
+                let key = restore_item_key(lease, *index);
+                tx.push(self.tx_update(&key, update, cond, p, false)?);
+            }
+            committed(self.transact(tx).await?)?;
+        }
+        Ok(())
     }
 
     /// Marks the restore completed by its run, with the execution's audit entry.

@@ -10,9 +10,10 @@ use tenantops_core::{LockKind, OperationType, Run, RunId, RunStatus, TenantId, W
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
-use crate::expr::Placeholders;
+use crate::expr::{Changes, Placeholders};
 use crate::item::{
-    Index, Item, from_item, from_items, string_attr, string_of, to_item, with_index, with_key,
+    Index, Item, from_item, from_items, number_attr, string_attr, string_of, to_item, with_index,
+    with_key,
 };
 use crate::keys;
 use crate::notifications::{Notification, notification_item};
@@ -46,6 +47,27 @@ pub struct StartRun<'a> {
     /// What else must hold for the run to exist (the schedule a backup names, a restore's
     /// confirmed preview); checked, and possibly updated, in the same transaction.
     pub preconditions: &'a [Precondition],
+    /// The tenant's start quota this start counts against, if any (manual backups).
+    pub quota: Option<StartQuota>,
+}
+
+/// At most `limit` quota-limited starts per tenant in each fixed window of `window`
+/// (aligned to the epoch), counted by an item per tenant and window that the start
+/// transaction increments under the condition that it is below `limit`: concurrent starts
+/// cannot pass it, and a start that does not commit (a dedupe hit, a refusal) uses nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartQuota {
+    pub limit: u32,
+    pub window: Duration,
+}
+
+impl StartQuota {
+    /// The window `now` falls in: its start and end, in epoch seconds.
+    fn window_at(&self, now: DateTime<Utc>) -> (i64, i64) {
+        let len = self.window.num_seconds().max(1);
+        let start = now.timestamp().div_euclid(len) * len;
+        (start, start + len)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +140,10 @@ impl Store {
     /// Creates a run and its identity lock in one transaction that also checks the caller's
     /// membership and the tenant. A conflicting identity answers with the existing run, from
     /// the failed condition's `ALL_OLD` image: one DynamoDB call either way.
+    /// With a quota, the start counts against it in the same transaction: a dedupe hit answers
+    /// its run even when the quota is used up, and a refused start uses none of it.
     pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, WriteError> {
-        let run = start.run;
+        let (run, quota) = (start.run, start.quota);
         let mut items = Vec::with_capacity(5);
         let mut guard_at = None;
         if let Some(guard) = start.guard {
@@ -136,6 +160,23 @@ impl Store {
         items.push(self.put_audit(start.audit)?);
         if let Some(n) = start.notification {
             items.push(self.put_new(notification_item(n)?, false)?);
+        }
+        let quota_at = items.len();
+        let window = quota.map(|q| q.window_at(run.created_at));
+        if let (Some(q), Some((window_start, window_end))) = (quota, window) {
+            let mut p = Placeholders::default();
+            let cond = format!(
+                "{} OR {} < {}",
+                p.absent(keys::PK),
+                p.name("starts"),
+                p.value(number_attr(q.limit))
+            );
+            let update = Changes::default()
+                .add(&["starts"], number_attr(1))
+                .set_top(keys::TTL, number_attr(window_end))
+                .render(&mut p);
+            let key = keys::start_quota(run.workspace_id, run.tenant_id, window_start);
+            items.push(self.tx_update(&key, update, cond, p, false)?);
         }
 
         let reasons = match self.transact(items).await? {
@@ -176,6 +217,12 @@ impl Store {
                 }
             };
             return Ok(Started::Deduplicated(Box::new(existing)));
+        }
+        if let Some((_, window_end)) = window.filter(|_| failed(quota_at).is_some()) {
+            let left = window_end - run.created_at.timestamp();
+            return Err(WriteError::Rejected(Rejection::QuotaExceeded {
+                retry_after_secs: u64::try_from(left).unwrap_or(1).max(1),
+            }));
         }
         Err(StoreError::TransitionRefused.into())
     }

@@ -7,8 +7,10 @@
 
 pub use crate::audit::AuditEntry;
 pub use crate::runs::{
-    DISPATCH_DEADLINE, IDEMPOTENCY_WINDOW, RunPage, RunQuery, STALE_GRACE, StartRun, Started,
+    DISPATCH_DEADLINE, IDEMPOTENCY_WINDOW, RunPage, RunQuery, STALE_GRACE, StartQuota, StartRun,
+    Started,
 };
 pub use crate::table::Store;
 pub use crate::tenants::{TenantRecord, TenantStatus};
 pub use crate::transactions::{MemberGuard, Precondition, Rejection, WriteError};
+pub use crate::transitions::Progressed;

@@ -53,6 +53,11 @@ pub enum Rejection {
     LastOwner,
     /// The start's precondition at this index did not hold.
     Precondition(usize),
+    /// The tenant's start quota for the current window is used up; it frees after this many
+    /// seconds (at least 1, at most the window).
+    QuotaExceeded {
+        retry_after_secs: u64,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,16 +6,21 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
 use tenantops_core::identity::lock_kind_of;
 use tenantops_core::state::TransitionKind;
-use tenantops_core::{LockKind, Outcome, Run, RunStatus, Transition};
+use tenantops_core::{Counters, LockKind, Outcome, Run, RunStatus, Transition};
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
-use crate::item::{number_attr, string_attr, time_attr};
+use crate::item::{number_attr, string_attr, string_of, time_attr};
 use crate::keys;
 use crate::runs::{IDEMPOTENCY_WINDOW, STALE_GRACE, status_attr};
 use crate::table::Store;
-use crate::transactions::{MemberGuard, Rejection, WriteError, committed, committed_guarded};
+use crate::transactions::{
+    MemberGuard, Rejection, WriteError, committed, committed_guarded, failed_at,
+};
+
+/// The run's attribute (and its lock copy's) that records a cancel request.
+const CANCEL_REQUESTED: &str = "cancel_requested_at";
 
 /// What a reaper's write restates of the run it saw.
 #[derive(Debug, Clone, Copy)]
@@ -26,6 +31,18 @@ pub(crate) enum Seen<'a> {
     NoLiveLease(DateTime<Utc>),
     /// It is still queued (a cancel finishes only a run no worker has claimed).
     Queued,
+    /// Nobody asked it to stop (a worker's checkpoint); the run's old image comes back on
+    /// failure, to tell a cancel request from a lost lease.
+    NoCancelRequest,
+}
+
+/// What a worker's checkpoint found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progressed {
+    /// The counters moved.
+    Moved,
+    /// A cancel was requested: the counters stay as they were, and the run is to stop.
+    CancelRequested,
 }
 
 impl Store {
@@ -85,6 +102,76 @@ impl Store {
         );
         items.push(self.put_audit(audit)?);
         committed_guarded(self.transact(items).await?, None, Rejection::Conflict)
+    }
+
+    /// Asks a running run to stop: records `cancel_requested_at` on the run and its lock's
+    /// copy with `audit`, only while it is running, no cancel was requested yet and `guard`
+    /// holds; otherwise [`Rejection::Conflict`]. Its worker stops at its next checkpoint
+    /// ([`Store::progress_unless_cancelled`]).
+    pub async fn request_cancel(
+        &self,
+        run: &Run,
+        now: DateTime<Utc>,
+        guard: MemberGuard<'_>,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError> {
+        let changes = Changes::default().set(&[CANCEL_REQUESTED], time_attr(now));
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} AND {}",
+            p.eq("status", status_attr(RunStatus::Running)),
+            p.absent(CANCEL_REQUESTED)
+        );
+        let update = changes.render(&mut p);
+        let mut lp = Placeholders::default();
+        let lock_cond = lp.eq("run_id", string_attr(run.id.to_string()));
+        let lock_update = changes.render_under(Some("run"), &mut lp);
+        let items = vec![
+            self.member_check(run.workspace_id, guard)?,
+            self.tx_update(&keys::run(run.id), update, cond, p, false)?,
+            self.tx_update(
+                &keys::lock(&run.identity),
+                lock_update,
+                lock_cond,
+                lp,
+                false,
+            )?,
+            self.put_audit(audit)?,
+        ];
+        committed_guarded(self.transact(items).await?, None, Rejection::Conflict)
+    }
+
+    /// A worker's checkpoint: moves the counters by `delta` as the lease holder `worker`,
+    /// unless a cancel was requested, which the answer says. A lost lease is
+    /// [`StoreError::TransitionRefused`]. A zero `delta` writes nothing and checks nothing.
+    pub async fn progress_unless_cancelled(
+        &self,
+        run: &Run,
+        worker: &str,
+        delta: Counters,
+    ) -> Result<Progressed, StoreError> {
+        let t = Transition::Progress { delta };
+        let Some(items) =
+            self.transition_items(run, Some(worker), Some(Seen::NoCancelRequest), &t)?
+        else {
+            return Ok(Progressed::Moved);
+        };
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(Progressed::Moved);
+        };
+        // Still running under our lease, so the failed part was the cancel request.
+        let requested = failed_at(&reasons, 0)
+            .and_then(|r| r.item())
+            .is_some_and(|old| {
+                string_of(old, "status").map(String::as_str) == Some(RunStatus::Running.as_str())
+                    && string_of(old, "lease_owner").map(String::as_str) == Some(worker)
+                    && old.contains_key(CANCEL_REQUESTED)
+            });
+        if requested {
+            Ok(Progressed::CancelRequested)
+        } else {
+            Err(StoreError::TransitionRefused)
+        }
     }
 
     /// The items of a transition's transaction; `None`: it changes nothing.
@@ -159,9 +246,13 @@ impl Store {
                     p.eq("status", status_attr(RunStatus::Queued))
                 );
             }
+            Some(Seen::NoCancelRequest) => {
+                cond = format!("({cond}) AND {}", p.absent(CANCEL_REQUESTED));
+            }
             None => {}
         }
-        let run_update = self.tx_update(&keys::run(run.id), update, cond, p, false)?;
+        let return_old = matches!(seen, Some(Seen::NoCancelRequest));
+        let run_update = self.tx_update(&keys::run(run.id), update, cond, p, return_old)?;
 
         let mut lp = Placeholders::default();
         let lock_cond = lp.eq("run_id", string_attr(run.id.to_string()));

@@ -104,9 +104,7 @@ reasons! {
     RunNotFound = "run.not_found", Access, retryable: false, blocks_onboarding: false,
         "No run with this id is visible to you.";
     RunAlreadyCompleted = "run.already_completed", Request, retryable: false, blocks_onboarding: false,
-        "The run has already completed; only a queued run can be cancelled.";
-    RunAlreadyRunning = "run.already_running", Request, retryable: false, blocks_onboarding: false,
-        "A worker is already running this run; only a queued run can be cancelled.";
+        "The run has already completed; only a queued or running run can be cancelled.";
     WorkspaceNotFound = "workspace.not_found", Access, retryable: false, blocks_onboarding: false,
         "No workspace with this id is visible to you.";
     TenantNotFound = "tenant.not_found", Access, retryable: false, blocks_onboarding: false,
@@ -173,6 +171,8 @@ reasons! {
         "The run to retry is not a run of this schedule.";
     ScheduleRetryNotAllowed = "schedule.retry_not_allowed", Request, retryable: false, blocks_onboarding: false,
         "Only a failed or partially succeeded run can be retried.";
+    QuotaExceeded = "quota.exceeded", Request, retryable: true, blocks_onboarding: false,
+        "The tenant's quota of manual backup starts for this window is used up. Retry after the time given.";
     ScheduleSlotMissed = "schedule.slot_missed", Platform, retryable: false, blocks_onboarding: false,
         "The scheduler reached this slot after its grace window; it was skipped.";
     RestoreMappingUnresolved = "restore.mapping_unresolved", Restore, retryable: false, blocks_onboarding: false,

@@ -189,6 +189,15 @@ pub struct Run {
     #[serde(default, with = "crate::time::option")]
     pub lease_expires_at: Option<DateTime<Utc>>,
     pub attempts: u32,
+    /// When someone asked a running run to stop: the worker stops at its next checkpoint
+    /// (a progress write) and finishes it `cancelled`. Absent until then; never written as
+    /// null, since the checkpoint's condition is that the attribute does not exist.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    pub cancel_requested_at: Option<DateTime<Utc>>,
     /// What the run found, for types that report (e.g. a connection check's checks).
     #[serde(default)]
     pub result: Option<Value>,

@@ -129,6 +129,7 @@ impl Run {
             completed_at: None,
             lease_expires_at: None,
             attempts: 0,
+            cancel_requested_at: None,
             result: None,
             checkpoint: None,
         }

@@ -48,8 +48,11 @@ async fn main() -> anyhow::Result<()> {
         secrets: tenantops_aws::SecretVault::from_sdk(&sdk, format!("{prefix}/")),
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
         // Every minute is allowed locally, to watch the scheduler fire without waiting an hour.
+        // The manual backup quota is generous locally, to try run-now freely.
         limits: tenantops_api::Limits {
             min_schedule_interval_minutes: 1,
+            manual_backup_quota: 1000,
+            manual_backup_quota_window_seconds: 60,
         },
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;

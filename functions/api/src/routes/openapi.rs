@@ -14,5 +14,6 @@ pub fn document() -> Reply {
         status: 200,
         content_type: JSON,
         body: DOCUMENT.to_owned(),
+        headers: Vec::new(),
     }
 }

@@ -134,8 +134,11 @@ pub async fn view(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, Api
     ))
 }
 
-/// Cancels a queued run at once (200); a run already cancelled answers 200 as it is, any
-/// other completed or a running run 409. Who may not see the run gets the viewer's 404.
+/// Cancels a run. A queued run is finished `cancelled` at once (200). A running run gets a
+/// cancel request (202): its worker stops at its next checkpoint and finishes it
+/// `cancelled`. Both are audited once; asking again answers the run as it is (200 once
+/// cancelled, 202 while its worker has yet to stop). A run completed otherwise is a 409.
+/// Who may not see the run gets the viewer's 404.
 pub async fn cancel(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let id: RunId = run.parse().map_err(|_| ApiError::NotFound(Resource::Run))?;
@@ -156,16 +159,24 @@ pub async fn cancel(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, A
         if !role.has(needed) {
             return Err(ApiError::Forbidden(needed));
         }
-        match (run.status, run.outcome) {
-            (RunStatus::Completed, Outcome::Cancelled) => return Ok(run_reply(200, &run)),
-            (RunStatus::Completed, _) => {
+        let before = match (run.status, run.outcome, run.cancel_requested_at) {
+            (RunStatus::Completed, Outcome::Cancelled, _) => return Ok(run_reply(200, &run)),
+            (RunStatus::Completed, _, _) => {
                 return Err(ApiError::NotCancellable(ReasonCode::RunAlreadyCompleted));
             }
-            (RunStatus::Running, _) => {
-                return Err(ApiError::NotCancellable(ReasonCode::RunAlreadyRunning));
+            (RunStatus::Running, _, Some(_)) => return Ok(run_reply(202, &run)),
+            (RunStatus::Running, _, None) => json!({ "status": RunStatus::Running }),
+            (RunStatus::Queued, _, _) => json!({ "status": RunStatus::Queued }),
+        };
+        let now = Utc::now();
+        let after = match run.status {
+            RunStatus::Queued => {
+                json!({ "status": RunStatus::Completed, "outcome": Outcome::Cancelled })
             }
-            (RunStatus::Queued, _) => {}
-        }
+            _ => {
+                json!({ "status": run.status, "cancel_requested_at": tenantops_core::time::format(now) })
+            }
+        };
         let audit = common::Audit {
             workspace: run.workspace_id,
             tenant: Some(run.tenant_id),
@@ -173,27 +184,29 @@ pub async fn cancel(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, A
             action: "operation.cancelled",
             target: run.id.to_string(),
         }
-        .entry(
-            Some(json!({ "status": RunStatus::Queued })),
-            Some(json!({ "status": RunStatus::Completed, "outcome": Outcome::Cancelled })),
-        );
+        .entry(Some(before), Some(after));
         let roles = needed.roles();
         let guard = MemberGuard {
             user: &caller,
             roles: &roles,
         };
-        match deps
-            .store
-            .cancel_queued(&run, Utc::now(), guard, &audit)
-            .await
-        {
+        let written = match run.status {
+            RunStatus::Queued => deps.store.cancel_queued(&run, now, guard, &audit).await,
+            _ => deps.store.request_cancel(&run, now, guard, &audit).await,
+        };
+        match written {
             Ok(()) => {
-                let run = deps
+                let stored = deps
                     .store
                     .get_run(id)
                     .await?
                     .ok_or_else(|| ApiError::internal_message("a cancelled run vanished"))?;
-                return Ok(run_reply(200, &run));
+                let status = if run.status == RunStatus::Queued {
+                    200
+                } else {
+                    202
+                };
+                return Ok(run_reply(status, &stored));
             }
             Err(WriteError::Rejected(Rejection::Conflict)) => continue,
             // The membership changed since it was read: answer as the viewer would.
