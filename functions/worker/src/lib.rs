@@ -70,12 +70,14 @@ pub async fn handle(event: SqsEvent, deps: &Deps) -> SqsBatchResponse {
 
 async fn process(message: &SqsMessage, deps: &Deps) -> Result<(), MessageError> {
     let body = message.body.as_deref().ok_or(MessageError::Malformed)?;
-    let RunMessage { run_id } = serde_json::from_str(body).map_err(|_| MessageError::Malformed)?;
-    let run = deps
+    let msg: RunMessage = serde_json::from_str(body).map_err(|_| MessageError::Malformed)?;
+    let dispatched = deps
         .store
-        .get_run(run_id)
+        .get_dispatched(msg.run_id)
         .await?
-        .ok_or_else(|| MessageError::UnknownRun(run_id.to_string()))?;
+        .ok_or_else(|| MessageError::UnknownRun(msg.run_id.to_string()))?;
+    let superseded = dispatched.supersedes(&msg);
+    let run = dispatched.run;
     let span = tracing::info_span!(
         "run",
         run_id = %run.id,
@@ -83,11 +85,20 @@ async fn process(message: &SqsMessage, deps: &Deps) -> Result<(), MessageError> 
         workspace = %run.workspace_id,
         r#type = %run.operation,
     );
-    execute_message(run, message, deps).instrument(span).await
+    if superseded {
+        // The reaper dispatched the run again since this message was sent: the later message
+        // stands, this one must not start the run (backlog is not loss, nor double work).
+        span.in_scope(|| tracing::info!("superseded by a later dispatch; acknowledging"));
+        return Ok(());
+    }
+    execute_message(run, msg.dispatch, message, deps)
+        .instrument(span)
+        .await
 }
 
 async fn execute_message(
     mut run: Run,
+    dispatch: u32,
     message: &SqsMessage,
     deps: &Deps,
 ) -> Result<(), MessageError> {
@@ -102,7 +113,12 @@ async fn execute_message(
         now: Utc::now(),
         lease: deps.lease,
     };
-    match deps.store.transition_as(&run, Some(&owner), &claim).await {
+    // Only a message of the run's current dispatch generation may claim it.
+    match deps
+        .store
+        .claim_dispatched(&run, &owner, &claim, dispatch)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::TransitionRefused) => return Err(MessageError::Leased(run.id.to_string())),
         Err(e) => return Err(e.into()),
