@@ -214,3 +214,29 @@ impl Dispatcher {
         backlog_of(&self.client, &self.queue_url).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_first_message_is_the_bare_run_id_and_a_later_one_names_its_generation() {
+        let run_id = RunId::new();
+        let first = RunMessage::first(run_id);
+        assert_eq!(
+            first.body(),
+            serde_json::json!({ "run_id": run_id }).to_string()
+        );
+        // Messages sent before generations existed read as the first dispatch.
+        let old: RunMessage =
+            serde_json::from_str(&serde_json::json!({ "run_id": run_id }).to_string())
+                .expect("parses");
+        assert_eq!(old, first);
+        let later = RunMessage {
+            run_id,
+            dispatch: 2,
+        };
+        let parsed: RunMessage = serde_json::from_str(&later.body()).expect("parses");
+        assert_eq!(parsed, later);
+    }
+}

@@ -21,7 +21,7 @@ use crate::transactions::{MemberGuard, Rejection, WriteError, committed, committ
 /// What a reaper's write restates of the run it saw.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Seen<'a> {
-    /// Its active-index sort key (deadline and id) is unchanged.
+    /// Its active-index sort key (due time and id) is unchanged.
     Deadline(&'a str),
     /// No worker holds a live lease on it at this time (queued, or its lease has expired),
     /// and its dispatch generation is this one.
