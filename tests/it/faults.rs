@@ -171,6 +171,8 @@ async fn every_write_path_under(faults: DynamoFaults) {
     worker.deps.store = store.clone();
     let mut reaper = stack.reaper();
     reaper.store = store.clone();
+    // One re-dispatch, then `run.stale`: the second sighting below fails the run.
+    reaper.thresholds.max_redispatches = 1;
 
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;

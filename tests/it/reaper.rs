@@ -1,16 +1,26 @@
-//! The reaper against the local stack: runs left queued or running past their deadline are
-//! dispatched once more or failed `run.stale` (lock released, initiator notified, event
-//! published), exactly once under concurrent ticks; whoever moves a run first wins; the
-//! dead-letter queue is drained into `worker.exhausted` failures, deleting only what was
-//! handled. Ticks take "now" as a parameter, so deadlines pass without sleeping.
+//! The reaper against the local stack: backlog is not loss (runs whose message waits in the
+//! queue are left to it, however long, and neither failed nor worked twice); runs whose
+//! message was lost are dispatched again under a new generation (a superseded message is
+//! acknowledged without work) and, when nothing recovers them, failed `run.stale` (lock
+//! released, initiator notified, event published), exactly once under concurrent ticks;
+//! whoever moves a run first wins; the dead-letter queue is drained into `worker.exhausted`
+//! failures, deleting only what was handled. Ticks take "now" as a parameter, so thresholds
+//! pass without sleeping.
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use tenantops_aws::keys::{ACTIVE_SHARDS, active_shard};
-use tenantops_aws::store::{DISPATCH_DEADLINE, STALE_GRACE};
 use tenantops_core::{Outcome, Run, RunStatus, Transition};
-use tenantops_reaper::Tick;
+use tenantops_reaper::{Thresholds, Tick};
 use tenantops_tests::TestStack;
+
+fn deadline() -> Duration {
+    Thresholds::default().dispatch_deadline
+}
+
+fn grace() -> Duration {
+    Thresholds::default().stale_grace
+}
 
 /// Receives and deletes every message of the work queue: the dispatch was "lost".
 async fn lose_work_messages(stack: &TestStack) -> usize {
@@ -71,10 +81,12 @@ async fn claim(stack: &TestStack, id: &str, lease: Duration) -> Run {
 }
 
 #[tokio::test]
-async fn a_queued_run_whose_message_was_lost_is_dispatched_once_more_then_failed_stale() {
+async fn a_queued_run_whose_message_is_lost_again_and_again_is_failed_stale_after_its_redispatches()
+{
     let stack = TestStack::new().await;
     let capture = stack.capture_events().await;
     let reaper = stack.reaper();
+    assert_eq!(reaper.thresholds.max_redispatches, 2, "the deployed value");
     let id = stack.start(json!({"type": "inventory.sync"})).await;
     assert_eq!(lose_work_messages(&stack).await, 1);
 
@@ -82,26 +94,40 @@ async fn a_queued_run_whose_message_was_lost_is_dispatched_once_more_then_failed
     assert_eq!(
         tenantops_reaper::tick(now, &reaper).await,
         Tick::default(),
-        "nothing is stale before its dispatch deadline"
+        "nothing is overdue before its dispatch deadline"
     );
 
-    let later = now + DISPATCH_DEADLINE + Duration::seconds(1);
-    let tick = tenantops_reaper::tick(later, &reaper).await;
-    assert_eq!((tick.redispatched, tick.failed_stale), (1, 0), "{tick:?}");
-    assert_eq!(stack.queued_messages().await, 1, "dispatched once more");
-    assert_eq!(stack.run(&id).await.status, RunStatus::Queued);
-    assert_eq!(
-        tenantops_reaper::tick(later, &reaper).await,
-        Tick::default(),
-        "the re-dispatch gave it a new deadline"
-    );
+    // Each sighting with no message waiting dispatches it again, under a new generation.
+    let mut at = now;
+    for generation in 1..=2u32 {
+        at = at + deadline() + Duration::seconds(1);
+        let tick = tenantops_reaper::tick(at, &reaper).await;
+        assert_eq!((tick.redispatched, tick.failed_stale), (1, 0), "{tick:?}");
+        assert_eq!(stack.queued_messages().await, 1, "dispatched again");
+        let dispatched = stack
+            .store()
+            .get_dispatched(id.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (dispatched.run.status, dispatched.dispatch),
+            (RunStatus::Queued, generation)
+        );
+        assert_eq!(
+            tenantops_reaper::tick(at, &reaper).await,
+            Tick::default(),
+            "the re-dispatch gave it a new dispatch time"
+        );
+        // Lost again.
+        assert_eq!(lose_work_messages(&stack).await, 1);
+    }
 
-    // Lost again: the second sighting fails it.
-    assert_eq!(lose_work_messages(&stack).await, 1);
-    let much_later = later + DISPATCH_DEADLINE + Duration::seconds(1);
+    // The sighting after the last re-dispatch fails it.
+    let much_later = at + deadline() + Duration::seconds(1);
     let tick = tenantops_reaper::tick(much_later, &reaper).await;
     assert_eq!((tick.redispatched, tick.failed_stale), (0, 1), "{tick:?}");
-    assert_eq!(stack.queued_messages().await, 0, "only one re-dispatch");
+    assert_eq!(stack.queued_messages().await, 0, "no third re-dispatch");
     let run = stack.run(&id).await;
     assert_eq!(
         (run.status, run.outcome, codes(&run)),
@@ -144,7 +170,9 @@ async fn a_queued_run_whose_message_was_lost_is_dispatched_once_more_then_failed
 #[tokio::test]
 async fn a_running_run_whose_worker_vanished_is_failed_stale_after_the_redelivery_grace() {
     let stack = TestStack::new().await;
-    let reaper = stack.reaper();
+    // Nothing to dispatch again: the first sighting past the grace fails it.
+    let mut reaper = stack.reaper();
+    reaper.thresholds.max_redispatches = 0;
     let id = stack.start(json!({"type": "directory_groups.sync"})).await;
     lose_work_messages(&stack).await;
     let lease = Duration::minutes(5);
@@ -157,8 +185,7 @@ async fn a_running_run_whose_worker_vanished_is_failed_stale_after_the_redeliver
         Tick::default(),
         "an expired lease alone is not stale: the message may still be redelivered"
     );
-    let tick =
-        tenantops_reaper::tick(lease_end + STALE_GRACE + Duration::seconds(1), &reaper).await;
+    let tick = tenantops_reaper::tick(lease_end + grace() + Duration::seconds(1), &reaper).await;
     assert_eq!(tick.failed_stale, 1, "{tick:?}");
     let run = stack.run(&id).await;
     assert_eq!(
@@ -193,8 +220,11 @@ async fn a_running_run_whose_worker_vanished_is_failed_stale_after_the_redeliver
 #[tokio::test]
 async fn a_handed_back_run_waits_for_its_resume_time_before_it_can_be_stale() {
     let stack = TestStack::new().await;
-    let reaper = stack.reaper();
+    let mut reaper = stack.reaper();
+    reaper.thresholds.max_redispatches = 0;
     let id = stack.start(json!({"type": "directory_groups.sync"})).await;
+    // Its message is lost after the hand-back (were it waiting, the run would wait with it).
+    lose_work_messages(&stack).await;
     let claimed = claim(&stack, &id, Duration::minutes(5)).await;
     let now = Utc::now();
     let resume_at = now + Duration::hours(6);
@@ -209,8 +239,7 @@ async fn a_handed_back_run_waits_for_its_resume_time_before_it_can_be_stale() {
         .unwrap();
     let tick = tenantops_reaper::tick(now + Duration::hours(1), &reaper).await;
     assert_eq!(tick, Tick::default(), "its message is due in 6 hours");
-    let tick =
-        tenantops_reaper::tick(resume_at + STALE_GRACE + Duration::seconds(1), &reaper).await;
+    let tick = tenantops_reaper::tick(resume_at + grace() + Duration::seconds(1), &reaper).await;
     assert_eq!(tick.failed_stale, 1, "{tick:?}");
 }
 
@@ -224,7 +253,12 @@ async fn whoever_moves_a_stale_run_first_wins() {
     let future = Utc::now() + Duration::days(1);
     let mut seen = Vec::new();
     for shard in 0..ACTIVE_SHARDS {
-        seen.extend(store.stale_runs(shard, future, 100).await.unwrap());
+        seen.extend(
+            store
+                .stale_runs(shard, future, &Thresholds::default(), 100)
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(seen.len(), 2, "{seen:?}");
     let seen_queued = seen
@@ -239,7 +273,12 @@ async fn whoever_moves_a_stale_run_first_wins() {
         .clone();
     assert!(
         store
-            .stale_runs(active_shard(seen_queued.run.id), Utc::now(), 100)
+            .stale_runs(
+                active_shard(seen_queued.run.id),
+                Utc::now(),
+                &Thresholds::default(),
+                100,
+            )
             .await
             .unwrap()
             .is_empty(),
@@ -262,7 +301,13 @@ async fn whoever_moves_a_stale_run_first_wins() {
             .await
             .unwrap();
     }
-    assert!(!store.mark_redispatched(&seen_queued, future).await.unwrap());
+    assert_eq!(
+        store.mark_redispatched(&seen_queued, future).await.unwrap(),
+        None
+    );
+    for s in [&seen_queued, &seen_running] {
+        assert!(!store.postpone(s, future).await.unwrap());
+    }
     assert_eq!(store.fail_stale(&seen_queued, future).await.unwrap(), None);
     assert_eq!(store.fail_stale(&seen_running, future).await.unwrap(), None);
     for id in [&queued, &running] {
@@ -281,7 +326,10 @@ async fn whoever_moves_a_stale_run_first_wins() {
 async fn concurrent_ticks_act_on_each_stale_run_exactly_once() {
     let stack = TestStack::new().await;
     let capture = stack.capture_events().await;
-    let reaper = stack.reaper();
+    // Failed at the first sighting: a re-dispatch by one tick would look like a backlog to a
+    // tick that reads the queue after it (concurrent re-dispatches are tested below).
+    let mut reaper = stack.reaper();
+    reaper.thresholds.max_redispatches = 0;
     let types = [
         "inventory.sync",
         "directory_groups.sync",
@@ -301,22 +349,13 @@ async fn concurrent_ticks_act_on_each_stale_run_exactly_once() {
     let first = Utc::now() + Duration::days(1);
     let ticks =
         futures::future::join_all((0..4).map(|_| tenantops_reaper::tick(first, &reaper))).await;
-    let redispatched: usize = ticks.iter().map(|t| t.redispatched).sum();
+    let acted: Vec<_> = ticks
+        .iter()
+        .map(|t| (t.waiting, t.redispatched, t.errors))
+        .collect();
+    assert!(acted.iter().all(|a| *a == (0, 0, 0)), "{ticks:?}");
     let failed: usize = ticks.iter().map(|t| t.failed_stale).sum();
-    assert_eq!((redispatched, failed), (2, 2), "{ticks:?}");
-    assert!(ticks.iter().all(|t| t.errors == 0), "{ticks:?}");
-    assert_eq!(
-        stack.queued_messages().await,
-        2,
-        "one re-dispatch per queued run"
-    );
-    lose_work_messages(&stack).await;
-
-    let second = first + DISPATCH_DEADLINE + Duration::seconds(1);
-    let ticks =
-        futures::future::join_all((0..4).map(|_| tenantops_reaper::tick(second, &reaper))).await;
-    let failed: usize = ticks.iter().map(|t| t.failed_stale).sum();
-    assert_eq!(failed, 2, "{ticks:?}");
+    assert_eq!(failed, 4, "{ticks:?}");
     assert_eq!(stack.queued_messages().await, 0);
     for id in &ids {
         let run = stack.run(id).await;
@@ -334,6 +373,34 @@ async fn concurrent_ticks_act_on_each_stale_run_exactly_once() {
     );
     let events = completed_events(&stack, &capture).await;
     assert_eq!(events.len(), 4, "one Completed event per run: {events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_ticks_dispatch_a_lost_run_again_exactly_once() {
+    let stack = TestStack::new().await;
+    let reaper = stack.reaper();
+    let id = stack.start(json!({"type": "inventory.sync"})).await;
+    lose_work_messages(&stack).await;
+    let at = Utc::now() + deadline() + Duration::seconds(1);
+    let ticks =
+        futures::future::join_all((0..4).map(|_| tenantops_reaper::tick(at, &reaper))).await;
+    let redispatched: usize = ticks.iter().map(|t| t.redispatched).sum();
+    let others: usize = ticks
+        .iter()
+        .map(|t| t.waiting + t.failed_stale + t.errors)
+        .sum();
+    assert_eq!((redispatched, others), (1, 0), "{ticks:?}");
+    assert_eq!(stack.queued_messages().await, 1, "one message sent");
+    let dispatched = stack
+        .store()
+        .get_dispatched(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (dispatched.run.status, dispatched.dispatch),
+        (RunStatus::Queued, 1)
+    );
 }
 
 /// Receives the work message until SQS moves it to the dead-letter queue, as a worker that
@@ -474,4 +541,271 @@ async fn a_dead_letter_whose_run_a_live_worker_holds_leaves_the_run_to_that_work
         (RunStatus::Running, 0),
         "the live worker's run stands"
     );
+}
+
+/// Quick retries for tests; long waits still hand back.
+fn policy() -> tenantops_graph::throttle::RetryPolicy {
+    tenantops_graph::throttle::RetryPolicy {
+        max_attempts: 6,
+        base: std::time::Duration::from_millis(50),
+        cap: std::time::Duration::from_secs(2),
+        handback_after: std::time::Duration::from_secs(5),
+    }
+}
+
+/// The demo tenant with two objects in every collection.
+fn small_tenant() -> Vec<(&'static str, usize)> {
+    tenantops_graph_sim::DEMO_COLLECTIONS
+        .iter()
+        .map(|p| (*p, 2))
+        .collect()
+}
+
+/// The reaper's thresholds shrunk for a test: a one-minute dispatch deadline.
+fn shrunk() -> Thresholds {
+    Thresholds {
+        dispatch_deadline: Duration::seconds(60),
+        stale_grace: Duration::seconds(120),
+        max_redispatches: 2,
+    }
+}
+
+fn assert_worked_once(run: &Run) {
+    assert_eq!(
+        (run.status, run.outcome, run.attempts, run.failures.len()),
+        (RunStatus::Completed, Outcome::Succeeded, 1, 0),
+        "completed once, claimed once: {run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backlog_five_times_the_dispatch_deadline_is_waited_out_and_every_run_is_worked_once() {
+    const RUNS: usize = 12;
+    let stack = TestStack::new().await;
+    let mut reaper = stack.reaper();
+    reaper.thresholds = shrunk();
+
+    // The 02:00 fan-in: a dozen schedules fire in the same minute, and no worker is free.
+    let schedules = format!(
+        "/v1/workspaces/{}/tenants/{}/backup-schedules",
+        stack.demo.workspace_id, stack.demo.tenant_id
+    );
+    let created = futures::future::join_all((0..RUNS).map(|i| {
+        let call = tenantops_tests::ApiCall::post(
+            schedules.clone(),
+            json!({
+                "name": format!("nightly {i}"),
+                "cadence": {"kind": "daily", "at": "02:00"},
+                "timezone": "UTC",
+                "types": ["deviceConfigurations"],
+                "retention": {"keep_last": 7},
+            })
+            .to_string(),
+        )
+        .by(&stack.users().owner);
+        stack.call(call)
+    }))
+    .await;
+    let slot = created
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status, 201, "{}", r.body);
+            let at = r.body["schedule"]["next_fire_at"].as_str().unwrap();
+            chrono::DateTime::parse_from_rfc3339(at)
+                .unwrap()
+                .with_timezone(&Utc)
+        })
+        .max()
+        .unwrap();
+    let scheduler = tenantops_scheduler::Deps {
+        store: stack.store().clone(),
+        dispatcher: stack.deps.dispatcher.clone(),
+    };
+    let fired =
+        tenantops_scheduler::handle(&tenantops_scheduler::ScheduledEvent::at(slot), &scheduler)
+            .await
+            .unwrap();
+    assert_eq!(fired.fired, RUNS);
+    assert_eq!(stack.queued_messages().await, RUNS);
+
+    // Five dispatch deadlines pass with every message still waiting; two reapers tick every
+    // half deadline.
+    let mut waiting = 0;
+    for k in 1..=10 {
+        let now = slot + Duration::seconds(30 * k);
+        let ticks =
+            futures::future::join_all((0..2).map(|_| tenantops_reaper::tick(now, &reaper))).await;
+        for t in &ticks {
+            assert_eq!(
+                (t.redispatched, t.failed_stale, t.errors),
+                (0, 0, 0),
+                "backlog is not loss: {ticks:?}"
+            );
+            waiting += t.waiting;
+        }
+    }
+    assert_eq!(
+        waiting,
+        RUNS * 5,
+        "each run left to the backlog once per deadline"
+    );
+    assert_eq!(stack.queued_messages().await, RUNS, "no message was added");
+
+    // Workers come and drain the queue: every run is worked once, by its one message.
+    let worker = stack.worker(&small_tenant(), policy()).await;
+    assert_eq!(worker.drain().await, RUNS, "one delivery per run");
+    let runs = stack
+        .store()
+        .list_runs(&tenantops_aws::RunQuery {
+            workspace: stack.demo.workspace_id,
+            tenant: Some(stack.demo.tenant_id),
+            types: None,
+            status: None,
+            active: None,
+            limit: 100,
+            after: None,
+        })
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(runs.len(), RUNS);
+    for run in &runs {
+        assert_worked_once(run);
+        assert!(codes(run).is_empty(), "no run.stale: {run:?}");
+    }
+    assert_eq!(stack.queued_messages().await, 0);
+    assert_eq!(
+        tenantops_reaper::tick(slot + Duration::days(1), &reaper).await,
+        Tick::default(),
+        "nothing left for the reaper"
+    );
+}
+
+#[tokio::test]
+async fn a_purged_queues_run_is_dispatched_again_and_worked_once() {
+    let stack = TestStack::new().await;
+    let reaper = stack.reaper();
+    let id = stack.start(json!({"type": "directory_groups.sync"})).await;
+    stack
+        .sqs
+        .purge_queue()
+        .queue_url(&stack.resources.queue_url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stack.queued_messages().await, 0);
+
+    let tick =
+        tenantops_reaper::tick(Utc::now() + deadline() + Duration::seconds(1), &reaper).await;
+    assert_eq!((tick.redispatched, tick.errors), (1, 0), "{tick:?}");
+    let worker = stack.worker(&small_tenant(), policy()).await;
+    assert_eq!(worker.drain().await, 1);
+    let run = stack.run(&id).await;
+    assert_worked_once(&run);
+    assert_eq!(run.counters.processed, 2);
+    assert_eq!(
+        tenantops_reaper::tick(Utc::now() + Duration::days(1), &reaper).await,
+        Tick::default()
+    );
+}
+
+#[tokio::test]
+async fn a_message_superseded_while_in_flight_is_acknowledged_without_work() {
+    let stack = TestStack::new().await;
+    let reaper = stack.reaper();
+    let id = stack.start(json!({"type": "directory_groups.sync"})).await;
+    // A worker received the message and stalled before claiming: it is in flight, so no
+    // message waits, and the reaper dispatches the run again.
+    let got = stack
+        .sqs
+        .receive_message()
+        .queue_url(&stack.resources.queue_url)
+        .visibility_timeout(600)
+        .send()
+        .await
+        .unwrap();
+    let stalled = got.messages.unwrap_or_default().remove(0);
+    let tick =
+        tenantops_reaper::tick(Utc::now() + deadline() + Duration::seconds(1), &reaper).await;
+    assert_eq!(tick.redispatched, 1, "{tick:?}");
+
+    // The stalled delivery comes back: two messages for one run.
+    stack
+        .sqs
+        .change_message_visibility()
+        .queue_url(&stack.resources.queue_url)
+        .receipt_handle(stalled.receipt_handle.unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stack.queued_messages().await, 2);
+    let worker = stack.worker(&small_tenant(), policy()).await;
+    assert_eq!(worker.drain().await, 2, "both acknowledged");
+    let run = stack.run(&id).await;
+    assert_worked_once(&run);
+    assert_eq!(run.counters.processed, 2, "the groups were read once");
+    assert_eq!(stack.queued_messages().await, 0);
+}
+
+#[tokio::test]
+async fn a_dead_letter_of_a_superseded_dispatch_leaves_the_run_to_the_later_one() {
+    let stack = TestStack::new().await;
+    let reaper = stack.reaper();
+    let id = stack.start(json!({"type": "inventory.sync"})).await;
+    lose_work_messages(&stack).await;
+    let at = Utc::now() + deadline() + Duration::seconds(1);
+    assert_eq!(tenantops_reaper::tick(at, &reaper).await.redispatched, 1);
+
+    let letter = |dispatch: u32| {
+        let mut body = json!({ "run_id": id });
+        if dispatch > 0 {
+            body["dispatch"] = json!(dispatch);
+        }
+        stack
+            .sqs
+            .send_message()
+            .queue_url(&stack.resources.dead_letter_queue_url)
+            .message_body(body.to_string())
+            .send()
+    };
+    // The first dispatch's message exhausted its receives: the re-dispatch stands.
+    letter(0).await.unwrap();
+    let tick = tenantops_reaper::tick(at, &reaper).await;
+    assert_eq!(
+        (tick.exhausted, tick.dead_letters, tick.errors),
+        (0, 1, 0),
+        "{tick:?}"
+    );
+    assert_eq!(stack.run(&id).await.status, RunStatus::Queued);
+
+    // The current dispatch's message exhausted its receives: the run fails.
+    letter(1).await.unwrap();
+    let tick = tenantops_reaper::tick(at, &reaper).await;
+    assert_eq!((tick.exhausted, tick.dead_letters), (1, 1), "{tick:?}");
+    assert_eq!(codes(&stack.run(&id).await), ["worker.exhausted"]);
+}
+
+#[tokio::test]
+async fn a_running_run_whose_message_was_lost_is_dispatched_again_and_reclaimed() {
+    let stack = TestStack::new().await;
+    let reaper = stack.reaper();
+    let id = stack.start(json!({"type": "directory_groups.sync"})).await;
+    // A worker claimed it and died (its lease is already over), and its message is gone
+    // (e.g. a purge).
+    lose_work_messages(&stack).await;
+    let claimed = claim(&stack, &id, Duration::zero()).await;
+    let lease_end = claimed.lease_expires_at.unwrap();
+
+    let tick = tenantops_reaper::tick(lease_end + grace() + Duration::seconds(1), &reaper).await;
+    assert_eq!((tick.redispatched, tick.failed_stale), (1, 0), "{tick:?}");
+    let worker = stack.worker(&small_tenant(), policy()).await;
+    assert_eq!(worker.drain().await, 1);
+    let run = stack.run(&id).await;
+    assert_eq!(
+        (run.status, run.outcome, run.attempts, run.failures.len()),
+        (RunStatus::Completed, Outcome::Succeeded, 2, 0),
+        "re-claimed by the new message: {run:?}"
+    );
+    assert_eq!(run.counters.processed, 2);
 }

@@ -1263,15 +1263,23 @@ fn the_reaper_queries_only_the_active_index_and_touches_only_its_queues() {
                 dynamo.insert(action);
             }
             Some(("sqs", _)) => {
-                let expected = if action == "sqs:sendmessage" {
-                    &queue
-                } else {
-                    &dead_letters
-                };
+                // Re-dispatches and the backlog read on the work queue; the drain on the
+                // dead-letter queue.
+                let expected =
+                    if ["sqs:sendmessage", "sqs:getqueueattributes"].contains(&action.as_str()) {
+                        &queue
+                    } else {
+                        &dead_letters
+                    };
                 assert!(
-                    ["sqs:sendmessage", "sqs:receivemessage", "sqs:deletemessage"]
-                        .contains(&action.as_str()),
-                    "{id}: {action} is more than re-dispatching and draining"
+                    [
+                        "sqs:sendmessage",
+                        "sqs:getqueueattributes",
+                        "sqs:receivemessage",
+                        "sqs:deletemessage"
+                    ]
+                    .contains(&action.as_str()),
+                    "{id}: {action} is more than reading the backlog, re-dispatching and draining"
                 );
                 assert_eq!(
                     reference.as_deref(),
@@ -1282,7 +1290,7 @@ fn the_reaper_queries_only_the_active_index_and_touches_only_its_queues() {
             _ => {}
         }
     }
-    // stale_runs: Query. get_run: GetItem. mark_redispatched: UpdateItem. fail_stale and
+    // stale_runs: Query. get_dispatched: GetItem. postpone and mark_redispatched: UpdateItem. fail_stale and
     // fail_exhausted: TransactWriteItems of an Update on the run and an Update or Delete on
     // its lock. put_notification: PutItem.
     let used: BTreeSet<String> = [

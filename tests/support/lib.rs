@@ -338,7 +338,8 @@ impl TestStack {
         }
     }
 
-    /// The reaper, wired to this stack (its work queue, dead-letter queue and bus).
+    /// The reaper, wired to this stack (its work queue, dead-letter queue and bus), with the
+    /// deployed thresholds.
     pub fn reaper(&self) -> tenantops_reaper::Deps {
         tenantops_reaper::Deps {
             store: self.deps.store.clone(),
@@ -351,6 +352,7 @@ impl TestStack {
                 &self.sdk,
                 &self.resources.event_bus_name,
             ),
+            thresholds: tenantops_reaper::Thresholds::default(),
         }
     }
 

@@ -1,14 +1,22 @@
 //! The reaper: an EventBridge-scheduled Lambda (every 5 minutes) that makes sure no run is
-//! left queued or running forever, and that no exhausted work message is forgotten.
+//! left queued or running forever, that no run is failed while its message waits in the
+//! queue, and that no exhausted work message is forgotten.
 //!
-//! Per tick: query each shard of the sparse active-runs index (GSI3) for runs past their
-//! deadline (never a Scan). A queued run whose message may have been lost is dispatched once
-//! more; on its next sighting, and for a running run whose lease and redelivery grace both
-//! passed, the run is finished `failed` with `run.stale` (its while-active lock released in the
-//! same transaction), its initiator notified and the `Completed` event published. Then the
-//! worker's dead-letter queue is drained: each message's run is failed `worker.exhausted`
-//! unless it already finished or a worker holds a live lease on it, and only handled messages are deleted. Every write is
-//! conditional on what the reaper saw, so concurrent ticks, retries and live workers are safe.
+//! Per tick: read the work queue's backlog once, then query each shard of the sparse
+//! active-runs index (GSI3) for runs past the reaper's thresholds (never a Scan): a queued
+//! run a dispatch deadline after its latest dispatch, a running one a grace after its lease
+//! or resume time. While messages wait in the queue, such a run's message may be one of them:
+//! it is postponed, never re-dispatched or failed (backlog is not loss). With none waiting,
+//! its message is not in the queue to be received: it is dispatched again under a new
+//! dispatch generation, which supersedes every earlier message (a worker acknowledges those
+//! without work), at most `max_redispatches` times; the next such sighting finishes it
+//! `failed` with `run.stale` (its while-active lock released in the same transaction), its
+//! initiator notified and the `Completed` event published. Before all that, the worker's
+//! dead-letter queue is drained: each message's run is failed `worker.exhausted` unless it
+//! already finished, a worker holds a live lease on it, or a later dispatch superseded the
+//! message; only handled messages are deleted. Every write is conditional on what the reaper
+//! saw, so concurrent ticks, retries and live workers are safe. See ARCHITECTURE.md, "The
+//! reaper".
 
 pub mod config;
 
@@ -20,8 +28,9 @@ use tenantops_aws::events::LifecycleEvents;
 use tenantops_aws::keys::ACTIVE_SHARDS;
 use tenantops_aws::queue::Deleted;
 use tenantops_aws::reaping::StaleRun;
+pub use tenantops_aws::reaping::Thresholds;
 use tenantops_aws::{
-    DeadLetters, Dispatcher, Received, RunMessage, Store, StoreError, announce_completed,
+    Backlog, DeadLetters, Dispatcher, Received, RunMessage, Store, StoreError, announce_completed,
 };
 use tenantops_core::{Run, RunStatus};
 use tracing::Instrument;
@@ -37,17 +46,22 @@ const DEAD_LETTER_VISIBILITY: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: Store,
-    /// Sends to the work queue (the one re-dispatch of a queued run).
+    /// Sends to the work queue (re-dispatches) and reads its backlog.
     pub dispatcher: Dispatcher,
     /// The work queue's dead-letter queue, drained every tick.
     pub dead_letters: DeadLetters,
     pub events: LifecycleEvents,
+    /// When a run is overdue, and how often it is dispatched again (configuration).
+    pub thresholds: Thresholds,
 }
 
 /// What one tick did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct Tick {
-    /// Queued runs dispatched once more.
+    /// Overdue runs left to the backlog their message may be waiting in (looked at again a
+    /// threshold later).
+    pub waiting: usize,
+    /// Overdue runs dispatched again under a new dispatch generation.
     pub redispatched: usize,
     /// Runs finished `failed` with `run.stale`.
     pub failed_stale: usize,
@@ -74,7 +88,7 @@ pub struct TickError {
 enum ReapError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("the re-dispatch failed (the next tick fails the run): {0}")]
+    #[error("the re-dispatch failed (a later tick dispatches again): {0}")]
     Dispatch(#[from] tenantops_aws::DispatchError),
 }
 
@@ -88,25 +102,31 @@ pub async fn handle(_event: serde_json::Value, deps: &Deps) -> Result<Tick, Tick
     Ok(tick)
 }
 
-/// One pass as of `now`: stale runs of every shard, then the dead-letter queue.
+/// One pass as of `now`: the dead-letter queue, then overdue runs of every shard.
 pub async fn tick(now: DateTime<Utc>, deps: &Deps) -> Tick {
     let mut tick = Tick::default();
-    for shard in 0..ACTIVE_SHARDS {
-        let stale = match deps.store.stale_runs(shard, now, RUNS_PER_SHARD).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(shard, error = %e, "could not query stale runs");
-                tick.errors += 1;
-                continue;
-            }
-        };
-        for s in stale {
-            let span = run_span(&s.run);
-            reap(&s, now, deps, &mut tick).instrument(span).await;
+    // Dead letters first: a run whose current message exhausted its receives is failed
+    // `worker.exhausted` for what it is, before its overdue sighting could dispatch it again.
+    drain_dead_letters(now, deps, &mut tick).await;
+    // Read once, before any re-dispatch of this tick adds to it. Without it no overdue run's
+    // fate is decided: the next tick reads again.
+    match deps.dispatcher.backlog().await {
+        Ok(backlog) => {
+            tracing::info!(
+                visible = backlog.visible,
+                in_flight = backlog.in_flight,
+                delayed = backlog.delayed,
+                "work queue backlog"
+            );
+            reap_overdue(now, backlog, deps, &mut tick).await;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, code = ?e.code, "could not read the work queue's backlog; overdue runs wait for the next tick");
+            tick.errors += 1;
         }
     }
-    drain_dead_letters(now, deps, &mut tick).await;
     tracing::info!(
+        waiting = tick.waiting,
         redispatched = tick.redispatched,
         failed_stale = tick.failed_stale,
         exhausted = tick.exhausted,
@@ -116,6 +136,27 @@ pub async fn tick(now: DateTime<Utc>, deps: &Deps) -> Tick {
         "reaper tick"
     );
     tick
+}
+
+async fn reap_overdue(now: DateTime<Utc>, backlog: Backlog, deps: &Deps, tick: &mut Tick) {
+    for shard in 0..ACTIVE_SHARDS {
+        let stale = match deps
+            .store
+            .stale_runs(shard, now, &deps.thresholds, RUNS_PER_SHARD)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(shard, error = %e, "could not query stale runs");
+                tick.errors += 1;
+                continue;
+            }
+        };
+        for s in stale {
+            let span = run_span(&s.run);
+            reap(&s, backlog, now, deps, tick).instrument(span).await;
+        }
+    }
 }
 
 fn run_span(run: &Run) -> tracing::Span {
@@ -128,10 +169,27 @@ fn run_span(run: &Run) -> tracing::Span {
     )
 }
 
-async fn reap(stale: &StaleRun, now: DateTime<Utc>, deps: &Deps, tick: &mut Tick) {
-    match reap_one(stale, now, deps).await {
+async fn reap(
+    stale: &StaleRun,
+    backlog: Backlog,
+    now: DateTime<Utc>,
+    deps: &Deps,
+    tick: &mut Tick,
+) {
+    match reap_one(stale, backlog, now, deps).await {
+        Ok(Reaped::Waiting) => {
+            tracing::info!(
+                status = %stale.run.status,
+                "overdue while messages wait in the queue; left to the backlog"
+            );
+            tick.waiting += 1;
+        }
         Ok(Reaped::Redispatched) => {
-            tracing::warn!("queued past its dispatch deadline; dispatched once more");
+            tracing::warn!(
+                status = %stale.run.status,
+                generation = stale.dispatch + 1,
+                "overdue with no message waiting in the queue; dispatched again"
+            );
             tick.redispatched += 1;
         }
         Ok(Reaped::Failed) => {
@@ -150,19 +208,39 @@ async fn reap(stale: &StaleRun, now: DateTime<Utc>, deps: &Deps, tick: &mut Tick
 }
 
 enum Reaped {
+    Waiting,
     Redispatched,
     Failed,
     Moved,
 }
 
-async fn reap_one(stale: &StaleRun, now: DateTime<Utc>, deps: &Deps) -> Result<Reaped, ReapError> {
-    if stale.run.status == RunStatus::Queued && !stale.redispatched {
-        // Its message may have been lost (a send that failed after the start committed, a
-        // purge): mark first, conditionally, so only one reaper sends.
-        if !deps.store.mark_redispatched(stale, now).await? {
+async fn reap_one(
+    stale: &StaleRun,
+    backlog: Backlog,
+    now: DateTime<Utc>,
+    deps: &Deps,
+) -> Result<Reaped, ReapError> {
+    if backlog.visible > 0 {
+        // Backlog is not loss: its message may be one of those waiting. The counts are
+        // approximate, but only this branch trusts a non-zero one, and it changes nothing
+        // but when the reaper looks again.
+        return Ok(match deps.store.postpone(stale, now).await? {
+            true => Reaped::Waiting,
+            false => Reaped::Moved,
+        });
+    }
+    // No message waits to be received, and its own was sent (or became visible again) at
+    // least a threshold ago, far beyond the counts' lag of about a minute: it is lost (a
+    // purge, a send that failed after the start committed), in the dead-letter queue (drained
+    // below), or in flight with a worker that has not claimed. Dispatching again under a new
+    // generation recovers the first and cannot duplicate work in the others: a superseded
+    // message is acknowledged without work, and only the current one can claim.
+    if stale.redispatches < deps.thresholds.max_redispatches {
+        // Mark first, conditionally, so only one reaper sends.
+        let Some(message) = deps.store.mark_redispatched(stale, now).await? else {
             return Ok(Reaped::Moved);
-        }
-        deps.dispatcher.send(stale.run.id).await?;
+        };
+        deps.dispatcher.send_message(message).await?;
         return Ok(Reaped::Redispatched);
     }
     match deps.store.fail_stale(stale, Utc::now()).await? {
@@ -179,8 +257,8 @@ async fn reap_one(stale: &StaleRun, now: DateTime<Utc>, deps: &Deps) -> Result<R
 enum DeadLetter {
     /// Its run was failed `worker.exhausted`.
     Exhausted,
-    /// Its run had finished, or a worker holds a live lease on it (a duplicate message is
-    /// being worked on): nothing to do.
+    /// Its run had finished, a worker holds a live lease on it, or a later dispatch
+    /// superseded the message: nothing to do.
     Standing,
     /// Not a run message, or a run that does not exist: nothing can ever handle it.
     Unusable,
@@ -250,26 +328,31 @@ async fn dead_letter(
     now: DateTime<Utc>,
     deps: &Deps,
 ) -> Result<DeadLetter, StoreError> {
-    let Some(RunMessage { run_id }) = letter
+    let Some(message) = letter
         .body
         .as_deref()
-        .and_then(|b| serde_json::from_str(b).ok())
+        .and_then(|b| serde_json::from_str::<RunMessage>(b).ok())
     else {
         tracing::error!("the dead letter is not a run message; dropped");
         return Ok(DeadLetter::Unusable);
     };
-    let Some(run) = deps.store.get_run(run_id).await? else {
-        tracing::error!(run_id = %run_id, "the dead letter names no run; dropped");
+    let Some(dispatched) = deps.store.get_dispatched(message.run_id).await? else {
+        tracing::error!(run_id = %message.run_id, "the dead letter names no run; dropped");
         return Ok(DeadLetter::Unusable);
     };
-    let span = run_span(&run);
+    let span = run_span(&dispatched.run);
     async {
-        if run.status == RunStatus::Completed {
+        let run = &dispatched.run;
+        if run.status == RunStatus::Completed || dispatched.supersedes(&message) {
             return Ok(DeadLetter::Standing);
         }
         // The read only finds the run's lock; the finish itself is conditional on the run
-        // not having finished meanwhile and on no live lease.
-        match deps.store.fail_exhausted(&run, now).await? {
+        // not having finished meanwhile, on no live lease, and on the message's generation.
+        match deps
+            .store
+            .fail_exhausted(run, message.dispatch, now)
+            .await?
+        {
             Some(done) => {
                 tracing::warn!(
                     "its message exhausted its receives; finished failed (worker.exhausted)"

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
         dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, cfg.queue_url),
         dead_letters: tenantops_aws::DeadLetters::from_sdk(&sdk, cfg.dead_letter_queue_url),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
+        thresholds: cfg.thresholds,
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(

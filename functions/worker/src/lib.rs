@@ -96,12 +96,14 @@ async fn process(
     deps: &Deps,
 ) -> Result<(), MessageError> {
     let body = message.body.as_deref().ok_or(MessageError::Malformed)?;
-    let RunMessage { run_id } = serde_json::from_str(body).map_err(|_| MessageError::Malformed)?;
-    let run = deps
+    let msg: RunMessage = serde_json::from_str(body).map_err(|_| MessageError::Malformed)?;
+    let dispatched = deps
         .store
-        .get_run(run_id)
+        .get_dispatched(msg.run_id)
         .await?
-        .ok_or_else(|| MessageError::UnknownRun(run_id.to_string()))?;
+        .ok_or_else(|| MessageError::UnknownRun(msg.run_id.to_string()))?;
+    let superseded = dispatched.supersedes(&msg);
+    let run = dispatched.run;
     let span = tracing::info_span!(
         "run",
         run_id = %run.id,
@@ -109,13 +111,20 @@ async fn process(
         workspace = %run.workspace_id,
         r#type = %run.operation,
     );
-    execute_message(run, message, deadline, deps)
+    if superseded {
+        // The reaper dispatched the run again since this message was sent: the later message
+        // stands, this one must not start the run (backlog is not loss, nor double work).
+        span.in_scope(|| tracing::info!("superseded by a later dispatch; acknowledging"));
+        return Ok(());
+    }
+    execute_message(run, msg.dispatch, message, deadline, deps)
         .instrument(span)
         .await
 }
 
 async fn execute_message(
     mut run: Run,
+    dispatch: u32,
     message: &SqsMessage,
     deadline: DateTime<Utc>,
     deps: &Deps,
@@ -131,7 +140,12 @@ async fn execute_message(
         now: Utc::now(),
         lease: deps.lease,
     };
-    match deps.store.transition_as(&run, Some(&owner), &claim).await {
+    // Only a message of the run's current dispatch generation may claim it.
+    match deps
+        .store
+        .claim_dispatched(&run, &owner, &claim, dispatch)
+        .await
+    {
         Ok(()) => {}
         Err(StoreError::TransitionRefused) => return Err(MessageError::Leased(run.id.to_string())),
         Err(e) => return Err(e.into()),
@@ -153,7 +167,7 @@ async fn execute_message(
         tally: &tally,
     };
     match execute::execute(job).await {
-        execute::Execution::Continue => hand_on(&run, &owner, deps).await,
+        execute::Execution::Continue => hand_on(&run, &owner, dispatch, deps).await,
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
             let now = Utc::now();
@@ -181,7 +195,7 @@ async fn execute_message(
 /// claim succeeds at once), then a new work message; the current message is acknowledged.
 /// If the send fails the current message is not acknowledged: it comes back after the
 /// visibility timeout and resumes from the checkpoint all the same.
-async fn hand_on(run: &Run, owner: &str, deps: &Deps) -> Result<(), MessageError> {
+async fn hand_on(run: &Run, owner: &str, dispatch: u32, deps: &Deps) -> Result<(), MessageError> {
     let now = Utc::now();
     match deps
         .store
@@ -202,9 +216,13 @@ async fn hand_on(run: &Run, owner: &str, deps: &Deps) -> Result<(), MessageError
         }
         Err(e) => return Err(e.into()),
     }
+    // The same dispatch generation it was claimed with: a continuation is not a re-dispatch.
     deps.queue
         .dispatcher()
-        .send(run.id)
+        .send_message(RunMessage {
+            run_id: run.id,
+            dispatch,
+        })
         .await
         .map_err(|e| MessageError::NotHandedOn(run.id.to_string(), e))?;
     tracing::info!(counters = ?run.counters, "run checkpointed and handed on");

@@ -70,13 +70,14 @@ pub fn active_runs(shard: u8) -> String {
     format!("ACTIVE#{shard}")
 }
 
-/// GSI3 sort key of an active run: when it becomes stale, then which run. Timestamps sort
-/// as strings (`tenantops_core::time`), so "stale by now" is `GSI3SK <= {now}#~`.
-pub fn active_sort(deadline: chrono::DateTime<chrono::Utc>, run: RunId) -> String {
-    format!("{}#{run}", tenantops_core::time::format(deadline))
+/// GSI3 sort key of an active run: when it is due to move (the reaper adds its thresholds),
+/// then which run. Timestamps sort as strings (`tenantops_core::time`), so "due by `t`" is
+/// `GSI3SK <= {t}#~`.
+pub fn active_sort(due: chrono::DateTime<chrono::Utc>, run: RunId) -> String {
+    format!("{}#{run}", tenantops_core::time::format(due))
 }
 
-/// The GSI3 sort-key bound of everything whose deadline is at or before `now`.
+/// The GSI3 sort-key bound of everything due at or before `now`.
 pub fn active_sort_until(now: chrono::DateTime<chrono::Utc>) -> String {
     // '~' sorts after every ULID character.
     format!("{}#~", tenantops_core::time::format(now))

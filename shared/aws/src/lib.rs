@@ -26,9 +26,11 @@
 //! failed condition's `ALL_OLD` image: one call, no second read. Locks expire through the
 //! `expires_at` TTL attribute only once their run is finished.
 //!
-//! A queued or running run also carries `GSI3PK = ACTIVE#{shard}` and `GSI3SK =
-//! {deadline}#{run}` (see [`reaping`]): the sparse index the reaper queries for runs past
-//! their deadline. Every transition keeps it in the same write; a finish removes it.
+//! A queued or running run also carries `GSI3PK = ACTIVE#{shard}` and `GSI3SK = {due}#{run}`
+//! (see [`reaping`]): the sparse index the reaper queries for runs past its thresholds (`due`
+//! is a queued run's latest dispatch, a running run's lease end or resume time). Every
+//! transition keeps it in the same write; a finish removes it. A run's `dispatch` attribute
+//! is its dispatch generation (see [`dispatch`]).
 //!
 //! # Modules
 //!
@@ -75,10 +77,10 @@ pub mod workspaces;
 pub use audit::{AuditEntry, AuditQuery};
 pub use backups::{BackupSetPage, LatestSnapshot, ManifestPage, Recorded};
 pub use connections::ConnectionRecord;
-pub use dispatch::{DispatchError, Dispatcher, RunMessage};
+pub use dispatch::{DispatchError, Dispatched, Dispatcher, RunMessage};
 pub use error::StoreError;
 pub use notifications::{Notification, announce_completed};
-pub use queue::{DeadLetters, QueueError, Received, WorkQueue};
+pub use queue::{Backlog, DeadLetters, QueueError, Received, WorkQueue};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{

@@ -1,6 +1,6 @@
 //! SQS beyond dispatch: the work queue as its consumer sees it (a worker handing its message
 //! back for later; the receive and delete of the event-source mapping, which the local stack
-//! plays), and the dead-letter queue the reaper drains.
+//! plays), its backlog as the reaper reads it, and the dead-letter queue the reaper drains.
 //!
 //! Messages come back as [`Received`], errors as [`QueueError`]; no SQS type leaves here, so
 //! the functions need no SDK crate of their own.
@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName, QueueAttributeName,
+};
 
 /// SQS's limit for a message's visibility timeout.
 pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
@@ -83,6 +85,48 @@ pub struct Deleted {
     pub deleted: usize,
     /// Messages SQS did not delete; they come back after their visibility timeout.
     pub failed: usize,
+}
+
+/// How many messages a queue holds, as SQS reports it (`GetQueueAttributes`). The counts are
+/// approximate and may lag by a minute or more: "The ApproximateNumberOfMessagesDelayed,
+/// ApproximateNumberOfMessagesNotVisible, and ApproximateNumberOfMessages metrics may not
+/// achieve consistency until at least 1 minute after the producers stop sending messages"
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_GetQueueAttributes.html>).
+/// So a reader may use them as a hint only, never as proof that a given message exists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// `ApproximateNumberOfMessages`: available for retrieval now.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`: in flight (received, neither deleted nor
+    /// back from their visibility timeout, hand-backs included).
+    pub in_flight: u64,
+    /// `ApproximateNumberOfMessagesDelayed`: sent with a delay that has not passed yet.
+    pub delayed: u64,
+}
+
+/// The backlog of the queue at `url`.
+pub(crate) async fn backlog_of(client: &Client, url: &str) -> Result<Backlog, QueueError> {
+    let out = client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+        .send()
+        .await
+        .map_err(|e| QueueError::sdk("GetQueueAttributes", e))?;
+    let attrs = out.attributes.unwrap_or_default();
+    let count = |name: QueueAttributeName| {
+        attrs
+            .get(&name)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(Backlog {
+        visible: count(QueueAttributeName::ApproximateNumberOfMessages),
+        in_flight: count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        delayed: count(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+    })
 }
 
 /// One queue, by URL: the calls both typed queues share.

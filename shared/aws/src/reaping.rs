@@ -1,95 +1,186 @@
-//! What the reaper asks of the store: the active runs past their deadline (a query of the
-//! sparse GSI3, never a Scan), and the conditional writes that re-dispatch or fail them. Every
-//! write restates what the reaper saw (the run's deadline, which every claim and hand-back
-//! moves and every finish removes), so a worker that moved the run meanwhile wins and two
-//! reapers cannot both act.
+//! What the reaper asks of the store: the active runs past its thresholds (a query of the
+//! sparse GSI3, never a Scan), and the conditional writes that postpone, re-dispatch or fail
+//! them. Every write restates what the reaper saw (the run's GSI3 time, which every claim and
+//! hand-back moves and every finish removes, and its dispatch generation), so a worker that
+//! moved the run meanwhile wins and two reapers cannot both act.
+//!
+//! GSI3 holds when a run is due to move (a queued run's latest dispatch, a running run's lease
+//! end or resume time), not a deadline: the reaper adds its [`Thresholds`] when it queries, so
+//! they are its configuration alone, and the API, scheduler and worker need none of it.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use tenantops_core::{Failure, Outcome, ReasonCode, Run, RunStatus, Transition};
 
+use crate::dispatch::{DISPATCH, RunMessage, dispatch_is, dispatch_of};
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
-use crate::item::{Index, from_item, string_attr, string_of};
+use crate::item::{Index, Item, from_item, number_attr, string_attr, string_of};
 use crate::keys;
-use crate::runs::DISPATCH_DEADLINE;
+use crate::runs::status_attr;
 use crate::table::{Query, Store};
 use crate::transitions::Seen;
 
-/// The run attribute that records the reaper's one re-dispatch.
-const REDISPATCHED: &str = "redispatched";
+/// How many times the reaper dispatched the run again.
+const REDISPATCHES: &str = "redispatches";
+/// The token of the reaper's latest re-dispatch mark, so the SDK's retry of a mark whose answer
+/// was lost recognises its own write instead of taking it for another reaper's.
+const REDISPATCH_TOKEN: &str = "redispatch_token";
 
-/// An active run that the index showed past its deadline.
+/// The reaper's thresholds (its configuration; the defaults are the deployed values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// How long a queued run may wait after its latest dispatch before the reaper looks at it.
+    pub dispatch_deadline: Duration,
+    /// How long a running run may sit past its lease (or its hand-back's resume time) before
+    /// the reaper looks at it: longer than the work queue's visibility timeout (900 s), so a
+    /// crashed worker's message is redelivered and re-claimed first.
+    pub stale_grace: Duration,
+    /// How many times the reaper dispatches a run again, each time after a sighting with no
+    /// message waiting in the queue, before such a sighting fails it `run.stale`.
+    pub max_redispatches: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            dispatch_deadline: Duration::minutes(15),
+            stale_grace: Duration::minutes(20),
+            max_redispatches: 2,
+        }
+    }
+}
+
+impl Thresholds {
+    /// How long a run of this status may sit past its GSI3 time.
+    fn of(&self, status: RunStatus) -> Duration {
+        match status {
+            RunStatus::Queued => self.dispatch_deadline,
+            _ => self.stale_grace,
+        }
+    }
+}
+
+/// An active run that the index showed past its threshold.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StaleRun {
     pub run: Run,
-    /// Its GSI3 sort key as seen (deadline and id); writes require it unchanged.
+    /// Its GSI3 sort key as seen (time and id); writes require it unchanged.
     pub seen: String,
-    /// The reaper already dispatched it once more.
-    pub redispatched: bool,
+    /// Its dispatch generation as seen.
+    pub dispatch: u32,
+    /// How many times the reaper dispatched it again.
+    pub redispatches: u32,
+}
+
+fn number_of(item: &Item, attr: &str) -> u32 {
+    match item.get(attr) {
+        Some(aws_sdk_dynamodb::types::AttributeValue::N(n)) => n.parse().unwrap_or(0),
+        _ => 0,
+    }
 }
 
 impl Store {
-    /// Up to `limit` runs of one GSI3 shard whose deadline is at or before `now`, oldest
-    /// deadline first. The index is eventually consistent; the writes below are not fooled by
+    /// Up to `limit` runs of one GSI3 shard past their threshold as of `now`, the longest
+    /// overdue first. The index is eventually consistent; the writes below are not fooled by
     /// it, since each restates what it saw as a condition.
     pub async fn stale_runs(
         &self,
         shard: u8,
         now: DateTime<Utc>,
+        thresholds: &Thresholds,
         limit: usize,
     ) -> Result<Vec<StaleRun>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
+        // The shorter threshold bounds the query; the longer one is applied per status below.
+        // Overdue runs sort first, so the page is never filled by runs that are not.
+        let shortest = thresholds.dispatch_deadline.min(thresholds.stale_grace);
         let mut p = Placeholders::default();
         let key_cond = format!(
             "{} AND {} <= {}",
             p.eq(keys::GSI3_PK, string_attr(keys::active_runs(shard))),
             p.name(keys::GSI3_SK),
-            p.value(string_attr(keys::active_sort_until(now))),
+            p.value(string_attr(keys::active_sort_until(now - shortest))),
         );
         let q = Query::new(Some(Index::Gsi3), key_cond, p);
         let (items, _) = self.query_filling(q.unbounded(), limit, None).await?;
-        items
-            .into_iter()
-            .map(|item| {
-                let seen = string_of(&item, keys::GSI3_SK).cloned().unwrap_or_default();
-                let redispatched = item.contains_key(REDISPATCHED);
-                Ok(StaleRun {
-                    run: from_item("run", item)?,
+        let mut stale = Vec::new();
+        for item in items {
+            let seen = string_of(&item, keys::GSI3_SK).cloned().unwrap_or_default();
+            let dispatch = dispatch_of(&item);
+            let redispatches = number_of(&item, REDISPATCHES);
+            let run: Run = from_item("run", item)?;
+            if seen <= keys::active_sort_until(now - thresholds.of(run.status)) {
+                stale.push(StaleRun {
+                    run,
                     seen,
-                    redispatched,
-                })
-            })
-            .collect()
+                    dispatch,
+                    redispatches,
+                });
+            }
+        }
+        Ok(stale)
     }
 
-    /// Marks a stale queued run re-dispatched and gives it a new dispatch deadline from
-    /// `now`, if it is still queued, as seen, and was never re-dispatched. `false`: it moved
-    /// (claimed, finished, or another reaper got there first), so nothing must be sent.
-    /// The mark is this call's own token, so the SDK's retry of a mark whose answer was lost
-    /// recognises its own write instead of taking it for another reaper's.
+    /// Leaves a stale run to the backlog its message may be waiting in: its GSI3 time becomes
+    /// `now`, so the reaper looks again a threshold later, if it is still as seen. `false`: it
+    /// moved meanwhile.
+    pub async fn postpone(&self, stale: &StaleRun, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut p = Placeholders::default();
+        let update = Changes::default()
+            .set_top(
+                keys::GSI3_SK,
+                string_attr(keys::active_sort(now, stale.run.id)),
+            )
+            .render(&mut p);
+        let cond = format!(
+            "{} AND {}",
+            p.eq("status", status_attr(stale.run.status)),
+            p.eq(keys::GSI3_SK, string_attr(stale.seen.clone())),
+        );
+        self.update_where(&keys::run(stale.run.id), update, cond, p)
+            .await
+    }
+
+    /// Raises a stale run's dispatch generation (superseding every message sent for it so
+    /// far), counts the re-dispatch and gives it a new GSI3 time of `now`, if it is still as
+    /// seen. `Some`: the message to send now; `None`: it moved (claimed, finished, or another
+    /// reaper got there first), so nothing must be sent.
     pub async fn mark_redispatched(
         &self,
         stale: &StaleRun,
         now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<RunMessage>, StoreError> {
+        let next = stale.dispatch.saturating_add(1);
         let token = string_attr(ulid::Ulid::new().to_string());
-        let deadline = keys::active_sort(now + DISPATCH_DEADLINE, stale.run.id);
         let mut p = Placeholders::default();
         let update = Changes::default()
-            .set(&[REDISPATCHED], token.clone())
-            .set(&[keys::GSI3_SK], string_attr(deadline))
+            .set_top(DISPATCH, number_attr(next))
+            .set_top(
+                REDISPATCHES,
+                number_attr(stale.redispatches.saturating_add(1)),
+            )
+            .set_top(REDISPATCH_TOKEN, token.clone())
+            .set_top(
+                keys::GSI3_SK,
+                string_attr(keys::active_sort(now, stale.run.id)),
+            )
             .render(&mut p);
-        let mark = p.name(REDISPATCHED);
         let cond = format!(
-            "{} AND (({} AND attribute_not_exists({mark})) OR {mark} = {})",
-            p.eq("status", string_attr(RunStatus::Queued.as_str())),
+            "{} AND (({} AND {}) OR {})",
+            p.eq("status", status_attr(stale.run.status)),
             p.eq(keys::GSI3_SK, string_attr(stale.seen.clone())),
-            p.value(token),
+            dispatch_is(&mut p, stale.dispatch),
+            p.eq(REDISPATCH_TOKEN, token),
         );
-        self.update_where(&keys::run(stale.run.id), update, cond, p)
-            .await
+        let marked = self
+            .update_where(&keys::run(stale.run.id), update, cond, p)
+            .await?;
+        Ok(marked.then_some(RunMessage {
+            run_id: stale.run.id,
+            dispatch: next,
+        }))
     }
 
     /// Finishes a stale run `failed` with `run.stale` (freeing a while-active identity in the
@@ -108,17 +199,18 @@ impl Store {
         .await
     }
 
-    /// Finishes a run whose message exhausted its receives `failed` with `worker.exhausted`,
-    /// unless it already finished or a worker holds a live lease on it (a duplicate message,
-    /// such as the reaper's re-dispatch, is being worked on). `None`: it stands.
+    /// Finishes a run whose message (of generation `dispatch`) exhausted its receives
+    /// `failed` with `worker.exhausted`, unless it already finished, a worker holds a live
+    /// lease on it, or a later dispatch superseded that message. `None`: it stands.
     pub async fn fail_exhausted(
         &self,
         run: &Run,
+        dispatch: u32,
         now: DateTime<Utc>,
     ) -> Result<Option<Run>, StoreError> {
         self.fail_with(
             run,
-            Seen::NoLiveLease(now),
+            Seen::NoLiveLease(now, dispatch),
             ReasonCode::WorkerExhausted,
             now,
         )

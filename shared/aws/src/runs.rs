@@ -24,14 +24,6 @@ use crate::transactions::{
 
 /// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
-/// How long a queued run may wait for its first claim before the reaper suspects its message
-/// was lost and dispatches it again (once; a second sighting fails it `run.stale`).
-pub const DISPATCH_DEADLINE: Duration = Duration::minutes(15);
-/// How long a running run may sit past its lease (or past its hand-back's resume time)
-/// before the reaper fails it `run.stale`: longer than the work queue's visibility timeout
-/// (900 s), so a crashed worker's message is redelivered and re-claimed first.
-pub const STALE_GRACE: Duration = Duration::minutes(20);
-
 /// One start: the new run, its lock, and who must be allowed to start it.
 #[derive(Debug, Clone, Copy)]
 pub struct StartRun<'a> {
@@ -116,7 +108,7 @@ fn run_item(run: &Run) -> Result<Item, StoreError> {
         keys::runs_of_tenant(run.workspace_id, run.tenant_id),
         keys::run_sort(run.id),
     );
-    Ok(match stale_after(run) {
+    Ok(match due_by(run) {
         Some(deadline) => with_index(
             item,
             Index::Gsi3,
@@ -280,13 +272,14 @@ impl Store {
     }
 }
 
-/// When an active run becomes stale (its GSI3 deadline): a queued run once its dispatch
-/// deadline passed, a running one once its lease and the grace for redelivery passed.
-/// `None` for a finished run, which leaves the index.
-pub(crate) fn stale_after(run: &Run) -> Option<DateTime<Utc>> {
+/// When an active run is due to move (its GSI3 time): a queued run from its dispatch (its
+/// creation), a running one from its lease's end. The reaper adds its thresholds when it
+/// queries ([`crate::reaping`]), so they are configured in one place. `None` for a finished
+/// run, which leaves the index.
+pub(crate) fn due_by(run: &Run) -> Option<DateTime<Utc>> {
     match run.status {
-        RunStatus::Queued => Some(run.created_at + DISPATCH_DEADLINE),
-        RunStatus::Running => Some(run.lease_expires_at.unwrap_or(run.created_at) + STALE_GRACE),
+        RunStatus::Queued => Some(run.created_at),
+        RunStatus::Running => Some(run.lease_expires_at.unwrap_or(run.created_at)),
         RunStatus::Completed => None,
     }
 }

@@ -6,10 +6,7 @@
 //! [`crate::expr`] and [`crate::table`].
 
 pub use crate::audit::AuditEntry;
-pub use crate::runs::{
-    DISPATCH_DEADLINE, IDEMPOTENCY_WINDOW, RunPage, RunQuery, STALE_GRACE, StartQuota, StartRun,
-    Started,
-};
+pub use crate::runs::{IDEMPOTENCY_WINDOW, RunPage, RunQuery, StartQuota, StartRun, Started};
 pub use crate::table::Store;
 pub use crate::tenants::{TenantRecord, TenantStatus};
 pub use crate::transactions::{MemberGuard, Precondition, Rejection, WriteError};

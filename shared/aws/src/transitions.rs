@@ -9,11 +9,12 @@ use tenantops_core::state::TransitionKind;
 use tenantops_core::{Counters, LockKind, Outcome, Run, RunStatus, Transition};
 
 use crate::audit::AuditEntry;
+use crate::dispatch::dispatch_is;
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
 use crate::item::{number_attr, string_attr, string_of, time_attr};
 use crate::keys;
-use crate::runs::{IDEMPOTENCY_WINDOW, STALE_GRACE, status_attr};
+use crate::runs::{IDEMPOTENCY_WINDOW, status_attr};
 use crate::table::Store;
 use crate::transactions::{
     MemberGuard, Rejection, WriteError, committed, committed_guarded, failed_at,
@@ -25,10 +26,13 @@ const CANCEL_REQUESTED: &str = "cancel_requested_at";
 /// What a reaper's write restates of the run it saw.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Seen<'a> {
-    /// Its active-index sort key (deadline and id) is unchanged.
+    /// Its active-index sort key (due time and id) is unchanged.
     Deadline(&'a str),
-    /// No worker holds a live lease on it at this time (queued, or its lease has expired).
-    NoLiveLease(DateTime<Utc>),
+    /// No worker holds a live lease on it at this time (queued, or its lease has expired),
+    /// and its dispatch generation is this one.
+    NoLiveLease(DateTime<Utc>, u32),
+    /// Its dispatch generation is this one (a worker's claim with a message of it).
+    Dispatch(u32),
     /// It is still queued (a cancel finishes only a run no worker has claimed).
     Queued,
     /// Nobody asked it to stop (a worker's checkpoint); the run's old image comes back on
@@ -232,13 +236,17 @@ impl Store {
             Some(Seen::Deadline(sk)) => {
                 cond = format!("({cond}) AND {}", p.eq(keys::GSI3_SK, string_attr(sk)));
             }
-            Some(Seen::NoLiveLease(now)) => {
+            Some(Seen::NoLiveLease(now, generation)) => {
                 let lease = p.name("lease_expires_at");
                 cond = format!(
-                    "({cond}) AND ({status} = {} OR attribute_not_exists({lease}) OR {lease} < {})",
+                    "({cond}) AND ({status} = {} OR attribute_not_exists({lease}) OR {lease} < {}) AND {}",
                     p.value(status_attr(RunStatus::Queued)),
                     p.value(time_attr(now)),
+                    dispatch_is(&mut p, generation),
                 );
+            }
+            Some(Seen::Dispatch(generation)) => {
+                cond = format!("({cond}) AND {}", dispatch_is(&mut p, generation));
             }
             Some(Seen::Queued) => {
                 cond = format!(
@@ -275,11 +283,12 @@ impl Store {
 }
 
 /// The run item's GSI3 changes (never the lock's copy): a claim and a hand-back move the
-/// deadline, a finish leaves the index; progress and reports keep it.
+/// time the run is due back by (its lease's end, its resume time; the reaper adds its grace
+/// when it queries), a finish leaves the index; progress and reports keep it.
 fn active_index_changes(changes: Changes, run: &Run, t: &Transition) -> Changes {
     let deadline = match t {
-        Transition::Claim { now, lease } => *now + *lease + STALE_GRACE,
-        Transition::Yield { resume_at, .. } => *resume_at + STALE_GRACE,
+        Transition::Claim { now, lease } => *now + *lease,
+        Transition::Yield { resume_at, .. } => *resume_at,
         Transition::Finish { .. } => {
             return changes.remove_top(keys::GSI3_PK).remove_top(keys::GSI3_SK);
         }

@@ -124,6 +124,7 @@ async fn main() -> anyhow::Result<()> {
         dispatcher: deps.dispatcher.clone(),
         dead_letters: tenantops_aws::DeadLetters::from_sdk(&sdk, &resources.dead_letter_queue_url),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
+        thresholds: tenantops_reaper::Thresholds::default(),
     };
     tokio::spawn(async move {
         let mut every = tokio::time::interval(REAPER_TICK);
