@@ -14,6 +14,7 @@ mod idempotency;
 mod isolation;
 mod listing;
 mod openapi;
+mod preview;
 mod quotas;
 mod reaper;
 mod restore;

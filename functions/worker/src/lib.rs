@@ -10,6 +10,7 @@ mod backup;
 pub mod config;
 mod execute;
 mod job;
+mod preview;
 mod restore;
 pub mod retention;
 mod sync;

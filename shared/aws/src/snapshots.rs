@@ -6,6 +6,7 @@
 //! |---|---|
 //! | snapshot (normalized payload of one object) | `snapshots/{ws}/{tenant}/{sha256}.json` |
 //! | manifest of a backup set (JSON array of entries) | `manifests/{ws}/{tenant}/{set}.json` |
+//! | a restore item's whole diff, when too long for the item | `restore-diffs/{ws}/{tenant}/{restore}/{index:05}.json` |
 //!
 //! Snapshots are content-addressed per tenant: an unchanged policy hashes the same in every
 //! backup, so its key already exists and costs no new object. Tenants never share a
@@ -24,7 +25,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
-use tenantops_core::{BackupSetId, TenantId, WorkspaceId};
+use tenantops_core::{BackupSetId, RestoreId, TenantId, WorkspaceId};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -40,6 +41,16 @@ pub fn snapshot_key(ws: WorkspaceId, tenant: TenantId, hash: &str) -> String {
 /// The key of a backup set's manifest.
 pub fn manifest_key(ws: WorkspaceId, tenant: TenantId, set: BackupSetId) -> String {
     format!("manifests/{ws}/{tenant}/{set}.json")
+}
+
+/// The key of a restore item's whole diff (the item keeps a capped excerpt and this key).
+pub fn restore_diff_key(
+    ws: WorkspaceId,
+    tenant: TenantId,
+    restore: RestoreId,
+    index: u32,
+) -> String {
+    format!("restore-diffs/{ws}/{tenant}/{restore}/{index:05}.json")
 }
 
 /// What a conditional put found.
