@@ -429,6 +429,29 @@ async fn previews_are_invisible_across_workspaces_and_need_the_capability() {
     assert_eq!((r.status, r.code()), (404, "restore.backup_set_not_found"));
     assert_eq!(stack.snapshot().await, before, "refusals store nothing");
 
+    // A preview starts only on its own route, which checks the set and the selection.
+    let r = stack
+        .call(
+            ApiCall::post(
+                stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id),
+                json!({"type": "restore.preview", "params": {
+                    "restore_id": ulid::Ulid::new().to_string(),
+                    "backup_set_id": set,
+                    "selection": "00",
+                }})
+                .to_string(),
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (422, "operation.not_startable"),
+        "{}",
+        r.body
+    );
+    assert_eq!(stack.snapshot().await, before, "refusals store nothing");
+
     // The run itself is visible only to this workspace's members with the capability.
     let run = started.body["run"]["id"].as_str().unwrap();
     let r = stack

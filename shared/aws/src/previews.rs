@@ -201,3 +201,26 @@ impl Store {
         Ok(RestoreItemPage { items, next })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_sizes_count_names_values_and_nesting() {
+        let s = |v: &str| AttributeValue::S(v.to_owned());
+        let flat = HashMap::from([("name".to_owned(), s("abc"))]);
+        assert_eq!(item_bytes(&flat), 7);
+        let nested = HashMap::from([(
+            "diff".to_owned(),
+            AttributeValue::L(vec![AttributeValue::M(HashMap::from([(
+                "path".to_owned(),
+                s("a.b"),
+            )]))]),
+        )]);
+        // "diff" + list (3 + 1 per element) + map (3 + 1 + "path" + "a.b").
+        assert_eq!(item_bytes(&nested), 4 + 3 + 1 + 3 + 1 + 4 + 3);
+        let big = HashMap::from([("v".to_owned(), s(&"x".repeat(MAX_ITEM_BYTES)))]);
+        assert!(item_bytes(&big) > MAX_ITEM_BYTES);
+    }
+}
