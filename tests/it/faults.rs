@@ -767,9 +767,11 @@ async fn a_restore_killed_after_its_graph_writes_but_before_finishing_writes_not
             .by(owner),
         )
         .await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(p.status, 202, "{}", p.body);
     let restore = p.body["restore"]["id"].as_str().unwrap().to_owned();
     let token = p.body["confirmation_token"].as_str().unwrap().to_owned();
+    // The preview is a run: computed before the restore can be executed.
+    worker.drain().await;
     let r = stack
         .call(
             ApiCall::post(

@@ -17,6 +17,7 @@ mod idempotency;
 mod isolation;
 mod listing;
 mod openapi;
+mod preview;
 mod quotas;
 mod reaper;
 mod restore;

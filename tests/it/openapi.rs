@@ -181,6 +181,7 @@ fn param_fields(t: tenantops_core::OperationType) -> &'static [&'static str] {
         T::BackupScheduleRunNow => fields::<BackupRunNowParams>(),
         T::BackupScheduleRetry => fields::<BackupRetryParams>(),
         T::BackupScheduleScheduled => fields::<BackupScheduledParams>(),
+        T::RestorePreview => fields::<RestorePreviewParams>(),
         T::RestoreExecute => fields::<RestoreExecuteParams>(),
     }
 }
@@ -1107,7 +1108,7 @@ async fn every_route_answers_as_the_document_says() {
                 }),
             )
             .by(owner),
-            201,
+            202,
         )
         .await;
     c.expect(
@@ -1125,10 +1126,32 @@ async fn every_route_answers_as_the_document_says() {
         .as_str()
         .unwrap()
         .to_owned();
+    let execute = |token: &str| {
+        with_body(
+            c.req(EXECUTE, &[&ws, &tenant, &restore]),
+            json!({ "confirmation_token": token }),
+        )
+        .by(owner)
+    };
+    // Confirmed while its run is still computing it.
+    c.expect(EXECUTE, execute(&token), 409).await;
     c.expect(
         RESTORE,
         c.req(RESTORE, &[&ws, &tenant, &restore]).by(owner),
         200,
+    )
+    .await;
+    worker.drain().await;
+    c.expect(
+        RESTORE,
+        with_query(c.req(RESTORE, &[&ws, &tenant, &restore]), "limit=1").by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        RESTORE,
+        with_query(c.req(RESTORE, &[&ws, &tenant, &restore]), "cursor=forged").by(owner),
+        400,
     )
     .await;
     c.expect(
@@ -1138,13 +1161,6 @@ async fn every_route_answers_as_the_document_says() {
         404,
     )
     .await;
-    let execute = |token: &str| {
-        with_body(
-            c.req(EXECUTE, &[&ws, &tenant, &restore]),
-            json!({ "confirmation_token": token }),
-        )
-        .by(owner)
-    };
     c.expect(EXECUTE, execute("not-the-token"), 400).await;
     c.expect(EXECUTE, execute(&token), 202).await;
 

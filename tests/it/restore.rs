@@ -13,9 +13,9 @@ use tenantops_local::seed::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use tenantops_tests::faults::{DynamoFaults, KillAt};
 use tenantops_tests::{ApiCall, Reply, TestStack, WorkerHarness};
 
-const POLICIES: &str = "deviceManagement/configurationPolicies";
+pub(crate) const POLICIES: &str = "deviceManagement/configurationPolicies";
 const TEMPLATES: &str = "deviceManagement/groupPolicyConfigurations";
-const SCRIPTS: &str = "deviceManagement/deviceManagementScripts";
+pub(crate) const SCRIPTS: &str = "deviceManagement/deviceManagementScripts";
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -28,7 +28,7 @@ fn policy() -> RetryPolicy {
 
 /// A stack and a worker whose graph-sim creates like Graph does (a repeated POST is a
 /// second object).
-async fn setup(counts: &[(&str, usize)]) -> (TestStack, WorkerHarness) {
+pub(crate) async fn setup(counts: &[(&str, usize)]) -> (TestStack, WorkerHarness) {
     let stack = TestStack::new().await;
     let entra = stack.entra_tenant_id().await;
     let client = SimClient::new(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET);
@@ -38,7 +38,7 @@ async fn setup(counts: &[(&str, usize)]) -> (TestStack, WorkerHarness) {
     (stack, worker)
 }
 
-fn tenant_path(stack: &TestStack, rest: &str) -> String {
+pub(crate) fn tenant_path(stack: &TestStack, rest: &str) -> String {
     format!(
         "/v1/workspaces/{}/tenants/{}/{rest}",
         stack.demo.workspace_id, stack.demo.tenant_id
@@ -55,7 +55,7 @@ async fn run_to_end(stack: &TestStack, worker: &WorkerHarness, body: Value) -> R
 }
 
 /// A backup of `types` through a schedule's run-now; returns the set id.
-async fn backup(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) -> String {
+pub(crate) async fn backup(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) -> String {
     let r = stack
         .call(
             ApiCall::post(
@@ -93,7 +93,7 @@ async fn backup(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) -> St
         .to_owned()
 }
 
-async fn sync(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) {
+pub(crate) async fn sync(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) {
     let run = run_to_end(
         stack,
         worker,
@@ -103,13 +103,13 @@ async fn sync(stack: &TestStack, worker: &WorkerHarness, types: &[&str]) {
     assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
 }
 
-async fn sync_groups(stack: &TestStack, worker: &WorkerHarness) {
+pub(crate) async fn sync_groups(stack: &TestStack, worker: &WorkerHarness) {
     let run = run_to_end(stack, worker, json!({"type": "directory_groups.sync"})).await;
     assert_eq!(run.outcome, Outcome::Succeeded, "{run:?}");
 }
 
 /// Gives every object of `path` exactly one assignment, to `group`.
-fn assign_all(worker: &WorkerHarness, path: &str, group: &str) {
+pub(crate) fn assign_all(worker: &WorkerHarness, path: &str, group: &str) {
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         let c = t.collections.get_mut(path).unwrap();
         let ids: Vec<String> = c
@@ -134,7 +134,7 @@ fn assign_all(worker: &WorkerHarness, path: &str, group: &str) {
     });
 }
 
-fn first_group(worker: &WorkerHarness) -> String {
+pub(crate) fn first_group(worker: &WorkerHarness) -> String {
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         t.collections["groups"].objects[0]["id"]
             .as_str()
@@ -144,7 +144,7 @@ fn first_group(worker: &WorkerHarness) -> String {
 }
 
 /// Deletes every object of `path` in the tenant (as someone in the Intune portal would).
-fn delete_all(worker: &WorkerHarness, path: &str) {
+pub(crate) fn delete_all(worker: &WorkerHarness, path: &str) {
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         let c = t.collections.get_mut(path).unwrap();
         c.objects.clear();
@@ -152,7 +152,7 @@ fn delete_all(worker: &WorkerHarness, path: &str) {
     });
 }
 
-fn names_in(worker: &WorkerHarness, path: &str) -> Vec<String> {
+pub(crate) fn names_in(worker: &WorkerHarness, path: &str) -> Vec<String> {
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         let mut names: Vec<String> = t.collections[path]
             .objects
@@ -170,16 +170,73 @@ fn names_in(worker: &WorkerHarness, path: &str) -> Vec<String> {
     })
 }
 
-async fn preview(stack: &TestStack, body: Value) -> Reply {
-    stack
-        .call(
-            ApiCall::post(tenant_path(stack, "restores"), body.to_string())
-                .by(&stack.users().owner),
-        )
-        .await
+async fn preview(stack: &TestStack, worker: &WorkerHarness, body: Value) -> Reply {
+    preview_as(stack, worker, &stack.users().owner, body).await
 }
 
-async fn execute_as(
+/// Starts a preview as `user`. A started one (202) is worked to its end and answered as the
+/// restore with all its items (read page by page) and the start's token; any other answer
+/// as it came.
+pub(crate) async fn preview_as(
+    stack: &TestStack,
+    worker: &WorkerHarness,
+    user: &tenantops_core::UserId,
+    body: Value,
+) -> Reply {
+    let started = stack
+        .call(ApiCall::post(tenant_path(stack, "restores"), body.to_string()).by(user))
+        .await;
+    if started.status != 202 {
+        return started;
+    }
+    assert_eq!(
+        started.body["restore"]["status"], "previewing",
+        "{}",
+        started.body
+    );
+    worker.drain().await;
+    let run = stack.run(&started.run_id()).await;
+    assert_eq!(
+        (run.status, run.outcome),
+        (RunStatus::Completed, Outcome::Succeeded),
+        "{run:?}"
+    );
+    let restore = started.body["restore"]["id"].as_str().unwrap();
+    let (record, items) = all_items(stack, restore).await;
+    Reply {
+        status: started.status,
+        content_type: started.content_type,
+        headers: started.headers,
+        body: json!({
+            "restore": record,
+            "items": items,
+            "confirmation_token": started.body["confirmation_token"],
+            "run": started.body["run"],
+        }),
+    }
+}
+
+/// The restore and every item, page by page.
+pub(crate) async fn all_items(stack: &TestStack, restore: &str) -> (Value, Vec<Value>) {
+    let (mut items, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let query = cursor.map(|c| format!("?cursor={c}")).unwrap_or_default();
+        let r = stack
+            .call(
+                ApiCall::get(tenant_path(stack, &format!("restores/{restore}{query}")))
+                    .by(&stack.users().owner),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        items.extend(r.body["items"].as_array().unwrap().iter().cloned());
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return (r.body["restore"].clone(), items),
+        }
+    }
+}
+
+pub(crate) async fn execute_as(
     stack: &TestStack,
     user: &tenantops_core::UserId,
     restore: &str,
@@ -260,8 +317,8 @@ async fn settings_catalog_and_administrative_templates_round_trip_through_a_rest
     sync(&stack, &worker, &types).await;
     worker.sim.clear_requests();
 
-    let p = preview(&stack, json!({ "backup_set_id": first })).await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    let p = preview(&stack, &worker, json!({ "backup_set_id": first })).await;
+    assert_eq!(p.status, 202, "{}", p.body);
     assert_eq!(p.body["restore"]["executable"], true, "{}", p.body);
     let items = p.body["items"].as_array().unwrap();
     assert!(items.iter().all(|i| i["action"] == "create"), "{items:?}");
@@ -340,8 +397,8 @@ async fn a_restore_redelivered_mid_way_creates_no_duplicate_objects() {
     delete_all(&worker, POLICIES);
     sync(&stack, &worker, &["configurationPolicies"]).await;
 
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 202, "{}", p.body);
     let (restore, token) = ids(&p);
     let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
     assert_eq!(r.status, 202, "{}", r.body);
@@ -444,8 +501,8 @@ async fn execute_is_refused_without_a_current_confirmed_executable_preview_and_w
     );
 
     // Unresolved mappings block execution.
-    let blocked = preview(&stack, json!({ "backup_set_id": set })).await;
-    assert_eq!(blocked.status, 201, "{}", blocked.body);
+    let blocked = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    assert_eq!(blocked.status, 202, "{}", blocked.body);
     assert_eq!(blocked.body["restore"]["executable"], false);
     assert_eq!(
         blocked.body["restore"]["blockers"],
@@ -464,10 +521,11 @@ async fn execute_is_refused_without_a_current_confirmed_executable_preview_and_w
     // Mapped explicitly: executable. A foreign token (another preview's) is refused.
     let mapped = preview(
         &stack,
+        &worker,
         json!({ "backup_set_id": set, "mapping": {"groups": {unknown: group}} }),
     )
     .await;
-    assert_eq!(mapped.status, 201, "{}", mapped.body);
+    assert_eq!(mapped.status, 202, "{}", mapped.body);
     assert_eq!(
         mapped.body["restore"]["executable"], true,
         "{}",
@@ -489,16 +547,14 @@ async fn execute_is_refused_without_a_current_confirmed_executable_preview_and_w
     // The operator may preview, not execute.
     let r = execute_as(&stack, &stack.users().operator, &mapped_id, &mapped_token).await;
     assert_eq!((r.status, r.code()), (403, "auth.forbidden"), "{}", r.body);
-    let by_operator = stack
-        .call(
-            ApiCall::post(
-                tenant_path(&stack, "restores"),
-                json!({ "backup_set_id": set, "mapping": {"drop": [unknown]} }).to_string(),
-            )
-            .by(&stack.users().operator),
-        )
-        .await;
-    assert_eq!(by_operator.status, 201, "{}", by_operator.body);
+    let by_operator = preview_as(
+        &stack,
+        &worker,
+        &stack.users().operator,
+        json!({ "backup_set_id": set, "mapping": {"drop": [unknown]} }),
+    )
+    .await;
+    assert_eq!(by_operator.status, 202, "{}", by_operator.body);
     assert_eq!(
         by_operator.body["items"][0]["assignment_targets"][0]["status"],
         "dropped"
@@ -534,6 +590,7 @@ async fn execute_is_refused_without_a_current_confirmed_executable_preview_and_w
     // Stale: the inventory changed since the preview.
     let dropped = preview(
         &stack,
+        &worker,
         json!({ "backup_set_id": set, "mapping": {"drop": [unknown]} }),
     )
     .await;
@@ -567,8 +624,8 @@ async fn a_second_execute_while_the_run_is_active_returns_the_same_run() {
     sync_groups(&stack, &worker).await;
     let set = backup(&stack, &worker, &["configurationPolicies"]).await;
     sync(&stack, &worker, &["configurationPolicies"]).await;
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 202, "{}", p.body);
     // Unchanged since its backup: nothing to write.
     assert_eq!(p.body["items"][0]["action"], "skip_unchanged", "{}", p.body);
     let (restore, token) = ids(&p);
@@ -639,7 +696,7 @@ async fn bad_preview_input_is_refused_with_stable_codes_and_changes_nothing() {
         (json!({ "set": set }), 422, "request.invalid"),
     ];
     for (body, status, code) in cases {
-        let r = preview(&stack, body.clone()).await;
+        let r = preview(&stack, &worker, body.clone()).await;
         assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.body);
         assert_eq!(r.content_type, "application/problem+json");
     }
@@ -655,8 +712,8 @@ async fn bad_preview_input_is_refused_with_stable_codes_and_changes_nothing() {
 async fn restores_are_invisible_from_other_workspaces() {
     let (stack, worker) = setup(&[(POLICIES, 1)]).await;
     let set = backup(&stack, &worker, &["configurationPolicies"]).await;
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 202, "{}", p.body);
     let (restore, token) = ids(&p);
     let outsider = stack.users().outsider.clone();
 
@@ -723,8 +780,8 @@ async fn high_risk_types_are_preview_only_until_an_owner_enables_them() {
     worker.sim.clear_requests();
     let owner = stack.users().owner.clone();
 
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 202, "{}", p.body);
     assert_eq!(p.body["restore"]["blockers"], json!(["high_risk_disabled"]));
     let (restore, token) = ids(&p);
     let r = execute_as(&stack, &owner, &restore, &token).await;
@@ -759,7 +816,7 @@ async fn high_risk_types_are_preview_only_until_an_owner_enables_them() {
     assert_eq!(r.body["workspace"]["settings"]["restore_high_risk"], true);
     assert_eq!(audit_count(&stack, "workspace.settings_changed").await, 1);
 
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
     assert_eq!(p.body["restore"]["executable"], true, "{}", p.body);
     let (restore, token) = ids(&p);
     let r = execute_as(&stack, &owner, &restore, &token).await;
@@ -779,7 +836,7 @@ async fn concurrent_executes_of_one_preview_start_exactly_one_run() {
     let set = backup(&stack, &worker, &["configurationPolicies"]).await;
     delete_all(&worker, POLICIES);
     sync(&stack, &worker, &["configurationPolicies"]).await;
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
     let (restore, token) = ids(&p);
     let owner = stack.users().owner.clone();
 
@@ -813,7 +870,7 @@ async fn a_restore_with_some_failed_items_partially_succeeds_and_names_them() {
     let set = backup(&stack, &worker, &["configurationPolicies"]).await;
     delete_all(&worker, POLICIES);
     sync(&stack, &worker, &["configurationPolicies"]).await;
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
     let (restore, token) = ids(&p);
     // Graph refuses the first create.
     worker.sim.inject(tenantops_graph_sim::Fault::ErrorBody {
@@ -895,8 +952,8 @@ async fn an_object_changed_since_its_backup_is_updated_back_with_a_field_diff() 
     sync(&stack, &worker, &["configurationPolicies"]).await;
     worker.sim.clear_requests();
 
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    assert_eq!(p.status, 202, "{}", p.body);
     let item = &p.body["items"][0];
     assert_eq!(item["action"], "update", "{item}");
     assert_eq!(item["diff_base"], "inventory", "{item}");
@@ -953,7 +1010,7 @@ async fn executing_again_after_the_run_ended_unfinished_resumes_the_restore() {
     let names = names_in(&worker, POLICIES);
     delete_all(&worker, POLICIES);
     sync(&stack, &worker, &["configurationPolicies"]).await;
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
     let (restore, token) = ids(&p);
     let owner = stack.users().owner.clone();
     let first = execute_as(&stack, &owner, &restore, &token).await;
@@ -982,7 +1039,7 @@ async fn only_the_worker_holding_the_runs_lease_can_take_a_restore_item() {
     assign_all(&worker, POLICIES, &group);
     sync_groups(&stack, &worker).await;
     let set = backup(&stack, &worker, &["configurationPolicies"]).await;
-    let p = preview(&stack, json!({ "backup_set_id": set })).await;
+    let p = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
     let (restore, token) = ids(&p);
     let r = execute_as(&stack, &stack.users().owner, &restore, &token).await;
     assert_eq!(r.status, 202, "{}", r.body);

@@ -218,7 +218,7 @@ fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seede
             token,
             Some(&serde_json::json!({ "backup_set_id": set })),
         )?,
-        201,
+        202,
         "a restore preview",
     )?;
     let restore = preview["restore"]["id"]

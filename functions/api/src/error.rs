@@ -150,6 +150,7 @@ impl ApiError {
             ApiError::Restore(code) => match code {
                 ReasonCode::RestoreNotFound | ReasonCode::RestoreBackupSetNotFound => 404,
                 ReasonCode::RestoreItemsInvalid
+                | ReasonCode::RestoreTooManyItems
                 | ReasonCode::RestoreMappingInvalid
                 | ReasonCode::RestoreConfirmationInvalid => 400,
                 _ => 409,

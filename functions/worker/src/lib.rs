@@ -16,6 +16,7 @@ mod capture;
 pub mod config;
 mod execute;
 mod job;
+mod preview;
 mod restore;
 pub mod retention;
 mod sync;

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// A transaction kept colliding with concurrent ones.
     #[error("DynamoDB {operation} kept conflicting with concurrent transactions")]
     Contention { operation: &'static str },
+    /// An item would exceed what the store allows itself below DynamoDB's 400 KB (refused
+    /// before it is sent).
+    #[error("{what} of {bytes} bytes is over the item size limit")]
+    ItemTooLarge { what: &'static str, bytes: usize },
     /// A conditional transition found the run in a state that does not allow it.
     #[error("run transition refused: the run is not in an allowed state")]
     TransitionRefused,

@@ -41,7 +41,7 @@
 //! | item layer | `item` (attribute values, records to and from items, index keys), `expr` (the one condition and update-expression builder: placeholders only), `table` (the [`Store`] handle: reads, conditional single-item writes, queries, batch writes), `transactions` (TransactWriteItems, membership and tenant guards, cancellation reasons as a [`Rejection`]) |
 //! | runs | [`runs`] (start, reads, listing), `transitions` (the state machine's conditional writes), [`reaping`] (stale runs) |
 //! | workspaces | [`workspaces`] (workspaces and members), [`tenants`] (tenants, Entra claims), [`connections`], [`audit`] |
-//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`] |
+//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`], [`previews`] |
 //! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS: the work message), [`queue`] (SQS: hand-back, dead letters), [`events`] (EventBridge), [`config`] |
 //!
 //! [`store`] re-exports the store's types under the paths other crates use.
@@ -57,6 +57,7 @@ mod expr;
 mod item;
 pub mod keys;
 pub mod notifications;
+pub mod previews;
 pub mod queue;
 pub mod reaping;
 pub mod restores;

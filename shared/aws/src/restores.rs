@@ -1,7 +1,9 @@
-//! Restores in DynamoDB: the preview (one record plus one item per selected object), the
-//! preconditions that make "execute" a single conditional start, the per-item execution
-//! records that make a redelivered or retried restore never write an object twice, and the
-//! tenant's inventory stamp.
+//! Restores in DynamoDB: the preview (one record, created `previewing` in its
+//! `restore.preview` run's start transaction, plus one item per selected object written by
+//! that run), the preconditions that make "execute" a single conditional start, the per-item
+//! execution records that make a redelivered or retried restore never write an object twice,
+//! and the tenant's inventory stamp.
+//! The preview's own writes and the paged read of items are in [`crate::previews`].
 //!
 //! | item | PK | SK |
 //! |---|---|---|
@@ -20,20 +22,16 @@ use tenantops_core::{BackupSetId, Failure, RestoreId, RunId, TenantId, UserId, W
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
-use crate::item::{
-    bool_attr, from_items, keyed_item, number_attr, string_attr, time_attr, value_attr,
-};
+use crate::item::{bool_attr, from_items, number_attr, string_attr, time_attr, value_attr};
 use crate::keys::{self, Key};
 use crate::table::Store;
 use crate::transactions::{Precondition, committed};
 
-/// Restore items written per transaction (each carries its diff, so transactions stay well
-/// under DynamoDB's 4 MB).
-const ITEMS_PER_WRITE: usize = 25;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RestoreStatus {
+    /// Its `restore.preview` run is computing the items; not yet executable.
+    Previewing,
     /// Computed; may be executed with its confirmation token while current.
     Previewed,
     /// A `restore.execute` run owns it.
@@ -45,6 +43,7 @@ pub enum RestoreStatus {
 impl RestoreStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            RestoreStatus::Previewing => "previewing",
             RestoreStatus::Previewed => "previewed",
             RestoreStatus::Executing => "executing",
             RestoreStatus::Completed => "completed",
@@ -72,9 +71,15 @@ pub struct RestoreRecord {
     pub created_by: UserId,
     #[serde(with = "tenantops_core::time")]
     pub created_at: DateTime<Utc>,
-    /// Until when execution is allowed (`created_at` + the preview validity).
+    /// Until when execution is allowed (the preview's completion + the preview validity).
     #[serde(with = "tenantops_core::time")]
     pub expires_at: DateTime<Utc>,
+    /// The `restore.preview` run that computes the items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_run_id: Option<RunId>,
+    /// The selected objects; `None` is the whole backup set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection: Option<Vec<SelectedItem>>,
     pub status: RestoreStatus,
     /// sha256 of the confirmation token (the token itself is returned once, never stored).
     #[serde(skip_serializing_if = "String::is_empty", default)]
@@ -94,6 +99,13 @@ pub struct RestoreRecord {
     pub run_id: Option<RunId>,
     #[serde(default, with = "tenantops_core::time::option")]
     pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One object a preview selected by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectedItem {
+    pub object_type: String,
+    pub object_id: String,
 }
 
 /// Where one item is in its execution.
@@ -142,9 +154,13 @@ pub struct RestoreItem {
     pub snapshot_key: String,
     pub action: Action,
     pub diff_base: DiffBase,
+    /// The diff, or (when `diff_truncated`) its capped excerpt.
     pub diff: Vec<FieldChange>,
     #[serde(default)]
     pub diff_truncated: bool,
+    /// The snapshot bucket's key of the whole diff, when the item keeps only an excerpt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff_key: Option<String>,
     pub targets: Vec<TargetResolution>,
     pub blockers: Vec<Blocker>,
     /// Ids of objects of the type with the same name in the preview's inventory: an object
@@ -189,43 +205,11 @@ pub struct ItemLease<'a> {
     pub owner: &'a str,
 }
 
-fn restore_item_key(lease: &ItemLease<'_>, index: u32) -> Key {
+pub(crate) fn restore_item_key(lease: &ItemLease<'_>, index: u32) -> Key {
     keys::restore_item(lease.workspace, lease.tenant, lease.restore, index)
 }
 
 impl Store {
-    /// Stores a preview: the items first, in transactions of [`ITEMS_PER_WRITE`] (invisible
-    /// until the record exists; the API holds no BatchWriteItem), then the record and its
-    /// audit entry in one transaction.
-    pub async fn create_restore(
-        &self,
-        record: &RestoreRecord,
-        items: &[RestoreItem],
-        audit: &AuditEntry,
-    ) -> Result<(), StoreError> {
-        for chunk in items.chunks(ITEMS_PER_WRITE) {
-            let tx = chunk
-                .iter()
-                .map(|i| {
-                    let key = keys::restore_item(
-                        record.workspace_id,
-                        record.tenant_id,
-                        record.restore_id,
-                        i.index,
-                    );
-                    self.put_new(keyed_item("restore item", i, &key)?, false)
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            committed(self.transact(tx).await?)?;
-        }
-        let key = keys::restore(record.workspace_id, record.tenant_id, record.restore_id);
-        let items = vec![
-            self.put_new(keyed_item("restore", record, &key)?, false)?,
-            self.put_audit(audit)?,
-        ];
-        committed(self.transact(items).await?)
-    }
-
     pub async fn get_restore(
         &self,
         ws: WorkspaceId,
@@ -482,13 +466,13 @@ impl Store {
     }
 
     /// Marks items its run never reached (still `pending`) `cancelled`, under the run's lease,
-    /// in transactions of [`ITEMS_PER_WRITE`].
+    /// in transactions of [`crate::previews::ITEMS_PER_WRITE`].
     pub async fn cancel_restore_items(
         &self,
         lease: &ItemLease<'_>,
         indexes: &[u32],
     ) -> Result<(), StoreError> {
-        for chunk in indexes.chunks(ITEMS_PER_WRITE) {
+        for chunk in indexes.chunks(crate::previews::ITEMS_PER_WRITE) {
             let mut lp = Placeholders::default();
             let lease_cond = lp.eq("lease_owner", string_attr(lease.owner));
             let mut tx = vec![self.condition_check(keys::run(lease.run), lease_cond, lp)?];

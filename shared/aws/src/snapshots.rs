@@ -7,6 +7,7 @@
 //! | snapshot (normalized payload of one object) | `snapshots/{ws}/{tenant}/{sha256}.json` |
 //! | manifest of a backup set (JSON array of entries) | `manifests/{ws}/{tenant}/{set}.json` |
 //! | part of a run continued across invocations (what one invocation captured) | `runs/{ws}/{tenant}/{run}/part-{n}-{attempt}.json` |
+//! | a restore item's whole diff, when too long for the item | `restore-diffs/{ws}/{tenant}/{restore}/{index:05}.json` |
 //!
 //! Snapshots are content-addressed per tenant: an unchanged policy hashes the same in every
 //! backup, so its key already exists and costs no new object. Tenants never share a
@@ -25,7 +26,7 @@ use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use chrono::{DateTime, Utc};
-use tenantops_core::{BackupSetId, RunId, TenantId, WorkspaceId};
+use tenantops_core::{BackupSetId, RestoreId, RunId, TenantId, WorkspaceId};
 
 type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
@@ -55,6 +56,16 @@ pub fn run_part_key(
     attempt: &str,
 ) -> String {
     format!("runs/{ws}/{tenant}/{run}/part-{n:05}-{attempt}.json")
+}
+
+/// The key of a restore item's whole diff (the item keeps a capped excerpt and this key).
+pub fn restore_diff_key(
+    ws: WorkspaceId,
+    tenant: TenantId,
+    restore: RestoreId,
+    index: u32,
+) -> String {
+    format!("restore-diffs/{ws}/{tenant}/{restore}/{index:05}.json")
 }
 
 /// What a conditional put found.

@@ -12,7 +12,7 @@ use crate::operation::{OperationType, TypeParams};
 pub use crate::operation::{
     BackupRetryParams, BackupRunNowParams, BackupScheduledParams, DirectoryGroupsSyncParams,
     DirectoryRoleDefinitionsSyncParams, InventorySyncParams, OperationParams,
-    ProviderConnectionVerifyParams, RestoreExecuteParams,
+    ProviderConnectionVerifyParams, RestoreExecuteParams, RestorePreviewParams,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

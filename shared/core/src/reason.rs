@@ -199,6 +199,10 @@ reasons! {
         "This preview was already executed. Compute a new preview.";
     RestoreSnapshotMissing = "restore.snapshot_missing", Restore, retryable: false, blocks_onboarding: false,
         "A snapshot of the backup set could not be read.";
+    RestorePreviewPending = "restore.preview_pending", Restore, retryable: true, blocks_onboarding: false,
+        "The preview is still being computed. Poll its run, then confirm.";
+    RestoreTooManyItems = "restore.too_many_items", Request, retryable: false, blocks_onboarding: false,
+        "At most 500 items may be selected by name. Leave `items` out to preview the whole backup set.";
     BackupSetNotFound = "backup.set_not_found", Access, retryable: false, blocks_onboarding: false,
         "No backup set with this id exists for this tenant.";
     BackupStorageFailed = "backup.storage_failed", Platform, retryable: true, blocks_onboarding: false,

@@ -1,8 +1,9 @@
 //! Restores: what a preview plans for each selected snapshot object, how assignment targets
 //! are mapped into the destination tenant, and whether the plan may be executed.
 //!
-//! Pure: the API gathers the inputs (the backup set's manifest, the snapshots, the last
-//! observed inventory, the cached directory groups) and the worker applies the result.
+//! Pure: the worker's `restore.preview` job gathers the inputs (the backup set's manifest,
+//! the snapshots, the last observed inventory, the cached directory groups) and its
+//! `restore.execute` job applies the result.
 //!
 //! - **Action**: an object present (not deleted) in the last inventory is `update`d, or
 //!   `skip_unchanged` when its latest backed-up hash equals the snapshot's and the inventory's
@@ -35,8 +36,15 @@ pub const PREVIEW_VALIDITY: TimeDelta = TimeDelta::minutes(30);
 pub const MAX_DIFF_CHANGES: usize = 200;
 /// Entries a mapping may hold (groups, filters and drops together).
 pub const MAX_MAPPING_ENTRIES: usize = 500;
-/// Items one restore may select.
-pub const MAX_ITEMS: usize = 500;
+/// Items a preview may select by name; leaving the selection out previews the whole backup
+/// set, at any size.
+pub const MAX_SELECTED_ITEMS: usize = 500;
+/// Bytes of diff an item keeps inline (as JSON); a longer diff is stored whole in the
+/// snapshot bucket and the item keeps a capped excerpt, so an item stays far below
+/// DynamoDB's 400 KB and a page of items far below Lambda's 6 MB response.
+pub const INLINE_DIFF_BYTES: usize = 16 * 1024;
+/// Characters an inline value keeps when it is cut to an excerpt.
+pub const EXCERPT_CHARS: usize = 512;
 
 /// The caller's mapping of assignment targets into the destination tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +121,10 @@ pub struct FieldChange {
     pub before: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
+    /// `before` and `after` are excerpts (strings of at most [`EXCERPT_CHARS`] characters)
+    /// of values too long to keep inline; the whole diff is stored beside the item.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub excerpt: bool,
 }
 
 /// What the diff compared the snapshot with.
@@ -177,6 +189,7 @@ fn diff_into(
             },
             before: a.cloned(),
             after: b.cloned(),
+            excerpt: false,
         }),
     }
 }
@@ -242,7 +255,7 @@ pub fn decide_action(
 
 /// What an item's diff compares the snapshot with: the object's latest backup while that
 /// backup still reflects the object (the inventory's last modification is not later), else
-/// the inventory's metadata (the only newer view the API has without Graph); nothing for a
+/// the inventory's metadata (the only newer view a preview has without Graph); nothing for a
 /// create.
 pub fn diff_base(
     action: Action,
@@ -446,6 +459,64 @@ pub fn blockers_of(
         out.push(Blocker::MappingUnresolved);
     }
     out
+}
+
+/// Bytes of a diff as JSON.
+pub fn diff_bytes(diff: &[FieldChange]) -> usize {
+    serde_json::to_vec(diff).map_or(usize::MAX, |v| v.len())
+}
+
+/// A value cut to an excerpt: a string's first [`EXCERPT_CHARS`] characters, or the first
+/// characters of any other value's JSON text.
+fn excerpt_of(v: &Value) -> Value {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Value::String(text.chars().take(EXCERPT_CHARS).collect())
+}
+
+/// What an item keeps inline of a diff: at most [`MAX_DIFF_CHANGES`] changes and
+/// [`INLINE_DIFF_BYTES`] bytes, long values cut to excerpts. `true` when anything was cut
+/// (the whole diff is then stored beside the item).
+pub fn inline_diff(diff: &[FieldChange]) -> (Vec<FieldChange>, bool) {
+    if diff.len() <= MAX_DIFF_CHANGES && diff_bytes(diff) <= INLINE_DIFF_BYTES {
+        return (diff.to_vec(), false);
+    }
+    let mut out = Vec::new();
+    let mut bytes = 2;
+    for change in diff.iter().take(MAX_DIFF_CHANGES) {
+        let long = |v: &Option<Value>| {
+            v.as_ref()
+                .is_some_and(|v| v.to_string().len() > EXCERPT_CHARS)
+        };
+        let mut c = change.clone();
+        if long(&c.before) || long(&c.after) {
+            c.before = c.before.as_ref().map(excerpt_of);
+            c.after = c.after.as_ref().map(excerpt_of);
+            c.excerpt = true;
+        }
+        let size = serde_json::to_vec(&c).map_or(usize::MAX, |v| v.len()) + 1;
+        if bytes + size > INLINE_DIFF_BYTES {
+            break;
+        }
+        bytes += size;
+        out.push(c);
+    }
+    (out, true)
+}
+
+/// What tells two previews of one backup set apart: the selected `(type, id)`s, sorted
+/// (`None`: the whole set), and the mapping, as hex sha256 (128 bits). Two starts with the
+/// same set and selection while one is active are one run.
+pub fn selection_hash(items: Option<&[(String, String)]>, mapping: &Mapping) -> String {
+    let sorted = items.map(|i| i.iter().collect::<BTreeSet<_>>());
+    let canonical = serde_json::json!({ "items": sorted, "mapping": mapping });
+    Sha256::digest(canonical.to_string().as_bytes())
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Hex sha256 of a confirmation token: all that is stored of it.
@@ -714,6 +785,65 @@ mod tests {
             Err(MappingError::MappedAndDropped(_))
         ));
         assert!(serde_json::from_value::<Mapping>(json!({"groupz": {}})).is_err());
+    }
+
+    #[test]
+    fn short_diffs_stay_inline_and_long_ones_are_cut_to_excerpts() {
+        let small = diff(&json!({}), &json!({"a": 1, "b": "x"}));
+        assert_eq!(inline_diff(&small), (small.clone(), false));
+
+        let script = "A".repeat(300 * 1024);
+        let many: serde_json::Map<String, Value> = (0..2_000)
+            .map(|i| (format!("setting{i:04}"), json!({"value": i})))
+            .collect();
+        let big = diff(
+            &json!({}),
+            &json!({"scriptContent": script, "settings": Value::Object(many)}),
+        );
+        let (inline, cut) = inline_diff(&big);
+        assert!(cut);
+        assert!(
+            diff_bytes(&inline) <= INLINE_DIFF_BYTES,
+            "{}",
+            diff_bytes(&inline)
+        );
+        assert!(inline.len() <= MAX_DIFF_CHANGES);
+        let first = &inline[0];
+        assert_eq!(first.path, "scriptContent");
+        assert!(first.excerpt);
+        assert_eq!(
+            first.after.as_ref().and_then(Value::as_str).map(str::len),
+            Some(EXCERPT_CHARS)
+        );
+    }
+
+    #[test]
+    fn the_too_many_items_problem_states_the_limit() {
+        let message = ReasonCode::RestoreTooManyItems.message();
+        assert!(
+            message.contains(&format!("{MAX_SELECTED_ITEMS} items")),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn selections_hash_by_items_and_mapping() {
+        let m = Mapping::default();
+        let one = [("t".to_owned(), "a".to_owned())];
+        assert_eq!(selection_hash(None, &m), selection_hash(None, &m));
+        assert_ne!(selection_hash(None, &m), selection_hash(Some(&one), &m));
+        let two = [
+            ("t".to_owned(), "a".to_owned()),
+            ("t".to_owned(), "b".to_owned()),
+        ];
+        let swapped = [two[1].clone(), two[0].clone()];
+        assert_eq!(
+            selection_hash(Some(&two), &m),
+            selection_hash(Some(&swapped), &m)
+        );
+        let mut dropped = Mapping::default();
+        dropped.drop.insert("g".into());
+        assert_ne!(selection_hash(None, &m), selection_hash(None, &dropped));
     }
 
     #[test]

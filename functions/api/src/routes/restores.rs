@@ -1,7 +1,8 @@
-//! Restores: a preview (a dry run computed from DynamoDB and the snapshots in S3, never from
-//! Graph), reading it, and executing it with its confirmation token.
+//! Restores: a preview (a `restore.preview` run that computes the plan from DynamoDB and the
+//! snapshots in S3, never from Graph), reading it page by page, and executing it with its
+//! confirmation token.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -9,31 +10,33 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tenantops_aws::restores::{
-    ExecuteConditions, ExecutePrecondition, ItemStatus, PlanSummary, RestoreItem, RestoreRecord,
-    RestoreStatus, expiry_of,
+    ExecuteConditions, ExecutePrecondition, PlanSummary, RestoreItem, RestoreRecord, RestoreStatus,
+    SelectedItem, expiry_of,
 };
-use tenantops_aws::{InventoryItem, keys};
-use tenantops_core::backup::ManifestEntry;
 use tenantops_core::identity::request_fingerprint;
-use tenantops_core::params::RestoreExecuteParams;
-use tenantops_core::restore::{
-    self as plan, Action, Blocker, DiffBase, LatestBackup, MAX_DIFF_CHANGES, MAX_ITEMS, Mapping,
-    Observed,
-};
+use tenantops_core::params::{RestoreExecuteParams, RestorePreviewParams};
+use tenantops_core::restore::{self as plan, MAX_SELECTED_ITEMS, Mapping};
 use tenantops_core::{
     BackupSetId, Capability, Click, Identity, Initiator, NewRun, OperationParams, ReasonCode,
-    RestoreId, Run, TenantId, Trigger, WorkspaceId,
+    RestoreId, Run, RunStatus, TenantId, Trigger, WorkspaceId,
 };
 
-use super::common::{self, Audit};
+use super::common;
 use crate::Deps;
+use crate::cursor;
 use crate::error::ApiError;
 use crate::launch::{Launch, launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
 
-/// Manifest entries read per query while collecting a set.
+/// Manifest entries read per query while checking a selection.
 const MANIFEST_PAGE: usize = 500;
+/// Items per page of `GET .../restores/{id}`: by default, and at most.
+const DEFAULT_ITEMS_PAGE: usize = 50;
+const MAX_ITEMS_PAGE: usize = 100;
+/// Bytes of items one page may carry: a page stops early rather than pass it, so a response
+/// stays far below Lambda's 6 MB.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,7 +92,10 @@ fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
                 .iter()
                 .map(|i| (i.object_type.as_str(), i.object_id.as_str()))
                 .collect();
-            if items.is_empty() || items.len() > MAX_ITEMS || distinct.len() != items.len() {
+            if items.len() > MAX_SELECTED_ITEMS {
+                return Err(refused(ReasonCode::RestoreTooManyItems));
+            }
+            if items.is_empty() || distinct.len() != items.len() {
                 return Err(refused(ReasonCode::RestoreItemsInvalid));
             }
             Some(items)
@@ -118,20 +124,11 @@ fn confirmation_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `lastModifiedDateTime` (or Conditional Access's `modifiedDateTime`) of inventory metadata.
-fn last_modified(meta: &Value) -> Option<DateTime<Utc>> {
-    meta.get("lastModifiedDateTime")
-        .or_else(|| meta.get("modifiedDateTime"))
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-}
-
-async fn read_json(deps: &Deps, key: &str) -> Result<Value, ApiError> {
-    let bytes = deps.snapshots.get(key).await?;
-    serde_json::from_slice(&bytes).map_err(|_| refused(ReasonCode::RestoreSnapshotMissing))
-}
-
-/// `POST /v1/workspaces/{ws}/tenants/{t}/restores`: computes and stores a preview.
+/// `POST /v1/workspaces/{ws}/tenants/{t}/restores`: starts the `restore.preview` run through
+/// the one launch path, with the restore (`previewing`) created in its start transaction.
+/// 202 with the run, the restore and the confirmation token (returned this once, stored only
+/// as its hash); 200 with the active run of the same backup set and selection (no token: it
+/// went to the start that created it).
 pub async fn preview(
     req: &ApiRequest,
     deps: &Deps,
@@ -151,258 +148,176 @@ pub async fn preview(
         .backup_set(ws, tenant, request.backup_set)
         .await?
         .ok_or(refused(ReasonCode::RestoreBackupSetNotFound))?;
-    let entries = manifest(deps, ws, tenant, request.backup_set).await?;
-    let selected: Vec<&ManifestEntry> = match &request.items {
-        None => entries.iter().take(MAX_ITEMS + 1).collect(),
-        Some(items) => items
-            .iter()
-            .map(|i| {
-                entries
+    let selection: Option<Vec<SelectedItem>> = match &request.items {
+        None => None,
+        Some(items) => {
+            check_selected(deps, ws, tenant, request.backup_set, items).await?;
+            Some(
+                items
                     .iter()
-                    .find(|e| e.object_type == i.object_type && e.object_id == i.object_id)
-                    .ok_or(refused(ReasonCode::RestoreItemsInvalid))
-            })
-            .collect::<Result<_, _>>()?,
+                    .map(|i| SelectedItem {
+                        object_type: i.object_type.clone(),
+                        object_id: i.object_id.clone(),
+                    })
+                    .collect(),
+            )
+        }
     };
-    if selected.is_empty() || selected.len() > MAX_ITEMS {
-        return Err(refused(ReasonCode::RestoreItemsInvalid));
-    }
-
-    // The stamp first: an inventory write after this read moves it, so the preview can never
-    // be executed on an inventory newer than the one it read below.
-    let inventory_version = deps.store.inventory_version(ws, tenant).await?;
-    let types: BTreeSet<&str> = selected.iter().map(|e| e.object_type.as_str()).collect();
-    let mut inventory: HashMap<&str, HashMap<String, InventoryItem>> = HashMap::new();
-    for ty in &types {
-        let items = deps.store.inventory(ws, tenant, ty).await?;
-        inventory.insert(
-            ty,
-            items
-                .into_iter()
-                .map(|i| (i.object_id.clone(), i))
-                .collect(),
-        );
-    }
-    let groups: HashSet<String> = deps
-        .store
-        .directory(keys::groups_of(ws, tenant))
-        .await?
-        .into_iter()
-        .map(|g| g.id)
-        .collect();
-    let filters: HashSet<String> = deps
-        .store
-        .inventory(ws, tenant, "assignmentFilters")
-        .await?
-        .into_iter()
-        .filter(|f| !f.deleted)
-        .map(|f| f.object_id)
-        .collect();
-    let high_risk_enabled = deps
-        .store
-        .get_workspace(ws)
-        .await?
-        .is_some_and(|w| w.settings.restore_high_risk);
-
-    let mut items = Vec::with_capacity(selected.len());
-    let mut summary = PlanSummary::default();
-    let mut high_risk_items = 0;
-    for (index, entry) in selected.iter().enumerate() {
-        let of_type = inventory.get(entry.object_type.as_str());
-        let seen = of_type.and_then(|m| m.get(&entry.object_id));
-        let observed = seen.map(|i| Observed {
-            deleted: i.deleted,
-            last_modified: last_modified(&i.meta),
-        });
-        let latest = deps
-            .store
-            .latest_snapshot(ws, tenant, &entry.object_type, &entry.object_id)
-            .await?;
-        let latest_plan = latest.as_ref().map(|l| LatestBackup {
-            hash: l.hash.clone(),
-            backed_up_at: l.backed_up_at,
-        });
-        let action = plan::decide_action(&entry.hash, observed.as_ref(), latest_plan.as_ref());
-        let snapshot = read_json(deps, &entry.snapshot_key).await?;
-        let diff_base = plan::diff_base(action, observed.as_ref(), latest_plan.as_ref());
-        let mut diff = match (diff_base, &latest, seen) {
-            (DiffBase::LatestBackup, Some(l), _) if l.hash == entry.hash => Vec::new(),
-            (DiffBase::LatestBackup, Some(l), _) => {
-                let base = read_json(deps, &l.snapshot_key).await?;
-                plan::diff(&base, &snapshot)
-            }
-            (DiffBase::Inventory, _, Some(i)) => {
-                let (before, after) = plan::comparable_to_meta(&snapshot, &i.meta);
-                plan::diff(&before, &after)
-            }
-            _ => plan::diff(&json!({}), &snapshot),
-        };
-        let diff_truncated = diff.len() > MAX_DIFF_CHANGES;
-        diff.truncate(MAX_DIFF_CHANGES);
-        let targets = plan::resolve_targets(
-            &entry.assignments,
-            &|g| groups.contains(g),
-            &|f| filters.contains(f),
-            &request.mapping,
-        );
-        let policy = plan::type_policy(&entry.object_type, true);
-        let blockers = plan::blockers_of(policy, high_risk_enabled, action, &targets);
-        if policy.high_risk && action != Action::SkipUnchanged {
-            high_risk_items += 1;
-        }
-        match action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::SkipUnchanged => summary.skip_unchanged += 1,
-        }
-        summary.unresolved_targets += targets
-            .iter()
-            .filter(|t| t.status == plan::TargetStatus::Unresolved)
-            .count() as u32;
-        if !blockers.is_empty() {
-            summary.blocked_items += 1;
-        }
-        let preexisting_same_name = of_type
-            .map(|m| {
-                m.values()
-                    .filter(|i| !i.deleted && i.name == entry.name)
-                    .map(|i| i.object_id.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        items.push(RestoreItem {
-            index: index as u32,
-            object_type: entry.object_type.clone(),
-            object_id: entry.object_id.clone(),
-            name: entry.name.clone(),
-            hash: entry.hash.clone(),
-            snapshot_key: entry.snapshot_key.clone(),
-            action,
-            diff_base,
-            diff,
-            diff_truncated,
-            targets,
-            blockers,
-            preexisting_same_name,
-            status: ItemStatus::Pending,
-            owner: None,
-            attempts: 0,
-            written_id: None,
-            step: None,
-            failure: None,
-        });
-    }
-    let blockers: Vec<Blocker> = items
-        .iter()
-        .flat_map(|i| i.blockers.iter().copied())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let token = confirmation_token();
+    let pairs: Option<Vec<(String, String)>> = selection.as_ref().map(|s| {
+        s.iter()
+            .map(|i| (i.object_type.clone(), i.object_id.clone()))
+            .collect()
+    });
+    let restore_id = RestoreId::new();
+    let params = OperationParams::RestorePreview(RestorePreviewParams {
+        restore_id: restore_id.ulid(),
+        backup_set_id: request.backup_set.ulid(),
+        selection: plan::selection_hash(pairs.as_deref(), &request.mapping),
+    });
+    let identity = Identity::derive(ws, tenant, &params, &Click::Nonce(ulid::Ulid::new()));
     let now = Utc::now();
+    let run = Run::queued(
+        NewRun {
+            workspace_id: ws,
+            tenant_id: tenant,
+            params: &params,
+            identity: &identity,
+            initiator: Initiator::User(caller.clone()),
+            trigger: Trigger::Manual,
+        },
+        now,
+    );
+    let token = confirmation_token();
     let record = RestoreRecord {
-        restore_id: RestoreId::new(),
+        restore_id,
         workspace_id: ws,
         tenant_id: tenant,
         backup_set_id: request.backup_set,
         created_by: caller.clone(),
         created_at: now,
         expires_at: expiry_of(now),
-        status: RestoreStatus::Previewed,
+        preview_run_id: Some(run.id),
+        selection,
+        status: RestoreStatus::Previewing,
         token_hash: plan::token_hash(&token),
         mapping: request.mapping,
-        item_count: items.len() as u32,
-        summary,
-        executable: blockers.is_empty(),
-        blockers,
-        high_risk_items,
-        inventory_version,
+        item_count: 0,
+        summary: PlanSummary::default(),
+        blockers: Vec::new(),
+        executable: false,
+        high_risk_items: 0,
+        inventory_version: 0,
         run_id: None,
         completed_at: None,
     };
-    let audit = Audit {
-        workspace: ws,
-        tenant: Some(tenant),
-        actor: &caller,
-        action: "restore.previewed",
-        target: record.restore_id.to_string(),
-    }
-    .entry(
-        None,
-        Some(json!({
-            "backup_set_id": record.backup_set_id,
-            "items": record.item_count,
-            "summary": record.summary,
-            "executable": record.executable,
-            "blockers": record.blockers,
-        })),
-    );
-    deps.store.create_restore(&record, &items, &audit).await?;
-    let mut body = view(&record, &items);
-    body["confirmation_token"] = json!(token);
-    Ok(Reply::json(201, &body))
+    let preconditions = [deps.store.new_restore(&record)?];
+    let reply = launch(
+        deps,
+        Launch {
+            caller: &caller,
+            fingerprint: request_fingerprint(tenant, &params),
+            run,
+            lock: identity.lock,
+            capability: Capability::RestorePreview,
+            preconditions: &preconditions,
+        },
+        // A fresh id cannot exist: a refusal here is the store's fault.
+        |_| ApiError::internal_message("a new restore's id was taken"),
+    )
+    .await?;
+    let mut body: Value =
+        serde_json::from_str(&reply.body).map_err(|_| ApiError::internal_message("reply"))?;
+    let restore = if reply.status == 202 {
+        body["confirmation_token"] = json!(token);
+        restore_id.to_string()
+    } else {
+        body["run"]["context"]["restore_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    body["restore"] = json!({ "id": restore, "status": RestoreStatus::Previewing });
+    Ok(Reply::json(reply.status, &body))
 }
 
-/// Every manifest entry of a set.
-async fn manifest(
+/// Every selected item is an object of the set: the manifest is read until all are found.
+async fn check_selected(
     deps: &Deps,
     ws: WorkspaceId,
     tenant: TenantId,
     set: BackupSetId,
-) -> Result<Vec<ManifestEntry>, ApiError> {
-    let mut entries = Vec::new();
+    items: &[ItemRef],
+) -> Result<(), ApiError> {
+    let mut missing: HashSet<(&str, &str)> = items
+        .iter()
+        .map(|i| (i.object_type.as_str(), i.object_id.as_str()))
+        .collect();
     let mut after = None;
-    loop {
+    while !missing.is_empty() {
         let page = deps
             .store
             .manifest_entries(ws, tenant, set, MANIFEST_PAGE, after)
             .await?;
-        entries.extend(page.entries);
+        missing.retain(|(t, i)| {
+            !page
+                .entries
+                .iter()
+                .any(|e| e.object_type == *t && e.object_id == *i)
+        });
         match page.next {
             Some(n) => after = Some(n),
-            None => return Ok(entries),
+            None => break,
         }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(refused(ReasonCode::RestoreItemsInvalid))
     }
 }
 
-/// The restore as clients see it (no token hash, no internal stamps).
-fn view(record: &RestoreRecord, items: &[RestoreItem]) -> Value {
-    let items: Vec<Value> = items
-        .iter()
-        .map(|i| {
-            json!({
-                "index": i.index,
-                "object_type": i.object_type,
-                "object_id": i.object_id,
-                "name": i.name,
-                "action": i.action,
-                "diff_base": i.diff_base,
-                "diff": i.diff,
-                "diff_truncated": i.diff_truncated,
-                "assignment_targets": i.targets,
-                "blockers": i.blockers,
-                "status": i.status,
-                "written_id": i.written_id,
-                "failure": i.failure,
-            })
-        })
-        .collect();
+/// One item as clients see it.
+fn item_view(i: &RestoreItem) -> Value {
     json!({
-        "restore": {
-            "id": record.restore_id,
-            "backup_set_id": record.backup_set_id,
-            "status": record.status,
-            "created_by": record.created_by,
-            "created_at": tenantops_core::time::format(record.created_at),
-            "expires_at": tenantops_core::time::format(record.expires_at),
-            "executable": record.executable,
-            "blockers": record.blockers,
-            "summary": record.summary,
-            "high_risk_items": record.high_risk_items,
-            "mapping": record.mapping,
-            "run_id": record.run_id,
-        },
-        "items": items,
+        "index": i.index,
+        "object_type": i.object_type,
+        "object_id": i.object_id,
+        "name": i.name,
+        "action": i.action,
+        "diff_base": i.diff_base,
+        "diff": i.diff,
+        "diff_truncated": i.diff_truncated,
+        "assignment_targets": i.targets,
+        "blockers": i.blockers,
+        "status": i.status,
+        "written_id": i.written_id,
+        "failure": i.failure,
+    })
+}
+
+/// The restore as clients see it (no token hash, no internal stamps). `status` is
+/// `preview_failed` for a restore whose preview run ended without completing it.
+fn view(record: &RestoreRecord, preview_failed: bool) -> Value {
+    let status = if preview_failed {
+        json!("preview_failed")
+    } else {
+        json!(record.status)
+    };
+    json!({
+        "id": record.restore_id,
+        "backup_set_id": record.backup_set_id,
+        "status": status,
+        "preview_run_id": record.preview_run_id,
+        "created_by": record.created_by,
+        "created_at": tenantops_core::time::format(record.created_at),
+        "expires_at": tenantops_core::time::format(record.expires_at),
+        "executable": record.executable,
+        "blockers": record.blockers,
+        "item_count": record.item_count,
+        "summary": record.summary,
+        "high_risk_items": record.high_risk_items,
+        "mapping": record.mapping,
+        "run_id": record.run_id,
     })
 }
 
@@ -411,7 +326,8 @@ fn restore_id(raw: &str) -> Result<RestoreId, ApiError> {
         .map_err(|_| refused(ReasonCode::RestoreNotFound))
 }
 
-/// `GET /v1/workspaces/{ws}/tenants/{t}/restores/{id}`.
+/// `GET /v1/workspaces/{ws}/tenants/{t}/restores/{id}?limit=&cursor=`: the restore and a
+/// page of its items in index order (none while it is `previewing`).
 pub async fn get(
     req: &ApiRequest,
     deps: &Deps,
@@ -420,15 +336,61 @@ pub async fn get(
     id: &str,
 ) -> Result<Reply, ApiError> {
     let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
+    let q = common::query(req, &["limit", "cursor"])?;
+    let limit = common::limit(&q, DEFAULT_ITEMS_PAGE, MAX_ITEMS_PAGE)?;
     common::authorize(deps, ws, &caller, Capability::RestorePreview).await?;
     let id = restore_id(id)?;
+    let query_key = format!("restore|{ws}|{tenant}|{id}");
+    let after = cursor::after::<u32>(&q, &query_key)?;
     let record = deps
         .store
         .get_restore(ws, tenant, id)
         .await?
         .ok_or(refused(ReasonCode::RestoreNotFound))?;
-    let items = deps.store.restore_items(ws, tenant, id).await?;
-    Ok(Reply::json(200, &view(&record, &items)))
+    let mut preview_failed = false;
+    if record.status == RestoreStatus::Previewing {
+        // The run finishes the restore before it completes itself: a completed run with the
+        // restore still previewing failed (or was cancelled).
+        if let Some(run) = record.preview_run_id {
+            preview_failed = deps
+                .store
+                .get_run(run)
+                .await?
+                .is_some_and(|r| r.status == RunStatus::Completed);
+        }
+        return Ok(Reply::json(
+            200,
+            &json!({ "restore": view(&record, preview_failed), "items": [], "next_cursor": null }),
+        ));
+    }
+    let page = deps
+        .store
+        .restore_items_page(ws, tenant, id, limit, after)
+        .await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    let mut bytes = 0;
+    let mut next = page.next;
+    for i in &page.items {
+        let v = item_view(i);
+        let size = v.to_string().len();
+        if !items.is_empty() && bytes + size > PAGE_BYTES {
+            next = items
+                .last()
+                .and_then(|v: &Value| v["index"].as_u64())
+                .map(|n| n as u32);
+            break;
+        }
+        bytes += size;
+        items.push(v);
+    }
+    Ok(Reply::json(
+        200,
+        &json!({
+            "restore": view(&record, false),
+            "items": items,
+            "next_cursor": next.map(|n| cursor::encode(&query_key, n)),
+        }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -515,6 +477,7 @@ fn why_not(record: &RestoreRecord, token_hash: &str, now: DateTime<Utc>) -> Reas
         return ReasonCode::RestoreConfirmationInvalid;
     }
     match record.status {
+        RestoreStatus::Previewing => ReasonCode::RestorePreviewPending,
         RestoreStatus::Completed => ReasonCode::RestoreAlreadyExecuted,
         RestoreStatus::Previewed if !record.executable => record
             .blockers

@@ -84,6 +84,18 @@ operations! {
         surface: System,
         params: BackupScheduledParams,
     }
+    /// A restore preview: the plan of every selected snapshot object, computed from DynamoDB
+    /// and the snapshots (never Graph) into the restore's items. One active run per backup
+    /// set and selection.
+    RestorePreview {
+        name: "restore.preview",
+        label: "Restore preview",
+        identity: DeterministicWhileActive,
+        start: RestorePreview,
+        view: RestorePreview,
+        surface: DedicatedRoute,
+        params: RestorePreviewParams,
+    }
     /// The execution of a confirmed restore preview.
     RestoreExecute {
         name: "restore.execute",
@@ -235,6 +247,39 @@ pub struct RestoreExecuteParams {
 impl TypeParams for RestoreExecuteParams {
     fn identity_suffix(&self) -> Option<String> {
         Some(self.restore_id.to_string())
+    }
+
+    fn fill_context(&self, ctx: &mut RunContext) {
+        ctx.restore_id = Some(self.restore_id.to_string());
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestorePreviewParams {
+    /// The restore the preview fills (created in the run's start transaction).
+    pub restore_id: Ulid,
+    pub backup_set_id: Ulid,
+    /// [`crate::restore::selection_hash`] of the selected items and the mapping.
+    pub selection: String,
+}
+
+impl TypeParams for RestorePreviewParams {
+    fn validate(&self) -> Result<(), String> {
+        if !self.selection.is_empty()
+            && self.selection.len() <= 64
+            && self.selection.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            Ok(())
+        } else {
+            Err("selection must be a hex digest".into())
+        }
+    }
+
+    /// Deduped per backup set and selection, not per restore: a second start while one is
+    /// active returns it (and its restore).
+    fn identity_suffix(&self) -> Option<String> {
+        Some(format!("{}/{}", self.backup_set_id, self.selection))
     }
 
     fn fill_context(&self, ctx: &mut RunContext) {
