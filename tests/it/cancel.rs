@@ -282,14 +282,16 @@ async fn a_backup_cancelled_mid_way_ends_cancelled_with_its_counters_as_they_wer
     assert_eq!(r.status, 202, "{}", r.body);
     let run = r.run_id();
 
-    // Held at the checkpoint after the objects were read (claim, listed total, then this).
-    let mut pause = paused_at(&mut worker, &stack, 3);
+    // Held at the checkpoint after the page's objects were read (the claim, then this).
+    let mut pause = paused_at(&mut worker, &stack, 2);
     let work = worker.drain();
     let cancelling = async {
-        pause.reached().await;
+        tokio::time::timeout(std::time::Duration::from_secs(120), pause.reached())
+            .await
+            .expect("the worker reached the held checkpoint");
         let before = stack.run(&run).await;
         assert_eq!(before.status, RunStatus::Running);
-        assert_eq!(before.counters.total, 3, "{before:?}");
+        assert_eq!(before.counters.processed, 0, "{before:?}");
         let r = cancel(&stack, &run, owner).await;
         assert_eq!(r.status, 202, "{}", r.body);
         pause.release();
@@ -329,7 +331,9 @@ async fn a_sync_cancelled_mid_way_frees_its_identity() {
     let mut pause = paused_at(&mut worker, &stack, 2);
     let work = worker.drain();
     let cancelling = async {
-        pause.reached().await;
+        tokio::time::timeout(std::time::Duration::from_secs(120), pause.reached())
+            .await
+            .expect("the worker reached the held checkpoint");
         let r = cancel(&stack, &run, owner).await;
         assert_eq!(r.status, 202, "{}", r.body);
         // While its worker has yet to stop, the identity is still taken.
@@ -474,7 +478,13 @@ async fn a_restore_cancelled_halfway_reports_exactly_the_items_it_wrote() {
             .by(owner),
         )
         .await;
-    assert_eq!(preview.status, 201, "{}", preview.body);
+    assert_eq!(preview.status, 202, "{}", preview.body);
+    // The preview is a run of its own: worked to its end before the execute.
+    worker.drain().await;
+    assert_eq!(
+        stack.run(&preview.run_id()).await.outcome,
+        Outcome::Succeeded
+    );
     let restore = preview.body["restore"]["id"].as_str().unwrap().to_owned();
     let token = preview.body["confirmation_token"]
         .as_str()
@@ -496,7 +506,9 @@ async fn a_restore_cancelled_halfway_reports_exactly_the_items_it_wrote() {
     let mut pause = paused_at(&mut worker, &stack, 3);
     let work = worker.drain();
     let cancelling = async {
-        pause.reached().await;
+        tokio::time::timeout(std::time::Duration::from_secs(120), pause.reached())
+            .await
+            .expect("the worker reached the held checkpoint");
         assert_eq!(policy_count(&worker), 1, "one item written so far");
         let r = cancel(&stack, &run, owner).await;
         assert_eq!(r.status, 202, "{}", r.body);

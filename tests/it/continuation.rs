@@ -503,7 +503,15 @@ async fn a_restore_continued_across_invocations_writes_each_item_once() {
             .by(&stack.users().owner),
         )
         .await;
-    assert_eq!(p.status, 201, "{}", p.body);
+    assert_eq!(p.status, 202, "{}", p.body);
+    // The preview is a run of its own, worked to its end first.
+    let (preview, _) = continue_to_end(&stack, &worker, &p.run_id(), Utc::now).await;
+    assert_eq!(
+        preview.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        preview.failures
+    );
     let restore = p.body["restore"]["id"].as_str().unwrap().to_owned();
     let token = p.body["confirmation_token"].as_str().unwrap().to_owned();
     let r = stack

@@ -39,8 +39,9 @@ async fn every_published_event_matches_its_documented_schema() {
         .worker(&[("deviceManagement/deviceConfigurations", 3)], policy())
         .await;
 
-    // A run that succeeds (Started, Completed) and one the reaper fails (a failure code), each
-    // Queued through the table stream's pipe.
+    // A run that succeeds (Started, Completed), one the reaper fails (a failure code) and one
+    // cancelled while queued (its Completed comes from the API), each Queued through the
+    // table stream's pipe.
     let synced = stack
         .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
         .await;
@@ -60,8 +61,22 @@ async fn every_published_event_matches_its_documented_schema() {
         )
         .await
         .unwrap();
-    let tick = tenantops_reaper::tick(now + Duration::days(1), &stack.reaper()).await;
+    // Its message lost and no re-dispatch allowed: the reaper's next sighting fails it.
+    lose_work_messages(&stack).await;
+    let mut reaper = stack.reaper();
+    reaper.thresholds.max_redispatches = 0;
+    let tick = tenantops_reaper::tick(now + Duration::days(1), &reaper).await;
     assert_eq!(tick.failed_stale, 1, "{tick:?}");
+    let cancelled = stack
+        .start(json!({"type": "directory_role_definitions.sync"}))
+        .await;
+    let r = stack
+        .call(
+            tenantops_tests::ApiCall::post(format!("/v1/operations/{cancelled}/cancel"), "")
+                .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let mut pipe = tenantops_local::run_pipe::RunPipe::new(
         &stack.sdk,
         &stack.resources.table_name,
@@ -73,7 +88,7 @@ async fn every_published_event_matches_its_documented_schema() {
     )
     .await
     .unwrap();
-    assert_eq!(pipe.poll_once().await.unwrap(), 2);
+    assert_eq!(pipe.poll_once().await.unwrap(), 3);
 
     let events: Vec<Value> = stack
         .captured(&capture)
@@ -104,6 +119,8 @@ async fn every_published_event_matches_its_documented_schema() {
         ("Completed", &synced, "succeeded"),
         ("Queued", &stale, "pending"),
         ("Completed", &stale, "failed"),
+        ("Queued", &cancelled, "pending"),
+        ("Completed", &cancelled, "cancelled"),
     ] {
         assert!(
             seen.contains(&(stage.to_owned(), run.clone(), outcome.to_owned())),
@@ -173,5 +190,33 @@ fn policy() -> tenantops_graph::throttle::RetryPolicy {
         base: std::time::Duration::from_millis(50),
         cap: std::time::Duration::from_secs(2),
         handback_after: std::time::Duration::from_secs(5),
+    }
+}
+
+/// Receives and deletes every work message: as if they were lost.
+async fn lose_work_messages(stack: &TestStack) {
+    loop {
+        let got = stack
+            .sqs
+            .receive_message()
+            .queue_url(&stack.resources.queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = got.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return;
+        }
+        for m in msgs {
+            stack
+                .sqs
+                .delete_message()
+                .queue_url(&stack.resources.queue_url)
+                .receipt_handle(m.receipt_handle.unwrap())
+                .send()
+                .await
+                .unwrap();
+        }
     }
 }

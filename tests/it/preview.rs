@@ -231,7 +231,7 @@ async fn a_preview_of_large_objects_is_a_run_within_dynamodb_and_lambda_limits_a
         script["index"].as_u64().unwrap() as u32,
     );
     let whole: Vec<Value> =
-        serde_json::from_slice(&stack.deps.snapshots.get(&key).await.unwrap()).unwrap();
+        serde_json::from_slice(&stack.snapshots.get(&key).await.unwrap()).unwrap();
     let whole_content = whole.iter().find(|c| c["path"] == "scriptContent").unwrap();
     assert_eq!(whole_content["after"].as_str().unwrap().len(), script_len);
     assert!(

@@ -70,6 +70,8 @@ pub struct TestStack {
     /// S3 client of the snapshot store the workers get; its calls land in `s3_calls`.
     pub s3: aws_sdk_s3::Client,
     pub s3_calls: CallLog,
+    /// The snapshot bucket through `s3` (what workers write, for tests to read).
+    pub snapshots: tenantops_aws::SnapshotStore,
 }
 
 fn require_emulators() {
@@ -109,12 +111,16 @@ impl TestStack {
                 .build(),
         );
         let store = Store::new(dynamodb.clone(), &resources.table_name);
+        let snapshots = tenantops_aws::SnapshotStore::new(s3.clone(), &resources.snapshot_bucket);
         let secrets = SecretVault::from_sdk(&sdk, format!("{prefix}/"));
         let deps = Arc::new(Deps {
             store,
             dispatcher: Dispatcher::new(sqs.clone(), &resources.queue_url),
             secrets,
-            snapshots: tenantops_aws::SnapshotStore::new(s3.clone(), &resources.snapshot_bucket),
+            events: tenantops_aws::events::LifecycleEvents::from_sdk(
+                &sdk,
+                &resources.event_bus_name,
+            ),
             limits: tenantops_api::Limits::default(),
         });
         let users = DemoUsers::named(&prefix).expect("user names");
@@ -131,6 +137,7 @@ impl TestStack {
             sqs,
             dynamodb_calls,
             sqs_calls,
+            snapshots,
             s3,
             s3_calls,
         }

@@ -7,8 +7,8 @@ pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
 /// Secrets Manager name prefix for provider-connection secrets, e.g. `tenantops/dev/`.
 /// The API may create and overwrite secrets under it, never read them.
 pub const SECRET_PREFIX: &str = "TENANTOPS_SECRET_PREFIX";
-/// The snapshot bucket, read (never written) for restore previews.
-pub const SNAPSHOT_BUCKET: &str = "TENANTOPS_SNAPSHOT_BUCKET";
+/// The run lifecycle event bus: a cancelled queued run's `Completed` event.
+pub const EVENT_BUS_NAME: &str = "TENANTOPS_EVENT_BUS_NAME";
 /// The shortest interval between two slots of a backup schedule, in whole minutes (1 or
 /// more); a cadence firing more often is refused with `schedule.too_frequent`.
 pub const MIN_SCHEDULE_INTERVAL_MINUTES: &str = "TENANTOPS_MIN_SCHEDULE_INTERVAL_MINUTES";
@@ -24,7 +24,7 @@ pub const ENV_VARS: [&str; 7] = [
     TABLE_NAME,
     QUEUE_URL,
     SECRET_PREFIX,
-    SNAPSHOT_BUCKET,
+    EVENT_BUS_NAME,
     MIN_SCHEDULE_INTERVAL_MINUTES,
     MANUAL_BACKUP_QUOTA,
     MANUAL_BACKUP_QUOTA_WINDOW_SECONDS,
@@ -43,7 +43,7 @@ pub struct ApiConfig {
     pub table_name: String,
     pub queue_url: String,
     pub secret_prefix: String,
-    pub snapshot_bucket: String,
+    pub event_bus_name: String,
     pub min_schedule_interval_minutes: u32,
     pub manual_backup_quota: u32,
     pub manual_backup_quota_window_seconds: u32,
@@ -55,7 +55,7 @@ impl ApiConfig {
             table_name: required_env(TABLE_NAME)?,
             queue_url: required_env(QUEUE_URL)?,
             secret_prefix: required_env(SECRET_PREFIX)?,
-            snapshot_bucket: required_env(SNAPSHOT_BUCKET)?,
+            event_bus_name: required_env(EVENT_BUS_NAME)?,
             min_schedule_interval_minutes: positive(MIN_SCHEDULE_INTERVAL_MINUTES)?,
             manual_backup_quota: positive(MANUAL_BACKUP_QUOTA)?,
             manual_backup_quota_window_seconds: positive(MANUAL_BACKUP_QUOTA_WINDOW_SECONDS)?,

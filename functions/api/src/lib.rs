@@ -12,7 +12,8 @@ mod response;
 mod router;
 mod routes;
 
-use tenantops_aws::{Dispatcher, SecretVault, SnapshotStore, Store};
+use tenantops_aws::events::LifecycleEvents;
+use tenantops_aws::{Dispatcher, SecretVault, Store};
 
 pub use error::ApiError;
 pub use request::MAX_BODY_BYTES;
@@ -25,8 +26,9 @@ pub struct Deps {
     pub dispatcher: Dispatcher,
     /// Write-only access to provider-connection secrets.
     pub secrets: SecretVault,
-    /// Read access to backup snapshots, for restore previews.
-    pub snapshots: SnapshotStore,
+    /// The run lifecycle bus: a cancel that finishes a queued run publishes its `Completed`
+    /// (every other finish is the worker's or the reaper's).
+    pub events: LifecycleEvents,
     /// The limits the API enforces (see [`config`]).
     pub limits: Limits,
 }
@@ -67,7 +69,7 @@ impl Deps {
             store: Store::from_sdk(&sdk, cfg.table_name),
             dispatcher: Dispatcher::from_sdk(&sdk, cfg.queue_url),
             secrets: SecretVault::from_sdk(&sdk, cfg.secret_prefix),
-            snapshots: SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
+            events: LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
             limits: Limits {
                 min_schedule_interval_minutes: cfg.min_schedule_interval_minutes,
                 manual_backup_quota: cfg.manual_backup_quota,

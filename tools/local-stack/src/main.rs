@@ -46,7 +46,7 @@ async fn main() -> anyhow::Result<()> {
         store: tenantops_aws::Store::from_sdk(&sdk, &resources.table_name),
         dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
         secrets: tenantops_aws::SecretVault::from_sdk(&sdk, format!("{prefix}/")),
-        snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
+        events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
         // Every minute is allowed locally, to watch the scheduler fire without waiting an hour.
         // The manual backup quota is generous locally, to try run-now freely.
         limits: tenantops_api::Limits {

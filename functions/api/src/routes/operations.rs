@@ -201,12 +201,14 @@ pub async fn cancel(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, A
                     .get_run(id)
                     .await?
                     .ok_or_else(|| ApiError::internal_message("a cancelled run vanished"))?;
-                let status = if run.status == RunStatus::Queued {
-                    200
-                } else {
-                    202
-                };
-                return Ok(run_reply(status, &stored));
+                if run.status != RunStatus::Queued {
+                    // The worker finishes it at its next checkpoint, and announces that.
+                    return Ok(run_reply(202, &stored));
+                }
+                // Finished here, so announced here: the Completed event and the initiator's
+                // notification, as every other finish has.
+                tenantops_aws::announce_completed(&deps.events, &deps.store, &stored).await;
+                return Ok(run_reply(200, &stored));
             }
             Err(WriteError::Rejected(Rejection::Conflict)) => continue,
             // The membership changed since it was read: answer as the viewer would.
