@@ -227,9 +227,7 @@ fn large_backup_section(report: &Value) -> String {
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
 | {entries} | {distinct} | {complete} | {outcome} | {secs} | {ops} | {inv} | {killed} | {claims} | {reqs} | {per} | {rps} | {share} | {throttled} | {inside} | {twice} |
 
-The target size is 20,000 objects; on this 2-core machine that takes over 20 minutes, so a
-bench run measures {objects} (the largest size that fits about 12 minutes);
-`TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS=20000 cargo xtask bench large_backup` measures 20,000.
+`TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS=N cargo xtask bench large_backup` measures another size.
 An ad-hoc backup of every backup-capable type, worked by the local worker host exactly as
 the template configures Lambda: a {timeout} s timeout (an invocation past it is killed), batches
 of {batch}, at most {conc} invocations at once. The run checkpoints at

@@ -9,8 +9,8 @@
 //!   with its default (Microsoft's documented) throttling: objects/s, requests/s, use of the
 //!   Intune budget, throttles met, and requests sent inside a Retry-After window (must be 0);
 //! - backup: a 1,000-object backup, with Graph requests per backed-up object, by type;
-//! - large backup: a 10,000-object backup (20,000 with `TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS`)
-//!   on the strict worker host (the template's 120 s timeout), across continuations, checked
+//! - large backup: a 20,000-object backup (another size with
+//!   `TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS`) on the strict worker host (the template's 120 s timeout), across continuations, checked
 //!   complete (manifest, no GET served twice).
 //!
 //! `tenantops-bench <name>` runs one measurement (the report's key), e.g. `large_backup`.
