@@ -1,6 +1,9 @@
 //! `cargo xtask bench`: runs `tenantops-bench` against freshly started emulators, prints its
 //! JSON report and writes `docs/benchmarks.md` (machine, date, method, figures). Benchmarks
 //! are not tests: nothing here asserts a timing.
+//!
+//! `cargo xtask bench <name>...` runs only the named measurements (keys of the report, e.g.
+//! `large_backup`) and prints their JSON; `docs/benchmarks.md` is written by a full run only.
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -100,11 +103,18 @@ fn package_sizes(root: &Path, target_dir: &Path) -> anyhow::Result<String> {
 }
 
 pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
+    // `cargo xtask bench <name>...`: the names after `bench`.
+    let names: Vec<String> = std::env::args().skip(2).collect();
     install::all(root)?;
-    let functions = function_binaries(root, target_dir)?;
+    let functions = if names.is_empty() || names.iter().any(|n| n == "function_init") {
+        function_binaries(root, target_dir)?
+    } else {
+        String::new()
+    };
     let stack = emulators::Stack::start(root)?;
     let out = Command::new("cargo")
-        .args(["run", "--quiet", "--package", "tenantops-bench"])
+        .args(["run", "--quiet", "--package", "tenantops-bench", "--"])
+        .args(&names)
         .current_dir(root)
         .envs(stack.env())
         .env("TENANTOPS_BENCH_FUNCTIONS", functions)
@@ -119,6 +129,10 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     let report: Value =
         serde_json::from_slice(&out.stdout).context("the bench printed no JSON report")?;
     println!("{}", serde_json::to_string_pretty(&report)?);
+    if !names.is_empty() {
+        eprintln!("xtask: a partial run; docs/benchmarks.md is left as it is");
+        return Ok(ExitCode::SUCCESS);
+    }
 
     let md = format!(
         r#"# Benchmarks
@@ -177,11 +191,83 @@ it must never send a request inside a Retry-After window.
         throttled = num(&report, "/sync_5000/throttled_429"),
         inside = num(&report, "/sync_5000/requests_inside_retry_after"),
     );
-    let md = md + &more_sections(&report, &package_sizes(root, target_dir)?);
+    let md = md
+        + &large_backup_section(&report)
+        + &more_sections(&report, &package_sizes(root, target_dir)?);
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(root.join("docs/benchmarks.md"), md)?;
     eprintln!("xtask: wrote docs/benchmarks.md");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per registry type: list pages and reads below objects (`by_type` of a Graph cost).
+fn by_type_rows(v: &Value) -> String {
+    let mut rows = String::new();
+    if let Some(Value::Object(types)) = v.get("by_type") {
+        for (name, t) in types {
+            rows.push_str(&format!(
+                "| {name} | {} | {} |\n",
+                num(t, "/list_pages"),
+                num(t, "/object_reads")
+            ));
+        }
+    }
+    rows
+}
+
+/// The large backup on the strict worker host, and the requests per object by type.
+fn large_backup_section(report: &Value) -> String {
+    let v = &report["large_backup"];
+    let g = |p: &str| num(v, &format!("/graph{p}"));
+    format!(
+        r#"
+## Backup of a {objects}-object tenant on the strict worker host
+
+| objects in the manifest | distinct | complete | outcome | seconds | objects/s | invocations | killed | claims | Graph requests | per object | requests/s | share of the Intune budget | 429s met | inside Retry-After | URLs read twice |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|
+| {entries} | {distinct} | {complete} | {outcome} | {secs} | {ops} | {inv} | {killed} | {claims} | {reqs} | {per} | {rps} | {share} | {throttled} | {inside} | {twice} |
+
+`TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS=N cargo xtask bench large_backup` measures another size.
+An ad-hoc backup of every backup-capable type, worked by the local worker host exactly as
+the template configures Lambda: a {timeout} s timeout (an invocation past it is killed), batches
+of {batch}, at most {conc} invocations at once. The run checkpoints at
+`deadline - TENANTOPS_WORKER_DEADLINE_MARGIN_S` and continues in a new message, so
+"invocations" counts its continuations (and "claims" the run's claims). Complete means the
+set's manifest names each generated object exactly once; "URLs read twice" counts successful
+GETs graph-sim served more than once (a page or object read again by a continuation): it
+must be 0.
+
+Graph requests by type (list pages; reads below objects: item GETs, sub-collections,
+assignments):
+
+| type | list pages | object reads |
+|---|---|---|
+{rows}"#,
+        objects = num(v, "/objects_generated"),
+        entries = num(v, "/manifest_entries"),
+        distinct = num(v, "/distinct_objects"),
+        complete = num(v, "/complete"),
+        outcome = v
+            .pointer("/outcome")
+            .and_then(Value::as_str)
+            .unwrap_or("n/a"),
+        secs = num(v, "/seconds"),
+        ops = num(v, "/objects_per_second"),
+        inv = num(v, "/invocations"),
+        killed = num(v, "/invocations_killed"),
+        claims = num(v, "/claims"),
+        reqs = g("/requests"),
+        per = g("/requests_per_object"),
+        rps = g("/requests_per_second"),
+        share = g("/intune_budget_use"),
+        throttled = g("/throttled_429"),
+        inside = g("/requests_inside_retry_after"),
+        twice = g("/urls_read_twice"),
+        timeout = num(v, "/timeout_s"),
+        batch = num(v, "/batch_size"),
+        conc = num(v, "/concurrency"),
+        rows = by_type_rows(&v["graph"]),
+    )
 }
 
 /// The dedupe storm, handler CPU time and function init sections.
@@ -212,9 +298,9 @@ fn more_sections(report: &Value, sizes: &str) -> String {
         r#"
 ## Backup of a 1,000-object tenant
 
-| objects | seconds | objects/s | Graph requests | Intune requests/s | share of the Intune budget | 429s met | requests inside Retry-After | outcome |
-|---|---|---|---|---|---|---|---|---|
-| {bobjects} | {bsecs} | {bops} | {breqs} | {birps} | {bshare} | {bthrottled} | {binside} | {boutcome} |
+| objects | seconds | objects/s | Graph requests | per object | Intune requests/s | share of the Intune budget | 429s met | requests inside Retry-After | outcome |
+|---|---|---|---|---|---|---|---|---|---|
+| {bobjects} | {bsecs} | {bops} | {breqs} | {bper} | {birps} | {bshare} | {bthrottled} | {binside} | {boutcome} |
 
 An ad-hoc backup (`backup_schedule.run_now`) of every backup-capable type: each object is read
 in full (its GET, settings or definition values, script content, assignments), normalized,
@@ -299,6 +385,7 @@ binaries; Lambda runs the release builds below.
         bsecs = num(report, "/backup_1000/seconds"),
         bops = num(report, "/backup_1000/objects_per_second"),
         breqs = num(report, "/backup_1000/graph_requests"),
+        bper = num(report, "/backup_1000/graph_requests_per_object"),
         birps = num(report, "/backup_1000/intune_requests_per_second"),
         bshare = num(report, "/backup_1000/intune_budget_use"),
         bthrottled = num(report, "/backup_1000/throttled_429"),

@@ -9,21 +9,17 @@ use tenantops_graph::registry::ObjectType;
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_tests::TestStack;
 
-/// Intune's documented budget: 1,000 requests per 20 s per app per tenant.
-const INTUNE_BUDGET_PER_S: f64 = 1000.0 / 20.0;
+use crate::graph_log::INTUNE_BUDGET_PER_S;
 
-/// Starts `start` on a tenant with `objects` spread over `types` (and the `empty` types
-/// present but empty) and drives the run to its end.
-pub async fn measure(
-    types: &[&ObjectType],
-    empty: &[&ObjectType],
+/// `objects` spread evenly over `types` (the first takes the remainder), and the `empty`
+/// types present with none: graph-sim's counts per collection path.
+pub fn spread<'a>(
+    types: &[&'a ObjectType],
+    empty: &[&'a ObjectType],
     objects: usize,
-    start: Value,
-    limit: Duration,
-) -> anyhow::Result<Value> {
-    let stack = TestStack::new().await;
-    let per_type = objects / types.len();
-    let counts: Vec<(&str, usize)> = types
+) -> Vec<(&'a str, usize)> {
+    let per_type = objects / types.len().max(1);
+    types
         .iter()
         .enumerate()
         .map(|(i, t)| {
@@ -35,7 +31,20 @@ pub async fn measure(
             (t.path, n)
         })
         .chain(empty.iter().map(|t| (t.path, 0)))
-        .collect();
+        .collect()
+}
+
+/// Starts `start` on a tenant with `objects` spread over `types` (and the `empty` types
+/// present but empty) and drives the run to its end.
+pub async fn measure(
+    types: &[&ObjectType],
+    empty: &[&ObjectType],
+    objects: usize,
+    start: Value,
+    limit: Duration,
+) -> anyhow::Result<Value> {
+    let stack = TestStack::new().await;
+    let counts = spread(types, empty, objects);
     let worker = stack.worker(&counts, RetryPolicy::default()).await;
     let run_id = stack.start(start).await;
     let wall = Instant::now();
@@ -50,9 +59,9 @@ pub async fn measure(
     }
     let elapsed = wall.elapsed().as_secs_f64();
     let run = stack.run(&run_id).await;
-    let graph: Vec<_> = worker
-        .sim
-        .requests()
+    let requests = worker.sim.requests();
+    let cost = crate::graph_log::cost(&requests, elapsed, run.counters.processed);
+    let graph: Vec<_> = requests
         .into_iter()
         .filter(|r| r.path.starts_with("/graph/"))
         .collect();
@@ -68,6 +77,9 @@ pub async fn measure(
         "seconds": elapsed,
         "objects_per_second": run.counters.processed as f64 / elapsed,
         "graph_requests": graph.len(),
+        "graph_requests_per_object": cost["requests_per_object"],
+        "urls_read_twice": cost["urls_read_twice"],
+        "by_type": cost["by_type"],
         "requests_per_second": graph.len() as f64 / elapsed,
         "intune_requests_per_second": intune as f64 / elapsed,
         "intune_budget_use": (intune as f64 / elapsed) / INTUNE_BUDGET_PER_S,

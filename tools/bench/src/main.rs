@@ -7,13 +7,26 @@
 //!   calls), and a repeated tick for the same minute;
 //! - sync: an inventory sync of a 5,000-object tenant through the worker against graph-sim
 //!   with its default (Microsoft's documented) throttling: objects/s, requests/s, use of the
-//!   Intune budget, throttles met, and requests sent inside a Retry-After window (must be 0).
-#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+//!   Intune budget, throttles met, and requests sent inside a Retry-After window (must be 0);
+//! - backup: a 1,000-object backup, with Graph requests per backed-up object, by type;
+//! - large backup: a 20,000-object backup (another size with
+//!   `TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS`) on the strict worker host (the template's 120 s timeout), across continuations, checked
+//!   complete (manifest, no GET served twice).
+//!
+//! `tenantops-bench <name>` runs one measurement (the report's key), e.g. `large_backup`.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 mod backup;
 mod cpu;
+mod graph_log;
 mod graph_run;
 mod init;
+mod large_backup;
 mod scheduler;
 mod storm;
 
@@ -124,30 +137,58 @@ async fn function_init() -> anyhow::Result<Value> {
     init::init_times(&functions, &resources).await
 }
 
+/// Runs the measurement named `name` (its key in the report).
+async fn measure(name: &str) -> anyhow::Result<Value> {
+    Ok(match name {
+        "start" => start_path().await?,
+        "sync_5000" => sync_throughput().await?,
+        "backup_1000" => backup::backup_throughput().await?,
+        "large_backup" => large_backup::large_backup(large_backup::objects()).await?,
+        "dedupe_storm" => storm::dedupe_storm().await?,
+        "scheduler_tick" => scheduler::tick_cost().await?,
+        "handler_cpu" => tokio::task::spawn_blocking(cpu::handler_cpu).await??,
+        "function_init" => function_init().await?,
+        other => anyhow::bail!("no measurement named {other}; one of {MEASUREMENTS:?}"),
+    })
+}
+
+/// Every measurement, in the report's order.
+const MEASUREMENTS: [&str; 8] = [
+    "start",
+    "sync_5000",
+    "backup_1000",
+    "large_backup",
+    "dedupe_storm",
+    "scheduler_tick",
+    "handler_cpu",
+    "function_init",
+];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // `tenantops-bench scheduler`: only the scheduler tick, for a quick measurement.
-    if std::env::args().nth(1).as_deref() == Some("scheduler") {
-        let report = json!({ "scheduler_tick": scheduler::tick_cost().await? });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    // `tenantops-bench <name>...`: only those measurements (legacy aliases kept).
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|n| match n.as_str() {
+            "scheduler" => "scheduler_tick".to_owned(),
+            "backup" => "backup_1000".to_owned(),
+            _ => n,
+        })
+        .collect();
+    let names: Vec<&str> = if names.is_empty() {
+        MEASUREMENTS.to_vec()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
+    let mut report = serde_json::Map::new();
+    report.insert("date".into(), json!(chrono::Utc::now().to_rfc3339()));
+    for name in names {
+        eprintln!("tenantops-bench: {name}");
+        let started = Instant::now();
+        let value = measure(name).await?;
+        eprintln!("tenantops-bench: {name} done in {:.0?}", started.elapsed());
+        report.insert(name.to_owned(), value);
     }
-    // `tenantops-bench backup`: only the backup of a generated tenant.
-    if std::env::args().nth(1).as_deref() == Some("backup") {
-        let report = json!({ "backup_1000": backup::backup_throughput().await? });
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
-    }
-    let report = json!({
-        "date": chrono::Utc::now().to_rfc3339(),
-        "start": start_path().await?,
-        "sync_5000": sync_throughput().await?,
-        "backup_1000": backup::backup_throughput().await?,
-        "dedupe_storm": storm::dedupe_storm().await?,
-        "scheduler_tick": scheduler::tick_cost().await?,
-        "handler_cpu": tokio::task::spawn_blocking(cpu::handler_cpu).await??,
-        "function_init": function_init().await?,
-    });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    println!("{}", serde_json::to_string_pretty(&Value::Object(report))?);
     Ok(())
 }
