@@ -69,7 +69,6 @@ pub async fn large_backup(objects: usize) -> anyhow::Result<Value> {
         .ok_or_else(|| anyhow::anyhow!("the run recorded no backup set: {:?}", run.result))?;
     let key = tenantops_aws::snapshots::manifest_key(run.workspace_id, run.tenant_id, set);
     let manifest = stack
-        .deps
         .snapshots
         .get(&key)
         .await
