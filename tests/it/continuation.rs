@@ -10,13 +10,14 @@ use std::time::Duration;
 use aws_lambda_events::sqs::SqsEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use tenantops_aws::previews::MANIFEST_PAGE;
 use tenantops_aws::queue::Received;
 use tenantops_core::backup::ManifestEntry;
 use tenantops_core::{Counters, Outcome, Run, RunStatus, Transition};
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_graph_sim::{SimClient, SimConfig};
 use tenantops_local::seed::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
-use tenantops_tests::{ApiCall, TestStack, WorkerHarness};
+use tenantops_tests::{ApiCall, Reply as ApiReply, TestStack, WorkerHarness};
 
 const CONFIGS: &str = "deviceManagement/deviceConfigurations";
 const POLICIES: &str = "deviceManagement/configurationPolicies";
@@ -667,4 +668,199 @@ async fn a_long_throttle_hands_a_backup_back_with_its_work_kept() {
         Vec::<String>::new(),
         "no read twice"
     );
+}
+
+/// A backup of `n` device configurations, then an inventory sync (so the preview plans
+/// them unchanged); returns the backup set's id.
+async fn backed_up_set(stack: &TestStack, worker: &WorkerHarness) -> String {
+    let generous = || Utc::now() + chrono::TimeDelta::seconds(120);
+    let backup = start_backup(stack, &["deviceConfigurations"]).await;
+    let (b, _) = continue_to_end(stack, worker, &backup, generous).await;
+    assert_eq!(b.outcome, Outcome::Succeeded, "{:?}", b.failures);
+    let sync = stack
+        .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
+        .await;
+    continue_to_end(stack, worker, &sync, generous).await;
+    b.result.as_ref().unwrap()["backup_set_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn start_preview(stack: &TestStack, set: &str) -> ApiReply {
+    let p = stack
+        .call(
+            ApiCall::post(
+                tenant_path(stack, "restores"),
+                json!({ "backup_set_id": set }).to_string(),
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(p.status, 202, "{}", p.body);
+    p
+}
+
+#[tokio::test]
+async fn a_preview_past_its_deadline_continues_page_by_page_planning_each_item_once() {
+    let stack = TestStack::new().await;
+    let n = 2 * MANIFEST_PAGE + 7;
+    let worker = worker(&stack, &[(CONFIGS, n)], &[], 100, false, false).await;
+    let set = backed_up_set(&stack, &worker).await;
+    let p = start_preview(&stack, &set).await;
+
+    let (preview, invocations) = continue_to_end(&stack, &worker, &p.run_id(), Utc::now).await;
+    assert_eq!(
+        preview.outcome,
+        Outcome::Succeeded,
+        "{:?}",
+        preview.failures
+    );
+    assert_eq!(
+        invocations, 3,
+        "one manifest page per invocation past the margin"
+    );
+    assert_eq!(preview.attempts, 3, "one claim per invocation");
+    let n64 = n as u64;
+    assert_eq!(
+        preview.counters,
+        Counters {
+            total: n64,
+            processed: n64,
+            succeeded: n64,
+            ..Counters::default()
+        }
+    );
+    assert!(
+        preview.checkpoint.is_none(),
+        "the finish removes the checkpoint"
+    );
+    assert_eq!(preview.result.as_ref().unwrap()["items"], n);
+
+    // Every object of the set is an item exactly once, indexed 0..n.
+    let restore: tenantops_core::RestoreId =
+        p.body["restore"]["id"].as_str().unwrap().parse().unwrap();
+    let (ws, tenant) = (stack.demo.workspace_id, stack.demo.tenant_id);
+    let mut items = Vec::new();
+    let mut after = None;
+    loop {
+        let page = stack
+            .store()
+            .restore_items_page(ws, tenant, restore, 100, after)
+            .await
+            .unwrap();
+        items.extend(page.items);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let indexes: Vec<u32> = items.iter().map(|i| i.index).collect();
+    assert_eq!(indexes, (0..n as u32).collect::<Vec<_>>());
+    let mut ids: Vec<String> = items.iter().map(|i| i.object_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids,
+        ids_in(&worker, &[CONFIGS])[CONFIGS],
+        "each object once"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i.action == tenantops_core::restore::Action::SkipUnchanged),
+        "planned against the synced inventory"
+    );
+
+    // The restore then executes as before.
+    let token = p.body["confirmation_token"].as_str().unwrap().to_owned();
+    let r = stack
+        .call(
+            ApiCall::post(
+                tenant_path(&stack, &format!("restores/{restore}/execute")),
+                json!({ "confirmation_token": token }).to_string(),
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let (run, _) = continue_to_end(&stack, &worker, &r.run_id(), || {
+        Utc::now() + chrono::TimeDelta::seconds(120)
+    })
+    .await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.failures);
+    let got = stack
+        .call(
+            ApiCall::get(tenant_path(&stack, &format!("restores/{restore}")))
+                .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(got.body["restore"]["status"], "completed", "{}", got.body);
+}
+
+#[tokio::test]
+async fn a_preview_cancelled_between_invocations_ends_cancelled_and_is_not_executable() {
+    let stack = TestStack::new().await;
+    let worker = worker(
+        &stack,
+        &[(CONFIGS, MANIFEST_PAGE + 3)],
+        &[],
+        100,
+        false,
+        false,
+    )
+    .await;
+    let set = backed_up_set(&stack, &worker).await;
+    let p = start_preview(&stack, &set).await;
+    let run = p.run_id();
+
+    // One page, then handed on.
+    assert_eq!(invoke(&worker, Utc::now()).await.len(), 1);
+    let paused = stack.run(&run).await;
+    assert!(paused.checkpoint.is_some(), "{paused:?}");
+    assert_eq!(paused.counters.processed, MANIFEST_PAGE as u64);
+    let r = stack
+        .call(ApiCall::post(format!("/v1/operations/{run}/cancel"), "").by(&stack.users().owner))
+        .await;
+    assert!(r.status == 200 || r.status == 202, "{}", r.body);
+    // The continuation message finds the run finished and is acknowledged.
+    let batch = invoke(&worker, Utc::now()).await;
+    assert_eq!(batch.len(), 1);
+    assert_eq!(receive_count(&batch[0]), "1");
+    assert_eq!(stack.queued_messages().await, 0, "nothing left queued");
+    let done = stack.run(&run).await;
+    assert_eq!(
+        (done.status, done.outcome),
+        (RunStatus::Completed, Outcome::Cancelled),
+        "{done:?}"
+    );
+    assert_eq!(
+        done.counters.processed, MANIFEST_PAGE as u64,
+        "counters as they were"
+    );
+
+    let restore = p.body["restore"]["id"].as_str().unwrap().to_owned();
+    let owner = &stack.users().owner;
+    let got = stack
+        .call(ApiCall::get(tenant_path(&stack, &format!("restores/{restore}"))).by(owner))
+        .await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(
+        got.body["restore"]["status"], "preview_cancelled",
+        "{}",
+        got.body
+    );
+    assert_eq!(got.body["restore"]["executable"], false);
+    assert_eq!(got.body["items"], json!([]));
+    let token = p.body["confirmation_token"].as_str().unwrap().to_owned();
+    let r = stack
+        .call(
+            ApiCall::post(
+                tenant_path(&stack, &format!("restores/{restore}/execute")),
+                json!({ "confirmation_token": token }).to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
 }

@@ -9,13 +9,19 @@
 //! item, and the item keeps a capped excerpt (see [`tenantops_core::restore::inline_diff`]).
 //! Items are written only while `pending` and the record is finished once, so a redelivered
 //! preview rewrites its own items and ends the same.
+//!
+//! A preview continues across invocations: near the deadline, after a page is written, it
+//! checkpoints the manifest cursor and the plan's running totals ([`Resume`]; the items
+//! themselves are already in the table), and the next invocation reads on from the cursor.
+//! Each page's progress is the cancel checkpoint.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tenantops_aws::previews::PreviewDone;
+use tenantops_aws::previews::{MANIFEST_PAGE as PAGE, PreviewDone};
 use tenantops_aws::restores::{
     ItemLease, ItemStatus, PlanSummary, RestoreItem, RestoreRecord, RestoreStatus,
 };
@@ -29,8 +35,6 @@ use tenantops_core::{Counters, Outcome, ReasonCode, RestoreId};
 
 use crate::job::{Deps, Job, Report, Stop};
 
-/// Manifest entries read (and items written) per round.
-const PAGE: usize = 200;
 /// Items planned at once (each reads a pointer and up to two snapshots).
 const CONCURRENCY: usize = 8;
 
@@ -47,12 +51,23 @@ struct Inputs<'a> {
 }
 
 /// What the items planned so far add up to.
-#[derive(Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct Totals {
     count: u32,
     summary: PlanSummary,
     blockers: BTreeSet<Blocker>,
     high_risk_items: u32,
+}
+
+/// Where a preview stands between invocations (the checkpoint's state): small, whatever the
+/// set's size.
+#[derive(Debug, Serialize, Deserialize)]
+struct Resume {
+    /// The manifest entry's sort key the next page starts after.
+    after: String,
+    /// The inventory stamp the first invocation read before anything else (see below).
+    inventory_version: u64,
+    totals: Totals,
 }
 
 pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
@@ -85,9 +100,22 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
         run: run.id,
         owner,
     };
+    let resume: Option<Resume> = job
+        .resumed()
+        .map(|state| {
+            serde_json::from_value(state.clone()).map_err(|e| {
+                tracing::error!(error = %e, "the preview's checkpoint does not parse");
+                Stop::Fail(ReasonCode::Internal)
+            })
+        })
+        .transpose()?;
     // The stamp first: an inventory write after this read moves it, so the preview can never
-    // be executed on an inventory newer than the one it reads below.
-    let inventory_version = deps.store.inventory_version(ws, tenant).await?;
+    // be executed on an inventory newer than the one it reads below. A resumed preview keeps
+    // the first invocation's stamp, older than anything any invocation read.
+    let inventory_version = match &resume {
+        Some(r) => r.inventory_version,
+        None => deps.store.inventory_version(ws, tenant).await?,
+    };
     let set = deps
         .store
         .backup_set(ws, tenant, record.backup_set_id)
@@ -99,13 +127,15 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
             .map(|(i, e)| ((e.object_type.clone(), e.object_id.clone()), i as u32))
             .collect()
     });
-    job.progress(Counters {
-        total: selected
-            .as_ref()
-            .map_or(u64::from(set.object_count), |s| s.len() as u64),
-        ..Default::default()
-    })
-    .await?;
+    if resume.is_none() {
+        job.progress(Counters {
+            total: selected
+                .as_ref()
+                .map_or(u64::from(set.object_count), |s| s.len() as u64),
+            ..Default::default()
+        })
+        .await?;
+    }
 
     let mut inputs = Inputs {
         deps,
@@ -134,8 +164,10 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
             .is_some_and(|w| w.settings.restore_high_risk),
     };
 
-    let mut totals = Totals::default();
-    let mut after = None;
+    let (mut totals, mut after) = match resume {
+        Some(r) => (r.totals, Some(r.after)),
+        None => (Totals::default(), None),
+    };
     loop {
         let page = deps
             .store
@@ -186,10 +218,22 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
             })
             .await?;
         }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => break,
+        let Some(next) = page.next else { break };
+        if job.should_yield() {
+            // At least one page per invocation, so the preview always moves on.
+            let state = Resume {
+                after: next,
+                inventory_version,
+                totals,
+            };
+            let state = serde_json::to_value(&state).map_err(|e| {
+                tracing::error!(error = %e, "the preview's checkpoint does not serialize");
+                Stop::Fail(ReasonCode::Internal)
+            })?;
+            tracing::info!("preview paused");
+            return Err(job.pause(state).await);
         }
+        after = Some(next);
     }
     if selected
         .as_ref()

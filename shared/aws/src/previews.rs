@@ -29,6 +29,9 @@ use crate::restores::{
 use crate::table::{Query, Store};
 use crate::transactions::{Precondition, committed};
 
+/// Manifest entries a preview reads (and items it plans and writes) per round; a preview
+/// continued across invocations checkpoints between rounds.
+pub const MANIFEST_PAGE: usize = 200;
 /// Restore items written per transaction, besides the run's lease check (DynamoDB allows 100
 /// actions).
 pub const ITEMS_PER_WRITE: usize = 50;

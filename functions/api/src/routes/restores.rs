@@ -17,8 +17,8 @@ use tenantops_core::identity::request_fingerprint;
 use tenantops_core::params::{RestoreExecuteParams, RestorePreviewParams};
 use tenantops_core::restore::{self as plan, MAX_SELECTED_ITEMS, Mapping};
 use tenantops_core::{
-    BackupSetId, Capability, Click, Identity, Initiator, NewRun, OperationParams, ReasonCode,
-    RestoreId, Run, RunStatus, TenantId, Trigger, WorkspaceId,
+    BackupSetId, Capability, Click, Identity, Initiator, NewRun, OperationParams, Outcome,
+    ReasonCode, RestoreId, Run, RunStatus, TenantId, Trigger, WorkspaceId,
 };
 
 use super::common;
@@ -296,12 +296,13 @@ fn item_view(i: &RestoreItem) -> Value {
 }
 
 /// The restore as clients see it (no token hash, no internal stamps). `status` is
-/// `preview_failed` for a restore whose preview run ended without completing it.
-fn view(record: &RestoreRecord, preview_failed: bool) -> Value {
-    let status = if preview_failed {
-        json!("preview_failed")
-    } else {
-        json!(record.status)
+/// `preview_cancelled` or `preview_failed` for a restore whose preview run ended (cancelled,
+/// or otherwise) without completing it.
+fn view(record: &RestoreRecord, preview_ended: Option<Outcome>) -> Value {
+    let status = match preview_ended {
+        Some(Outcome::Cancelled) => json!("preview_cancelled"),
+        Some(_) => json!("preview_failed"),
+        None => json!(record.status),
     };
     json!({
         "id": record.restore_id,
@@ -347,20 +348,21 @@ pub async fn get(
         .get_restore(ws, tenant, id)
         .await?
         .ok_or(refused(ReasonCode::RestoreNotFound))?;
-    let mut preview_failed = false;
+    let mut preview_ended = None;
     if record.status == RestoreStatus::Previewing {
         // The run finishes the restore before it completes itself: a completed run with the
-        // restore still previewing failed (or was cancelled).
+        // restore still previewing failed or was cancelled.
         if let Some(run) = record.preview_run_id {
-            preview_failed = deps
+            preview_ended = deps
                 .store
                 .get_run(run)
                 .await?
-                .is_some_and(|r| r.status == RunStatus::Completed);
+                .filter(|r| r.status == RunStatus::Completed)
+                .map(|r| r.outcome);
         }
         return Ok(Reply::json(
             200,
-            &json!({ "restore": view(&record, preview_failed), "items": [], "next_cursor": null }),
+            &json!({ "restore": view(&record, preview_ended), "items": [], "next_cursor": null }),
         ));
     }
     let page = deps
@@ -386,7 +388,7 @@ pub async fn get(
     Ok(Reply::json(
         200,
         &json!({
-            "restore": view(&record, false),
+            "restore": view(&record, None),
             "items": items,
             "next_cursor": next.map(|n| cursor::encode(&query_key, n)),
         }),
