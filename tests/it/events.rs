@@ -62,7 +62,7 @@ async fn every_published_event_matches_its_documented_schema() {
         .await
         .unwrap();
     // Its message lost and no re-dispatch allowed: the reaper's next sighting fails it.
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     let mut reaper = stack.reaper();
     reaper.thresholds.max_redispatches = 0;
     let tick = tenantops_reaper::tick(now + Duration::days(1), &reaper).await;
@@ -190,33 +190,5 @@ fn policy() -> tenantops_graph::throttle::RetryPolicy {
         base: std::time::Duration::from_millis(50),
         cap: std::time::Duration::from_secs(2),
         handback_after: std::time::Duration::from_secs(5),
-    }
-}
-
-/// Receives and deletes every work message: as if they were lost.
-async fn lose_work_messages(stack: &TestStack) {
-    loop {
-        let got = stack
-            .sqs
-            .receive_message()
-            .queue_url(&stack.resources.queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let msgs = got.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            return;
-        }
-        for m in msgs {
-            stack
-                .sqs
-                .delete_message()
-                .queue_url(&stack.resources.queue_url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-        }
     }
 }

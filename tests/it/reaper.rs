@@ -22,36 +22,6 @@ fn grace() -> Duration {
     Thresholds::default().stale_grace
 }
 
-/// Receives and deletes every message of the work queue: the dispatch was "lost".
-async fn lose_work_messages(stack: &TestStack) -> usize {
-    let mut lost = 0;
-    loop {
-        let got = stack
-            .sqs
-            .receive_message()
-            .queue_url(&stack.resources.queue_url)
-            .max_number_of_messages(10)
-            .send()
-            .await
-            .unwrap();
-        let msgs = got.messages.unwrap_or_default();
-        if msgs.is_empty() {
-            return lost;
-        }
-        for m in msgs {
-            stack
-                .sqs
-                .delete_message()
-                .queue_url(&stack.resources.queue_url)
-                .receipt_handle(m.receipt_handle.unwrap())
-                .send()
-                .await
-                .unwrap();
-            lost += 1;
-        }
-    }
-}
-
 fn codes(run: &Run) -> Vec<String> {
     run.failures.iter().map(|f| f.code.to_string()).collect()
 }
@@ -88,7 +58,7 @@ async fn a_queued_run_whose_message_is_lost_again_and_again_is_failed_stale_afte
     let reaper = stack.reaper();
     assert_eq!(reaper.thresholds.max_redispatches, 2, "the deployed value");
     let id = stack.start(json!({"type": "inventory.sync"})).await;
-    assert_eq!(lose_work_messages(&stack).await, 1);
+    assert_eq!(stack.lose_work_messages().await, 1);
 
     let now = Utc::now();
     assert_eq!(
@@ -120,7 +90,7 @@ async fn a_queued_run_whose_message_is_lost_again_and_again_is_failed_stale_afte
             "the re-dispatch gave it a new dispatch time"
         );
         // Lost again.
-        assert_eq!(lose_work_messages(&stack).await, 1);
+        assert_eq!(stack.lose_work_messages().await, 1);
     }
 
     // The sighting after the last re-dispatch fails it.
@@ -174,7 +144,7 @@ async fn a_running_run_whose_worker_vanished_is_failed_stale_after_the_redeliver
     let mut reaper = stack.reaper();
     reaper.thresholds.max_redispatches = 0;
     let id = stack.start(json!({"type": "directory_groups.sync"})).await;
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     let lease = Duration::minutes(5);
     let claimed = claim(&stack, &id, lease).await;
     let lease_end = claimed.lease_expires_at.unwrap();
@@ -224,7 +194,7 @@ async fn a_handed_back_run_waits_for_its_resume_time_before_it_can_be_stale() {
     reaper.thresholds.max_redispatches = 0;
     let id = stack.start(json!({"type": "directory_groups.sync"})).await;
     // Its message is lost after the hand-back (were it waiting, the run would wait with it).
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     let claimed = claim(&stack, &id, Duration::minutes(5)).await;
     let now = Utc::now();
     let resume_at = now + Duration::hours(6);
@@ -340,7 +310,7 @@ async fn concurrent_ticks_act_on_each_stale_run_exactly_once() {
     for ty in types {
         ids.push(stack.start(json!({ "type": ty })).await);
     }
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     // Two of them were claimed by workers that died.
     for id in &ids[2..] {
         claim(&stack, id, Duration::seconds(1)).await;
@@ -380,7 +350,7 @@ async fn concurrent_ticks_dispatch_a_lost_run_again_exactly_once() {
     let stack = TestStack::new().await;
     let reaper = stack.reaper();
     let id = stack.start(json!({"type": "inventory.sync"})).await;
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     let at = Utc::now() + deadline() + Duration::seconds(1);
     let ticks =
         futures::future::join_all((0..4).map(|_| tenantops_reaper::tick(at, &reaper))).await;
@@ -451,7 +421,7 @@ async fn a_message_that_exhausted_its_receives_fails_its_run_worker_exhausted() 
 
     // A finished run's dead letter and a malformed one are handled (nothing to fail).
     let done = stack.start(json!({"type": "directory_groups.sync"})).await;
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     stack.finish(&done, Outcome::Succeeded).await;
     for body in [json!({ "run_id": done }).to_string(), "not json".into()] {
         stack
@@ -753,7 +723,7 @@ async fn a_dead_letter_of_a_superseded_dispatch_leaves_the_run_to_the_later_one(
     let stack = TestStack::new().await;
     let reaper = stack.reaper();
     let id = stack.start(json!({"type": "inventory.sync"})).await;
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     let at = Utc::now() + deadline() + Duration::seconds(1);
     assert_eq!(tenantops_reaper::tick(at, &reaper).await.redispatched, 1);
 
@@ -793,7 +763,7 @@ async fn a_running_run_whose_message_was_lost_is_dispatched_again_and_reclaimed(
     let id = stack.start(json!({"type": "directory_groups.sync"})).await;
     // A worker claimed it and died (its lease is already over), and its message is gone
     // (e.g. a purge).
-    lose_work_messages(&stack).await;
+    stack.lose_work_messages().await;
     let claimed = claim(&stack, &id, Duration::zero()).await;
     let lease_end = claimed.lease_expires_at.unwrap();
 

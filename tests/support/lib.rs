@@ -160,6 +160,35 @@ impl TestStack {
         })
     }
 
+    /// Receives and deletes every message of the work queue: the dispatch was "lost".
+    pub async fn lose_work_messages(&self) -> usize {
+        let mut lost = 0;
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.resources.queue_url)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .unwrap();
+            let msgs = got.messages.unwrap_or_default();
+            if msgs.is_empty() {
+                return lost;
+            }
+            for m in msgs {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.resources.queue_url)
+                    .receipt_handle(m.receipt_handle.unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                lost += 1;
+            }
+        }
+    }
+
     pub fn store(&self) -> &Store {
         &self.deps.store
     }
