@@ -333,6 +333,7 @@ impl TestStack {
             ),
             lease: tenantops_worker::LEASE,
             deadline_margin: tenantops_worker::config::DEFAULT_DEADLINE_MARGIN,
+            fairness: Default::default(),
             snapshots: tenantops_aws::SnapshotStore::new(
                 self.s3.clone(),
                 &self.resources.snapshot_bucket,
