@@ -9,6 +9,7 @@ mod cancel;
 mod continuation;
 mod dispatch;
 mod events;
+mod fairness;
 mod faults;
 mod gateway;
 mod graph;

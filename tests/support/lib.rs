@@ -362,6 +362,9 @@ impl TestStack {
             ),
             lease: tenantops_worker::LEASE,
             deadline_margin: tenantops_worker::config::DEFAULT_DEADLINE_MARGIN,
+            // Tests about other things drain a burst of one workspace's runs in one pass; the
+            // fairness tests set the deployed kind of limit themselves.
+            fairness: tenantops_worker::Fairness::limited_to(64),
             snapshots: tenantops_aws::SnapshotStore::new(
                 self.s3.clone(),
                 &self.resources.snapshot_bucket,

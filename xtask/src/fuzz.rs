@@ -21,7 +21,7 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 /// Test cases per operation and phase; with the seed and one worker, the run is reproducible.
 /// (One worker also because Python 3.11's parser is not thread-safe under hypothesis: two
 /// workers met "AST constructor recursion depth mismatch" inside schemathesis.)
-const MAX_EXAMPLES: &str = "250";
+const MAX_EXAMPLES: &str = "100";
 const SEED: &str = "20261124";
 
 /// The demo stack on a free loopback port, stopped when dropped.

@@ -220,10 +220,11 @@ async fn reap_one(
     now: DateTime<Utc>,
     deps: &Deps,
 ) -> Result<Reaped, ReapError> {
-    if backlog.visible > 0 {
-        // Backlog is not loss: its message may be one of those waiting. The counts are
-        // approximate, but only this branch trusts a non-zero one, and it changes nothing
-        // but when the reaper looks again.
+    if backlog.visible > 0 || backlog.delayed > 0 {
+        // Backlog is not loss: its message may be one of those waiting, or one sent with a
+        // delay (a worker defers a run of a workspace at its concurrency limit that way, and
+        // the run stays queued meanwhile). The counts are approximate, but only this branch
+        // trusts a non-zero one, and it changes nothing but when the reaper looks again.
         return Ok(match deps.store.postpone(stale, now).await? {
             true => Reaped::Waiting,
             false => Reaped::Moved,

@@ -31,6 +31,40 @@ pub struct Deps {
     /// How long before the invocation's deadline a run stops taking new work
     /// ([`crate::config::DEADLINE_MARGIN_S`]).
     pub deadline_margin: chrono::TimeDelta,
+    /// The per-workspace limit on runs running at once, and how a run over it is deferred.
+    pub fairness: Fairness,
+}
+
+/// How many runs of one workspace run at once, and how long a message of a workspace at
+/// its limit is put off (see `crate::defer`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fairness {
+    /// [`crate::config::WORKSPACE_CONCURRENCY`].
+    pub per_workspace: u32,
+    /// A deferred message comes back after this many seconds, plus up to
+    /// [`Fairness::defer_jitter_s`] more.
+    pub defer_min_s: u32,
+    /// The random part of the delay, so a burst's deferred messages do not return together.
+    pub defer_jitter_s: u32,
+}
+
+impl Fairness {
+    /// The deployed values with the given limit: a 10-30 s delay, long enough that a burst's
+    /// deferred messages cost the workers little skimming, short next to the runs it waits
+    /// for.
+    pub fn limited_to(per_workspace: u32) -> Self {
+        Fairness {
+            per_workspace,
+            defer_min_s: 10,
+            defer_jitter_s: 20,
+        }
+    }
+}
+
+impl Default for Fairness {
+    fn default() -> Self {
+        Fairness::limited_to(crate::config::DEFAULT_WORKSPACE_CONCURRENCY)
+    }
 }
 
 /// A claimed run being executed: the run, this attempt's name on its lease, the deps, the

@@ -30,11 +30,12 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use chrono::{DateTime, Utc};
 use tenantops_aws::events::Lifecycle;
 use tenantops_aws::queue::MAX_VISIBILITY;
+use tenantops_aws::slots::SlotClaim;
 use tenantops_aws::{RunMessage, StoreError};
 use tenantops_core::{Run, RunStatus, Transition};
 use tracing::Instrument;
 
-pub use job::{Deps, Report};
+pub use job::{Deps, Fairness, Report};
 
 /// How long a claim owns a run. Longer than the function timeout, so a live worker never
 /// loses its run; short enough that a crashed worker's run is re-claimed soon.
@@ -53,6 +54,8 @@ pub enum MessageError {
     HandedBack { run: String, after: Duration },
     #[error("run {0} checkpointed but its continuation message could not be sent")]
     NotHandedOn(String, #[source] tenantops_aws::DispatchError),
+    #[error("run {0} could not be deferred: its message could not be sent again")]
+    NotDeferred(String, #[source] tenantops_aws::DispatchError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -125,7 +128,7 @@ async fn process(
 }
 
 async fn execute_message(
-    mut run: Run,
+    run: Run,
     dispatch: u32,
     message: &SqsMessage,
     deadline: DateTime<Utc>,
@@ -142,18 +145,73 @@ async fn execute_message(
         now: Utc::now(),
         lease: deps.lease,
     };
-    // Only a message of the run's current dispatch generation may claim it.
-    match deps
+    // Only a message of the run's current dispatch generation may claim it, and only with
+    // one of its workspace's slots.
+    let slot = match deps
         .store
-        .claim_dispatched(&run, &owner, &claim, dispatch)
+        .claim_with_slot(&run, &owner, &claim, dispatch, deps.fairness.per_workspace)
         .await
     {
-        Ok(()) => {}
+        Ok(SlotClaim::Claimed(slot)) => slot,
+        Ok(SlotClaim::WorkspaceFull) => return defer(&run, dispatch, deps).await,
         Err(StoreError::TransitionRefused) => return Err(MessageError::Leased(run.id.to_string())),
         Err(e) => return Err(e.into()),
+    };
+    let (run_id, workspace) = (run.id, run.workspace_id);
+    let result = execute_claimed(run, &owner, &claim, dispatch, message, deadline, deps).await;
+    // The run no longer holds this attempt's lease once it finished or yielded (a hand-on
+    // whose send failed yielded too). Any other error leaves the run's lease, and so the
+    // slot, to expire: freeing the slot early could let one run too many start.
+    if matches!(
+        result,
+        Ok(()) | Err(MessageError::HandedBack { .. } | MessageError::NotHandedOn(..))
+    ) && let Err(e) = deps
+        .store
+        .release_slot(workspace, run_id, &owner, slot)
+        .await
+    {
+        // The slot is freed when the lease it carries expires.
+        tracing::warn!(error = %e, slot, "could not release the workspace slot");
     }
+    result
+}
+
+/// Puts off a run whose workspace is at its limit: the same message (same dispatch
+/// generation) again, delayed, and this one acknowledged, so a deferral costs no receive and
+/// the run stays queued (or yielded) as it was. Other workspaces' messages go on being
+/// claimed meanwhile.
+async fn defer(run: &Run, dispatch: u32, deps: &Deps) -> Result<(), MessageError> {
+    let f = deps.fairness;
+    let jitter =
+        u32::try_from(ulid::Ulid::new().random() % u128::from(f.defer_jitter_s + 1)).unwrap_or(0);
+    let delay_s = f.defer_min_s + jitter;
+    deps.queue
+        .dispatcher()
+        .send_delayed(
+            RunMessage {
+                run_id: run.id,
+                dispatch,
+            },
+            delay_s,
+        )
+        .await
+        .map_err(|e| MessageError::NotDeferred(run.id.to_string(), e))?;
+    tracing::info!(delay_s, "workspace at its concurrency limit; run deferred");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute_claimed(
+    mut run: Run,
+    owner: &str,
+    claim: &Transition,
+    dispatch: u32,
+    message: &SqsMessage,
+    deadline: DateTime<Utc>,
+    deps: &Deps,
+) -> Result<(), MessageError> {
     // The local copy follows the stored run (the condition just proved the transition legal).
-    let _ = run.apply(&claim);
+    let _ = run.apply(claim);
     if run.checkpoint.is_some() {
         tracing::info!(counters = ?run.counters, "resuming the run from its checkpoint");
     } else if let Err(e) = deps.events.publish(Lifecycle::Started, &run).await {
@@ -163,20 +221,20 @@ async fn execute_message(
     let tally = Mutex::new(run.counters);
     let job = job::Job {
         run: &run,
-        owner: &owner,
+        owner,
         deps,
         deadline,
         tally: &tally,
     };
     match execute::execute(job).await {
-        execute::Execution::Continue => hand_on(&run, &owner, dispatch, deps).await,
+        execute::Execution::Continue => hand_on(&run, owner, dispatch, deps).await,
         execute::Execution::HandBack(after) => {
             let after = after.min(MAX_VISIBILITY);
             let now = Utc::now();
             let resume_at =
                 now + chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::zero());
             deps.store
-                .transition_as(&run, Some(&owner), &Transition::Yield { now, resume_at })
+                .transition_as(&run, Some(owner), &Transition::Yield { now, resume_at })
                 .await?;
             if let Some(receipt) = &message.receipt_handle
                 && let Err(e) = deps.queue.hand_back(receipt, after).await
@@ -189,7 +247,7 @@ async fn execute_message(
                 after,
             })
         }
-        execute::Execution::Done(report) => finish(run, &owner, report, deps).await,
+        execute::Execution::Done(report) => finish(run, owner, report, deps).await,
     }
 }
 

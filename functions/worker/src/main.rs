@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
         lease: tenantops_worker::LEASE,
         deadline_margin: cfg.deadline_margin,
+        fairness: tenantops_worker::Fairness::limited_to(cfg.workspace_concurrency),
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

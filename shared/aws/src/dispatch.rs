@@ -195,11 +195,24 @@ impl Dispatcher {
     /// Sends a work message of a given dispatch generation (the reaper's re-dispatch, after
     /// it raised the run's generation to it).
     pub async fn send_message(&self, message: RunMessage) -> Result<(), DispatchError> {
+        self.send_delayed(message, 0).await
+    }
+
+    /// Sends a work message that becomes receivable `delay_s` seconds from now (SQS's
+    /// `DelaySeconds`, at most 900): a worker defers a run of a workspace at its limit.
+    pub async fn send_delayed(
+        &self,
+        message: RunMessage,
+        delay_s: u32,
+    ) -> Result<(), DispatchError> {
         let body = message.body();
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .set_delay_seconds(
+                (delay_s > 0).then(|| i32::try_from(delay_s.min(900)).unwrap_or(900)),
+            )
             .send()
             .await
             .map(|_| ())

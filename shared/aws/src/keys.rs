@@ -106,6 +106,20 @@ pub fn workspace(ws: WorkspaceId) -> Key {
     }
 }
 
+/// Partition of a workspace's run slots (its own, so no query of the workspace's partition
+/// ever meets them).
+pub fn slots_of(ws: WorkspaceId) -> String {
+    format!("WS#{ws}#SLOTS")
+}
+
+/// One of a workspace's run slots (see `slots.rs`).
+pub fn slot(ws: WorkspaceId, index: u32) -> Key {
+    Key {
+        pk: slots_of(ws),
+        sk: format!("SLOT#{index:04}"),
+    }
+}
+
 /// Sort-key prefix of a workspace's members.
 pub fn member_prefix() -> String {
     "MEMBER#".into()

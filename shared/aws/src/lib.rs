@@ -65,6 +65,7 @@ pub mod runs;
 pub mod schedules;
 pub mod schema;
 pub mod secrets;
+pub mod slots;
 pub mod snapshot_refs;
 pub mod snapshots;
 pub mod store;

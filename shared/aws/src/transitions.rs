@@ -179,7 +179,7 @@ impl Store {
     }
 
     /// The items of a transition's transaction; `None`: it changes nothing.
-    fn transition_items(
+    pub(crate) fn transition_items(
         &self,
         run: &Run,
         worker: Option<&str>,

@@ -104,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
         lease: tenantops_worker::LEASE,
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
         deadline_margin: tenantops_worker::config::DEFAULT_DEADLINE_MARGIN,
+        fairness: Default::default(),
     });
     // Lambda's limits, from the template: the worker's timeout, batch size and concurrency.
     let worker_host = tenantops_local::worker_host::WorkerHost::configured()?;
