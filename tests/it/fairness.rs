@@ -13,9 +13,10 @@ use aws_sdk_dynamodb::types::{Get, TransactGetItem};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenantops_aws::slots::SlotClaim;
-use tenantops_core::{Outcome, Run, RunId, RunStatus, TenantId, Transition, WorkspaceId};
+use tenantops_core::{Outcome, Run, RunId, RunStatus, TenantId, Transition};
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_local::worker_host::WorkerHost;
+use tenantops_tests::tenants::sim_serving;
 use tenantops_tests::{ApiCall, TestStack};
 use tenantops_worker::Fairness;
 
@@ -75,63 +76,6 @@ async fn runs(stack: &TestStack, ids: &[RunId]) -> Vec<Run> {
     out
 }
 
-/// Gives `tenant` of `ws` a provider connection with the demo app's credentials, as `user`;
-/// its Entra tenant id.
-async fn connect(
-    stack: &TestStack,
-    ws: WorkspaceId,
-    tenant: TenantId,
-    user: &tenantops_core::UserId,
-) -> String {
-    let connected = stack
-        .call(
-            ApiCall {
-                method: "PUT",
-                ..ApiCall::post(
-                    format!("/v1/workspaces/{ws}/tenants/{tenant}/provider-connection"),
-                    json!({
-                        "client_id": tenantops_local::seed::DEMO_CLIENT_ID,
-                        "client_secret": tenantops_local::seed::DEMO_CLIENT_SECRET,
-                    })
-                    .to_string(),
-                )
-            }
-            .by(user),
-        )
-        .await;
-    assert!(connected.status < 300, "{}", connected.body);
-    stack
-        .store()
-        .get_tenant(ws, tenant)
-        .await
-        .unwrap()
-        .unwrap()
-        .entra_tenant_id
-}
-
-/// A new tenant of `ws`, added by `user`.
-async fn add_tenant(stack: &TestStack, ws: WorkspaceId, user: &tenantops_core::UserId) -> TenantId {
-    let added = stack
-        .call(
-            ApiCall::post(
-                format!("/v1/workspaces/{ws}/tenants"),
-                json!({
-                    "entra_tenant_id": tenantops_local::seed::fresh_entra_id(),
-                    "display_name": "Burst tenant",
-                })
-                .to_string(),
-            )
-            .by(user),
-        )
-        .await;
-    assert_eq!(added.status, 201, "{}", added.body);
-    added.body["tenant"]["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_burst_from_one_workspace_runs_within_its_limit_and_leaves_room_for_another() {
     let stack = TestStack::new().await;
@@ -140,33 +84,11 @@ async fn a_burst_from_one_workspace_runs_within_its_limit_and_leaves_room_for_an
     let owner_b = stack.users().outsider.clone();
     // Workspace A has BURST connected tenants (a run is deduped per tenant and type, so a
     // burst of distinct runs spans tenants), B one; graph-sim serves them all.
-    let mut tenants_a = vec![stack.demo.tenant_id];
-    while tenants_a.len() < BURST {
-        tenants_a.push(add_tenant(&stack, ws_a, &owner_a).await);
-    }
-    let mut entra = vec![stack.entra_tenant_id().await];
-    for t in &tenants_a[1..] {
-        entra.push(connect(&stack, ws_a, *t, &owner_a).await);
-    }
-    entra.push(connect(&stack, ws_b, tenant_b, &owner_b).await);
-    let client = || {
-        tenantops_graph_sim::SimClient::new(
-            tenantops_local::seed::DEMO_CLIENT_ID,
-            tenantops_local::seed::DEMO_CLIENT_SECRET,
-        )
-    };
-    let counts = [("deviceManagement/deviceConfigurations", 3)];
-    let mut config = tenantops_graph_sim::SimConfig::generated(&entra[0], client(), &counts);
-    for e in &entra[1..] {
-        config
-            .tenants
-            .push(tenantops_graph_sim::SimTenant::generated(
-                e,
-                vec![client()],
-                &counts,
-                config.seed,
-            ));
-    }
+    let mut tenants = vec![stack.demo_tenant().await];
+    tenants.extend(stack.add_connected_tenants(ws_a, &owner_a, BURST - 1).await);
+    let tenants_a: Vec<TenantId> = tenants.iter().map(|t| t.id).collect();
+    tenants.push(stack.connect(ws_b, tenant_b, &owner_b).await);
+    let config = sim_serving(&tenants, &[("deviceManagement/deviceConfigurations", 3)]);
     let mut worker = stack.worker_with(config, policy()).await;
     worker.deps.fairness = Fairness {
         per_workspace: LIMIT,

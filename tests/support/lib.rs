@@ -20,6 +20,7 @@ use tenantops_local::tokens::TokenIssuer;
 
 pub mod faults;
 pub mod hosts;
+pub mod tenants;
 
 /// Records the name of every AWS operation a client sends (retries not counted twice).
 #[derive(Debug, Clone, Default)]
