@@ -3,13 +3,16 @@
 //! are not tests: nothing here asserts a timing.
 //!
 //! `cargo xtask bench <name>...` runs only the named measurements (keys of the report, e.g.
-//! `large_backup`) and prints their JSON; `docs/benchmarks.md` is written by a full run only.
+//! `large_backup`) and prints their JSON; their figures replace the earlier ones in
+//! `docs/benchmarks.json`, from which `docs/benchmarks.md` is written again.
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+mod fleet;
 
 use crate::{emulators, install, lambdas};
 
@@ -102,6 +105,43 @@ fn package_sizes(root: &Path, target_dir: &Path) -> anyhow::Result<String> {
     Ok(rows)
 }
 
+/// The stored report with this run's measurements replacing their earlier figures, each
+/// with this run's date (a partial run, `cargo xtask bench <name>`, updates its own
+/// measurements only), written back to `docs/benchmarks.json`.
+fn merge(root: &Path, fresh: &Value) -> anyhow::Result<Value> {
+    let path = root.join("docs/benchmarks.json");
+    let mut report = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).context("reading docs/benchmarks.json")?,
+        Err(_) => json!({}),
+    };
+    let date = fresh["date"].clone();
+    if let (Value::Object(stored), Value::Object(measured)) = (&mut report, fresh) {
+        for (name, value) in measured.iter().filter(|(k, _)| *k != "date") {
+            stored.insert(name.clone(), value.clone());
+            let dates = stored.entry("dates").or_insert_with(|| json!({}));
+            dates[name.as_str()] = date.clone();
+        }
+        stored.remove("date");
+    }
+    std::fs::create_dir_all(root.join("docs"))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")?;
+    Ok(report)
+}
+
+/// When the stored measurements were taken: the first and last date.
+fn dates(report: &Value) -> String {
+    let mut all: Vec<&str> = report["dates"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    all.sort_unstable();
+    match (all.first(), all.last()) {
+        (Some(first), Some(last)) if first != last => format!("between {first} and {last}"),
+        (Some(only), _) => format!("on {only}"),
+        _ => "n/a".into(),
+    }
+}
+
 pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     // `cargo xtask bench <name>...`: the names after `bench`.
     let names: Vec<String> = std::env::args().skip(2).collect();
@@ -126,18 +166,16 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     if !out.status.success() {
         bail!("tenantops-bench failed");
     }
-    let report: Value =
+    let fresh: Value =
         serde_json::from_slice(&out.stdout).context("the bench printed no JSON report")?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
-    if !names.is_empty() {
-        eprintln!("xtask: a partial run; docs/benchmarks.md is left as it is");
-        return Ok(ExitCode::SUCCESS);
-    }
+    println!("{}", serde_json::to_string_pretty(&fresh)?);
+    let report = merge(root, &fresh)?;
 
     let md = format!(
         r#"# Benchmarks
 
-Written by `cargo xtask bench` (do not edit by hand). Machine: {machine}. Date: {date}.
+Written by `cargo xtask bench` (do not edit by hand) from `docs/benchmarks.json`, which holds
+each measurement with its date. Machine: {machine}. Measured {date}.
 
 Method: `tenantops-bench` runs in the dev profile (dependencies at `opt-level = 1`) against
 DynamoDB Local and moto on loopback, started fresh by `cargo xtask bench`; calls go through
@@ -169,7 +207,7 @@ bucket per tenant and budget below the documented limits, so it should meet few 
 it must never send a request inside a Retry-After window.
 "#,
         machine = machine(),
-        date = report["date"].as_str().unwrap_or_default(),
+        date = dates(&report),
         n = num(&report, "/start/new_run/n"),
         np50 = num(&report, "/start/new_run/p50_ms"),
         np99 = num(&report, "/start/new_run/p99_ms"),
@@ -193,6 +231,7 @@ it must never send a request inside a Retry-After window.
     );
     let md = md
         + &large_backup_section(&report)
+        + &fleet::sections(&report)
         + &more_sections(&report, &package_sizes(root, target_dir)?);
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(root.join("docs/benchmarks.md"), md)?;

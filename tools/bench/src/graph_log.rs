@@ -27,21 +27,21 @@ fn is_intune(r: &RecordedRequest) -> bool {
     r.path.contains("/deviceManagement/") || r.path.contains("/deviceAppManagement/")
 }
 
-/// Successful GETs of one URL (path and query) served more than once: the same page, object
-/// or sub-collection read again.
+/// Successful GETs of one URL (path and query) for one tenant served more than once: the
+/// same page, object or sub-collection read again.
 pub fn read_twice(requests: &[RecordedRequest]) -> Vec<(String, usize)> {
-    let mut served: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut served: HashMap<(Option<&str>, &str, &str), usize> = HashMap::new();
     for r in requests {
         if r.method == "GET" && r.path.starts_with("/graph/") && (200..300).contains(&r.status) {
             *served
-                .entry((r.path.as_str(), r.query.as_str()))
+                .entry((r.tenant_id.as_deref(), r.path.as_str(), r.query.as_str()))
                 .or_default() += 1;
         }
     }
     let mut twice: Vec<(String, usize)> = served
         .into_iter()
         .filter(|(_, n)| *n > 1)
-        .map(|((path, query), n)| (format!("{path}?{query}"), n))
+        .map(|((tenant, path, query), n)| (format!("{}: {path}?{query}", tenant.unwrap_or("-")), n))
         .collect();
     twice.sort();
     twice

@@ -12,6 +12,10 @@
 //! - large backup: a 20,000-object backup (another size with
 //!   `TENANTOPS_BENCH_LARGE_BACKUP_OBJECTS`) on the strict worker host (the template's 120 s timeout), across continuations, checked
 //!   complete (manifest, no GET served twice).
+//! - fan-in: 300 tenants' nightly backups fired by one scheduler tick on the strict host
+//!   with the reaper ticking beside them: queue waits, 0 `run.stale`, nothing read twice;
+//! - starvation: one workspace bursts 500 run-now, another starts one sync: its wait, with
+//!   the per-workspace limit and without it.
 //!
 //! `tenantops-bench <name>` runs one measurement (the report's key), e.g. `large_backup`.
 #![allow(
@@ -23,11 +27,14 @@
 
 mod backup;
 mod cpu;
+mod fan_in;
+mod fleet;
 mod graph_log;
 mod graph_run;
 mod init;
 mod large_backup;
 mod scheduler;
+mod starvation;
 mod storm;
 
 use std::time::{Duration, Instant};
@@ -144,6 +151,8 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
         "sync_5000" => sync_throughput().await?,
         "backup_1000" => backup::backup_throughput().await?,
         "large_backup" => large_backup::large_backup(large_backup::objects()).await?,
+        "fan_in" => fan_in::fan_in().await?,
+        "starvation" => starvation::starvation().await?,
         "dedupe_storm" => storm::dedupe_storm().await?,
         "scheduler_tick" => scheduler::tick_cost().await?,
         "handler_cpu" => tokio::task::spawn_blocking(cpu::handler_cpu).await??,
@@ -153,11 +162,13 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
 }
 
 /// Every measurement, in the report's order.
-const MEASUREMENTS: [&str; 8] = [
+const MEASUREMENTS: [&str; 10] = [
     "start",
     "sync_5000",
     "backup_1000",
     "large_backup",
+    "fan_in",
+    "starvation",
     "dedupe_storm",
     "scheduler_tick",
     "handler_cpu",

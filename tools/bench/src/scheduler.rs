@@ -8,19 +8,27 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tenantops_aws::{AuditEntry, MemberGuard};
 use tenantops_core::schedule::{BackupSchedule, Cadence, Retention};
-use tenantops_core::{Capability, ScheduleId};
+use tenantops_core::{Capability, ScheduleId, TenantId};
 use tenantops_scheduler::{Deps, ScheduledEvent};
 use tenantops_tests::TestStack;
 
 pub const SCHEDULES: usize = 10_000;
 pub const DUE: usize = 500;
 
-fn schedule(stack: &TestStack, i: usize, next_fire_at: DateTime<Utc>, at: &str) -> BackupSchedule {
+/// A daily schedule of `tenant` (of the demo workspace) at `at` (UTC), next due at
+/// `next_fire_at`, backing up device configurations.
+pub fn schedule(
+    stack: &TestStack,
+    tenant: TenantId,
+    i: usize,
+    next_fire_at: DateTime<Utc>,
+    at: &str,
+) -> BackupSchedule {
     let now = Utc::now();
     BackupSchedule {
         id: ScheduleId::new(),
         workspace_id: stack.demo.workspace_id,
-        tenant_id: stack.demo.tenant_id,
+        tenant_id: tenant,
         name: format!("bench {i}"),
         cadence: Cadence::Daily { at: at.into() },
         timezone: "UTC".into(),
@@ -50,27 +58,16 @@ fn by_operation(calls: &[String]) -> BTreeMap<String, usize> {
     out
 }
 
-/// Seeds `SCHEDULES` enabled schedules (`DUE` of them due at the tick's minute, the rest due
-/// an hour later), then measures one tick and a repeated tick for the same minute: wall time
-/// and the DynamoDB and SQS calls counted by the stack's SDK interceptors.
-pub async fn tick_cost() -> anyhow::Result<Value> {
-    let stack = TestStack::new().await;
-    // A 03:00 UTC slot a day ahead, so that no real-time schedule is involved.
-    let tick: DateTime<Utc> = (Utc::now() + Duration::days(1))
-        .date_naive()
-        .and_hms_opt(3, 0, 0)
-        .map(|t| t.and_utc())
-        .ok_or_else(|| anyhow::anyhow!("no 03:00"))?;
+/// Stores `schedules` as the demo owner creates them (with their audit entries), 32 at a
+/// time.
+pub async fn seed(
+    stack: &TestStack,
+    schedules: impl Iterator<Item = BackupSchedule>,
+) -> anyhow::Result<()> {
     let owner = stack.users().owner.clone();
     let roles = Capability::SchedulesManage.roles();
-    let seeded = futures::stream::iter(0..SCHEDULES)
-        .map(|i| {
-            let (next, at) = if i < DUE {
-                (tick, "03:00")
-            } else {
-                (tick + Duration::hours(1), "04:00")
-            };
-            let s = schedule(&stack, i, next, at);
+    let seeded = futures::stream::iter(schedules)
+        .map(|s| {
             let audit = AuditEntry {
                 id: ulid::Ulid::new(),
                 workspace_id: s.workspace_id,
@@ -104,6 +101,29 @@ pub async fn tick_cost() -> anyhow::Result<Value> {
     for r in seeded {
         r.map_err(|e| anyhow::anyhow!("seeding a schedule: {e}"))?;
     }
+    Ok(())
+}
+
+/// Seeds `SCHEDULES` enabled schedules (`DUE` of them due at the tick's minute, the rest due
+/// an hour later), then measures one tick and a repeated tick for the same minute: wall time
+/// and the DynamoDB and SQS calls counted by the stack's SDK interceptors.
+pub async fn tick_cost() -> anyhow::Result<Value> {
+    let stack = TestStack::new().await;
+    // A 03:00 UTC slot a day ahead, so that no real-time schedule is involved.
+    let tick: DateTime<Utc> = (Utc::now() + Duration::days(1))
+        .date_naive()
+        .and_hms_opt(3, 0, 0)
+        .map(|t| t.and_utc())
+        .ok_or_else(|| anyhow::anyhow!("no 03:00"))?;
+    let schedules = (0..SCHEDULES).map(|i| {
+        let (next, at) = if i < DUE {
+            (tick, "03:00")
+        } else {
+            (tick + Duration::hours(1), "04:00")
+        };
+        schedule(&stack, stack.demo.tenant_id, i, next, at)
+    });
+    seed(&stack, schedules).await?;
     stack.dynamodb_calls.take();
     stack.sqs_calls.take();
 
