@@ -161,6 +161,19 @@ impl TestStack {
         })
     }
 
+    /// The same API with the manual backup quota set as high as it goes (still counted in
+    /// each start's transaction): for measurements that start many manual backups of one
+    /// tenant.
+    pub fn with_unbounded_manual_backups(&self) -> Arc<Deps> {
+        Arc::new(Deps {
+            limits: tenantops_api::Limits {
+                manual_backup_quota: u32::MAX,
+                ..self.deps.limits
+            },
+            ..(*self.deps).clone()
+        })
+    }
+
     /// Receives and deletes every message of the work queue: the dispatch was "lost".
     pub async fn lose_work_messages(&self) -> usize {
         let mut lost = 0;

@@ -70,13 +70,15 @@ async fn start_path() -> anyhow::Result<Value> {
     let owner = stack.users().owner.clone();
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let body = json!({ "type": "backup_schedule.run_now" }).to_string();
+    // STARTS manual backups of one tenant are far over the per-tenant quota.
+    let deps = stack.with_unbounded_manual_backups();
 
     let mut new_runs = Vec::with_capacity(STARTS);
     let wall = Instant::now();
     for _ in 0..STARTS {
         let t = Instant::now();
         let r = stack
-            .call(ApiCall::post(path.clone(), body.clone()).by(&owner))
+            .call_with(&deps, ApiCall::post(path.clone(), body.clone()).by(&owner))
             .await;
         anyhow::ensure!(r.status == 202, "start answered {}", r.status);
         new_runs.push(t.elapsed());
