@@ -1309,3 +1309,27 @@ fn the_reaper_queries_only_the_active_index_and_touches_only_its_queues() {
         "{id}: DynamoDB actions (template left, code right)"
     );
 }
+
+#[test]
+fn the_parts_of_continued_runs_expire_and_nothing_else_in_the_snapshot_bucket_does() {
+    let t = template();
+    let rules = t["Resources"]["SnapshotBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+        .as_sequence()
+        .expect("the snapshot bucket has lifecycle rules");
+    let prefixes: Vec<&str> = rules
+        .iter()
+        .map(|r| {
+            r["Prefix"]
+                .as_str()
+                .expect("every rule is scoped to a prefix")
+        })
+        .collect();
+    assert_eq!(prefixes, [tenantops_aws::snapshots::RUN_PARTS_PREFIX]);
+    let rule = &rules[0];
+    assert_eq!(rule["Status"].as_str(), Some("Enabled"));
+    let days = number(&rule["ExpirationInDays"]).expect("the parts expire");
+    assert!(
+        (1..=30).contains(&days),
+        "run parts expire after {days} days"
+    );
+}

@@ -44,6 +44,12 @@ pub fn manifest_key(ws: WorkspaceId, tenant: TenantId, set: BackupSetId) -> Stri
     format!("manifests/{ws}/{tenant}/{set}.json")
 }
 
+/// Where the parts of runs continued across invocations live. Only the run's own
+/// continuations and its final assembly read them, within hours of their writing; the
+/// template's lifecycle rule on this prefix expires them (tests/it/template.rs holds the two
+/// together).
+pub const RUN_PARTS_PREFIX: &str = "runs/";
+
 /// The key of part `n` of a run that continues across invocations: what one invocation
 /// captured before its checkpoint (a backup's manifest entries so far), so the checkpoint on
 /// the run item holds only keys. `attempt` (the lease owner) keeps a crashed invocation's part
@@ -55,7 +61,7 @@ pub fn run_part_key(
     n: usize,
     attempt: &str,
 ) -> String {
-    format!("runs/{ws}/{tenant}/{run}/part-{n:05}-{attempt}.json")
+    format!("{RUN_PARTS_PREFIX}{ws}/{tenant}/{run}/part-{n:05}-{attempt}.json")
 }
 
 /// The key of a restore item's whole diff (the item keeps a capped excerpt and this key).
