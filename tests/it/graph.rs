@@ -31,7 +31,62 @@ fn creds(tenant: &str, id: &str, secret: &str) -> Credentials {
         tenant_id: tenant.into(),
         client_id: id.into(),
         client_secret: SecretString::new(secret),
+        secret_version: 1,
     }
+}
+
+fn token_requests(sim: &tenantops_graph_sim::GraphSim) -> usize {
+    sim.requests()
+        .iter()
+        .filter(|r| r.path.contains("/oauth2/v2.0/token"))
+        .count()
+}
+
+#[tokio::test]
+async fn a_request_graph_refuses_is_rejected_not_unavailable() {
+    let (_sim, client) = sim(&[("groups", 1)]).await;
+    let c = creds(TENANT, "app", "secret");
+    let e = client
+        .page(
+            &c,
+            Budget::Directory,
+            "v1.0/groups?$filter=length(displayName) gt 3",
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, GraphError::Rejected { status: 400, ref code } if code.is_some()),
+        "{e:?}"
+    );
+    assert_eq!(e.reason(), ReasonCode::GraphRequestRejected);
+    assert!(
+        !e.reason().retryable(),
+        "repeating a refused request cannot help"
+    );
+}
+
+#[tokio::test]
+async fn a_rotated_connection_gets_a_new_token_at_once_and_a_check_always_does() {
+    let (sim, client) = sim(&[("groups", 1)]).await;
+    let groups = ObjectType::named("groups").unwrap();
+    let v1 = creds(TENANT, "app", "secret");
+    client.list_type(&v1, groups).await.unwrap();
+    client.list_type(&v1, groups).await.unwrap();
+    assert_eq!(token_requests(&sim), 1, "one version, one token");
+    // The connection was rotated: its next use asks for a token, though the cached one
+    // has most of its hour left.
+    let v2 = Credentials {
+        secret_version: 2,
+        ..creds(TENANT, "app", "secret")
+    };
+    client.list_type(&v2, groups).await.unwrap();
+    assert_eq!(token_requests(&sim), 2);
+    client.list_type(&v2, groups).await.unwrap();
+    assert_eq!(token_requests(&sim), 2);
+    // A connection check never trusts the cache.
+    client.fresh_token(&v2).await.unwrap();
+    assert_eq!(token_requests(&sim), 3);
 }
 
 #[tokio::test]

@@ -177,6 +177,7 @@ impl Job<'_> {
             tenant_id: tenant.entra_tenant_id,
             client_id: conn.client_id,
             client_secret: secret,
+            secret_version: conn.version,
         })
     }
 }

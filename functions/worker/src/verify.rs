@@ -30,10 +30,14 @@ const PROBES: &[(&str, Budget, &str)] = &[
         Budget::Directory,
         "v1.0/groups?$top=1&$select=id",
     ),
+    // Graph refuses `$top` here (400 "Query option 'Top' is not allowed"): the list supports
+    // only `$filter` on id, displayName and isBuiltIn (eq, in) and `$expand`, per
+    // https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions (optional
+    // query parameters). One built-in role by name is the smallest answer it allows.
     (
         "RoleManagement.Read.Directory",
         Budget::Directory,
-        "v1.0/roleManagement/directory/roleDefinitions?$top=1&$select=id",
+        "v1.0/roleManagement/directory/roleDefinitions?$filter=displayName eq 'Global Reader'",
     ),
     (
         "Policy.Read.All",
@@ -46,7 +50,8 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
     let deps = job.deps;
     let creds = job.credentials().await?;
     let total = PROBES.len() as u64 + 1;
-    if let Err(e) = deps.graph.token(&creds).await {
+    // Always a new token: the check proves the stored secret works now.
+    if let Err(e) = deps.graph.fresh_token(&creds).await {
         let reason = e.reason();
         return Ok(Report {
             outcome: Outcome::Failed,
@@ -71,7 +76,7 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
                 checks.push(json!({ "permission": permission, "ok": false, "code": reason }));
                 failures.push(Failure {
                     object_ref: Some((*permission).to_owned()),
-                    ..Failure::of(reason)
+                    ..e.failure()
                 });
             }
         }

@@ -143,6 +143,8 @@ reasons! {
         "This object type is not supported.";
     GraphUnavailable = "graph.unavailable", Graph, retryable: true, blocks_onboarding: false,
         "Microsoft Graph was unavailable.";
+    GraphRequestRejected = "graph.request_rejected", Graph, retryable: false, blocks_onboarding: false,
+        "Microsoft Graph rejected the request as invalid; repeating it will not help.";
     ProviderCredentialsInvalid = "provider.credentials_invalid", Provider, retryable: false, blocks_onboarding: true,
         "The app registration's secret is invalid.";
     ProviderCredentialsExpired = "provider.credentials_expired", Provider, retryable: false, blocks_onboarding: true,

@@ -54,9 +54,20 @@ pub struct Credentials {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: SecretString,
+    /// The connection's version: every rotation raises it. Tokens are cached per version,
+    /// so a rotated secret is used at once by every warm worker, never a token of the old.
+    pub secret_version: u32,
 }
 
 impl Credentials {
+    fn token_key(&self) -> TokenKey {
+        (
+            self.tenant_id.clone(),
+            self.client_id.clone(),
+            self.secret_version,
+        )
+    }
+
     fn bucket(&self, budget: Budget) -> BucketKey {
         (self.tenant_id.clone(), self.client_id.clone(), budget)
     }
@@ -82,8 +93,11 @@ pub struct GraphClient {
     config: GraphConfig,
     policy: RetryPolicy,
     budgets: Budgets,
-    tokens: Mutex<HashMap<(String, String), CachedToken>>,
+    tokens: Mutex<HashMap<TokenKey, CachedToken>>,
 }
+
+/// (Entra tenant, client id, connection version): whose token a cached token is.
+type TokenKey = (String, String, u32);
 
 impl GraphClient {
     pub fn new(config: GraphConfig, policy: RetryPolicy) -> Result<Self, GraphError> {
@@ -107,8 +121,12 @@ impl GraphClient {
 
     /// A client-credentials token for `creds`, from the cache until shortly before expiry.
     pub async fn token(&self, creds: &Credentials) -> Result<SecretString, GraphError> {
-        let key = (creds.tenant_id.clone(), creds.client_id.clone());
+        let key = creds.token_key();
         let mut tokens = self.tokens.lock().await;
+        // Tokens of an earlier version of this connection are never used again.
+        tokens.retain(|(tenant, client, version), _| {
+            !(tenant == &key.0 && client == &key.1 && *version != key.2)
+        });
         if let Some(t) = tokens.get(&key).filter(|t| t.renew_at > Instant::now()) {
             return Ok(t.token.clone());
         }
@@ -153,11 +171,15 @@ impl GraphClient {
         Ok(cached.token)
     }
 
+    /// A token fetched now, never from the cache (a connection check must prove the secret
+    /// works today, not that it did within the hour).
+    pub async fn fresh_token(&self, creds: &Credentials) -> Result<SecretString, GraphError> {
+        self.forget_token(creds).await;
+        self.token(creds).await
+    }
+
     async fn forget_token(&self, creds: &Credentials) {
-        self.tokens
-            .lock()
-            .await
-            .remove(&(creds.tenant_id.clone(), creds.client_id.clone()));
+        self.tokens.lock().await.remove(&creds.token_key());
     }
 
     /// Resolves a relative path (`v1.0/...`) or a nextLink; links must point at the
@@ -307,6 +329,9 @@ impl GraphClient {
                         return Err(GraphError::Unavailable);
                     }
                     tokio::time::sleep(self.policy.backoff(attempt)).await;
+                }
+                s if s.is_client_error() && s != StatusCode::UNAUTHORIZED => {
+                    return Err(GraphError::rejected(s.as_u16(), code.as_deref()));
                 }
                 _ => return Err(GraphError::BadResponse),
             }
@@ -467,6 +492,11 @@ impl GraphClient {
                         }
                         403 => results[i] = Some(Err(GraphError::PermissionDenied)),
                         404 => results[i] = Some(Err(GraphError::NotFound)),
+                        400..=499 if status != 401 => {
+                            let code = r.pointer("/body/error/code").and_then(Value::as_str);
+                            let status = u16::try_from(status).unwrap_or(400);
+                            results[i] = Some(Err(GraphError::rejected(status, code)));
+                        }
                         _ => results[i] = Some(Err(GraphError::Unavailable)),
                     }
                 }

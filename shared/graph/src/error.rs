@@ -25,6 +25,11 @@ pub enum GraphError {
     /// 5xx or a transport failure that retries did not cure.
     #[error("Microsoft Graph unavailable")]
     Unavailable,
+    /// A 4xx other than 401, 403, 404 and 429: Graph refused the request itself (an
+    /// unsupported query option, a malformed body, a conflict). Repeating it cannot help, and
+    /// it is not Graph being unavailable. `code` is Graph's error code, sanitized.
+    #[error("Microsoft Graph rejected the request ({status} {})", code.as_deref().unwrap_or("no code"))]
+    Rejected { status: u16, code: Option<String> },
     /// An answer that does not parse as Graph JSON.
     #[error("unexpected response from Microsoft Graph")]
     BadResponse,
@@ -40,11 +45,44 @@ impl GraphError {
             GraphError::Throttled { .. } => ReasonCode::GraphThrottled,
             GraphError::PermissionDenied => ReasonCode::GraphPermissionDenied,
             GraphError::UnsupportedType(_) => ReasonCode::GraphUnsupportedType,
+            GraphError::Rejected { .. } => ReasonCode::GraphRequestRejected,
             GraphError::NotFound
             | GraphError::SyncStateNotFound
             | GraphError::Unavailable
             | GraphError::BadResponse => ReasonCode::GraphUnavailable,
         }
+    }
+}
+
+impl GraphError {
+    /// Graph's refusal of a request with `status` and the error body's `code`: the code is
+    /// kept only as a short identifier (Graph's codes are words like `BadRequest` or
+    /// `Request_UnsupportedQuery`), so nothing else of the body (which may echo the request)
+    /// travels with it.
+    pub fn rejected(status: u16, code: Option<&str>) -> GraphError {
+        let code = code
+            .filter(|c| {
+                !c.is_empty()
+                    && c.len() <= 64
+                    && c.chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch))
+            })
+            .map(str::to_owned);
+        GraphError::Rejected { status, code }
+    }
+
+    /// A run failure for this error: the reason's own message, and for a rejected request
+    /// Graph's status and error code after it.
+    pub fn failure(&self) -> tenantops_core::Failure {
+        let mut failure = tenantops_core::Failure::of(self.reason());
+        if let GraphError::Rejected { status, code } = self {
+            failure.message = format!(
+                "{} (HTTP {status}, {})",
+                failure.message,
+                code.as_deref().unwrap_or("no error code")
+            );
+        }
+        failure
     }
 }
 
@@ -75,6 +113,24 @@ pub fn token_reason(body: &serde_json::Value) -> ReasonCode {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_rejected_request_keeps_only_a_clean_graph_error_code() {
+        let e = GraphError::rejected(400, Some("Request_UnsupportedQuery"));
+        assert_eq!(e.reason(), ReasonCode::GraphRequestRejected);
+        assert!(!e.reason().retryable());
+        assert!(
+            e.failure()
+                .message
+                .ends_with("(HTTP 400, Request_UnsupportedQuery)")
+        );
+        for dirty in ["", "a b", "<script>", "x=secret&y", &"A".repeat(65)] {
+            let GraphError::Rejected { code, .. } = GraphError::rejected(400, Some(dirty)) else {
+                unreachable!()
+            };
+            assert_eq!(code, None, "{dirty:?} is not kept");
+        }
+    }
 
     #[test]
     fn sts_errors_map_by_their_aadsts_code() {
