@@ -40,3 +40,46 @@ async fn a_failed_send_fails_the_run_releases_its_lock_and_names_it() {
     assert_ne!(retry.run_id(), run_id);
     assert_eq!(stack.queued_messages().await, 1);
 }
+
+/// A send that SQS reported failed may still have been delivered: a worker that claimed the
+/// run keeps it, and only a run nobody claimed is failed `dispatch.failed`.
+#[tokio::test]
+async fn a_send_reported_failed_but_delivered_does_not_fail_the_run_a_worker_claimed() {
+    let stack = TestStack::new().await;
+    let store = stack.store();
+    let claimed_id: tenantops_core::RunId = stack
+        .start(json!({ "type": "inventory.sync" }))
+        .await
+        .parse()
+        .unwrap();
+    let unclaimed_id: tenantops_core::RunId = stack
+        .start(json!({ "type": "directory_groups.sync" }))
+        .await
+        .parse()
+        .unwrap();
+    // What the start path held when the send "failed": the runs as created.
+    let as_created = store.get_run(claimed_id).await.unwrap().unwrap();
+    let unclaimed = store.get_run(unclaimed_id).await.unwrap().unwrap();
+    // The message arrived after all, and a worker claimed the first run.
+    let claim = tenantops_core::Transition::Claim {
+        now: chrono::Utc::now(),
+        lease: chrono::TimeDelta::minutes(5),
+    };
+    store
+        .claim_dispatched(&as_created, "worker-1", &claim, 0)
+        .await
+        .unwrap();
+
+    let now = chrono::Utc::now();
+    assert!(!store.fail_undispatched(&as_created, now).await.unwrap());
+    let kept = store.get_run(claimed_id).await.unwrap().unwrap();
+    assert_eq!(kept.status, tenantops_core::RunStatus::Running);
+    assert!(kept.failures.is_empty());
+
+    assert!(store.fail_undispatched(&unclaimed, now).await.unwrap());
+    let failed = store.get_run(unclaimed_id).await.unwrap().unwrap();
+    assert_eq!(
+        (failed.status, failed.failures[0].code.as_str()),
+        (tenantops_core::RunStatus::Completed, "dispatch.failed")
+    );
+}

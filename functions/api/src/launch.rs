@@ -11,10 +11,7 @@ use tenantops_aws::{
 };
 use tenantops_core::identity::IdempotencyKey;
 use tenantops_core::links::{self, RunLinks};
-use tenantops_core::{
-    Capability, Click, Failure, LockKind, OperationType, Outcome, ReasonCode, Run, RunStatus,
-    Transition, UserId,
-};
+use tenantops_core::{Capability, Click, LockKind, OperationType, Run, RunStatus, UserId};
 use ulid::Ulid;
 
 use crate::Deps;
@@ -147,8 +144,16 @@ pub async fn launch(
             tracing::Span::current().record("run_id", run.id.to_string());
             if let Err(err) = deps.dispatcher.send(run.id).await {
                 tracing::error!(error = %err, code = ?err.code, "dispatch failed; failing the run");
-                fail_undispatched(deps, &run).await;
-                return Err(ApiError::DispatchFailed(run.id));
+                match deps.store.fail_undispatched(&run, Utc::now()).await {
+                    // A worker claimed it: the send was reported failed but delivered.
+                    Ok(false) => tracing::warn!("the run was claimed after all; it stands"),
+                    Ok(true) => return Err(ApiError::DispatchFailed(run.id)),
+                    // If even that fails, the reaper finds the run later.
+                    Err(err) => {
+                        tracing::error!(error = %err, "could not mark the undispatched run failed");
+                        return Err(ApiError::DispatchFailed(run.id));
+                    }
+                }
             }
             tracing::info!(operation = %operation, "run created and dispatched");
             Ok(Reply::json(
@@ -160,18 +165,5 @@ pub async fn launch(
                 },
             ))
         }
-    }
-}
-
-/// A run whose message never reached the queue must not stay queued: fail it now and free
-/// its identity. If even that fails, the reaper finds it later.
-async fn fail_undispatched(deps: &Deps, run: &Run) {
-    let finish = Transition::Finish {
-        now: Utc::now(),
-        outcome: Outcome::Failed,
-        failures: vec![Failure::of(ReasonCode::DispatchFailed)],
-    };
-    if let Err(err) = deps.store.transition(run, &finish).await {
-        tracing::error!(error = %err, "could not mark the undispatched run failed");
     }
 }

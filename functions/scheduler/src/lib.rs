@@ -29,8 +29,7 @@ use tenantops_aws::{
 use tenantops_core::params::BackupScheduledParams;
 use tenantops_core::schedule::{BackupSchedule, Due, SkippedSlot};
 use tenantops_core::{
-    Click, Failure, Identity, Initiator, NewRun, OperationParams, Outcome, ReasonCode, Run, RunId,
-    Transition, Trigger,
+    Click, Identity, Initiator, NewRun, OperationParams, ReasonCode, Run, RunId, Trigger,
 };
 use tracing::Instrument;
 use ulid::Ulid;
@@ -420,13 +419,13 @@ async fn dispatch(runs: Vec<Run>, deps: &Deps) -> usize {
                 return;
             }
             tracing::error!("dispatch failed; failing the run");
-            let finish = Transition::Finish {
-                now: Utc::now(),
-                outcome: Outcome::Failed,
-                failures: vec![Failure::of(ReasonCode::DispatchFailed)],
-            };
-            if let Err(err) = deps.store.transition(run, &finish).await {
-                tracing::error!(error = %err, "could not mark the undispatched run failed");
+            match deps.store.fail_undispatched(run, Utc::now()).await {
+                Ok(true) => {}
+                // A worker claimed it: the send was reported failed but delivered.
+                Ok(false) => tracing::warn!("the run was claimed after all; it stands"),
+                Err(err) => {
+                    tracing::error!(error = %err, "could not mark the undispatched run failed");
+                }
             }
         }
         .instrument(span)
