@@ -1094,4 +1094,27 @@ async fn only_the_worker_holding_the_runs_lease_can_take_a_restore_item() {
         .unwrap();
     assert_eq!(item.owner.as_deref(), Some("owner-3"));
     assert_eq!(item.attempts, 1);
+
+    // The run ends (as the reaper fails a stale one) while its item still names owner-3:
+    // the run's status, not only its lease owner, decides, so owner-3 writes nothing more.
+    stack.finish(&run_id.to_string(), Outcome::Failed).await;
+    let lease = tenantops_aws::restores::ItemLease {
+        workspace: ws,
+        tenant,
+        restore: restore_id,
+        run: run_id,
+        owner: "owner-3",
+    };
+    let late = stack.store().claim_restore_item(&lease, 0).await;
+    assert!(
+        matches!(late, Err(tenantops_aws::StoreError::TransitionRefused)),
+        "{late:?}"
+    );
+    let item = stack
+        .store()
+        .restore_item(stack.demo.workspace_id, stack.demo.tenant_id, restore_id, 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.attempts, 1, "the late attempt changed nothing");
 }

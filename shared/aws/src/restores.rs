@@ -11,19 +11,23 @@
 //! | restore item | `WS#{ws}#T#{tenant}#RESTORE#{restore}` | `{index:05}` |
 //! | inventory stamp | `WS#{ws}#T#{tenant}` | `SYNC#INVENTORY_STAMP` |
 
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use tenantops_core::restore::{
     Action, Blocker, DiffBase, FieldChange, Mapping, PREVIEW_VALIDITY, TargetResolution,
 };
-use tenantops_core::{BackupSetId, Failure, RestoreId, RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{
+    BackupSetId, Failure, RestoreId, RunId, RunStatus, TenantId, UserId, WorkspaceId,
+};
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
 use crate::item::{bool_attr, from_items, number_attr, string_attr, time_attr, value_attr};
 use crate::keys::{self, Key};
+use crate::runs::status_attr;
 use crate::table::Store;
 use crate::transactions::{Precondition, committed};
 
@@ -452,17 +456,28 @@ impl Store {
         mut p: Placeholders,
         audit: Option<&AuditEntry>,
     ) -> Result<(), StoreError> {
-        let mut lp = Placeholders::default();
-        let lease_cond = lp.eq("lease_owner", string_attr(lease.owner));
         let update = changes.render(&mut p);
         let mut tx = vec![
-            self.condition_check(keys::run(lease.run), lease_cond, lp)?,
+            self.run_held(lease)?,
             self.tx_update(&key, update, cond, p, false)?,
         ];
         if let Some(a) = audit {
             tx.push(self.put_audit(a)?);
         }
         committed(self.transact(tx).await?)
+    }
+
+    /// The condition every item write carries: the run is still running, under the
+    /// attempt's lease. A run that finished (by its own attempt, a cancel, or the reaper)
+    /// may keep its last lease owner, so the owner alone would let a late attempt write.
+    fn run_held(&self, lease: &ItemLease<'_>) -> Result<TransactWriteItem, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} AND {}",
+            p.eq("lease_owner", string_attr(lease.owner)),
+            p.eq("status", status_attr(RunStatus::Running))
+        );
+        self.condition_check(keys::run(lease.run), cond, p)
     }
 
     /// Marks items its run never reached (still `pending`) `cancelled`, under the run's lease,
@@ -473,9 +488,7 @@ impl Store {
         indexes: &[u32],
     ) -> Result<(), StoreError> {
         for chunk in indexes.chunks(crate::previews::ITEMS_PER_WRITE) {
-            let mut lp = Placeholders::default();
-            let lease_cond = lp.eq("lease_owner", string_attr(lease.owner));
-            let mut tx = vec![self.condition_check(keys::run(lease.run), lease_cond, lp)?];
+            let mut tx = vec![self.run_held(lease)?];
             for index in chunk {
                 let mut p = Placeholders::default();
                 let cond = p.eq("status", string_attr(ItemStatus::Pending.as_str()));
