@@ -670,6 +670,43 @@ async fn onboarding_walks_from_connection_to_first_inventory() {
     assert!(s.body["blocking_reason"].is_null());
 }
 
+/// Connection and onboarding status come from the latest run of each type, found in that
+/// type's own index partition: 50 newer runs of another type do not hide them.
+#[tokio::test]
+async fn status_comes_from_the_latest_run_of_each_type_past_fifty_newer_runs() {
+    let stack = TestStack::new().await;
+    let d = &stack.demo;
+    let owner = &stack.users().owner;
+    let tenant = format!("/v1/workspaces/{}/tenants/{}", d.workspace_id, d.tenant_id);
+    let verify = stack
+        .start(json!({"type": "provider_connection.verify"}))
+        .await;
+    stack.finish(&verify, Outcome::Succeeded).await;
+    let sync = stack.start(json!({"type": "inventory.sync"})).await;
+    stack.finish(&sync, Outcome::Succeeded).await;
+    for _ in 0..50 {
+        let newer = stack.start(json!({"type": "directory_groups.sync"})).await;
+        stack.finish(&newer, Outcome::Succeeded).await;
+    }
+
+    let conn = stack
+        .call(ApiCall::get(format!("{tenant}/provider-connection")).by(owner))
+        .await;
+    assert_eq!(
+        conn.body["connection"]["status"], "verified",
+        "{}",
+        conn.body
+    );
+    assert_eq!(
+        conn.body["connection"]["last_check"],
+        format!("/v1/operations/{verify}")
+    );
+    let s = stack
+        .call(ApiCall::get(format!("{tenant}/onboarding")).by(owner))
+        .await;
+    assert_eq!(s.body["complete"], true, "{}", s.body);
+}
+
 #[tokio::test]
 async fn workspaces_list_shows_the_callers_own_and_audit_records_changes() {
     let stack = TestStack::new().await;

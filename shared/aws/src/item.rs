@@ -95,6 +95,8 @@ pub(crate) enum Index {
     Gsi2,
     /// Active runs by deadline.
     Gsi3,
+    /// Runs of a tenant of one operation type.
+    Gsi4,
 }
 
 impl Index {
@@ -103,6 +105,7 @@ impl Index {
             Index::Gsi1 => keys::GSI1,
             Index::Gsi2 => keys::GSI2,
             Index::Gsi3 => keys::GSI3,
+            Index::Gsi4 => keys::GSI4,
         }
     }
 
@@ -111,6 +114,7 @@ impl Index {
             Index::Gsi1 => keys::GSI1_PK,
             Index::Gsi2 => keys::GSI2_PK,
             Index::Gsi3 => keys::GSI3_PK,
+            Index::Gsi4 => keys::GSI4_PK,
         }
     }
 
@@ -119,6 +123,7 @@ impl Index {
             Index::Gsi1 => keys::GSI1_SK,
             Index::Gsi2 => keys::GSI2_SK,
             Index::Gsi3 => keys::GSI3_SK,
+            Index::Gsi4 => keys::GSI4_SK,
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use tenantops_core::{BackupSetId, RestoreId, RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{BackupSetId, OperationType, RestoreId, RunId, TenantId, UserId, WorkspaceId};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -17,6 +17,11 @@ pub const GSI2_SK: &str = "GSI2SK";
 pub const GSI3: &str = "GSI3";
 pub const GSI3_PK: &str = "GSI3PK";
 pub const GSI3_SK: &str = "GSI3SK";
+/// Runs of a tenant by operation type, for "the latest run of this type" however many runs
+/// of other types are newer.
+pub const GSI4: &str = "GSI4";
+pub const GSI4_PK: &str = "GSI4PK";
+pub const GSI4_SK: &str = "GSI4SK";
 /// Partitions of GSI3, so no single index partition takes every active run's writes.
 pub const ACTIVE_SHARDS: u8 = 4;
 /// The table's TTL attribute (epoch seconds).
@@ -53,6 +58,11 @@ pub fn runs_of_workspace(ws: WorkspaceId) -> String {
 /// GSI2 partition of a tenant's runs.
 pub fn runs_of_tenant(ws: WorkspaceId, tenant: TenantId) -> String {
     format!("WS#{ws}#T#{tenant}#RUNS")
+}
+
+/// GSI4 partition of a tenant's runs of one operation type.
+pub fn runs_of_tenant_type(ws: WorkspaceId, tenant: TenantId, operation: OperationType) -> String {
+    format!("WS#{ws}#T#{tenant}#TYPE#{operation}#RUNS")
 }
 
 /// The index sort key of a run: its id, which sorts by creation time.

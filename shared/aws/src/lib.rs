@@ -26,6 +26,11 @@
 //! failed condition's `ALL_OLD` image: one call, no second read. Locks expire through the
 //! `expires_at` TTL attribute only once their run is finished.
 //!
+//! A run also carries `GSI4PK = WS#{ws}#T#{tenant}#TYPE#{type}#RUNS` / `GSI4SK = {run}`: a
+//! tenant's runs of one type, so the latest run of a type (a connection's last check,
+//! onboarding's last inventory) is found however many runs of other types are newer. Runs
+//! written before GSI4 existed carry no GSI4 keys and are not listed by a one-type query.
+//!
 //! A queued or running run also carries `GSI3PK = ACTIVE#{shard}` and `GSI3SK = {due}#{run}`
 //! (see [`reaping`]): the sparse index the reaper queries for runs past its thresholds (`due`
 //! is a queued run's latest dispatch, a running run's lease end or resume time). Every

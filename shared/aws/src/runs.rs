@@ -108,6 +108,12 @@ fn run_item(run: &Run) -> Result<Item, StoreError> {
         keys::runs_of_tenant(run.workspace_id, run.tenant_id),
         keys::run_sort(run.id),
     );
+    let item = with_index(
+        item,
+        Index::Gsi4,
+        keys::runs_of_tenant_type(run.workspace_id, run.tenant_id, run.operation),
+        keys::run_sort(run.id),
+    );
     Ok(match due_by(run) {
         Some(deadline) => with_index(
             item,
@@ -230,14 +236,21 @@ impl Store {
 
     /// A workspace's runs, newest first, from an index query (never a Scan).
     pub async fn list_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
-        let (index, partition) = match q.tenant {
-            Some(t) => (Index::Gsi2, keys::runs_of_tenant(q.workspace, t)),
-            None => (Index::Gsi1, keys::runs_of_workspace(q.workspace)),
+        // One tenant and one type: that type's own partition, so runs of other types,
+        // however many are newer, are never read past (a filter would evaluate them).
+        let one_type = match q.types.as_deref() {
+            Some([only]) => Some(*only),
+            _ => None,
+        };
+        let (index, partition) = match (q.tenant, one_type) {
+            (Some(t), Some(op)) => (Index::Gsi4, keys::runs_of_tenant_type(q.workspace, t, op)),
+            (Some(t), None) => (Index::Gsi2, keys::runs_of_tenant(q.workspace, t)),
+            (None, _) => (Index::Gsi1, keys::runs_of_workspace(q.workspace)),
         };
         let mut p = Placeholders::default();
         let key_cond = p.eq(index.pk(), string_attr(partition.clone()));
         let mut filters = Vec::new();
-        if let Some(types) = &q.types {
+        if let (Some(types), false) = (&q.types, index == Index::Gsi4) {
             filters.push(p.one_of("type", types.iter().map(|t| string_attr(t.as_str()))));
         }
         if let Some(st) = q.status {
