@@ -1222,3 +1222,83 @@ async fn retention_by_days_keeps_younger_sets_and_expires_older_ones() {
     .unwrap();
     assert_eq!(again, Default::default());
 }
+
+/// The navigations a backup folds into a type's snapshot, by the registry: sub-collections,
+/// per-item expansions and assignments.
+fn navigations(ty: &tenantops_graph::ObjectType) -> Vec<&'static str> {
+    use tenantops_graph::registry::{Assignments, ExtraRead};
+    let name = |s: &'static str| s.split(['?', '(']).next().unwrap_or(s);
+    let mut navs: Vec<&'static str> = ty
+        .extra_reads
+        .iter()
+        .filter_map(|r| match r {
+            ExtraRead::SubCollection(s) | ExtraRead::ExpandOnItem(s) => Some(name(s)),
+            ExtraRead::ItemContent => None,
+        })
+        .collect();
+    if ty.assignments != Assignments::None {
+        navs.push("assignments");
+    }
+    navs
+}
+
+#[tokio::test]
+async fn a_backup_of_the_default_tenant_reads_at_most_1_2_graph_requests_per_object_and_every_navigation()
+ {
+    // graph-sim's default tenant: `graph-sim --demo`, 20 objects in each collection.
+    let stack = TestStack::new().await;
+    let counts: Vec<(&str, usize)> = DEMO_COLLECTIONS.iter().map(|p| (*p, 20)).collect();
+    let worker = stack.worker(&counts, policy()).await;
+    let id = schedule(&stack, None, json!({"keep_days": 30})).await;
+    worker.sim.clear_requests();
+    let run = backup(&stack, &worker, &id).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.failures);
+    let all = entries(&stack, set_of(&run)).await;
+    assert_eq!(all.len() as u64, run.counters.succeeded);
+
+    // A count of requests, not a timing: lists carry assignments, settings come 1,000 a page.
+    let graph = worker
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/graph/"))
+        .count();
+    let per_object = graph as f64 / all.len() as f64;
+    assert!(
+        per_object <= 1.2,
+        "{graph} Graph requests for {} objects: {per_object:.3} a object",
+        all.len()
+    );
+
+    // Every snapshot holds the whole object: its properties (script bodies included) and
+    // every navigation the registry names, exactly as graph-sim holds them.
+    let tenant = worker
+        .sim
+        .with_tenant(&worker.entra_tenant_id, |t| t.collections.clone());
+    for entry in &all {
+        let ty = tenantops_graph::ObjectType::named(&entry.object_type).unwrap();
+        let collection = &tenant[ty.path];
+        let mut full = collection
+            .objects
+            .iter()
+            .find(|o| o["id"] == entry.object_id.as_str())
+            .unwrap()
+            .clone();
+        for nav in navigations(ty) {
+            let items = collection
+                .sub_resources
+                .get(&format!("{}/{nav}", entry.object_id))
+                .cloned()
+                .unwrap_or_default();
+            full[nav] = Value::Array(items);
+        }
+        let stored = object(&stack, &entry.snapshot_key).await.unwrap();
+        assert_eq!(
+            stored,
+            tenantops_core::backup::normalize(&full),
+            "{}/{}",
+            entry.object_type,
+            entry.object_id
+        );
+    }
+}

@@ -1,8 +1,9 @@
 //! The Graph client against graph-sim, without the rest of the stack.
 
+use serde_json::Value;
 use tenantops_core::ReasonCode;
 use tenantops_core::secret::SecretString;
-use tenantops_graph::registry::{ApiVersion, Budget, ObjectType};
+use tenantops_graph::registry::{ApiVersion, Assignments, Budget, ObjectType, REGISTRY};
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_graph::{Credentials, GraphClient, GraphConfig, GraphError};
 use tenantops_graph_sim::{GraphSim, SimClient, SimConfig};
@@ -174,4 +175,177 @@ async fn unknown_types_are_refused_before_any_call() {
         GraphError::UnsupportedType("users".into()).reason(),
         ReasonCode::GraphUnsupportedType
     );
+}
+
+/// GETs `path` (below graph-sim's Graph base) with a token: the status and the JSON body.
+async fn raw_get(sim: &GraphSim, client: &GraphClient, path: &str) -> (u16, Value) {
+    let token = client.token(&creds(TENANT, "app", "secret")).await.unwrap();
+    let r = reqwest::Client::new()
+        .get(format!("{}/{path}", sim.graph_base_url()))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn graph_sim_refuses_an_expand_of_a_navigation_the_entity_lacks_as_graph_does() {
+    let (sim, client) = sim(&[
+        ("deviceManagement/assignmentFilters", 3),
+        ("deviceManagement/reusablePolicySettings", 0),
+        ("deviceManagement/roleDefinitions", 2),
+        ("deviceManagement/configurationPolicies", 2),
+    ])
+    .await;
+    for (path, entity) in [
+        (
+            "beta/deviceManagement/assignmentFilters?$expand=assignments",
+            "deviceAndAppManagementAssignmentFilter",
+        ),
+        // Refused before anything is read: an empty collection too.
+        (
+            "beta/deviceManagement/reusablePolicySettings?$expand=assignments",
+            "deviceManagementReusablePolicySetting",
+        ),
+        (
+            "v1.0/deviceManagement/roleDefinitions?$expand=assignments",
+            "roleDefinition",
+        ),
+        (
+            "beta/deviceManagement/configurationPolicies?$expand=settings,relationships",
+            "deviceManagementConfigurationPolicy",
+        ),
+    ] {
+        let (status, body) = raw_get(&sim, &client, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "BadRequest", "{path}");
+        let name = if path.contains("relationships") {
+            "relationships"
+        } else {
+            "assignments"
+        };
+        assert_eq!(
+            body["error"]["message"],
+            format!(
+                "Parsing OData Select and Expand failed: Could not find a property named '{name}' on type 'microsoft.graph.{entity}'."
+            ),
+            "{path}"
+        );
+        assert!(body["error"]["innerError"]["request-id"].is_string());
+    }
+    // The navigations the entities have are accepted, on the list and on an object.
+    let (status, _) = raw_get(
+        &sim,
+        &client,
+        "v1.0/deviceManagement/roleDefinitions?$expand=roleAssignments",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ty = ObjectType::named("configurationPolicies").unwrap();
+    let policies = client
+        .list_all(
+            &creds(TENANT, "app", "secret"),
+            Budget::Intune,
+            &ty.backup_list_path(),
+            false,
+        )
+        .await
+        .unwrap();
+    let id = policies[0]["id"].as_str().unwrap();
+    let (status, one) = raw_get(
+        &sim,
+        &client,
+        &format!("beta/deviceManagement/configurationPolicies/{id}?$expand=assignments,settings"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        one["settings"].is_array() && one["assignments"].is_array(),
+        "{one}"
+    );
+}
+
+#[tokio::test]
+async fn backup_lists_carry_assignments_inline_and_graph_sim_pages_expansions_as_graph_does() {
+    let counts: Vec<(&str, usize)> = REGISTRY
+        .iter()
+        .filter(|t| t.budget == Budget::Intune)
+        .map(|t| (t.path, 7))
+        .collect();
+    let (sim, client) = sim(&counts).await;
+    let c = creds(TENANT, "app", "secret");
+    let tenant = sim.with_tenant(TENANT, |t| t.collections.clone());
+    let mut expanded = 0;
+    for ty in REGISTRY
+        .iter()
+        .filter(|t| t.backup && t.assignments == Assignments::ExpandOnList)
+    {
+        let listed = client
+            .list_all(&c, ty.budget, &ty.backup_list_path(), false)
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 7, "{}", ty.name);
+        let collection = &tenant[ty.path];
+        for o in &listed {
+            let id = o["id"].as_str().unwrap();
+            let held = collection
+                .sub_resources
+                .get(&format!("{id}/assignments"))
+                .cloned()
+                .unwrap_or_default();
+            assert_eq!(o["assignments"], Value::Array(held), "{}/{id}", ty.name);
+        }
+        expanded += 1;
+    }
+    assert!(
+        expanded >= 10,
+        "{expanded} types read assignments on the list"
+    );
+
+    // Graph answers `$expand=definitionValues` with an empty array: read them below the object.
+    let gpc = ObjectType::named("groupPolicyConfigurations").unwrap();
+    let (status, page) = raw_get(
+        &sim,
+        &client,
+        &format!("beta/{}?$expand=definitionValues", gpc.path),
+    )
+    .await;
+    assert_eq!(status, 200);
+    for o in page["value"].as_array().unwrap() {
+        assert_eq!(o["definitionValues"], Value::Array(Vec::new()));
+        let id = o["id"].as_str().unwrap();
+        assert!(!tenant[gpc.path].sub_resources[&format!("{id}/definitionValues")].is_empty());
+    }
+
+    // A settings-catalog list that expands `settings` shrinks its pages, whatever `$top` asks.
+    let (status, page) = raw_get(
+        &sim,
+        &client,
+        "beta/deviceManagement/configurationPolicies?$expand=settings&$top=100",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page["value"].as_array().unwrap().len() <= 2, "{page}");
+    assert!(page["@odata.nextLink"].is_string());
+    // Its settings read 1,000 a page, as the registry reads them: one request per policy.
+    sim.clear_requests();
+    let ty = ObjectType::named("configurationPolicies").unwrap();
+    for (key, settings) in &tenant[ty.path].sub_resources {
+        let Some(id) = key.strip_suffix("/settings") else {
+            continue;
+        };
+        let read = client
+            .list_all(
+                &c,
+                ty.budget,
+                &format!("beta/{}/{id}/settings?$top=1000", ty.path),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(&read, settings);
+    }
+    let reads = sim.requests().len();
+    assert!(reads <= 7 * 2, "{reads} requests for 7 policies' settings");
 }

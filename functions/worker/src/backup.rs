@@ -30,7 +30,7 @@ use tenantops_core::backup::{
 };
 use tenantops_core::reason::ReasonCategory;
 use tenantops_core::{BackupSetId, Counters, Failure, OperationType, ReasonCode, Run};
-use tenantops_graph::registry::{Assignments, ObjectType, REGISTRY};
+use tenantops_graph::registry::{ObjectType, REGISTRY};
 use tenantops_graph::{Credentials, GraphError};
 
 use crate::capture::{Captured, capture, storage};
@@ -39,7 +39,7 @@ use crate::retention;
 
 /// Registry types backed up at the same time; the tenant's budgets pace the requests.
 const TYPE_CONCURRENCY: usize = 4;
-/// Objects of one type read at the same time (each is 1 to 3 Graph requests).
+/// Objects of one type read at the same time (each is 0 to 2 Graph requests beyond its list).
 const OBJECT_CONCURRENCY: usize = 8;
 
 /// Where a backup stands between invocations (the checkpoint's state). Small: links and
@@ -104,16 +104,6 @@ fn scope(run: &Run) -> Vec<Result<&'static ObjectType, String>> {
             .collect(),
         _ => REGISTRY.iter().filter(|t| t.backup).map(Ok).collect(),
     }
-}
-
-/// The full list of a type: every property (no `$select`), assignments when the list can
-/// expand them.
-fn list_path(ty: &ObjectType) -> String {
-    let mut path = format!("{}/{}", ty.version.as_str(), ty.path);
-    if ty.assignments == Assignments::ExpandOnList {
-        path.push_str("?$expand=assignments");
-    }
-    path
 }
 
 pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
@@ -407,7 +397,7 @@ async fn backup_type(
     let mut result = TypeResult {
         ty: ty.name,
         cursor: cursor.unwrap_or(Cursor {
-            next: Some(list_path(ty)),
+            next: Some(ty.backup_list_path()),
             pages: 0,
         }),
         paused: None,
@@ -505,10 +495,13 @@ mod tests {
     fn full_lists_select_nothing_and_expand_assignments_where_the_list_can() {
         let dc = ObjectType::named("deviceConfigurations").expect("registry");
         assert_eq!(
-            list_path(dc),
+            dc.backup_list_path(),
             "v1.0/deviceManagement/deviceConfigurations?$expand=assignments"
         );
-        let cp = ObjectType::named("configurationPolicies").expect("registry");
-        assert_eq!(list_path(cp), "beta/deviceManagement/configurationPolicies");
+        let cp = ObjectType::named("compliancePolicies").expect("registry");
+        assert_eq!(
+            cp.backup_list_path(),
+            "beta/deviceManagement/compliancePolicies"
+        );
     }
 }

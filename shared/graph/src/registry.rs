@@ -87,7 +87,19 @@ const CATALOG: &[&str] = &[
     "settingCount",
     "lastModifiedDateTime",
 ];
+// Settings-catalog settings: the policy's own `/settings` list, 1,000 a page (the Intune
+// portal's own read), so one request reads a policy of up to 1,000 settings where the default
+// page of 25 took several. Not `$expand=settings` on the list: Intune then shrinks the list's
+// pages to fit the payload (about 1 to 2 policies a page, whatever `$top` says), and a type's
+// pages are read one after another while per-policy reads run side by side.
+// https://learn.microsoft.com/graph/api/intune-deviceconfigv2-devicemanagementconfigurationsetting-list?view=graph-rest-beta
+const CATALOG_SETTINGS: &[ExtraRead] = &[ExtraRead::SubCollection("settings?$top=1000")];
 const SETTINGS: &[ExtraRead] = &[ExtraRead::SubCollection("settings")];
+// Script bodies (`scriptContent`, `detectionScriptContent`, `remediationScriptContent`) are
+// null in list answers and come only with the script's own GET, so each script is read once
+// by id; `$expand` cannot carry them (they are properties, not navigations). Microsoft's
+// reference does not say so; observed: https://github.com/Micke-K/IntuneManagement/issues/100
+// ("only available when a single object is retrieved").
 const SCRIPT: &[ExtraRead] = &[ExtraRead::ItemContent];
 
 macro_rules! registry {
@@ -110,33 +122,70 @@ macro_rules! registry {
     };
 }
 
+// How each type is read for a backup. `ExpandOnList` puts `$expand=assignments` on the list
+// (`assignments` is a navigation of each of these types, and `$expand` reads a navigation
+// inline: https://learn.microsoft.com/graph/query-parameters#expand-parameter); the URL
+// beside each says where Microsoft (or, marked "known", well-used public tooling) reads the
+// type that way. A type without such a source keeps its separate reads.
 registry! {
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/Filters/AssociatedFilter_Get.ps1 (deviceConfigurations?$expand=assignments)
     "deviceConfigurations" => "deviceManagement/deviceConfigurations", V1, VERSIONED, ExpandOnList, &[];
-    "configurationPolicies" => "deviceManagement/configurationPolicies", Beta, CATALOG, SubResource, SETTINGS;
+    // On the list, not per item: expanding a single policy's assignments comes back empty for
+    // endpoint-security templates, the list's are right:
+    // https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/3337
+    "configurationPolicies" => "deviceManagement/configurationPolicies", Beta, CATALOG, ExpandOnList, CATALOG_SETTINGS;
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/Filters/AssociatedFilter_Get.ps1 (list), and the
+    // per-item expand of scheduledActionsForRule: https://github.com/microsoftgraph/powershell-intune-samples/blob/master/RBAC/RBAC_ScopeTags_PolicyAssign.ps1
     "deviceCompliancePolicies" => "deviceManagement/deviceCompliancePolicies", V1, VERSIONED, ExpandOnList, &[ExtraRead::ExpandOnItem("scheduledActionsForRule($expand=scheduledActionConfigurations)")];
-    "compliancePolicies" => "deviceManagement/compliancePolicies", Beta, CATALOG, SubResource, SETTINGS;
-    "groupPolicyConfigurations" => "deviceManagement/groupPolicyConfigurations", Beta, NAMED, SubResource, &[ExtraRead::SubCollection("definitionValues?$expand=definition,presentationValues($expand=presentation)")];
+    // No source reads this list with `$expand=assignments`: assignments stay a separate read.
+    "compliancePolicies" => "deviceManagement/compliancePolicies", Beta, CATALOG, SubResource, CATALOG_SETTINGS;
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/Filters/AssociatedFilter_Get.ps1 (groupPolicyConfigurations?$expand=assignments).
+    // Definition values stay a sub-collection: `$expand=definitionValues` answers an empty
+    // array (https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/1521).
+    "groupPolicyConfigurations" => "deviceManagement/groupPolicyConfigurations", Beta, NAMED, ExpandOnList, &[ExtraRead::SubCollection("definitionValues?$expand=definition,presentationValues($expand=presentation)")];
+    // No source reads the (legacy) intents list with `$expand`: separate reads.
     "intents" => "deviceManagement/intents", Beta, NAMED, SubResource, SETTINGS;
-    "deviceManagementScripts" => "deviceManagement/deviceManagementScripts", Beta, NAMED, SubResource, SCRIPT;
-    "deviceShellScripts" => "deviceManagement/deviceShellScripts", Beta, NAMED, SubResource, SCRIPT;
+    // Known: deviceManagementScripts?$expand=assignments (Microsoft's sample expands the list's
+    // older navigation, groupAssignments:
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/DeviceConfiguration/DeviceManagementScripts_Get.ps1).
+    // The body still needs the script's own GET (see SCRIPT).
+    "deviceManagementScripts" => "deviceManagement/deviceManagementScripts", Beta, NAMED, ExpandOnList, SCRIPT;
+    // Known: deviceShellScripts?$expand=assignments.
+    "deviceShellScripts" => "deviceManagement/deviceShellScripts", Beta, NAMED, ExpandOnList, SCRIPT;
+    // No source: separate reads.
     "deviceCustomAttributeShellScripts" => "deviceManagement/deviceCustomAttributeShellScripts", Beta, NAMED, SubResource, SCRIPT;
-    "deviceHealthScripts" => "deviceManagement/deviceHealthScripts", Beta, NAMED, SubResource, SCRIPT;
+    // Known: deviceHealthScripts?$expand=assignments (remediations).
+    "deviceHealthScripts" => "deviceManagement/deviceHealthScripts", Beta, NAMED, ExpandOnList, SCRIPT;
+    // No source: separate reads.
     "deviceComplianceScripts" => "deviceManagement/deviceComplianceScripts", Beta, NAMED, SubResource, SCRIPT;
-    "deviceEnrollmentConfigurations" => "deviceManagement/deviceEnrollmentConfigurations", V1, VERSIONED, SubResource, &[];
-    "windowsAutopilotDeploymentProfiles" => "deviceManagement/windowsAutopilotDeploymentProfiles", Beta, NAMED, SubResource, &[];
-    "windowsFeatureUpdateProfiles" => "deviceManagement/windowsFeatureUpdateProfiles", Beta, NAMED, SubResource, &[];
+    // Known: deviceEnrollmentConfigurations?$expand=assignments (enrollment restrictions, ESP).
+    "deviceEnrollmentConfigurations" => "deviceManagement/deviceEnrollmentConfigurations", V1, VERSIONED, ExpandOnList, &[];
+    // Known: windowsAutopilotDeploymentProfiles?$expand=assignments.
+    "windowsAutopilotDeploymentProfiles" => "deviceManagement/windowsAutopilotDeploymentProfiles", Beta, NAMED, ExpandOnList, &[];
+    // Known: windowsFeatureUpdateProfiles?$expand=assignments.
+    "windowsFeatureUpdateProfiles" => "deviceManagement/windowsFeatureUpdateProfiles", Beta, NAMED, ExpandOnList, &[];
+    // No source for the quality and driver update profiles: separate reads.
     "windowsQualityUpdateProfiles" => "deviceManagement/windowsQualityUpdateProfiles", Beta, NAMED, SubResource, &[];
     "windowsDriverUpdateProfiles" => "deviceManagement/windowsDriverUpdateProfiles", Beta, NAMED, SubResource, &[];
     "assignmentFilters" => "deviceManagement/assignmentFilters", Beta, NAMED, None, &[];
     "roleScopeTags" => "deviceManagement/roleScopeTags", Beta, NAMED, SubResource, &[];
     "reusablePolicySettings" => "deviceManagement/reusablePolicySettings", Beta, NAMED, None, &[];
     "managedAppPolicies" => "deviceAppManagement/managedAppPolicies", V1, VERSIONED, None, &[];
-    "iosManagedAppProtections" => "deviceAppManagement/iosManagedAppProtections", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
-    "androidManagedAppProtections" => "deviceAppManagement/androidManagedAppProtections", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
+    // Each protection is read by id anyway (for its apps): its assignments come with that GET,
+    // as in Microsoft's sample (`$expand=deploymentSummary,apps,assignments`):
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/AppProtectionPolicy/ManagedAppPolicy_Get.ps1
+    "iosManagedAppProtections" => "deviceAppManagement/iosManagedAppProtections", V1, VERSIONED, ExpandPerItem, &[ExtraRead::ExpandOnItem("apps")];
+    "androidManagedAppProtections" => "deviceAppManagement/androidManagedAppProtections", V1, VERSIONED, ExpandPerItem, &[ExtraRead::ExpandOnItem("apps")];
+    // No source for Windows protections: separate reads.
     "windowsManagedAppProtections" => "deviceAppManagement/windowsManagedAppProtections", Beta, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
-    "targetedManagedAppConfigurations" => "deviceAppManagement/targetedManagedAppConfigurations", V1, VERSIONED, SubResource, &[ExtraRead::ExpandOnItem("apps")];
-    "mobileAppConfigurations" => "deviceAppManagement/mobileAppConfigurations", V1, VERSIONED, SubResource, &[];
-    "mobileApps" => "deviceAppManagement/mobileApps", V1, NAMED, SubResource, &[];
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/Applications/MobileAppConfiguration_Get.ps1 (`('{id}')?$expand=apps,assignments`)
+    "targetedManagedAppConfigurations" => "deviceAppManagement/targetedManagedAppConfigurations", V1, VERSIONED, ExpandPerItem, &[ExtraRead::ExpandOnItem("apps")];
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/Applications/MobileAppConfiguration_Get.ps1 (mobileAppConfigurations?$expand=assignments)
+    "mobileAppConfigurations" => "deviceAppManagement/mobileAppConfigurations", V1, VERSIONED, ExpandOnList, &[];
+    // https://github.com/microsoftgraph/powershell-intune-samples/blob/master/Filters/AssociatedFilter_Get.ps1 (mobileApps?$expand=assignments)
+    "mobileApps" => "deviceAppManagement/mobileApps", V1, NAMED, ExpandOnList, &[];
+    // No source for policy sets, terms and conditions, notification templates, role
+    // definitions and scope tags: their reads are unchanged.
     "policySets" => "deviceAppManagement/policySets", Beta, NAMED, SubResource, &[ExtraRead::ExpandOnItem("items")];
     "notificationMessageTemplates" => "deviceManagement/notificationMessageTemplates", V1, NAMED, None, &[ExtraRead::ExpandOnItem("localizedNotificationMessages")];
     "termsAndConditions" => "deviceManagement/termsAndConditions", V1, VERSIONED, SubResource, &[];
@@ -159,18 +208,26 @@ impl ObjectType {
         REGISTRY.iter().filter(|t| t.budget != Budget::Directory)
     }
 
-    /// The list URL path (version and collection) with the inventory `$select`.
+    /// The inventory's list URL path (version and collection) with its `$select`. No
+    /// `$expand`: the inventory keeps only the selected fields, so expanded assignments would
+    /// only make its pages heavier.
     pub fn list_path(&self) -> String {
-        let mut q = format!(
+        format!(
             "{}/{}?$select={}",
             self.version.as_str(),
             self.path,
             self.select.join(",")
-        );
+        )
+    }
+
+    /// The backup's list URL path: every property (no `$select`), and assignments inline
+    /// where the registry reads them on the list.
+    pub fn backup_list_path(&self) -> String {
+        let mut path = format!("{}/{}", self.version.as_str(), self.path);
         if self.assignments == Assignments::ExpandOnList {
-            q.push_str("&$expand=assignments");
+            path.push_str("?$expand=assignments");
         }
-        q
+        path
     }
 }
 
@@ -273,11 +330,20 @@ mod tests {
     }
 
     #[test]
-    fn list_paths_carry_version_select_and_assignment_expansion() {
+    fn inventory_lists_select_and_backup_lists_expand_assignments_where_the_list_can() {
         let t = ObjectType::named("deviceConfigurations").expect("registered");
         assert_eq!(
             t.list_path(),
-            "v1.0/deviceManagement/deviceConfigurations?$select=id,displayName,description,lastModifiedDateTime,version&$expand=assignments"
+            "v1.0/deviceManagement/deviceConfigurations?$select=id,displayName,description,lastModifiedDateTime,version"
+        );
+        assert_eq!(
+            t.backup_list_path(),
+            "v1.0/deviceManagement/deviceConfigurations?$expand=assignments"
+        );
+        let tags = ObjectType::named("roleScopeTags").expect("registered");
+        assert_eq!(
+            tags.backup_list_path(),
+            "beta/deviceManagement/roleScopeTags"
         );
     }
 }

@@ -10,7 +10,8 @@
 //! - **Graph reads** under `{graph_base}/v1.0` and `/beta`: collections with paging by opaque,
 //!   tamper-checked `$skiptoken` nextLinks (occasionally an empty page that still links on),
 //!   `$top` (directory: 400 above the maximum; Intune: capped), `$select`, `$expand` of
-//!   navigations (e.g. `assignments`), `$count` (directory: needs `ConsistencyLevel:
+//!   the navigations each entity has (`expand.rs`: others answer Graph's 400; settings-catalog
+//!   lists expanding `settings` page by 2; `definitionValues` expands empty), `$count` (directory: needs `ConsistencyLevel:
 //!   eventual` on every page), the `eq`/`startswith` forms of `$filter`; objects by id and
 //!   navigation collections below them (`/assignments`, `/settings` pages of 25,
 //!   `/definitionValues/{id}/presentationValues`, `/scheduledActionsForRule`, ...). Settings
@@ -49,6 +50,7 @@
 
 mod config;
 mod cursor;
+mod expand;
 mod generate;
 mod reply;
 mod rng;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{Collection, SimConfig, SimTenant, Throttling};
 use crate::cursor::{self, TokenKind};
+use crate::expand::{self, Expansion};
 use crate::reply::{Reply, RequestIds, graph_error, sts_error};
 use crate::rng::{Rng, fnv1a, mix, unit};
 use crate::throttle::{Buckets, Budget};
@@ -994,6 +995,12 @@ impl Sim {
             _ => &[],
         };
         let whole_collection = matches!(items, Items::Collection);
+        // Graph parses `$expand` before it reads: a refused name is refused on every page.
+        if let (true, Some(c)) = (whole_collection, collection)
+            && let Err(message) = expand::check(collection_key, c, &query.expand())
+        {
+            return graph_error(400, bad, &message, ids);
+        }
         let page = match query.get("$top") {
             None => page_size.max(1),
             Some(raw) => match raw.parse::<usize>() {
@@ -1010,6 +1017,10 @@ impl Sim {
                     );
                 }
             },
+        };
+        let page = match expand::page_cap(collection_key, &query.expand()) {
+            Some(cap) if whole_collection => page.min(cap),
+            _ => page,
         };
         let advanced = query.get("$count").is_some() || query.get("$search").is_some();
         if dir && advanced && !call.consistency_eventual {
@@ -1841,17 +1852,10 @@ fn not_found_message(directory: bool, id: &str) -> String {
 
 /// Whether objects of this collection have the navigation `name` (even if empty here).
 fn supports_navigation(key: &str, collection: &Collection, name: &str) -> bool {
-    (name == "assignments"
-        && (key.starts_with("deviceManagement/") || key.starts_with("deviceAppManagement/")))
-        // Navigations Graph has that the generator leaves empty.
-        || (name == "apps" && key == "deviceAppManagement/targetedManagedAppConfigurations")
-        || (name == "roleAssignments" && key == "deviceManagement/roleDefinitions")
-        || collection
-            .sub_resources
-            .keys()
-            .any(|k| k.split_once('/').is_some_and(|(_, nav)| nav == name))
+    expand::has_navigation(key, collection, name)
 }
 
+/// The object with its `$select` and `$expand` applied, as `expand.rs` rules.
 fn shape_with(
     object: &Value,
     collection: &Collection,
@@ -1863,14 +1867,13 @@ fn shape_with(
     let id = object.get("id").and_then(Value::as_str).unwrap_or_default();
     for name in expand {
         let nav_key = format!("{id}/{name}");
-        let items = match collection.sub_resources.get(&nav_key) {
-            Some(items) => items.clone(),
-            None if supports_navigation(key, collection, name) => Vec::new(),
-            None => {
-                return Err(format!(
-                    "Could not find a property named '{name}' on this type."
-                ));
-            }
+        let items = match expand::expansion(key, collection, name)? {
+            Expansion::Inline => collection
+                .sub_resources
+                .get(&nav_key)
+                .cloned()
+                .unwrap_or_default(),
+            Expansion::Empty => Vec::new(),
         };
         if let Some(map) = shaped.as_object_mut() {
             map.insert(name.clone(), Value::Array(items));
