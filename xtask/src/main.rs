@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 fn main() -> ExitCode {
     match run() {
@@ -85,15 +85,7 @@ fn local(root: &Path) -> anyhow::Result<ExitCode> {
     let stop = stop_flag()?;
     install::all(root)?;
     let stack = emulators::Stack::start(root)?;
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--package", "tenantops-local"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building tenantops-local failed");
-    }
-    let binary = target_dir(root).join("debug").join("tenantops-local");
+    let binary = localstack::build(root, &target_dir(root))?;
     let mut host = Command::new(&binary)
         .current_dir(root)
         .envs(stack.env())

@@ -13,14 +13,26 @@ const CLIENT_ID: &str = "0d9c8b7a-6f5e-4d3c-2b1a-098f7e6d5c4b";
 const SECRET: &str = "admin-test-secret";
 const CONFIGS: &str = "deviceManagement/deviceConfigurations";
 
-/// One request; status and JSON body (`Null` when empty).
-async fn send(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+/// One request (a bearer token, a body of a media type); status and JSON body (`Null` when
+/// empty).
+async fn send(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&str, String)>,
+) -> (u16, Value) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut request = hyper::Request::builder().method(method).uri(url);
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));
     }
-    let payload = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let payload = match body {
+        Some((media_type, text)) => {
+            request = request.header("content-type", media_type);
+            Bytes::from(text)
+        }
+        None => Bytes::new(),
+    };
     let response = client
         .request(request.body(Full::new(payload)).expect("request"))
         .await
@@ -40,6 +52,11 @@ async fn send(method: &str, url: &str, token: Option<&str>, body: Option<Value>)
     (status, body)
 }
 
+/// A JSON body.
+fn json_body(value: Value) -> Option<(&'static str, String)> {
+    Some(("application/json", value.to_string()))
+}
+
 async fn sim() -> (GraphSim, String) {
     let config = SimConfig::generated(
         TENANT,
@@ -47,33 +64,16 @@ async fn sim() -> (GraphSim, String) {
         &[("groups", 3), (CONFIGS, 3)],
     );
     let sim = GraphSim::start(config).await.expect("sim");
-    let (status, body) = {
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let form = format!(
-            "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={SECRET}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
-        );
-        let request = hyper::Request::builder()
-            .method("POST")
-            .uri(format!(
-                "{}/{TENANT}/oauth2/v2.0/token",
-                sim.login_base_url()
-            ))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(form)))
-            .expect("request");
-        let response = client.request(request).await.expect("response");
-        let status = response.status().as_u16();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        (
-            status,
-            serde_json::from_slice::<Value>(&bytes).expect("json"),
-        )
-    };
+    let form = format!(
+        "grant_type=client_credentials&client_id={CLIENT_ID}&client_secret={SECRET}&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+    );
+    let (status, body) = send(
+        "POST",
+        &format!("{}/{TENANT}/oauth2/v2.0/token", sim.login_base_url()),
+        None,
+        Some(("application/x-www-form-urlencoded", form)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     let token = body["access_token"].as_str().expect("token").to_owned();
     (sim, token)
@@ -96,7 +96,7 @@ async fn a_patch_changes_the_object_graph_serves_and_stamps_it_as_modified() {
         "PATCH",
         &admin(&sim, &format!("{CONFIGS}/{id}")),
         None,
-        Some(json!({"passwordMinimumLength": length + 4, "displayName": "Edited"})),
+        json_body(json!({"passwordMinimumLength": length + 4, "displayName": "Edited"})),
     )
     .await;
     assert_eq!(status, 200, "{after}");
@@ -195,7 +195,7 @@ async fn refusals_change_nothing() {
             405,
         ),
     ] {
-        let (status, answer) = send(method, &url, None, body).await;
+        let (status, answer) = send(method, &url, None, body.and_then(json_body)).await;
         assert_eq!(status, want, "{method} {url}: {answer}");
         assert!(answer["error"]["code"].is_string(), "{answer}");
     }
