@@ -4,17 +4,27 @@
 //! or a body that violates its schema. Loopback only, a fixed seed and a bounded number of
 //! examples per operation, so CI runs it in a few minutes.
 
-use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 
-use crate::{emulators, install};
+use crate::localstack::{field, start_host};
+use crate::{emulators, install, localstack};
+
+/// The owner's token on every seeding request.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
+    localstack::http(addr, method, path, Some(token), body)
+}
 
 /// Every check here must hold for every generated request.
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance";
@@ -23,128 +33,6 @@ const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_co
 /// workers met "AST constructor recursion depth mismatch" inside schemathesis.)
 const MAX_EXAMPLES: &str = "100";
 const SEED: &str = "20261124";
-
-/// The demo stack on a free loopback port, stopped when dropped.
-struct LocalHost {
-    child: Child,
-}
-
-impl LocalHost {
-    /// Stops the stack as a developer's Ctrl-C or a service manager does (SIGTERM), and
-    /// checks it shut down cleanly: exited within 30 s and removed its `stack.json`, so a
-    /// stale file never points at dead ports.
-    fn stop(mut self, stack_file: &Path) -> anyhow::Result<()> {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .context("sending SIGTERM to tenantops-local")?;
-        if !sent.success() {
-            bail!("could not signal tenantops-local ({pid})");
-        }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.child.try_wait()?.is_none() {
-            if Instant::now() > deadline {
-                bail!("tenantops-local did not stop within 30 s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if stack_file.exists() {
-            bail!("tenantops-local stopped but left {}", stack_file.display());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for LocalHost {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    let l = TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(l.local_addr()?.port())
-}
-
-/// Starts `tenantops-local` with its state in `state_dir` and waits until it has written
-/// `stack.json` and listens.
-fn start_host(
-    root: &Path,
-    binary: &Path,
-    state_dir: &Path,
-    stack: &emulators::Stack,
-) -> anyhow::Result<(LocalHost, Value)> {
-    let stack_file = state_dir.join("stack.json");
-    let _ = std::fs::remove_file(&stack_file);
-    let port = free_port()?;
-    let log = state_dir.join("local.log");
-    let child = Command::new(binary)
-        .current_dir(root)
-        .envs(stack.env())
-        .env("TENANTOPS_API_PORT", port.to_string())
-        .env("TENANTOPS_STATE_DIR", state_dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(File::create(&log)?)
-        .stderr(File::create(state_dir.join("local.err.log"))?)
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let mut host = LocalHost { child };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if let Some(status) = host.child.try_wait()? {
-            bail!(
-                "tenantops-local exited ({status}) before serving; see {}",
-                state_dir.join("local.err.log").display()
-            );
-        }
-        if stack_file.is_file()
-            && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("tenantops-local did not serve on {addr} within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let info: Value = serde_json::from_slice(&std::fs::read(&stack_file)?)
-        .with_context(|| format!("reading {}", stack_file.display()))?;
-    Ok((host, info))
-}
-
-/// One HTTP/1.1 request to the local stack (loopback, `Connection: close`): status and JSON.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    token: &str,
-    body: Option<&Value>,
-) -> anyhow::Result<(u16, Value)> {
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw)?;
-    let (head, payload) = raw
-        .split_once("\r\n\r\n")
-        .with_context(|| format!("{method} {path}: no HTTP response"))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .with_context(|| format!("{method} {path}: no status"))?;
-    Ok((status, serde_json::from_str(payload).unwrap_or(Value::Null)))
-}
 
 /// Ids the operations can reach past their 404 with: a backup schedule, a backup set its
 /// run-now wrote (the stack's worker runs it against graph-sim), a run, a restore preview.
@@ -292,25 +180,11 @@ struct Seeded {
     spare_tenant: String,
 }
 
-fn field<'v>(info: &'v Value, pointer: &str) -> anyhow::Result<&'v str> {
-    info.pointer(pointer)
-        .and_then(Value::as_str)
-        .with_context(|| format!("stack.json has no {pointer}"))
-}
-
 pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     install::all(root)?;
     install::schemathesis(root)?;
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--package", "tenantops-local"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building tenantops-local failed");
-    }
-    let binary = target_dir.join("debug").join("tenantops-local");
+    let binary = localstack::build(root, target_dir)?;
     // Its own state directory: a developer's `cargo xtask local` keeps its stack.json.
     let state_dir: PathBuf = install::local_dir(root).join("fuzz");
     std::fs::create_dir_all(&state_dir)?;

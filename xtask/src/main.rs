@@ -6,16 +6,23 @@
 //! - `cargo xtask lint-infra`: cfn-lint (and `sam validate --lint`) on the SAM template.
 //! - `cargo xtask build-lambdas`: every function, built for arm64 Lambda and zipped.
 //! - `cargo xtask fuzz-api`: schemathesis against a local stack, from the API's OpenAPI document.
+//! - `cargo xtask readme`: the README's shell examples, in order, against a local stack.
+//! - `cargo xtask demo-drift`: the running local stack's demo tenant drifts from its backups.
+//! - `cargo xtask smoke --api URL --token-command CMD`: a post-deploy check of an API.
 //!
 //! xtask is the developer's terminal: it prints to it directly.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod drift;
 mod emulators;
 mod fuzz;
 mod infra;
 mod install;
 mod lambdas;
+mod localstack;
+mod readme;
+mod smoke;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -23,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 fn main() -> ExitCode {
     match run() {
@@ -49,9 +56,12 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("bench") => bench::run(&root, &target_dir(&root)),
         Some("build-lambdas") => lambdas::build(&root, &target_dir(&root)),
         Some("fuzz-api") => fuzz::run(&root, &target_dir(&root)),
+        Some("readme") => readme::run(&root, &target_dir(&root)),
+        Some("demo-drift") => drift::run(&root, &args[1..]),
+        Some("smoke") => smoke::run(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api>"
+                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api | readme | demo-drift [--stack FILE] | smoke --api URL --token-command CMD>"
             );
             Ok(ExitCode::from(2))
         }
@@ -75,15 +85,7 @@ fn local(root: &Path) -> anyhow::Result<ExitCode> {
     let stop = stop_flag()?;
     install::all(root)?;
     let stack = emulators::Stack::start(root)?;
-    let status = Command::new("cargo")
-        .args(["build", "--quiet", "--package", "tenantops-local"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    if !status.success() {
-        bail!("building tenantops-local failed");
-    }
-    let binary = target_dir(root).join("debug").join("tenantops-local");
+    let binary = localstack::build(root, &target_dir(root))?;
     let mut host = Command::new(&binary)
         .current_dir(root)
         .envs(stack.env())

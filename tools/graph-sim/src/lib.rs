@@ -38,6 +38,8 @@
 //! - **Faults** on demand ([`Fault`]): 429s, 503/504s, permanent 403s, arbitrary error bodies,
 //!   token endpoint errors.
 //! - **Latency** on demand ([`GraphSim::set_delay`]): a fixed delay before every request.
+//! - **Admin routes** under `/admin/` (not Graph; see the `admin` module): list, change and
+//!   delete a tenant's objects over HTTP, as an administrator would in the portal.
 //!
 //! # Not simulated
 //!
@@ -48,6 +50,7 @@
 //! writes, and eventual consistency delays (writes are visible at once). Faults do not apply
 //! to the `$batch` envelope itself, only to its items.
 
+mod admin;
 mod config;
 mod cursor;
 mod expand;

@@ -184,8 +184,16 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
             )
             .with_header("Cache-Control", "no-cache")
             .with_header("Strict-Transport-Security", "max-age=31536000")
+    } else if let Some(rest) = path.strip_prefix("/admin/") {
+        content_type = "application/json; charset=utf-8";
+        crate::admin::handle(&mut sim, &method, rest, &body, &ids)
     } else {
-        graph_error(404, "NotFound", "graph-sim serves /graph and /login.", &ids)
+        graph_error(
+            404,
+            "NotFound",
+            "graph-sim serves /graph, /login and /admin.",
+            &ids,
+        )
     };
     drop(sim);
     into_response(reply, content_type)

@@ -385,6 +385,10 @@ impl Sim {
         self.buckets = Buckets::default();
     }
 
+    pub(crate) fn has_tenant(&self, tenant_id: &str) -> bool {
+        self.tenants.contains_key(&tenant_id.to_lowercase())
+    }
+
     pub(crate) fn with_tenant<R>(
         &mut self,
         tenant_id: &str,
@@ -1953,7 +1957,7 @@ fn string_literal(s: &str) -> Option<String> {
         .map(|s| s.replace("''", "'"))
 }
 
-fn intune_now() -> String {
+pub(crate) fn intune_now() -> String {
     format!("{}0Z", Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f"))
 }
 
