@@ -68,6 +68,37 @@ async fn a_request_graph_refuses_is_rejected_not_unavailable() {
 }
 
 #[tokio::test]
+async fn graph_sim_refuses_top_on_directory_role_definitions_as_graph_does() {
+    let (_sim, client) = sim(&[("roleManagement/directory/roleDefinitions", 3)]).await;
+    let c = creds(TENANT, "app", "secret");
+    let path = "v1.0/roleManagement/directory/roleDefinitions";
+    let refused = client
+        .page(
+            &c,
+            Budget::Directory,
+            &format!("{path}?$top=1&$select=id"),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.reason(),
+        ReasonCode::GraphRequestRejected,
+        "{refused:?}"
+    );
+    // What the connection check asks instead is answered.
+    client
+        .page(
+            &c,
+            Budget::Directory,
+            &format!("{path}?$filter=displayName eq 'Global Reader'"),
+            false,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
 async fn a_rotated_connection_gets_a_new_token_at_once_and_a_check_always_does() {
     let (sim, client) = sim(&[("groups", 1)]).await;
     let groups = ObjectType::named("groups").unwrap();

@@ -117,6 +117,10 @@ fn merge(root: &Path, fresh: &Value) -> anyhow::Result<Value> {
     let date = fresh["date"].clone();
     if let (Value::Object(stored), Value::Object(measured)) = (&mut report, fresh) {
         for (name, value) in measured.iter().filter(|(k, _)| *k != "date") {
+            if value.get("error").is_some() {
+                eprintln!("xtask: {name} failed; its earlier figures (if any) are kept");
+                continue;
+            }
             stored.insert(name.clone(), value.clone());
             let dates = stored.entry("dates").or_insert_with(|| json!({}));
             dates[name.as_str()] = date.clone();
@@ -170,6 +174,15 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         serde_json::from_slice(&out.stdout).context("the bench printed no JSON report")?;
     println!("{}", serde_json::to_string_pretty(&fresh)?);
     let report = merge(root, &fresh)?;
+    let failed: Vec<&String> = fresh
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(_, v)| v.get("error").is_some())
+                .map(|(k, _)| k)
+                .collect()
+        })
+        .unwrap_or_default();
 
     let md = format!(
         r#"# Benchmarks
@@ -236,7 +249,12 @@ it must never send a request inside a Retry-After window.
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(root.join("docs/benchmarks.md"), md)?;
     eprintln!("xtask: wrote docs/benchmarks.md");
-    Ok(ExitCode::SUCCESS)
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: failed measurements: {failed:?}");
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// Per registry type: list pages and reads below objects (`by_type` of a Graph cost).

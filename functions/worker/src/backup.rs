@@ -427,7 +427,7 @@ async fn backup_type(
                 .await?;
                 result.failures.push(Failure {
                     object_ref: Some(ty.name.to_owned()),
-                    ..Failure::of(e.reason())
+                    ..e.failure()
                 });
                 result.cursor.next = None;
                 break;

@@ -80,7 +80,7 @@ pub(crate) async fn capture(
             tracing::warn!(object_type = ty.name, reason = %e.reason(), "object could not be read");
             return Ok(Captured::Failed(Failure {
                 object_ref: Some(object_ref),
-                ..Failure::of(e.reason())
+                ..e.failure()
             }));
         }
         Err(e) => return Err(Stop::from(e)),

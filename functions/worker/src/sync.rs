@@ -413,7 +413,7 @@ pub async fn role_definitions(job: Job<'_>) -> Result<Report, Stop> {
             Err(e @ GraphError::Token { .. }) => return Err(e.into()),
             Err(e) => failures.push(Failure {
                 object_ref: Some(type_name.into()),
-                ..Failure::of(e.reason())
+                ..e.failure()
             }),
         }
     }

@@ -198,7 +198,15 @@ async fn main() -> anyhow::Result<()> {
     for name in names {
         eprintln!("tenantops-bench: {name}");
         let started = Instant::now();
-        let value = measure(name).await?;
+        // One failed measurement does not cost the others: it is reported as an error,
+        // and `cargo xtask bench` keeps that measurement's earlier figures.
+        let value = match measure(name).await {
+            Ok(value) => value,
+            Err(e) => {
+                eprintln!("tenantops-bench: {name} FAILED: {e:#}");
+                json!({ "error": format!("{e:#}") })
+            }
+        };
         eprintln!("tenantops-bench: {name} done in {:.0?}", started.elapsed());
         report.insert(name.to_owned(), value);
     }

@@ -1005,6 +1005,20 @@ impl Sim {
         {
             return graph_error(400, bad, &message, ids);
         }
+        // The directory's role definitions list takes only `$filter` (id, displayName,
+        // isBuiltIn) and `$expand`; Graph refuses `$top` there
+        // (https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions,
+        // "Optional query parameters"), answering 400 "Query option 'Top' is not allowed".
+        if collection_key == "roleManagement/directory/roleDefinitions"
+            && query.get("$top").is_some()
+        {
+            return graph_error(
+                400,
+                bad,
+                "Query option 'Top' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.",
+                ids,
+            );
+        }
         let page = match query.get("$top") {
             None => page_size.max(1),
             Some(raw) => match raw.parse::<usize>() {
