@@ -1086,12 +1086,15 @@ async fn only_the_worker_holding_the_runs_lease_can_take_a_restore_item() {
             );
         }
     }
-    let item = stack
-        .store()
-        .restore_item(stack.demo.workspace_id, stack.demo.tenant_id, restore_id, 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let item_now = || async {
+        stack
+            .store()
+            .restore_item(ws, tenant, restore_id, 0)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let item = item_now().await;
     assert_eq!(item.owner.as_deref(), Some("owner-3"));
     assert_eq!(item.attempts, 1);
 
@@ -1110,11 +1113,6 @@ async fn only_the_worker_holding_the_runs_lease_can_take_a_restore_item() {
         matches!(late, Err(tenantops_aws::StoreError::TransitionRefused)),
         "{late:?}"
     );
-    let item = stack
-        .store()
-        .restore_item(stack.demo.workspace_id, stack.demo.tenant_id, restore_id, 0)
-        .await
-        .unwrap()
-        .unwrap();
+    let item = item_now().await;
     assert_eq!(item.attempts, 1, "the late attempt changed nothing");
 }
