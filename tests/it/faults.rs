@@ -36,6 +36,7 @@ async fn tenant_runs(stack: &TestStack) -> Vec<Run> {
             types: None,
             status: None,
             active: None,
+            problem: None,
             limit: 100,
             after: None,
         })

@@ -26,6 +26,7 @@ mod scheduler;
 mod schedules;
 mod start;
 mod store;
+mod system;
 mod template;
 mod tidy;
 mod worker;

@@ -473,15 +473,17 @@ async fn every_listed_route_is_served_and_other_methods_on_its_path_are_405() {
         let concrete = concrete.join("/");
         for method in METHODS {
             let key = format!("{method} {path}");
-            let reply = stack
-                .call(
-                    ApiCall {
-                        method,
-                        ..ApiCall::get(concrete.clone())
-                    }
-                    .by(owner),
-                )
-                .await;
+            let call = ApiCall {
+                method,
+                ..ApiCall::get(concrete.clone())
+            };
+            // The system plane exists for platform operators only.
+            let call = if path.starts_with("/v1/system/") {
+                call.with_token(stack.platform_token(&stack.users().platform))
+            } else {
+                call.by(owner)
+            };
+            let reply = stack.call(call).await;
             match tenantops_api::ROUTES.iter().find(|k| **k == key) {
                 Some(listed) => {
                     assert!(
@@ -943,6 +945,79 @@ async fn every_route_answers_as_the_document_says() {
     };
     c.expect(SETTINGS, settings(true).by(owner), 200).await;
     c.expect(SETTINGS, settings(true).by(readonly), 403).await;
+    const WORKSPACE: &str = "GET /v1/workspaces/{ws}";
+    c.expect(WORKSPACE, c.req(WORKSPACE, &[&ws]).by(readonly), 200)
+        .await;
+    c.expect(WORKSPACE, c.req(WORKSPACE, &[&ws]).by(outsider), 404)
+        .await;
+
+    // The system plane (platform operators only).
+    let platform = stack.platform_token(&users.platform);
+    const SYSTEM_RUNS: &str = "GET /v1/system/operations";
+    const SYSTEM_RUN: &str = "GET /v1/system/operations/{run}";
+    const SYSTEM_WORKSPACES: &str = "GET /v1/system/workspaces";
+    const SYSTEM_WORKSPACE: &str = "GET /v1/system/workspaces/{ws}";
+    let listed = c
+        .expect(
+            SYSTEM_RUNS,
+            with_query(c.req(SYSTEM_RUNS, &[]), "limit=1&problem=failed")
+                .with_token(platform.clone()),
+            200,
+        )
+        .await;
+    assert!(listed.body["items"].is_array(), "{}", listed.body);
+    c.expect(
+        SYSTEM_RUNS,
+        c.req(SYSTEM_RUNS, &[]).with_token(platform.clone()),
+        200,
+    )
+    .await;
+    c.expect(
+        SYSTEM_RUNS,
+        with_query(c.req(SYSTEM_RUNS, &[]), "problem=odd").with_token(platform.clone()),
+        400,
+    )
+    .await;
+    c.expect(SYSTEM_RUNS, c.req(SYSTEM_RUNS, &[]).by(owner), 404)
+        .await;
+    c.expect(
+        SYSTEM_RUN,
+        c.req(SYSTEM_RUN, &[&run]).with_token(platform.clone()),
+        200,
+    )
+    .await;
+    c.expect(
+        SYSTEM_RUN,
+        c.req(SYSTEM_RUN, &[&RunId::new()])
+            .with_token(platform.clone()),
+        404,
+    )
+    .await;
+    c.expect(
+        SYSTEM_WORKSPACES,
+        c.req(SYSTEM_WORKSPACES, &[]).with_token(platform.clone()),
+        200,
+    )
+    .await;
+    c.expect(
+        SYSTEM_WORKSPACES,
+        with_query(c.req(SYSTEM_WORKSPACES, &[]), "limit=500").with_token(platform.clone()),
+        400,
+    )
+    .await;
+    c.expect(
+        SYSTEM_WORKSPACE,
+        c.req(SYSTEM_WORKSPACE, &[&ws]).with_token(platform.clone()),
+        200,
+    )
+    .await;
+    c.expect(
+        SYSTEM_WORKSPACE,
+        c.req(SYSTEM_WORKSPACE, &[&WorkspaceId::new()])
+            .with_token(platform),
+        404,
+    )
+    .await;
 
     // Backup schedules, their manual backups, the sets they write.
     const SCHEDULES: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules";

@@ -632,6 +632,7 @@ async fn a_backlog_five_times_the_dispatch_deadline_is_waited_out_and_every_run_
             types: None,
             status: None,
             active: None,
+            problem: None,
             limit: 100,
             after: None,
         })

@@ -40,7 +40,30 @@ fn is_route_key(line: &str) -> bool {
     .any(|m| inner.starts_with(m))
 }
 
-/// Every operations URL in a response comes from `shared/core/src/links.rs`.
+/// Whether `source` builds an operations URL of either plane (admin `/v1/operations...`,
+/// `.../operations?...`, or anything under `/v1/system/`). Route keys ("GET
+/// /v1/operations/{run}" in the router's ROUTES table) name templates, not URLs a response
+/// carries, and comments mint nothing: both are skipped.
+fn mints_operations_url(source: &str) -> bool {
+    let code: String = source
+        .lines()
+        .filter(|l| !is_route_key(l) && !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    [
+        "/v1/operations",
+        "}/operations",
+        "/operations?",
+        "/operations\"",
+        "operations/{",
+        "/v1/system/",
+    ]
+    .iter()
+    .any(|p| code.contains(p))
+}
+
+/// Every operations URL in a response, of either plane, comes from
+/// `shared/core/src/links.rs`.
 #[test]
 fn only_the_links_module_mints_operations_urls() {
     let root = repo_root();
@@ -53,31 +76,37 @@ fn only_the_links_module_mints_operations_urls() {
     let offenders: Vec<String> = files
         .iter()
         .filter(|f| **f != links)
-        .filter(|f| {
-            // Route keys ("GET /v1/operations/{run}" in the router's ROUTES table) name
-            // templates, not URLs a response carries.
-            let text: String = std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .filter(|l| !is_route_key(l))
-                .collect::<Vec<_>>()
-                .join("\n");
-            [
-                "/v1/operations",
-                "}/operations",
-                "/operations?",
-                "/operations\"",
-                "operations/{",
-            ]
-            .iter()
-            .any(|p| text.contains(p))
-        })
+        .filter(|f| mints_operations_url(&std::fs::read_to_string(f).unwrap()))
         .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
         .collect();
     assert!(
         offenders.is_empty(),
         "operations URLs built outside links.rs: {offenders:?}"
     );
+}
+
+/// The guard above breaks on hand-built URLs of both planes (broken on purpose here, so a
+/// weakened pattern list fails this test), and lets route keys and comments pass.
+#[test]
+fn the_links_guard_catches_hand_built_urls_of_both_planes() {
+    for hand_built in [
+        r#"let u = format!("/v1/system/operations/{}", run.id);"#,
+        r#"let u = format!("/v1/system/operations?workspace={ws}");"#,
+        r#"let u = format!("/v1/system/workspaces/{ws}");"#,
+        r#"let u = format!("/v1/operations/{}", run.id);"#,
+        r#"let u = format!("/v1/workspaces/{ws}/operations?tenant={t}");"#,
+        r#"let u = format!("{base}/operations");"#,
+    ] {
+        assert!(mints_operations_url(hand_built), "not caught: {hand_built}");
+    }
+    for allowed in [
+        r#"    "GET /v1/system/operations/{run}","#,
+        r#"    "GET /v1/operations/{run}","#,
+        "/// `GET /v1/system/operations`: runs across every workspace.",
+        "let u = links::system_view(run.id);",
+    ] {
+        assert!(!mints_operations_url(allowed), "flagged: {allowed}");
+    }
 }
 
 /// All DynamoDB keys are built in `shared/aws/src/keys.rs`.

@@ -123,6 +123,7 @@ impl TestStack {
                 &resources.event_bus_name,
             ),
             limits: tenantops_api::Limits::default(),
+            platform: tenantops_api::PlatformOperators::defaults(),
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");
@@ -228,8 +229,36 @@ impl TestStack {
         run
     }
 
+    /// Finishes the run with `outcome` and `failures`, as a worker or the reaper does.
+    pub async fn finish_with(
+        &self,
+        run_id: &str,
+        outcome: tenantops_core::Outcome,
+        failures: Vec<tenantops_core::Failure>,
+    ) {
+        let run = self
+            .store()
+            .get_run(run_id.parse().expect("a run id"))
+            .await
+            .unwrap()
+            .expect("the run exists");
+        let finish = tenantops_core::Transition::Finish {
+            now: chrono::Utc::now(),
+            outcome,
+            failures,
+        };
+        self.store().transition(&run, &finish).await.unwrap();
+    }
+
     pub fn token(&self, user: &tenantops_core::UserId) -> String {
         self.tokens.mint(user.as_str(), 3600).expect("minting")
+    }
+
+    /// A platform operator's token (the template's default claim and value) for `user`.
+    pub fn platform_token(&self, user: &tenantops_core::UserId) -> String {
+        self.tokens
+            .mint_platform_operator(user.as_str(), 3600)
+            .expect("minting")
     }
 
     pub fn users(&self) -> &DemoUsers {
@@ -573,6 +602,12 @@ impl<'a> ApiCall<'a> {
 
     pub fn by(mut self, user: &'a tenantops_core::UserId) -> Self {
         self.user = Some(user);
+        self
+    }
+
+    /// Sends `token` as the bearer token instead of a user's ordinary one.
+    pub fn with_token(mut self, token: String) -> Self {
+        self.raw_token = Some(token);
         self
     }
 

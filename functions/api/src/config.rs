@@ -19,8 +19,16 @@ pub const MANUAL_BACKUP_QUOTA: &str = "TENANTOPS_MANUAL_BACKUP_QUOTA";
 /// The quota window's length in seconds (1 or more); windows are fixed, aligned to the epoch.
 pub const MANUAL_BACKUP_QUOTA_WINDOW_SECONDS: &str = "TENANTOPS_MANUAL_BACKUP_QUOTA_WINDOW_SECONDS";
 
+/// How long a run may stay queued or running before the problem class `stuck` counts it,
+/// in seconds (1 or more).
+pub const STUCK_AFTER_SECONDS: &str = "TENANTOPS_STUCK_AFTER_SECONDS";
+/// The JWT claim that names platform operators (e.g. `cognito:groups`, `roles`).
+pub const PLATFORM_OPERATOR_CLAIM: &str = "TENANTOPS_PLATFORM_OPERATOR_CLAIM";
+/// The value of that claim that makes its bearer a platform operator; empty: nobody is.
+pub const PLATFORM_OPERATOR_VALUE: &str = "TENANTOPS_PLATFORM_OPERATOR_VALUE";
+
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 7] = [
+pub const ENV_VARS: [&str; 10] = [
     TABLE_NAME,
     QUEUE_URL,
     SECRET_PREFIX,
@@ -28,6 +36,9 @@ pub const ENV_VARS: [&str; 7] = [
     MIN_SCHEDULE_INTERVAL_MINUTES,
     MANUAL_BACKUP_QUOTA,
     MANUAL_BACKUP_QUOTA_WINDOW_SECONDS,
+    STUCK_AFTER_SECONDS,
+    PLATFORM_OPERATOR_CLAIM,
+    PLATFORM_OPERATOR_VALUE,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +58,10 @@ pub struct ApiConfig {
     pub min_schedule_interval_minutes: u32,
     pub manual_backup_quota: u32,
     pub manual_backup_quota_window_seconds: u32,
+    pub stuck_after_seconds: u32,
+    pub platform_operator_claim: String,
+    /// Empty when the deployment names no platform operators.
+    pub platform_operator_value: String,
 }
 
 impl ApiConfig {
@@ -59,6 +74,11 @@ impl ApiConfig {
             min_schedule_interval_minutes: positive(MIN_SCHEDULE_INTERVAL_MINUTES)?,
             manual_backup_quota: positive(MANUAL_BACKUP_QUOTA)?,
             manual_backup_quota_window_seconds: positive(MANUAL_BACKUP_QUOTA_WINDOW_SECONDS)?,
+            stuck_after_seconds: positive(STUCK_AFTER_SECONDS)?,
+            platform_operator_claim: required_env(PLATFORM_OPERATOR_CLAIM)?,
+            // Set by the template, possibly to the empty string (no operators).
+            platform_operator_value: std::env::var(PLATFORM_OPERATOR_VALUE)
+                .map_err(|_| MissingEnv(PLATFORM_OPERATOR_VALUE))?,
         })
     }
 }

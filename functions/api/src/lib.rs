@@ -6,16 +6,20 @@ pub mod config;
 mod cursor;
 mod error;
 mod launch;
+pub mod operators;
 mod problem;
 mod request;
 mod response;
 mod router;
 mod routes;
+mod run_list;
+mod tenant_state;
 
 use tenantops_aws::events::LifecycleEvents;
 use tenantops_aws::{Dispatcher, SecretVault, Store};
 
 pub use error::ApiError;
+pub use operators::PlatformOperators;
 pub use request::MAX_BODY_BYTES;
 pub use router::{PUBLIC_ROUTES, ROUTES, handle};
 
@@ -31,6 +35,8 @@ pub struct Deps {
     pub events: LifecycleEvents,
     /// The limits the API enforces (see [`config`]).
     pub limits: Limits,
+    /// Who may use the system plane (`/v1/system/...`).
+    pub platform: PlatformOperators,
 }
 
 /// The limits the API enforces, from its configuration.
@@ -42,7 +48,19 @@ pub struct Limits {
     pub manual_backup_quota: u32,
     /// The quota's window, in seconds.
     pub manual_backup_quota_window_seconds: u32,
+    /// A run queued or running this long is `stuck` (the problem class).
+    pub stuck_after_seconds: u32,
 }
+
+impl Limits {
+    pub fn stuck_after(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.stuck_after_seconds))
+    }
+}
+
+/// The template's default: a run active for an hour is stuck (the longest measured backup,
+/// 20,000 objects, takes under 8 minutes).
+pub const STUCK_AFTER_SECONDS_DEFAULT: u32 = 3600;
 
 /// The template's default quota: manual backups per tenant and window.
 pub const MANUAL_BACKUP_QUOTA_DEFAULT: u32 = 10;
@@ -56,6 +74,7 @@ impl Default for Limits {
             min_schedule_interval_minutes: tenantops_core::schedule::MIN_INTERVAL_MINUTES_DEFAULT,
             manual_backup_quota: MANUAL_BACKUP_QUOTA_DEFAULT,
             manual_backup_quota_window_seconds: MANUAL_BACKUP_QUOTA_WINDOW_SECONDS_DEFAULT,
+            stuck_after_seconds: STUCK_AFTER_SECONDS_DEFAULT,
         }
     }
 }
@@ -74,7 +93,12 @@ impl Deps {
                 min_schedule_interval_minutes: cfg.min_schedule_interval_minutes,
                 manual_backup_quota: cfg.manual_backup_quota,
                 manual_backup_quota_window_seconds: cfg.manual_backup_quota_window_seconds,
+                stuck_after_seconds: cfg.stuck_after_seconds,
             },
+            platform: PlatformOperators::new(
+                cfg.platform_operator_claim,
+                cfg.platform_operator_value,
+            ),
         })
     }
 }

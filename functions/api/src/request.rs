@@ -5,7 +5,10 @@ use aws_lambda_events::http::Method;
 use base64::Engine;
 use tenantops_core::UserId;
 
-use crate::error::ApiError;
+use std::collections::HashMap;
+
+use crate::error::{ApiError, Resource};
+use crate::operators::PlatformOperators;
 
 /// Bodies above this are refused with 413 before they are parsed.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -21,15 +24,19 @@ pub struct ApiRequest {
     pub body: Option<Vec<u8>>,
     /// The JWT `sub` API Gateway verified; `None` on unauthenticated routes.
     caller: Option<String>,
+    /// Every verified claim, as API Gateway hands them over (strings).
+    claims: HashMap<String, String>,
 }
 
 impl ApiRequest {
     pub fn from_event(event: ApiGatewayV2httpRequest) -> ApiRequest {
         let ctx = event.request_context;
-        let caller = ctx
+        let claims: HashMap<String, String> = ctx
             .authorizer
             .and_then(|a| a.jwt)
-            .and_then(|jwt| jwt.claims.get("sub").cloned());
+            .map(|jwt| jwt.claims.into_iter().collect())
+            .unwrap_or_default();
+        let caller = claims.get("sub").cloned();
         // A header that is present is never read as absent: bytes that are not visible ASCII
         // are kept (lossily), so the header's own check refuses them with a 400 instead of a
         // non-ASCII `Idempotency-Key` silently meaning "no key".
@@ -62,6 +69,7 @@ impl ApiRequest {
             idempotency_key: header("idempotency-key"),
             body,
             caller,
+            claims,
         }
     }
 
@@ -71,6 +79,17 @@ impl ApiRequest {
             .as_deref()
             .and_then(|s| s.parse().ok())
             .ok_or(ApiError::Unauthenticated)
+    }
+
+    /// The verified caller, if a platform operator; anyone else (a workspace owner too) gets
+    /// the missing route's 404, so the system plane is invisible to them.
+    pub fn platform_operator(&self, operators: &PlatformOperators) -> Result<UserId, ApiError> {
+        let caller = self.caller()?;
+        if operators.includes(&self.claims) {
+            Ok(caller)
+        } else {
+            Err(ApiError::NotFound(Resource::Route))
+        }
     }
 
     /// The JSON body: size and media type checked, then parsed.

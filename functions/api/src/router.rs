@@ -48,10 +48,15 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/retry",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}",
+    "GET /v1/workspaces/{ws}",
     "PATCH /v1/workspaces/{ws}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
+    "GET /v1/system/operations",
+    "GET /v1/system/operations/{run}",
+    "GET /v1/system/workspaces",
+    "GET /v1/system/workspaces/{ws}",
 ];
 
 /// The routes API Gateway serves without the JWT authorizer (the template's `Authorizer:
@@ -86,7 +91,9 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
-    use routes::{backups, operations, restores, schedules, tenant_data, tenants, workspaces};
+    use routes::{
+        backups, operations, restores, schedules, system, tenant_data, tenants, workspaces,
+    };
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let m = &req.method;
@@ -130,7 +137,7 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             workspaces::audit(req, deps, ws).await
         }
         ["v1", "workspaces", ws, "tenants"] => match *m {
-            Method::GET => tenants::list(req, deps, ws).await,
+            Method::GET => Box::pin(tenants::list(req, deps, ws)).await,
             Method::POST => tenants::create(req, deps, ws).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
@@ -221,9 +228,28 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             only(m, Method::GET)?;
             backups::view(req, deps, ws, t, set).await
         }
-        ["v1", "workspaces", ws] => {
-            only(m, Method::PATCH)?;
-            workspaces::update_workspace(req, deps, ws).await
+        ["v1", "workspaces", ws] => match *m {
+            Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,
+            Method::PATCH => workspaces::update_workspace(req, deps, ws).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        // The system plane: anyone but a platform operator meets a missing route, whatever
+        // the method. (Boxed: their futures are large, and the router's is the largest arm's.)
+        ["v1", "system", "operations"] => {
+            system::gate(req, deps, m)?;
+            Box::pin(system::list_operations(req, deps)).await
+        }
+        ["v1", "system", "operations", run] => {
+            system::gate(req, deps, m)?;
+            Box::pin(system::view_operation(req, deps, run)).await
+        }
+        ["v1", "system", "workspaces"] => {
+            system::gate(req, deps, m)?;
+            Box::pin(system::list_workspaces(req, deps)).await
+        }
+        ["v1", "system", "workspaces", ws] => {
+            system::gate(req, deps, m)?;
+            Box::pin(system::view_workspace(req, deps, ws)).await
         }
         ["v1", "workspaces", ws, "tenants", t, "restores"] => {
             only(m, Method::POST)?;

@@ -97,6 +97,8 @@ pub(crate) enum Index {
     Gsi3,
     /// Runs of a tenant of one operation type.
     Gsi4,
+    /// Every run (sharded) and every workspace: the system plane's lists.
+    Gsi5,
 }
 
 impl Index {
@@ -106,6 +108,7 @@ impl Index {
             Index::Gsi2 => keys::GSI2,
             Index::Gsi3 => keys::GSI3,
             Index::Gsi4 => keys::GSI4,
+            Index::Gsi5 => keys::GSI5,
         }
     }
 
@@ -115,6 +118,7 @@ impl Index {
             Index::Gsi2 => keys::GSI2_PK,
             Index::Gsi3 => keys::GSI3_PK,
             Index::Gsi4 => keys::GSI4_PK,
+            Index::Gsi5 => keys::GSI5_PK,
         }
     }
 
@@ -124,6 +128,7 @@ impl Index {
             Index::Gsi2 => keys::GSI2_SK,
             Index::Gsi3 => keys::GSI3_SK,
             Index::Gsi4 => keys::GSI4_SK,
+            Index::Gsi5 => keys::GSI5_SK,
         }
     }
 }

@@ -22,6 +22,14 @@ pub const GSI3_SK: &str = "GSI3SK";
 pub const GSI4: &str = "GSI4";
 pub const GSI4_PK: &str = "GSI4PK";
 pub const GSI4_SK: &str = "GSI4SK";
+/// The platform's index: every run (sharded) and every workspace, for the system plane's
+/// cross-workspace lists.
+pub const GSI5: &str = "GSI5";
+pub const GSI5_PK: &str = "GSI5PK";
+pub const GSI5_SK: &str = "GSI5SK";
+/// Partitions of the platform's runs in GSI5, so no single index partition takes every
+/// new run's write.
+pub const PLATFORM_RUN_SHARDS: u8 = 4;
 /// Partitions of GSI3, so no single index partition takes every active run's writes.
 pub const ACTIVE_SHARDS: u8 = 4;
 /// The table's TTL attribute (epoch seconds).
@@ -63,6 +71,22 @@ pub fn runs_of_tenant(ws: WorkspaceId, tenant: TenantId) -> String {
 /// GSI4 partition of a tenant's runs of one operation type.
 pub fn runs_of_tenant_type(ws: WorkspaceId, tenant: TenantId, operation: OperationType) -> String {
     format!("WS#{ws}#T#{tenant}#TYPE#{operation}#RUNS")
+}
+
+/// GSI5 partition of one shard of every workspace's runs (the shard is the run's
+/// [`active_shard`], from its id's random bits).
+pub fn platform_runs(shard: u8) -> String {
+    format!("RUNS#{shard}")
+}
+
+/// GSI5 partition of every workspace (few, and written rarely: one partition).
+pub fn platform_workspaces() -> String {
+    "WORKSPACES".into()
+}
+
+/// GSI5 sort key of a workspace: its id, which sorts by creation time.
+pub fn workspace_sort(ws: WorkspaceId) -> String {
+    ws.to_string()
 }
 
 /// The index sort key of a run: its id, which sorts by creation time.

@@ -62,6 +62,7 @@ mod expr;
 mod item;
 pub mod keys;
 pub mod notifications;
+pub mod platform;
 pub mod previews;
 pub mod queue;
 pub mod reaping;
@@ -91,8 +92,8 @@ pub use queue::{Backlog, DeadLetters, QueueError, Received, WorkQueue};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{
-    MemberGuard, Precondition, Progressed, Rejection, RunPage, RunQuery, StartQuota, StartRun,
-    Started, Store, TenantRecord, TenantStatus, WriteError,
+    MemberGuard, PlatformRunQuery, Precondition, ProblemFilter, Progressed, Rejection, RunPage,
+    RunQuery, StartQuota, StartRun, Started, Store, TenantRecord, TenantStatus, WriteError,
 };
 pub use tenant_data::{DirectoryEntry, InventoryItem};
 pub use workspaces::{

@@ -6,7 +6,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
-use tenantops_core::{LockKind, OperationType, Run, RunId, RunStatus, TenantId, WorkspaceId};
+use tenantops_core::problem::ProblemClass;
+use tenantops_core::{
+    LockKind, OperationType, Outcome, Run, RunId, RunStatus, TenantId, WorkspaceId,
+};
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
@@ -77,9 +80,96 @@ pub struct RunQuery {
     pub types: Option<Vec<OperationType>>,
     pub status: Option<RunStatus>,
     pub active: Option<bool>,
+    /// Only runs of this problem class.
+    pub problem: Option<ProblemFilter>,
     pub limit: usize,
     /// Continue after this run (the previous page's last).
     pub after: Option<RunId>,
+}
+
+/// A problem class as a query filter: `stuck` needs the time before which an active run's
+/// creation makes it stuck (now less the expected duration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemFilter {
+    pub class: ProblemClass,
+    pub stuck_before: DateTime<Utc>,
+}
+
+/// Runs across every workspace (the system plane), newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlatformRunQuery {
+    pub tenant: Option<TenantId>,
+    pub types: Option<Vec<OperationType>>,
+    pub status: Option<RunStatus>,
+    pub active: Option<bool>,
+    pub problem: Option<ProblemFilter>,
+    pub limit: usize,
+    pub after: Option<RunId>,
+}
+
+/// The attribute a failed run's finish sets to its first failure's reason code (see
+/// `transitions.rs`): what the problem class `stale` filters on.
+pub(crate) const FINISH_CODE: &str = "finish_code";
+
+/// The smallest run id created at `at`: runs created before `at` sort below it.
+pub(crate) fn first_run_id_at(at: DateTime<Utc>) -> String {
+    let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    keys::run_sort(RunId::from_ulid(ulid::Ulid::from_parts(ms, 0)))
+}
+
+/// The filter expressions of a run list, and the sort-key bound a stuck filter adds to the
+/// key condition (`Some`: only runs created before it).
+fn run_filters(
+    p: &mut Placeholders,
+    types: Option<&[OperationType]>,
+    status: Option<RunStatus>,
+    active: Option<bool>,
+    problem: Option<ProblemFilter>,
+) -> (Vec<String>, Option<String>) {
+    let mut filters = Vec::new();
+    if let Some(types) = types {
+        filters.push(p.one_of("type", types.iter().map(|t| string_attr(t.as_str()))));
+    }
+    if let Some(st) = status {
+        filters.push(p.eq("status", status_attr(st)));
+    }
+    let completed = status_attr(RunStatus::Completed);
+    match active {
+        Some(true) => filters.push(format!(
+            "{} <> {}",
+            p.name("status"),
+            p.value(completed.clone())
+        )),
+        Some(false) => filters.push(p.eq("status", completed.clone())),
+        None => {}
+    }
+    let mut created_before = None;
+    if let Some(problem) = problem {
+        match problem.class {
+            ProblemClass::Failed => {
+                filters.push(p.eq("outcome", string_attr(Outcome::Failed.as_str())));
+            }
+            ProblemClass::Partial => {
+                filters.push(p.eq("outcome", string_attr(Outcome::PartiallySucceeded.as_str())))
+            }
+            ProblemClass::Stale => {
+                filters.push(p.eq("outcome", string_attr(Outcome::Failed.as_str())));
+                filters.push(
+                    p.one_of(
+                        FINISH_CODE,
+                        ProblemClass::STALE_REASONS
+                            .iter()
+                            .map(|c| string_attr(c.as_str())),
+                    ),
+                );
+            }
+            ProblemClass::Stuck => {
+                filters.push(format!("{} <> {}", p.name("status"), p.value(completed)));
+                created_before = Some(first_run_id_at(problem.stuck_before));
+            }
+        }
+    }
+    (filters, created_before)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +202,12 @@ fn run_item(run: &Run) -> Result<Item, StoreError> {
         item,
         Index::Gsi4,
         keys::runs_of_tenant_type(run.workspace_id, run.tenant_id, run.operation),
+        keys::run_sort(run.id),
+    );
+    let item = with_index(
+        item,
+        Index::Gsi5,
+        keys::platform_runs(keys::active_shard(run.id)),
         keys::run_sort(run.id),
     );
     Ok(match due_by(run) {
@@ -247,41 +343,109 @@ impl Store {
             (Some(t), None) => (Index::Gsi2, keys::runs_of_tenant(q.workspace, t)),
             (None, _) => (Index::Gsi1, keys::runs_of_workspace(q.workspace)),
         };
+        let types = q.types.as_deref().filter(|_| index != Index::Gsi4);
+        let (items, last) = self
+            .runs_of_partition(
+                index,
+                partition,
+                |p| run_filters(p, types, q.status, q.active, q.problem),
+                q.limit,
+                q.after,
+            )
+            .await?;
+        let next = last
+            .and_then(|k| string_of(&k, index.sk()).cloned())
+            .and_then(|id| id.parse().ok());
+        Ok(RunPage {
+            items: from_items("run", items)?,
+            next,
+        })
+    }
+
+    /// Runs of every workspace, newest first: each shard of the platform's index queried
+    /// for a page after `after`, merged by id. A shard that stopped short of a full page (its
+    /// filter read its query budget) bounds what this page may answer, so nothing older than
+    /// what every shard has read is skipped.
+    pub async fn list_platform_runs(&self, q: &PlatformRunQuery) -> Result<RunPage, StoreError> {
+        let shards = (0..keys::PLATFORM_RUN_SHARDS).map(|shard| {
+            self.runs_of_partition(
+                Index::Gsi5,
+                keys::platform_runs(shard),
+                |p| {
+                    let (mut filters, before) =
+                        run_filters(p, q.types.as_deref(), q.status, q.active, q.problem);
+                    if let Some(t) = q.tenant {
+                        filters.push(p.eq("tenant_id", string_attr(t.to_string())));
+                    }
+                    (filters, before)
+                },
+                q.limit,
+                q.after,
+            )
+        });
+        let mut merged = Vec::new();
+        // The oldest id every shard has read down to (shards that ended are read through).
+        let mut read_to: Option<String> = None;
+        for result in futures::future::join_all(shards).await {
+            let (items, last) = result?;
+            merged.extend(items);
+            if let Some(last) = last.and_then(|k| string_of(&k, Index::Gsi5.sk()).cloned()) {
+                read_to = Some(match read_to {
+                    Some(bound) if bound >= last => bound,
+                    _ => last,
+                });
+            }
+        }
+        let sort_id = |item: &Item| {
+            string_of(item, Index::Gsi5.sk())
+                .cloned()
+                .unwrap_or_default()
+        };
+        merged.retain(|item| read_to.as_ref().is_none_or(|bound| sort_id(item) >= *bound));
+        merged.sort_by_key(|item| std::cmp::Reverse(sort_id(item)));
+        let next = if merged.len() >= q.limit {
+            merged.truncate(q.limit);
+            merged.last().map(sort_id)
+        } else {
+            read_to
+        };
+        Ok(RunPage {
+            items: from_items("run", merged)?,
+            next: next.and_then(|id| id.parse().ok()),
+        })
+    }
+
+    /// Up to `limit` runs of one index partition after `after`, newest first, filtered.
+    async fn runs_of_partition(
+        &self,
+        index: Index,
+        partition: String,
+        filters: impl FnOnce(&mut Placeholders) -> (Vec<String>, Option<String>),
+        limit: usize,
+        after: Option<RunId>,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
         let mut p = Placeholders::default();
-        let key_cond = p.eq(index.pk(), string_attr(partition.clone()));
-        let mut filters = Vec::new();
-        if let (Some(types), false) = (&q.types, index == Index::Gsi4) {
-            filters.push(p.one_of("type", types.iter().map(|t| string_attr(t.as_str()))));
+        let mut key_cond = p.eq(index.pk(), string_attr(partition.clone()));
+        let (filters, created_before) = filters(&mut p);
+        if let Some(bound) = created_before {
+            key_cond = format!(
+                "{key_cond} AND {} < {}",
+                p.name(index.sk()),
+                p.value(string_attr(bound))
+            );
         }
-        if let Some(st) = q.status {
-            filters.push(p.eq("status", status_attr(st)));
-        }
-        match q.active {
-            Some(true) => filters.push(format!(
-                "{} <> {}",
-                p.name("status"),
-                p.value(status_attr(RunStatus::Completed))
-            )),
-            Some(false) => filters.push(p.eq("status", status_attr(RunStatus::Completed))),
-            None => {}
-        }
-        let start = q.after.map(|after| {
+        let start = after.map(|after| {
             with_index(
                 keys::run(after).to_item(),
                 index,
-                partition.clone(),
+                partition,
                 keys::run_sort(after),
             )
         });
         let query = Query::new(Some(index), key_cond, p)
             .filtered(filters)
             .newest_first();
-        let (found, last) = self.query_filling(query, q.limit, start).await?;
-        let items = from_items("run", found)?;
-        let next = last
-            .and_then(|k| string_of(&k, index.sk()).cloned())
-            .and_then(|id| id.parse().ok());
-        Ok(RunPage { items, next })
+        self.query_filling(query, limit, start).await
     }
 }
 

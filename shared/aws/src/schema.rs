@@ -12,12 +12,13 @@ use crate::error::StoreError;
 use crate::keys;
 
 /// (index name, partition key, sort key) of every global secondary index.
-pub const INDEXES: [(&str, &str, &str); 4] = [
+pub const INDEXES: [(&str, &str, &str); 5] = [
     (keys::GSI1, keys::GSI1_PK, keys::GSI1_SK),
     (keys::GSI2, keys::GSI2_PK, keys::GSI2_SK),
     // Sparse: only queued and running runs carry its keys (the reaper's deadlines).
     (keys::GSI3, keys::GSI3_PK, keys::GSI3_SK),
     (keys::GSI4, keys::GSI4_PK, keys::GSI4_SK),
+    (keys::GSI5, keys::GSI5_PK, keys::GSI5_SK),
 ];
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, StoreError> {

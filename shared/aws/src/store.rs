@@ -6,7 +6,10 @@
 //! [`crate::expr`] and [`crate::table`].
 
 pub use crate::audit::AuditEntry;
-pub use crate::runs::{IDEMPOTENCY_WINDOW, RunPage, RunQuery, StartQuota, StartRun, Started};
+pub use crate::runs::{
+    IDEMPOTENCY_WINDOW, PlatformRunQuery, ProblemFilter, RunPage, RunQuery, StartQuota, StartRun,
+    Started,
+};
 pub use crate::table::Store;
 pub use crate::tenants::{TenantRecord, TenantStatus};
 pub use crate::transactions::{MemberGuard, Precondition, Rejection, WriteError};

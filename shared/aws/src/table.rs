@@ -385,6 +385,41 @@ impl Store {
         }
     }
 
+    /// Every item `q` matches, all pages: for queries bounded by their key range or by
+    /// what is in flight (the active runs), never a partition's whole history.
+    pub(crate) async fn query_all(&self, q: Query) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let (page, last) = self.query_page(&q, None, start.take()).await?;
+            items.extend(page);
+            start = last;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    /// How many items `q` matches (`Select: COUNT`, every page): for aggregates over a
+    /// bounded key range, never a whole table.
+    pub(crate) async fn count(&self, q: &Query) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .query_request(q, None, start.take())
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Writes in batches of 25, retrying unprocessed ones.
     pub(crate) async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for chunk in requests.chunks(BATCH_WRITE) {

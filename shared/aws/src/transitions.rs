@@ -14,7 +14,7 @@ use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
 use crate::item::{number_attr, string_attr, string_of, time_attr};
 use crate::keys;
-use crate::runs::{IDEMPOTENCY_WINDOW, status_attr};
+use crate::runs::{FINISH_CODE, IDEMPOTENCY_WINDOW, status_attr};
 use crate::table::Store;
 use crate::transactions::{
     MemberGuard, Rejection, WriteError, committed, committed_guarded, failed_at,
@@ -399,16 +399,26 @@ fn changes_of(run: &Run, t: &Transition) -> (Changes, Changes) {
             now,
             outcome,
             failures,
-        } => Changes::default()
-            .set(&["status"], status_attr(RunStatus::Completed))
-            .set(&["outcome"], string_attr(outcome.as_str()))
-            .set(&["completed_at"], time_attr(*now))
-            .remove(&["lease_expires_at"])
-            .remove(&["checkpoint"])
-            .append(
-                &["failures"],
-                record_attr(failures, AttributeValue::L(Vec::new())),
-            ),
+        } => {
+            let c = Changes::default()
+                .set(&["status"], status_attr(RunStatus::Completed))
+                .set(&["outcome"], string_attr(outcome.as_str()))
+                .set(&["completed_at"], time_attr(*now))
+                .remove(&["lease_expires_at"])
+                .remove(&["checkpoint"])
+                .append(
+                    &["failures"],
+                    record_attr(failures, AttributeValue::L(Vec::new())),
+                );
+            // Why a run failed, as one top-level attribute, so a list can filter the problem
+            // class `stale` inside its query (a filter cannot search a list of maps).
+            match (outcome, failures.first()) {
+                (Outcome::Failed, Some(first)) => {
+                    c.set(&[FINISH_CODE], string_attr(first.code.as_str()))
+                }
+                _ => c,
+            }
+        }
     };
     (c.clone(), c)
 }

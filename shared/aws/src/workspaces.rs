@@ -118,7 +118,10 @@ impl Store {
             workspace_name: ws.name.clone(),
             added_at: ws.created_at,
         };
-        let workspace = keyed_item("workspace", ws, &keys::workspace(ws.workspace_id))?;
+        let workspace = crate::platform::with_platform_index(
+            keyed_item("workspace", ws, &keys::workspace(ws.workspace_id))?,
+            ws.workspace_id,
+        );
         let items = vec![
             self.put_new(workspace, false)?,
             self.put_new(member_item(&member)?, false)?,

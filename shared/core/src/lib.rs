@@ -14,6 +14,7 @@ pub mod membership;
 pub mod object_type;
 pub mod operation;
 pub mod params;
+pub mod problem;
 pub mod reason;
 pub mod restore;
 pub mod run;

@@ -1,11 +1,15 @@
-//! The only place that mints operations URLs. Paths are relative to the API's base URL, so
-//! they stay right behind any custom domain or stage. A tidy test fails if other code
-//! builds these paths itself.
+//! The only place that mints operations URLs, in two families: the admin plane's (a
+//! workspace's members) and the system plane's (platform operators). Paths are relative to
+//! the API's base URL, so they stay right behind any custom domain or stage. A tidy test
+//! fails if other code builds these paths itself. Neither family ever links into the other:
+//! a system-plane reply carries system links only, and an admin-plane reply admin links only.
 
 use serde::Serialize;
 
 use crate::ids::{RunId, TenantId, WorkspaceId};
-use crate::run::Run;
+use crate::operation::OperationType;
+use crate::problem::ProblemClass;
+use crate::run::{Run, RunStatus};
 
 /// The canonical, tenantless run viewer.
 pub fn view(run: RunId) -> String {
@@ -18,6 +22,17 @@ pub fn collection(ws: WorkspaceId, tenant: Option<TenantId>) -> String {
         Some(t) => format!("/v1/workspaces/{ws}/operations?tenant={t}"),
         None => format!("/v1/workspaces/{ws}/operations"),
     }
+}
+
+/// A workspace's runs of one problem class (the admin plane), optionally of one tenant.
+pub fn problem_collection(
+    ws: WorkspaceId,
+    tenant: Option<TenantId>,
+    problem: ProblemClass,
+) -> String {
+    let base = collection(ws, tenant);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}problem={}", problem.as_str())
 }
 
 /// Where runs of a tenant are started.
@@ -42,5 +57,143 @@ pub fn related(run: &Run) -> RunLinks {
         collection: collection(run.workspace_id, None),
         tenant_runs: collection(run.workspace_id, Some(run.tenant_id)),
         retry_of: run.context.retry_of.map(view),
+    }
+}
+
+/// The system plane's view of any run.
+pub fn system_view(run: RunId) -> String {
+    format!("/v1/system/operations/{run}")
+}
+
+/// What a system-plane run list is narrowed to. Every filter a link carries is named here,
+/// so a collection link keeps its tenant and filters (tenant continuity) without any caller
+/// building a query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SystemFilters {
+    pub workspace: Option<WorkspaceId>,
+    pub tenant: Option<TenantId>,
+    pub operation: Option<OperationType>,
+    pub status: Option<RunStatus>,
+    pub active: Option<bool>,
+    pub problem: Option<ProblemClass>,
+}
+
+/// Runs across every workspace, narrowed by `filters`.
+pub fn system_collection(filters: &SystemFilters) -> String {
+    let mut query: Vec<String> = Vec::new();
+    if let Some(ws) = filters.workspace {
+        query.push(format!("workspace={ws}"));
+    }
+    if let Some(t) = filters.tenant {
+        query.push(format!("tenant={t}"));
+    }
+    if let Some(op) = filters.operation {
+        query.push(format!("type={op}"));
+    }
+    if let Some(st) = filters.status {
+        query.push(format!("status={st}"));
+    }
+    if let Some(a) = filters.active {
+        query.push(format!("active={a}"));
+    }
+    if let Some(p) = filters.problem {
+        query.push(format!("problem={}", p.as_str()));
+    }
+    if query.is_empty() {
+        "/v1/system/operations".to_owned()
+    } else {
+        format!("/v1/system/operations?{}", query.join("&"))
+    }
+}
+
+/// Every workspace (the system plane).
+pub fn system_workspaces() -> String {
+    "/v1/system/workspaces".to_owned()
+}
+
+/// The system plane's view of one workspace.
+pub fn system_workspace(ws: WorkspaceId) -> String {
+    format!("{}/{ws}", system_workspaces())
+}
+
+/// The links a system-plane run reply carries: system routes only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemRunLinks {
+    pub view: String,
+    pub workspace: String,
+    pub workspace_runs: String,
+    pub tenant_runs: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
+}
+
+/// Every system-plane link related to `run`.
+pub fn system_related(run: &Run) -> SystemRunLinks {
+    let workspace = SystemFilters {
+        workspace: Some(run.workspace_id),
+        ..SystemFilters::default()
+    };
+    let tenant = SystemFilters {
+        tenant: Some(run.tenant_id),
+        ..workspace.clone()
+    };
+    SystemRunLinks {
+        view: system_view(run.id),
+        workspace: system_workspace(run.workspace_id),
+        workspace_runs: system_collection(&workspace),
+        tenant_runs: system_collection(&tenant),
+        retry_of: run.context.retry_of.map(system_view),
+    }
+}
+
+/// The links of a system-plane workspace reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemWorkspaceLinks {
+    pub view: String,
+    pub runs: String,
+    pub problem_runs: String,
+}
+
+pub fn system_workspace_links(ws: WorkspaceId) -> SystemWorkspaceLinks {
+    let runs = SystemFilters {
+        workspace: Some(ws),
+        ..SystemFilters::default()
+    };
+    let problems = SystemFilters {
+        problem: Some(ProblemClass::Failed),
+        ..runs.clone()
+    };
+    SystemWorkspaceLinks {
+        view: system_workspace(ws),
+        runs: system_collection(&runs),
+        problem_runs: system_collection(&problems),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_links_never_point_at_the_admin_plane() {
+        let (ws, t) = (WorkspaceId::new(), TenantId::new());
+        let all = SystemFilters {
+            workspace: Some(ws),
+            tenant: Some(t),
+            operation: Some(OperationType::ALL[0]),
+            status: Some(RunStatus::Queued),
+            active: Some(true),
+            problem: Some(ProblemClass::Stuck),
+        };
+        let url = system_collection(&all);
+        assert!(url.starts_with("/v1/system/operations?workspace="), "{url}");
+        assert!(
+            url.contains(&format!("tenant={t}")) && url.contains("problem=stuck"),
+            "{url}"
+        );
+        for link in [url, system_view(RunId::new()), system_workspace(ws)] {
+            assert!(link.starts_with("/v1/system/"), "{link}");
+        }
+        assert!(!collection(ws, Some(t)).contains("/system/"));
     }
 }

@@ -208,6 +208,8 @@ async fn main() -> anyhow::Result<()> {
             }
         };
         eprintln!("tenantops-bench: {name} done in {:.0?}", started.elapsed());
+        // Printed at once too, so a bench stopped later still leaves this figure in its log.
+        eprintln!("tenantops-bench: {name} = {value}");
         report.insert(name.to_owned(), value);
     }
     println!("{}", serde_json::to_string_pretty(&Value::Object(report))?);

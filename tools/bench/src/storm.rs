@@ -41,6 +41,7 @@ pub async fn dedupe_storm() -> anyhow::Result<Value> {
             types: None,
             status: None,
             active: None,
+            problem: None,
             limit: 100,
             after: None,
         })

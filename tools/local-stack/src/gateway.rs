@@ -208,12 +208,24 @@ impl EventRequest<'_> {
         }
         let now = chrono::Utc::now();
         let authorizer = self.claims.clone().map(|c| {
-            // The authorizer hands claims over as strings.
+            // The HTTP API's authorizer hands claims over as strings, an array as its
+            // values space-separated in brackets (`[a b]`).
             let claims: serde_json::Map<String, Value> = c
                 .into_iter()
                 .map(|(k, v)| {
                     let s = match v {
                         Value::String(s) => s,
+                        Value::Array(values) => format!(
+                            "[{}]",
+                            values
+                                .iter()
+                                .map(|v| match v {
+                                    Value::String(s) => s.clone(),
+                                    other => other.to_string(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
                         other => other.to_string(),
                     };
                     (k, Value::String(s))

@@ -53,7 +53,9 @@ async fn main() -> anyhow::Result<()> {
             min_schedule_interval_minutes: 1,
             manual_backup_quota: 1000,
             manual_backup_quota_window_seconds: 60,
+            ..tenantops_api::Limits::default()
         },
+        platform: tenantops_api::PlatformOperators::defaults(),
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 
@@ -155,6 +157,13 @@ async fn main() -> anyhow::Result<()> {
         );
         users.insert(role.into(), json!(user));
     }
+    // The platform operator: a member of no workspace, with the operators' group claim.
+    let platform = &demo.users.platform;
+    minted.insert(
+        "platform".into(),
+        json!(tokens.mint_platform_operator(platform.as_str(), TOKEN_TTL_SECS)?),
+    );
+    users.insert("platform".into(), json!(platform));
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)

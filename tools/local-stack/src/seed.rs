@@ -10,7 +10,8 @@ use tenantops_core::{TenantId, UserId, WorkspaceId};
 
 use crate::gateway::invoke;
 
-/// Who is who in the demo. `outsider` belongs to the other workspace only.
+/// Who is who in the demo. `outsider` belongs to the other workspace only; `platform` is a
+/// platform operator (its token carries the operators' claim) and a member of no workspace.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoUsers {
     pub owner: UserId,
@@ -18,6 +19,7 @@ pub struct DemoUsers {
     pub operator: UserId,
     pub readonly: UserId,
     pub outsider: UserId,
+    pub platform: UserId,
 }
 
 impl DemoUsers {
@@ -30,9 +32,11 @@ impl DemoUsers {
             operator: u("operator")?,
             readonly: u("readonly")?,
             outsider: u("outsider")?,
+            platform: u("platform")?,
         })
     }
 
+    /// The workspace users (not the platform operator, whose token differs).
     pub fn all(&self) -> [(&'static str, &UserId); 5] {
         [
             ("owner", &self.owner),

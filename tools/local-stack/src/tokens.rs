@@ -8,6 +8,10 @@ use serde::{Deserialize, Serialize};
 
 pub const ISSUER: &str = "https://tenantops.local/";
 pub const AUDIENCE: &str = "tenantops-api";
+/// The claim and value the local stack's platform operator carries (the template's
+/// defaults for `PlatformOperatorClaim` and `PlatformOperatorValue`).
+pub const PLATFORM_GROUP_CLAIM: &str = "cognito:groups";
+pub const PLATFORM_GROUP: &str = "tenantops-platform";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -51,6 +55,16 @@ impl TokenIssuer {
 
     /// A token for `sub`, valid for `ttl_secs`.
     pub fn mint(&self, sub: &str, ttl_secs: i64) -> anyhow::Result<String> {
+        self.mint_with(sub, ttl_secs, serde_json::Map::new())
+    }
+
+    /// A token for `sub` carrying `extra` claims too (e.g. a platform operator's group).
+    pub fn mint_with(
+        &self,
+        sub: &str,
+        ttl_secs: i64,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: sub.to_owned(),
@@ -59,12 +73,30 @@ impl TokenIssuer {
             exp: now + ttl_secs,
             iat: now,
         };
+        let mut all = match serde_json::to_value(&claims).context("claims")? {
+            serde_json::Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in extra {
+            all.entry(k).or_insert(v);
+        }
         jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
-            &claims,
+            &all,
             &EncodingKey::from_secret(&self.key),
         )
         .context("signing a token")
+    }
+
+    /// A platform operator's token for `sub`: the template's default claim and value
+    /// (`cognito:groups` holding `tenantops-platform`), as a Cognito user pool issues it.
+    pub fn mint_platform_operator(&self, sub: &str, ttl_secs: i64) -> anyhow::Result<String> {
+        let mut extra = serde_json::Map::new();
+        extra.insert(
+            PLATFORM_GROUP_CLAIM.into(),
+            serde_json::json!([PLATFORM_GROUP]),
+        );
+        self.mint_with(sub, ttl_secs, extra)
     }
 
     /// Verifies signature, expiry, issuer and audience, as API Gateway's JWT authorizer does.

@@ -9,19 +9,16 @@ use tenantops_core::links::{self, RunLinks};
 use tenantops_core::operation::StartSurface;
 use tenantops_core::{
     Capability, Identity, Initiator, NewRun, OperationParams, OperationType, Outcome, ReasonCode,
-    Run, RunId, RunStatus, TenantId, Trigger,
+    Run, RunId, RunStatus, Trigger,
 };
 
 use super::common;
 use crate::Deps;
-use crate::cursor;
 use crate::error::{ApiError, Resource};
 use crate::launch::{self, Launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
-
-const DEFAULT_PAGE: usize = 25;
-const MAX_PAGE: usize = 100;
+use crate::run_list::{Plane, RunFilters};
 
 #[derive(Debug, Serialize)]
 struct RunReply<'a> {
@@ -231,81 +228,11 @@ fn run_reply(status: u16, run: &Run) -> Reply {
     )
 }
 
-#[derive(Debug, Default)]
-struct ListFilters {
-    tenant: Option<TenantId>,
-    operation: Option<OperationType>,
-    status: Option<RunStatus>,
-    active: Option<bool>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-impl ListFilters {
-    fn parse(query: &[(String, String)]) -> Result<Self, ApiError> {
-        let mut f = ListFilters::default();
-        let mut seen = std::collections::HashSet::new();
-        for (k, v) in query {
-            if !seen.insert(k.as_str()) {
-                return Err(ApiError::InvalidQuery(format!("`{k}` is given twice")));
-            }
-            let bad = |what: &str| ApiError::InvalidQuery(format!("`{k}` must be {what}"));
-            match k.as_str() {
-                "tenant" => f.tenant = Some(v.parse().map_err(|_| bad("a tenant id"))?),
-                "type" => f.operation = Some(v.parse().map_err(|_| bad("an operation type"))?),
-                "status" => {
-                    f.status = Some(
-                        RunStatus::parse(v).ok_or_else(|| bad("queued, running or completed"))?,
-                    );
-                }
-                "active" => {
-                    f.active = Some(match v.as_str() {
-                        "true" => true,
-                        "false" => false,
-                        _ => return Err(bad("true or false")),
-                    });
-                }
-                "limit" => {
-                    let n: usize = v.parse().map_err(|_| bad("an integer from 1 to 100"))?;
-                    if !(1..=MAX_PAGE).contains(&n) {
-                        return Err(bad("an integer from 1 to 100"));
-                    }
-                    f.limit = Some(n);
-                }
-                "cursor" => f.cursor = Some(v.clone()),
-                other => {
-                    return Err(ApiError::InvalidQuery(format!(
-                        "unknown query parameter `{}`",
-                        other.chars().take(64).collect::<String>()
-                    )));
-                }
-            }
-        }
-        Ok(f)
-    }
-
-    /// The query a cursor belongs to (everything but the cursor and the page size).
-    fn key(&self) -> String {
-        let opt = |v: Option<String>| v.unwrap_or_default();
-        format!(
-            "tenant={}|type={}|status={}|active={}",
-            opt(self.tenant.map(|t| t.to_string())),
-            opt(self.operation.map(|t| t.to_string())),
-            opt(self.status.map(|s| s.to_string())),
-            opt(self.active.map(|a| a.to_string())),
-        )
-    }
-}
-
 pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    let filters = ListFilters::parse(&req.query)?;
-    let after = filters
-        .cursor
-        .as_deref()
-        .map(|c| cursor::decode::<RunId>(c, &filters.key()))
-        .transpose()?;
+    let filters = RunFilters::parse(&req.query, Plane::Admin)?;
+    let after = filters.after()?;
     let role = common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
     // Members see only the runs their role may view; the filter runs in the index query.
     let viewable = OperationType::viewable_with(|c| role.has(c));
@@ -325,16 +252,16 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
             types,
             status: filters.status,
             active: filters.active,
-            limit: filters.limit.unwrap_or(DEFAULT_PAGE),
+            problem: filters.problem_filter(Utc::now(), deps.limits.stuck_after()),
+            limit: filters.limit(),
             after,
         })
         .await?;
-    let next_cursor = page.next.map(|id| cursor::encode(&filters.key(), id));
     Ok(Reply::json(
         200,
         &Page {
             items: &page.items,
-            next_cursor,
+            next_cursor: filters.next_cursor(page.next),
         },
     ))
 }

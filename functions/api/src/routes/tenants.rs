@@ -3,12 +3,12 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tenantops_aws::{ConnectionRecord, MemberGuard, RunQuery, TenantRecord, TenantStatus};
+use tenantops_aws::{ConnectionRecord, MemberGuard, TenantRecord, TenantStatus};
 use tenantops_core::params::DEFAULT_CONNECTION_ID;
+use tenantops_core::problem::{Attention, ProblemClass};
 use tenantops_core::secret::SecretString;
 use tenantops_core::{
-    Capability, OperationType, Outcome, ReasonCode, Role, Run, RunStatus, TenantId, WorkspaceId,
-    links,
+    Capability, OperationType, Outcome, ReasonCode, Role, Run, TenantId, WorkspaceId, links,
 };
 
 use super::common::{self, Audit};
@@ -16,6 +16,7 @@ use crate::Deps;
 use crate::error::{ApiError, Resource};
 use crate::request::ApiRequest;
 use crate::response::Reply;
+use crate::tenant_state::{self, TenantState};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,24 @@ fn tenant_json(t: &TenantRecord) -> Value {
         "status": t.status,
         "created_at": tenantops_core::time::format(t.created_at),
         "links": { "runs": links::collection(t.workspace_id, Some(t.tenant_id)) },
+    })
+}
+
+/// A tenant's attention counts, each with the admin-plane link to its runs.
+fn attention_json(t: &TenantRecord, counts: Attention) -> Value {
+    let link = |p: ProblemClass| links::problem_collection(t.workspace_id, Some(t.tenant_id), p);
+    json!({
+        "total": counts.total(),
+        "failed": counts.failed,
+        "partial": counts.partial,
+        "stale": counts.stale,
+        "stuck": counts.stuck,
+        "links": {
+            "failed": link(ProblemClass::Failed),
+            "partial": link(ProblemClass::Partial),
+            "stale": link(ProblemClass::Stale),
+            "stuck": link(ProblemClass::Stuck),
+        },
     })
 }
 
@@ -82,9 +101,21 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
 pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
-    let tenants = deps.store.list_tenants(ws).await?;
-    let items: Vec<Value> = tenants.iter().map(tenant_json).collect();
+    let role = common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
+    let viewable = OperationType::viewable_with(|c| role.has(c));
+    let (tenants, attention) = futures::try_join!(
+        async { Ok::<_, ApiError>(deps.store.list_tenants(ws).await?) },
+        tenant_state::attention(deps, ws, Utc::now(), &viewable),
+    )?;
+    let items: Vec<Value> = tenants
+        .iter()
+        .map(|t| {
+            let mut item = tenant_json(t);
+            let counts = attention.get(&t.tenant_id).copied().unwrap_or_default();
+            item["attention"] = attention_json(t, counts);
+            item
+        })
+        .collect();
     Ok(Reply::json(
         200,
         &json!({ "items": items, "next_cursor": null }),
@@ -192,12 +223,7 @@ fn connection_json(c: &ConnectionRecord, latest_check: Option<&Run>) -> Value {
     // A check older than the last rotation says nothing about the current secret.
     let changed_at = c.rotated_at.unwrap_or(c.created_at);
     let check = latest_check.filter(|r| r.created_at >= changed_at);
-    let (status, code) = match check {
-        None => ("unverified", None),
-        Some(r) if r.status.is_active() => ("verifying", None),
-        Some(r) if r.outcome == Outcome::Succeeded => ("verified", None),
-        Some(r) => ("failed", r.failures.first().map(|f| f.code)),
-    };
+    let (status, code) = tenant_state::connection_status(check);
     json!({
         "connection_id": c.connection_id,
         "client_id": c.client_id,
@@ -210,29 +236,6 @@ fn connection_json(c: &ConnectionRecord, latest_check: Option<&Run>) -> Value {
         "status_code": code,
         "last_check": check.map(|r| links::view(r.id)),
     })
-}
-
-/// The newest run of `operation` on the tenant (optionally only finished ones).
-async fn latest_run(
-    deps: &Deps,
-    ws: WorkspaceId,
-    tenant: TenantId,
-    operation: OperationType,
-    status: Option<RunStatus>,
-) -> Result<Option<Run>, ApiError> {
-    let page = deps
-        .store
-        .list_runs(&RunQuery {
-            workspace: ws,
-            tenant: Some(tenant),
-            types: Some(vec![operation]),
-            status,
-            active: None,
-            limit: 1,
-            after: None,
-        })
-        .await?;
-    Ok(page.items.into_iter().next())
 }
 
 /// `PUT /v1/workspaces/{ws}/tenants/{t}/provider-connection`: create or rotate. The secret
@@ -340,23 +343,25 @@ pub async fn view_connection(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
-    let state = connection_state(req, deps, ws, tenant).await?;
-    let conn = state.conn.ok_or(ApiError::NotFound(Resource::Connection))?;
+    let ConnectionState { state, .. } = connection_state(req, deps, ws, tenant).await?;
+    let conn = state
+        .conn
+        .as_ref()
+        .ok_or(ApiError::NotFound(Resource::Connection))?;
     Ok(Reply::json(
         200,
-        &json!({ "connection": connection_json(&conn, state.check.as_ref()) }),
+        &json!({ "connection": connection_json(conn, state.check.as_ref()) }),
     ))
 }
 
-/// What the connection and onboarding views both read: the caller's role, the tenant, its
-/// connection and its latest connection check.
+/// What the connection and onboarding views both read: the caller's role, the tenant and
+/// its state (connection, latest check, latest inventory).
 struct ConnectionState {
     ws: WorkspaceId,
     tenant: TenantId,
     role: Role,
     record: TenantRecord,
-    conn: Option<ConnectionRecord>,
-    check: Option<Run>,
+    state: TenantState,
 }
 
 async fn connection_state(
@@ -372,25 +377,13 @@ async fn connection_state(
         record,
         ..
     } = common::tenant_scope(req, deps, ws, tenant, Capability::ConnectionView).await?;
-    let conn = deps
-        .store
-        .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
-        .await?;
-    let check = latest_run(
-        deps,
-        ws,
-        tenant,
-        OperationType::ProviderConnectionVerify,
-        None,
-    )
-    .await?;
+    let state = TenantState::read(deps, ws, tenant).await?;
     Ok(ConnectionState {
         ws,
         tenant,
         role,
         record,
-        conn,
-        check,
+        state,
     })
 }
 
@@ -415,43 +408,14 @@ pub async fn onboarding(
         tenant,
         role,
         record,
-        conn,
-        check,
+        state,
     } = connection_state(req, deps, ws, tenant).await?;
-    let changed_at = conn.as_ref().map(|c| c.rotated_at.unwrap_or(c.created_at));
-    let check = check.filter(|r| changed_at.is_some_and(|t| r.created_at >= t));
-    let inventory = latest_run(
-        deps,
-        ws,
-        tenant,
-        OperationType::InventorySync,
-        Some(RunStatus::Completed),
-    )
-    .await?
-    .filter(|r| matches!(r.outcome, Outcome::Succeeded | Outcome::PartiallySucceeded));
-
-    let verifying = check.as_ref().is_some_and(|r| r.status.is_active());
-    let verified = check
-        .as_ref()
-        .is_some_and(|r| r.outcome == Outcome::Succeeded);
-    let blocking = if record.status == TenantStatus::Archived {
-        Some(ReasonCode::TenantArchived)
-    } else if conn.is_none() {
-        Some(ReasonCode::OnboardingConnectionMissing)
-    } else if verifying {
-        Some(ReasonCode::OnboardingVerificationRunning)
-    } else if !verified {
-        let failed_with = check
-            .as_ref()
-            .and_then(|r| r.failures.first())
-            .map(|f| f.code)
-            .filter(|c| c.blocks_onboarding());
-        Some(failed_with.unwrap_or(ReasonCode::OnboardingVerificationRequired))
-    } else if inventory.is_none() {
-        Some(ReasonCode::OnboardingInventoryRequired)
-    } else {
-        None
-    };
+    let blocking = state.onboarding_blocker(&record);
+    let check = state.current_check();
+    let verifying = check.is_some_and(|r| r.status.is_active());
+    let verified = check.is_some_and(|r| r.outcome == Outcome::Succeeded);
+    let conn = state.conn.as_ref();
+    let inventory = state.inventory.as_ref();
     let steps = [
         Step {
             step: "connection_added",
@@ -461,12 +425,12 @@ pub async fn onboarding(
         Step {
             step: "verification_passed",
             done: verified,
-            run: check.as_ref().map(|r| links::view(r.id)),
+            run: check.map(|r| links::view(r.id)),
         },
         Step {
             step: "first_inventory_sync",
             done: inventory.is_some(),
-            run: inventory.as_ref().map(|r| links::view(r.id)),
+            run: inventory.map(|r| links::view(r.id)),
         },
     ];
     let may_verify = role.has(Capability::ConnectionVerify);
@@ -491,7 +455,7 @@ pub async fn onboarding(
             "steps": steps,
             "blocking_reason": blocking.map(|c| json!({ "code": c, "message": c.message() })),
             "verification": {
-                "run": check.as_ref(),
+                "run": check,
                 "active": verifying,
                 "can_start": can_start,
                 "cannot_start_because": why_not,

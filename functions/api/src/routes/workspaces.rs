@@ -7,7 +7,8 @@ use tenantops_aws::{
     AuditQuery, MemberGuard, MemberRecord, MemberWrite, WorkspaceRecord, WorkspaceSettings,
 };
 use tenantops_core::membership::{MemberChange, MembershipError, check_change};
-use tenantops_core::{Capability, Role, TenantId, UserId, WorkspaceId};
+use tenantops_core::problem::{Attention, ProblemClass};
+use tenantops_core::{Capability, OperationType, Role, TenantId, UserId, WorkspaceId, links};
 
 use super::common::{self, Audit};
 use crate::Deps;
@@ -15,6 +16,7 @@ use crate::cursor;
 use crate::error::{ApiError, Resource};
 use crate::request::ApiRequest;
 use crate::response::Reply;
+use crate::tenant_state;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +91,53 @@ pub async fn list(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     Ok(Reply::json(
         200,
         &json!({ "items": items, "next_cursor": null }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}`: the workspace as its members see it: name, settings, the
+/// caller's role, and counts (tenants, members, runs active now, attention).
+pub async fn view(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
+    let caller = common::caller(req)?;
+    let ws = common::workspace_id(ws)?;
+    let role = common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
+    let now = Utc::now();
+    let viewable = OperationType::viewable_with(|c| role.has(c));
+    let (record, tenants, members, active, attention) = futures::try_join!(
+        async { Ok::<_, ApiError>(deps.store.get_workspace(ws).await?) },
+        async { Ok(deps.store.count_tenants(ws).await?) },
+        async { Ok(deps.store.list_members(ws).await?.len()) },
+        async { Ok(deps.store.active_runs(Some(ws)).await?.len()) },
+        tenant_state::attention(deps, ws, now, &viewable),
+    )?;
+    let record = record.ok_or(ApiError::NotFound(Resource::Workspace))?;
+    let mut total = Attention::default();
+    for a in attention.values() {
+        total.failed += a.failed;
+        total.partial += a.partial;
+        total.stale += a.stale;
+        total.stuck += a.stuck;
+    }
+    Ok(Reply::json(
+        200,
+        &json!({
+            "workspace": {
+                "id": ws,
+                "name": record.name,
+                "settings": record.settings,
+                "created_at": tenantops_core::time::format(record.created_at),
+            },
+            "role": role,
+            "counts": {
+                "tenants": tenants,
+                "members": members,
+                "active_runs": active,
+                "attention": total,
+            },
+            "links": {
+                "runs": links::collection(ws, None),
+                "problem_runs": links::problem_collection(ws, None, ProblemClass::Failed),
+            },
+        }),
     ))
 }
 
