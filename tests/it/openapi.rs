@@ -494,12 +494,30 @@ async fn every_listed_route_is_served_and_other_methods_on_its_path_are_405() {
                     );
                     contract.record(listed, &reply);
                 }
-                None => assert_eq!(
-                    (reply.status, reply.code()),
-                    (405, "method.not_allowed"),
-                    "{key} is not listed but answered {}",
-                    reply.body
-                ),
+                None => {
+                    assert_eq!(
+                        (reply.status, reply.code()),
+                        (405, "method.not_allowed"),
+                        "{key} is not listed but answered {}",
+                        reply.body
+                    );
+                    // RFC 9110: a 405 names the methods the path does have, exactly those
+                    // ROUTES lists for it.
+                    let listed: Vec<&str> = METHODS
+                        .iter()
+                        .copied()
+                        .filter(|m| tenantops_api::ROUTES.contains(&format!("{m} {path}").as_str()))
+                        .collect();
+                    let mut allow: Vec<&str> = reply
+                        .header("allow")
+                        .unwrap_or_else(|| panic!("{key}: a 405 without Allow"))
+                        .split(", ")
+                        .collect();
+                    allow.sort_unstable();
+                    let mut want = listed.clone();
+                    want.sort_unstable();
+                    assert_eq!(allow, want, "{key}: Allow");
+                }
             }
         }
     }
@@ -1108,7 +1126,7 @@ async fn every_route_answers_as_the_document_says() {
         .by(owner)
     };
     c.expect(RETRY, retry(&failed), 202).await;
-    c.expect(RETRY, retry(&RunId::new().to_string()), 400).await;
+    c.expect(RETRY, retry(&RunId::new().to_string()), 409).await;
     let doomed = c
         .expect(
             CREATE_SCHEDULE,
@@ -1236,7 +1254,7 @@ async fn every_route_answers_as_the_document_says() {
         404,
     )
     .await;
-    c.expect(EXECUTE, execute("not-the-token"), 400).await;
+    c.expect(EXECUTE, execute("not-the-token"), 409).await;
     c.expect(EXECUTE, execute(&token), 202).await;
 
     const ARCHIVE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/archive";

@@ -539,7 +539,7 @@ async fn execute_is_refused_without_a_current_confirmed_executable_preview_and_w
     let r = execute_as(&stack, &owner, &mapped_id, &blocked_token).await;
     assert_eq!(
         (r.status, r.code()),
-        (400, "restore.confirmation_invalid"),
+        (409, "restore.confirmation_invalid"),
         "{}",
         r.body
     );
@@ -685,13 +685,13 @@ async fn bad_preview_input_is_refused_with_stable_codes_and_changes_nothing() {
         ),
         (
             json!({ "backup_set_id": set, "items": [{"object_type": "configurationPolicies", "object_id": "nope"}] }),
-            400,
+            409,
             "restore.items_invalid",
         ),
         (
             json!({ "backup_set_id": set, "items": [] }),
-            400,
-            "restore.items_invalid",
+            422,
+            "request.invalid",
         ),
         (json!({ "set": set }), 422, "request.invalid"),
     ];

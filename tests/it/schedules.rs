@@ -441,9 +441,9 @@ async fn retry_names_a_failed_run_of_the_schedule_and_records_it() {
     let r = stack.call(retry(&succeeded)).await;
     assert_eq!((r.status, r.code()), (409, "schedule.retry_not_allowed"));
     let r = stack.call(retry(&elsewhere)).await;
-    assert_eq!((r.status, r.code()), (400, "schedule.retry_run_invalid"));
+    assert_eq!((r.status, r.code()), (409, "schedule.retry_run_invalid"));
     let r = stack.call(retry(&ulid::Ulid::new().to_string())).await;
-    assert_eq!((r.status, r.code()), (400, "schedule.retry_run_invalid"));
+    assert_eq!((r.status, r.code()), (409, "schedule.retry_run_invalid"));
     let r = stack.call(retry("not-a-run")).await;
     assert_eq!((r.status, r.code()), (400, "schedule.invalid"));
     assert_eq!(stack.snapshot().await, before);

@@ -1,6 +1,6 @@
 //! Opaque list cursors. A cursor names the last run of a page and the query it belongs to;
 //! the server checks both, so a cursor edited by hand or replayed against another query is a
-//! 400 rather than a silently different page.
+//! 400 rather than a silently different page. An empty cursor is no cursor: the first page.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ApiError;
 
 const VERSION: u8 = 1;
-const MAX_LEN: usize = 512;
+const MAX_LEN: usize = 2048;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,8 +29,20 @@ pub fn encode(query: &str, after: impl ToString) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap_or_default())
 }
 
+/// The position `cursor` names: `None` (the first page) when it is absent or empty, else
+/// what [`decode`] reads.
+pub fn position<T: std::str::FromStr>(
+    cursor: Option<&str>,
+    query: &str,
+) -> Result<Option<T>, ApiError> {
+    cursor
+        .filter(|c| !c.is_empty())
+        .map(|c| decode(c, query))
+        .transpose()
+}
+
 /// The position a cursor names, parsed as `T`, if the cursor belongs to `query`.
-pub fn decode<T: std::str::FromStr>(raw: &str, query: &str) -> Result<T, ApiError> {
+fn decode<T: std::str::FromStr>(raw: &str, query: &str) -> Result<T, ApiError> {
     if raw.len() > MAX_LEN {
         return Err(ApiError::InvalidCursor);
     }
@@ -49,10 +61,7 @@ pub fn after<T: std::str::FromStr>(
     query_params: &std::collections::HashMap<&str, &str>,
     query: &str,
 ) -> Result<Option<T>, ApiError> {
-    query_params
-        .get("cursor")
-        .map(|c| decode::<T>(c, query))
-        .transpose()
+    position(query_params.get("cursor").copied(), query)
 }
 
 #[cfg(test)]

@@ -136,7 +136,9 @@ impl ApiError {
             | ApiError::NotStartableHere(_)
             | ApiError::IdempotencyKeyReused => 422,
             ApiError::PayloadTooLarge { .. } => 413,
-            ApiError::Schedule(_) | ApiError::RetryRunInvalid => 400,
+            ApiError::Schedule(_) => 400,
+            // The body is well formed; the run it names is not one of this schedule's.
+            ApiError::RetryRunInvalid => 409,
             ApiError::RetryNotAllowed | ApiError::NotCancellable(_) => 409,
             ApiError::UnsupportedMediaType => 415,
             ApiError::TenantArchived
@@ -149,10 +151,9 @@ impl ApiError {
             ApiError::QuotaExceeded { .. } => 429,
             ApiError::Restore(code) => match code {
                 ReasonCode::RestoreNotFound | ReasonCode::RestoreBackupSetNotFound => 404,
-                ReasonCode::RestoreItemsInvalid
-                | ReasonCode::RestoreTooManyItems
-                | ReasonCode::RestoreMappingInvalid
-                | ReasonCode::RestoreConfirmationInvalid => 400,
+                ReasonCode::RestoreTooManyItems | ReasonCode::RestoreMappingInvalid => 400,
+                // Well-formed requests the state refuses: items the set does not hold, a
+                // token that is not this preview's (409, as the document says).
                 _ => 409,
             },
             ApiError::Internal(_) => 500,

@@ -21,7 +21,7 @@ use tenantops_aws::{Dispatcher, SecretVault, Store};
 pub use error::ApiError;
 pub use operators::PlatformOperators;
 pub use request::MAX_BODY_BYTES;
-pub use router::{PUBLIC_ROUTES, ROUTES, handle};
+pub use router::{PUBLIC_ROUTES, ROUTES, allowed_methods, handle};
 
 /// What the handler needs, built once per cold start.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! The router: one Lambda, every route. Errors become problem responses here, once.
 
 use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
-use aws_lambda_events::http::Method;
+use aws_lambda_events::http::{HeaderValue, Method, header};
 use tracing::{Instrument, field};
 
 use crate::Deps;
@@ -80,7 +80,15 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
             Ok(reply) => reply,
             Err(err) => {
                 log_error(&err);
-                problem::reply(&err)
+                let mut reply = problem::reply(&err);
+                if matches!(err, ApiError::MethodNotAllowed) {
+                    // RFC 9110 §15.5.6: a 405 lists the methods the resource has.
+                    if let Ok(allow) = HeaderValue::from_str(&allowed_methods(&req.path).join(", "))
+                    {
+                        reply.headers.push((header::ALLOW, allow));
+                    }
+                }
+                reply
             }
         };
         tracing::info!(status = reply.status, "request served");
@@ -282,6 +290,30 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             Err(ApiError::NotFound(Resource::Route))
         }
     }
+}
+
+/// The methods `ROUTES` serves on `path` (a concrete path: `{param}` segments match any
+/// segment), in the table's order.
+pub fn allowed_methods(path: &str) -> Vec<&'static str> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    ROUTES
+        .iter()
+        .filter_map(|key| key.split_once(' '))
+        .filter(|(_, template)| {
+            let t: Vec<&str> = template.split('/').collect();
+            t.len() == segments.len()
+                && t.iter()
+                    .zip(&segments)
+                    .all(|(t, s)| t.starts_with('{') && !s.is_empty() || t == s)
+        })
+        .map(|(method, _)| method)
+        .fold(Vec::new(), |mut methods, m| {
+            if !methods.contains(&m) {
+                methods.push(m);
+            }
+            methods
+        })
 }
 
 fn only(actual: &Method, allowed: Method) -> Result<(), ApiError> {

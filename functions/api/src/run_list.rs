@@ -104,10 +104,7 @@ impl RunFilters {
 
     /// The run the cursor continues after, if the cursor belongs to this query.
     pub fn after(&self) -> Result<Option<RunId>, ApiError> {
-        self.cursor
-            .as_deref()
-            .map(|c| cursor::decode::<RunId>(c, &self.key()))
-            .transpose()
+        cursor::position::<RunId>(self.cursor.as_deref(), &self.key())
     }
 
     /// The cursor of the page after `next`.

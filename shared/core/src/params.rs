@@ -85,8 +85,79 @@ pub(crate) fn validate_scope_types(types: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Whole numbers as JSON Schema reads them: `164` and `164.0` are the same integer (a number
+/// whose fractional part is zero is an integer, JSON Schema 2020-12 §6.1.1 / validation
+/// `type: integer`), so a client that writes either is understood alike. `164.5` is not one.
+pub mod whole_number {
+    use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+    struct Whole(u32);
+
+    impl<'de> Deserialize<'de> for Whole {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl Visitor<'_> for V {
+                type Value = Whole;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a whole number from 0 to 4294967295")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<Whole, E> {
+                    u32::try_from(v)
+                        .map(Whole)
+                        .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<Whole, E> {
+                    u32::try_from(v)
+                        .map(Whole)
+                        .map_err(|_| E::invalid_value(de::Unexpected::Signed(v), &self))
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<Whole, E> {
+                    if v.is_finite() && v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v)
+                    {
+                        // Exact: a whole f64 within u32's range converts without loss.
+                        Ok(Whole(v as u32))
+                    } else {
+                        Err(E::invalid_value(de::Unexpected::Float(v), &self))
+                    }
+                }
+            }
+            d.deserialize_any(V)
+        }
+    }
+
+    pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        Whole::deserialize(d).map(|w| w.0)
+    }
+
+    pub fn option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        Option::<Whole>::deserialize(d).map(|o| o.map(|w| w.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        #[derive(serde::Deserialize)]
+        struct N {
+            #[serde(default, deserialize_with = "super::whole_number::option")]
+            n: Option<u32>,
+        }
+        let n = |json: &str| serde_json::from_str::<N>(json).map(|v| v.n).ok();
+        assert_eq!(n(r#"{"n": 164}"#), Some(Some(164)));
+        assert_eq!(n(r#"{"n": 164.0}"#), Some(Some(164)));
+        assert_eq!(n(r#"{"n": null}"#), Some(None));
+        assert_eq!(n(r#"{}"#), Some(None));
+        for bad in [
+            r#"{"n": 164.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": 1e20}"#,
+            r#"{"n": "1"}"#,
+        ] {
+            assert_eq!(n(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -251,17 +251,24 @@ pub fn body<T: DeserializeOwned>(req: &ApiRequest) -> Result<T, ApiError> {
 
 /// A human name: trimmed, 1 to 128 characters, no control characters.
 pub fn name(field: &str, raw: &str) -> Result<String, ApiError> {
-    let trimmed = raw.trim();
-    let ok = !trimmed.is_empty()
-        && trimmed.chars().count() <= 128
-        && !trimmed.chars().any(char::is_control);
+    // Exactly the document's rule (NAME_PATTERN there): 1 to 128 characters as sent, no
+    // control character, at least one that is not blank; stored trimmed.
+    let ok = (1..=128).contains(&raw.chars().count())
+        && !raw.chars().any(char::is_control)
+        && raw.chars().any(|c| !is_blank(c));
     if ok {
-        Ok(trimmed.to_owned())
+        Ok(raw.trim_matches(is_blank).to_owned())
     } else {
         Err(ApiError::InvalidBody(format!(
-            "`{field}` must be 1 to 128 characters without control characters"
+            "`{field}` must be 1 to 128 characters without control characters, not all blank"
         )))
     }
+}
+
+/// Blank in a name: whitespace (Unicode White_Space), a control character, or the byte-order
+/// mark. The tests' `BLANK_RANGES` list the same characters, as the document's pattern does.
+fn is_blank(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || c == '\u{feff}'
 }
 
 /// A GUID (8-4-4-4-12 hex), lowercased.
@@ -308,6 +315,40 @@ impl Audit<'_> {
 mod tests {
     use super::*;
 
+    /// The blank characters as ranges (a test holds them to `is_blank`).
+    const BLANK_RANGES: [(char, char); 9] = [
+        ('\u{0}', '\u{20}'),
+        ('\u{7f}', '\u{a0}'),
+        ('\u{1680}', '\u{1680}'),
+        ('\u{2000}', '\u{200a}'),
+        ('\u{2028}', '\u{2029}'),
+        ('\u{202f}', '\u{202f}'),
+        ('\u{205f}', '\u{205f}'),
+        ('\u{3000}', '\u{3000}'),
+        ('\u{feff}', '\u{feff}'),
+    ];
+
+    /// The document's pattern for names: no control character, at least one that is not blank
+    /// (with `minLength: 1`, `maxLength: 128`). ECMA-262 and Python read it alike: explicit
+    /// `\uXXXX` ranges, no `\s`, whose members differ between regex dialects.
+    fn name_pattern() -> String {
+        let class = |ranges: &[(char, char)]| -> String {
+            ranges
+                .iter()
+                .map(|(lo, hi)| {
+                    if lo == hi {
+                        format!("\\u{:04X}", *lo as u32)
+                    } else {
+                        format!("\\u{:04X}-\\u{:04X}", *lo as u32, *hi as u32)
+                    }
+                })
+                .collect()
+        };
+        let control = class(&[('\u{0}', '\u{1f}'), ('\u{7f}', '\u{9f}')]);
+        let blank = class(&BLANK_RANGES);
+        format!("^[^{control}]*[^{blank}][^{control}]*$")
+    }
+
     #[test]
     fn guids_are_checked_and_lowercased() {
         assert_eq!(
@@ -330,7 +371,41 @@ mod tests {
     fn names_are_trimmed_and_bounded() {
         assert_eq!(name("n", "  Contoso ").ok().as_deref(), Some("Contoso"));
         assert!(name("n", "   ").is_err());
+        assert!(name("n", "\u{feff}\u{3000}").is_err());
         assert!(name("n", &"x".repeat(129)).is_err());
+        assert!(name("n", &format!(" {}", "x".repeat(128))).is_err());
         assert!(name("n", "a\u{0007}b").is_err());
+        assert!(name("n", "a\u{0085}b").is_err());
+    }
+
+    /// The blank class is exactly `is_blank`, over every code point.
+    #[test]
+    fn the_blank_ranges_are_the_blank_characters() {
+        let in_ranges = |c: char| BLANK_RANGES.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c));
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(is_blank(c), in_ranges(c), "U+{:04X}", c as u32);
+        }
+    }
+
+    /// Every name field of the document carries the pattern `name` enforces.
+    #[test]
+    fn the_documents_names_carry_the_name_pattern() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi.json")).expect("the document");
+        let schemas = &doc["components"]["schemas"];
+        for (schema, field) in [
+            ("CreateWorkspace", "name"),
+            ("CreateTenant", "display_name"),
+            ("PatchTenant", "display_name"),
+            ("CreateSchedule", "name"),
+            ("PatchSchedule", "name"),
+        ] {
+            let prop = &schemas[schema]["properties"][field];
+            assert_eq!(prop["pattern"], name_pattern(), "{schema}.{field}");
+            assert_eq!(
+                (&prop["minLength"], &prop["maxLength"]),
+                (&1.into(), &128.into())
+            );
+        }
     }
 }

@@ -86,8 +86,14 @@ fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
     let items = match map.remove("items") {
         None | Some(Value::Null) => None,
         Some(v) => {
-            let items: Vec<ItemRef> =
-                serde_json::from_value(v).map_err(|_| refused(ReasonCode::RestoreItemsInvalid))?;
+            // The list's shape is the document's (objects of two strings, 1 to 500 of them,
+            // none twice): a 422 like any body the schema refuses. Whether each is an
+            // object of the set is the set's to say (409 `restore.items_invalid`, below).
+            let items: Vec<ItemRef> = serde_json::from_value(v).map_err(|_| {
+                ApiError::InvalidBody(
+                    "`items` must be a list of {\"object_type\", \"object_id\"}".into(),
+                )
+            })?;
             let distinct: HashSet<(&str, &str)> = items
                 .iter()
                 .map(|i| (i.object_type.as_str(), i.object_id.as_str()))
@@ -96,7 +102,10 @@ fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
                 return Err(refused(ReasonCode::RestoreTooManyItems));
             }
             if items.is_empty() || distinct.len() != items.len() {
-                return Err(refused(ReasonCode::RestoreItemsInvalid));
+                return Err(ApiError::InvalidBody(
+                    "`items` must name 1 to 500 objects, none twice; leave it out for every object"
+                        .into(),
+                ));
             }
             Some(items)
         }

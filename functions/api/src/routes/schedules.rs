@@ -477,3 +477,39 @@ pub async fn retry(
     });
     start_backup(req, deps, &path.caller, &schedule, params, Trigger::Retry).await
 }
+
+#[cfg(test)]
+mod tests {
+    use tenantops_core::schedule::{BACKUP_TYPES, timezone_names};
+
+    /// The document enumerates exactly the types and timezones a schedule accepts, so a
+    /// request the document calls valid is one the API takes.
+    #[test]
+    fn the_document_enumerates_the_schedule_types_and_timezones() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../../openapi.json")).expect("the document");
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .expect("an enum")
+                .iter()
+                .map(|s| s.as_str().expect("a string").to_owned())
+                .collect()
+        };
+        let types: Vec<String> = BACKUP_TYPES.iter().map(|t| (*t).to_owned()).collect();
+        let zones: Vec<String> = timezone_names().map(str::to_owned).collect();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(strings(&schemas["BackupType"]["enum"]), types);
+        assert_eq!(strings(&schemas["Timezone"]["enum"]), zones);
+        for schema in ["CreateSchedule", "PatchSchedule"] {
+            let props = &schemas[schema]["properties"];
+            assert_eq!(
+                props["types"]["items"]["$ref"], "#/components/schemas/BackupType",
+                "{schema}.types"
+            );
+            assert_eq!(
+                props["timezone"]["$ref"], "#/components/schemas/Timezone",
+                "{schema}.timezone"
+            );
+        }
+    }
+}

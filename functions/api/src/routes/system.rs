@@ -187,10 +187,7 @@ pub async fn list_workspaces(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, 25, 100)?;
     const QUERY: &str = "system-workspaces";
-    let after = q
-        .get("cursor")
-        .map(|c| cursor::decode::<WorkspaceId>(c, QUERY))
-        .transpose()?;
+    let after = cursor::after::<WorkspaceId>(&q, QUERY)?;
     let now = Utc::now();
     let (page, active) = futures::try_join!(
         async { Ok::<_, ApiError>(deps.store.list_all_workspaces(limit, after).await?) },

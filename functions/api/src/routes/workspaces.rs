@@ -287,9 +287,7 @@ pub async fn audit(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Api
         action.clone().unwrap_or_default(),
         tenant.map(|t| t.to_string()).unwrap_or_default()
     );
-    let after = raw_cursor
-        .map(|c| cursor::decode::<ulid::Ulid>(c, &query_key))
-        .transpose()?;
+    let after = cursor::position::<ulid::Ulid>(raw_cursor, &query_key)?;
     common::authorize(deps, ws, &caller, Capability::AuditView).await?;
     let (items, next) = deps
         .store

@@ -110,7 +110,10 @@ pub enum Cadence {
     /// Standard 5-field cron: minute hour day-of-month month day-of-week.
     Cron { expr: String },
     /// Every hour at this minute.
-    Hourly { minute: u32 },
+    Hourly {
+        #[serde(deserialize_with = "crate::params::whole_number::required")]
+        minute: u32,
+    },
     /// Every day at `HH:MM`.
     Daily { at: String },
     /// Every week on this day at `HH:MM`.
@@ -122,10 +125,18 @@ pub enum Cadence {
 #[serde(deny_unknown_fields)]
 pub struct Retention {
     /// Keep the newest N backup sets (1 to 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::params::whole_number::option"
+    )]
     pub keep_last: Option<u32>,
     /// Keep backup sets younger than N days (1 to 3650).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::params::whole_number::option"
+    )]
     pub keep_days: Option<u32>,
 }
 
@@ -299,6 +310,12 @@ fn parse_at(at: &str) -> Result<NaiveTime, ScheduleError> {
     ok.then(|| NaiveTime::parse_from_str(at, "%H:%M").ok())
         .flatten()
         .ok_or_else(|| ScheduleError::Cadence(format!("`{at}` is not a time of day as HH:MM")))
+}
+
+/// Every timezone name [`parse_timezone`] accepts (the IANA names chrono-tz carries), for the
+/// API document's enum.
+pub fn timezone_names() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
 }
 
 pub fn parse_timezone(name: &str) -> Result<Tz, ScheduleError> {
