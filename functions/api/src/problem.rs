@@ -35,3 +35,25 @@ pub fn reply(err: &ApiError) -> Reply {
         headers: err.headers(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The document's `ReasonCode` enum is the registry, so a client generated from it knows
+    /// every code a problem or a run failure can carry.
+    #[test]
+    fn the_documents_reason_codes_are_the_registry() {
+        let doc: serde_json::Value =
+            serde_json::from_str(include_str!("../openapi.json")).expect("the document");
+        let listed: Vec<&str> = doc["components"]["schemas"]["ReasonCode"]["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        let registry: Vec<&str> = tenantops_core::ReasonCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(listed, registry);
+    }
+}
