@@ -109,6 +109,38 @@ fn the_links_guard_catches_hand_built_urls_of_both_planes() {
     }
 }
 
+/// No Scan of the table outside the one-off migrations (`shared/aws/src/migrations.rs`):
+/// lists and aggregates query indexes.
+#[test]
+fn only_the_migrations_scan_the_table() {
+    let root = repo_root();
+    let mut files = Vec::new();
+    for dir in ["shared", "functions", "tools"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let migrations = root.join("shared/aws/src/migrations.rs");
+    assert!(
+        std::fs::read_to_string(&migrations)
+            .unwrap()
+            .contains(".scan()")
+    );
+    let offenders: Vec<String> = files
+        .iter()
+        .filter(|f| **f != migrations)
+        .filter(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.contains(".scan()")
+                || text.contains("ScanInput")
+                || text.contains("scan::builders")
+        })
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "Scans outside migrations.rs: {offenders:?}"
+    );
+}
+
 /// All DynamoDB keys are built in `shared/aws/src/keys.rs`.
 #[test]
 fn only_the_keys_module_builds_table_keys() {

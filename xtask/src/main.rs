@@ -59,13 +59,30 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("readme") => readme::run(&root, &target_dir(&root)),
         Some("demo-drift") => drift::run(&root, &args[1..]),
         Some("smoke") => smoke::run(&args[1..]),
+        Some("migrate") => migrate(&root, &args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api | readme | demo-drift [--stack FILE] | smoke --api URL --token-command CMD>"
+                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api | readme | demo-drift [--stack FILE] | smoke --api URL --token-command CMD | migrate platform-index --table NAME>"
             );
             Ok(ExitCode::from(2))
         }
     }
+}
+
+/// `cargo xtask migrate <migration> --table NAME`: a data migration of a deployment upgraded
+/// in place, against the table of the standard AWS environment (see `tools/migrate`).
+fn migrate(root: &Path, args: &[String]) -> anyhow::Result<ExitCode> {
+    let status = Command::new("cargo")
+        .args(["run", "--quiet", "--package", "tenantops-migrate", "--"])
+        .args(args)
+        .current_dir(root)
+        .status()
+        .context("running tenantops-migrate")?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn workspace_root() -> PathBuf {

@@ -51,11 +51,30 @@ impl Key {
     }
 }
 
+/// The sort key of every run item.
+pub const RUN_SORT: &str = "RUN";
+/// The sort key of every workspace item.
+pub const WORKSPACE_SORT: &str = "WORKSPACE";
+
 pub fn run(run: RunId) -> Key {
     Key {
         pk: format!("RUN#{run}"),
-        sk: "RUN".into(),
+        sk: RUN_SORT.into(),
     }
+}
+
+/// The GSI5 keys (partition, sort) of the item at `key`, if it is a run or a workspace: what
+/// their writes set at creation, and what a migration gives items written before.
+pub fn platform_index_of(key: &Key) -> Option<(String, String)> {
+    if let Some(run) = key
+        .pk
+        .strip_prefix("RUN#")
+        .and_then(|id| id.parse::<RunId>().ok())
+    {
+        return (*key == self::run(run)).then(|| (platform_runs(active_shard(run)), run_sort(run)));
+    }
+    let ws = key.pk.strip_prefix("WS#")?.parse::<WorkspaceId>().ok()?;
+    (*key == workspace(ws)).then(|| (platform_workspaces(), workspace_sort(ws)))
 }
 
 /// GSI1 partition of a workspace's runs.
@@ -136,7 +155,7 @@ pub fn start_quota(ws: WorkspaceId, tenant: TenantId, window_start: i64) -> Key 
 pub fn workspace(ws: WorkspaceId) -> Key {
     Key {
         pk: format!("WS#{ws}"),
-        sk: "WORKSPACE".into(),
+        sk: WORKSPACE_SORT.into(),
     }
 }
 

@@ -61,6 +61,7 @@ pub mod events;
 mod expr;
 mod item;
 pub mod keys;
+pub mod migrations;
 pub mod notifications;
 pub mod platform;
 pub mod previews;
