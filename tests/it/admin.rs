@@ -466,9 +466,11 @@ async fn a_planted_secret_reaches_secrets_manager_and_nothing_else() {
         .deps
         .secrets
         .secret_name(d.workspace_id, d.tenant_id, "default");
+    // The live version (named: moto's default read does not follow a moved AWSCURRENT).
     let stored = aws_sdk_secretsmanager::Client::new(&stack.sdk)
         .get_secret_value()
         .secret_id(name)
+        .version_stage("AWSCURRENT")
         .send()
         .await
         .unwrap();
@@ -762,4 +764,62 @@ async fn workspaces_list_shows_the_callers_own_and_audit_records_changes() {
         .await;
     assert_eq!(next.status, 200);
     assert_ne!(next.body["items"][0]["id"], page.body["items"][0]["id"]);
+}
+
+/// Concurrent rotations of one connection: each stages its secret, one commits, the others'
+/// transactions are refused (the version they replace moved). The secret every worker reads
+/// (the version the record names) and the live one (AWSCURRENT) are the committed rotation's:
+/// a refused rotation replaced nothing.
+#[tokio::test]
+async fn a_refused_rotation_leaves_the_live_secret_alone() {
+    let stack = TestStack::new().await;
+    let d = &stack.demo;
+    let owner = &stack.users().owner;
+    let conn = format!(
+        "/v1/workspaces/{}/tenants/{}/provider-connection",
+        d.workspace_id, d.tenant_id
+    );
+    let secrets: Vec<String> = (0..8)
+        .map(|i| format!("rotated-{i}-{}", ulid::Ulid::new()))
+        .collect();
+    let replies = futures::future::join_all(secrets.iter().map(|s| {
+        stack.call(
+            put(
+                conn.clone(),
+                json!({"client_id": guid(), "client_secret": s}),
+            )
+            .by(owner),
+        )
+    }))
+    .await;
+    let committed: Vec<&String> = replies
+        .iter()
+        .zip(&secrets)
+        .filter(|(r, _)| r.status == 200)
+        .map(|(_, s)| s)
+        .collect();
+    let refused = replies.iter().filter(|r| r.status == 409).count();
+    assert_eq!(
+        committed.len() + refused,
+        secrets.len(),
+        "{:?}",
+        replies.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert_eq!(committed.len(), 1, "one rotation per version");
+    assert!(refused >= 1, "the rotations raced");
+
+    let record = stack
+        .store()
+        .get_connection(d.workspace_id, d.tenant_id, "default")
+        .await
+        .unwrap()
+        .unwrap();
+    let vault = tenantops_aws::SecretVault::from_sdk(&stack.sdk, "");
+    let read = vault
+        .read(&record.secret_name, record.secret_version_id.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(read.expose(), committed[0].as_str(), "what a worker reads");
+    let live = vault.read(&record.secret_name, None).await.unwrap();
+    assert_eq!(live.expose(), committed[0].as_str(), "AWSCURRENT");
 }

@@ -169,7 +169,11 @@ impl Job<'_> {
             .get_connection(run.workspace_id, run.tenant_id, &connection_id)
             .await?
             .ok_or(Stop::Fail(ReasonCode::ConnectionNotFound))?;
-        let secret = deps.secrets.read(&conn.secret_name).await.map_err(|e| {
+        let secret = deps
+            .secrets
+            .read(&conn.secret_name, conn.secret_version_id.as_deref())
+            .await
+            .map_err(|e| {
             tracing::error!(error = %e, code = ?e.code, "could not read the connection's secret");
             Stop::Fail(ReasonCode::Internal)
         })?;

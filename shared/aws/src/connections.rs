@@ -23,6 +23,11 @@ pub struct ConnectionRecord {
     pub connection_id: String,
     pub client_id: String,
     pub secret_name: String,
+    /// The Secrets Manager version this connection uses (staged before the record's write,
+    /// promoted after it); absent on records written before versions were recorded, which
+    /// use the current version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_version_id: Option<String>,
     /// Bumped by every rotation; writes are conditioned on the version they replace.
     pub version: u32,
     #[serde(with = "tenantops_core::time")]

@@ -1,6 +1,14 @@
 //! Provider-connection secrets in AWS Secrets Manager. The API writes them (create or
 //! rotate) and never reads them; only the worker will. Names are
 //! `{prefix}{workspace}/{tenant}/{connection}`, so IAM can scope access by prefix.
+//!
+//! A rotation never replaces the live secret before the connection's DynamoDB write commits:
+//! the new value is *staged* as a version labelled `AWSPENDING` (the live one stays
+//! `AWSCURRENT`), the connection record names the staged version in its transaction, and only
+//! then is the version *promoted* to `AWSCURRENT`. The worker reads the version its record
+//! names, so a refused transaction (a concurrent rotation, a removed role, an archived tenant)
+//! leaves every worker on the secret that was live, and a promotion that fails afterwards
+//! changes nothing a worker reads.
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -54,12 +62,22 @@ impl SecretVault {
         format!("{}{ws}/{tenant}/{connection_id}", self.prefix)
     }
 
-    /// Reads a connection's client secret (the worker's side; the API's role cannot).
-    pub async fn read(&self, name: &str) -> Result<SecretString, SecretsError> {
+    /// Reads a connection's client secret (the worker's side; the API's role cannot): the
+    /// version its record names, or the current one for a record from before versions were
+    /// recorded.
+    pub async fn read(
+        &self,
+        name: &str,
+        version_id: Option<&str>,
+    ) -> Result<SecretString, SecretsError> {
         let out = self
             .client
             .get_secret_value()
             .secret_id(name)
+            .set_version_id(version_id.map(str::to_owned))
+            // AWS reads AWSCURRENT when no version is named; naming it keeps moto (whose
+            // default read does not follow a moved label) to the same answer.
+            .set_version_stage(version_id.is_none().then(|| CURRENT.to_owned()))
             .send()
             .await
             .map_err(|e| secrets_error("GetSecretValue", e))?;
@@ -78,30 +96,100 @@ impl SecretVault {
             })
     }
 
-    /// Stores `secret` under `name`: creates the secret, or adds a new current version if it
-    /// exists (a rotation). The value is `{"client_secret": ...}`.
-    pub async fn store(&self, name: &str, secret: &SecretString) -> Result<(), SecretsError> {
+    /// Stages `secret` under `name` and answers its version id: a new secret's first version
+    /// (current at once: no live secret to protect), or a new `AWSPENDING` version of an
+    /// existing one, which leaves the live `AWSCURRENT` version as it is. The value is
+    /// `{"client_secret": ...}`.
+    pub async fn stage(&self, name: &str, secret: &SecretString) -> Result<String, SecretsError> {
         let value = serde_json::json!({ "client_secret": secret.expose() }).to_string();
-        let created = self
+        let staged = self
             .client
-            .create_secret()
-            .name(name)
-            .description("tenantops provider connection (app registration client secret)")
+            .put_secret_value()
+            .secret_id(name)
             .secret_string(&value)
+            .version_stages(PENDING)
             .send()
             .await;
-        match created {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some("ResourceExistsException") => self
-                .client
-                .put_secret_value()
+        let version = match staged {
+            Ok(out) => out.version_id,
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {
+                let created = self
+                    .client
+                    .create_secret()
+                    .name(name)
+                    .description("tenantops provider connection (app registration client secret)")
+                    .secret_string(&value)
+                    .send()
+                    .await;
+                match created {
+                    Ok(out) => out.version_id,
+                    // Created meanwhile by a concurrent first connection: stage beside it.
+                    Err(e) if e.code() == Some("ResourceExistsException") => {
+                        self.client
+                            .put_secret_value()
+                            .secret_id(name)
+                            .secret_string(&value)
+                            .version_stages(PENDING)
+                            .send()
+                            .await
+                            .map_err(|e| secrets_error("PutSecretValue", e))?
+                            .version_id
+                    }
+                    Err(e) => return Err(secrets_error("CreateSecret", e)),
+                }
+            }
+            Err(e) => return Err(secrets_error("PutSecretValue", e)),
+        };
+        version.ok_or_else(|| SecretsError {
+            operation: "PutSecretValue",
+            code: None,
+            source: "Secrets Manager answered no version id".into(),
+        })
+    }
+
+    /// Makes the staged `version_id` the secret's `AWSCURRENT` version (the one the console
+    /// and other readers of the name see), after its connection record committed.
+    pub async fn promote(&self, name: &str, version_id: &str) -> Result<(), SecretsError> {
+        let described = self
+            .client
+            .describe_secret()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| secrets_error("DescribeSecret", e))?;
+        let stages = described.version_ids_to_stages.unwrap_or_default();
+        let holding = |stage: &str| {
+            stages
+                .iter()
+                .find(|(_, labels)| labels.iter().any(|l| l == stage))
+                .map(|(id, _)| id.clone())
+        };
+        if holding(CURRENT).as_deref() != Some(version_id) {
+            self.client
+                .update_secret_version_stage()
                 .secret_id(name)
-                .secret_string(value)
+                .version_stage(CURRENT)
+                .move_to_version_id(version_id)
+                .set_remove_from_version_id(holding(CURRENT))
                 .send()
                 .await
-                .map(|_| ())
-                .map_err(|e| secrets_error("PutSecretValue", e)),
-            Err(e) => Err(secrets_error("CreateSecret", e)),
+                .map_err(|e| secrets_error("UpdateSecretVersionStage", e))?;
         }
+        if holding(PENDING).as_deref() == Some(version_id) {
+            self.client
+                .update_secret_version_stage()
+                .secret_id(name)
+                .version_stage(PENDING)
+                .remove_from_version_id(version_id)
+                .send()
+                .await
+                .map_err(|e| secrets_error("UpdateSecretVersionStage", e))?;
+        }
+        Ok(())
     }
 }
+
+/// Secrets Manager's label of the live version.
+const CURRENT: &str = "AWSCURRENT";
+/// Secrets Manager's label of a version staged for rotation.
+const PENDING: &str = "AWSPENDING";

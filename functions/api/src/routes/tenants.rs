@@ -289,8 +289,10 @@ pub async fn put_connection(
         .get_connection(ws, tenant, DEFAULT_CONNECTION_ID)
         .await?;
     let secret_name = deps.secrets.secret_name(ws, tenant, DEFAULT_CONNECTION_ID);
-    deps.secrets
-        .store(&secret_name, &body.client_secret)
+    // Staged, not live: the record's transaction below decides whether it ever is.
+    let secret_version = deps
+        .secrets
+        .stage(&secret_name, &body.client_secret)
         .await?;
     let now = Utc::now();
     let conn = ConnectionRecord {
@@ -299,6 +301,7 @@ pub async fn put_connection(
         connection_id: DEFAULT_CONNECTION_ID.to_owned(),
         client_id,
         secret_name,
+        secret_version_id: Some(secret_version.clone()),
         version: existing.as_ref().map_or(1, |e| e.version + 1),
         created_at: existing.as_ref().map_or(now, |e| e.created_at),
         rotated_at: existing.as_ref().map(|_| now),
@@ -329,6 +332,16 @@ pub async fn put_connection(
         )
         .await
         .map_err(|e| ApiError::write(e, Capability::ConnectionManage))?;
+    // Committed: the record names the staged version, which workers read from now on.
+    // Making it AWSCURRENT too is for other readers of the name; a failure here is logged,
+    // not answered, since nothing the API or the worker reads depends on it.
+    if let Err(e) = deps
+        .secrets
+        .promote(&conn.secret_name, &secret_version)
+        .await
+    {
+        tracing::warn!(error = %e, code = ?e.code, "the committed secret version stays AWSPENDING");
+    }
     let status = if existing.is_some() { 200 } else { 201 };
     Ok(Reply::json(
         status,
