@@ -1116,3 +1116,49 @@ async fn only_the_worker_holding_the_runs_lease_can_take_a_restore_item() {
     let item = item_now().await;
     assert_eq!(item.attempts, 1, "the late attempt changed nothing");
 }
+
+/// Two previews of one set, both computed while a policy was deleted, both plan to create
+/// it. Executing the first moves the tenant's inventory stamp in its start transaction, so
+/// the second is refused: the policy is created once.
+#[tokio::test]
+async fn competing_restores_of_one_absent_object_create_it_once() {
+    let (stack, worker) = setup(&[("groups", 1), (POLICIES, 1)]).await;
+    sync_groups(&stack, &worker).await;
+    let set = backup(&stack, &worker, &["configurationPolicies"]).await;
+    let names = names_in(&worker, POLICIES);
+    delete_all(&worker, POLICIES);
+    sync(&stack, &worker, &["configurationPolicies"]).await;
+
+    let first = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    let second = preview(&stack, &worker, json!({ "backup_set_id": set })).await;
+    for p in [&first, &second] {
+        assert_eq!(p.status, 202, "{}", p.body);
+        assert_eq!(p.body["items"][0]["action"], "create", "{}", p.body);
+    }
+    let owner = stack.users().owner.clone();
+    let (restore, token) = ids(&first);
+    let run = execute_as(&stack, &owner, &restore, &token).await;
+    assert_eq!(run.status, 202, "{}", run.body);
+    let (other, other_token) = ids(&second);
+    let refused = execute_as(&stack, &owner, &other, &other_token).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (409, "restore.inventory_changed"),
+        "{}",
+        refused.body
+    );
+
+    worker.drain().await;
+    let done = stack.run(&run.run_id()).await;
+    assert_eq!(done.outcome, Outcome::Succeeded, "{done:?}");
+    assert_eq!(names_in(&worker, POLICIES), names, "created once");
+    let creates = worker
+        .sim
+        .writes()
+        .iter()
+        .filter(|w| {
+            w.method == "POST" && w.path.ends_with("/deviceManagement/configurationPolicies")
+        })
+        .count();
+    assert_eq!(creates, 1);
+}

@@ -48,7 +48,7 @@ impl Store {
     ) -> Result<Precondition, StoreError> {
         let mut p = Placeholders::default();
         let cond = p.exists(keys::PK);
-        Ok(Precondition(self.condition_check(
+        Ok(Precondition::new(self.condition_check(
             keys::connection(ws, tenant, connection_id),
             cond,
             p,

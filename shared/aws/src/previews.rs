@@ -86,7 +86,7 @@ impl Store {
     /// transaction (so a restore exists exactly when its run does).
     pub fn new_restore(&self, record: &RestoreRecord) -> Result<Precondition, StoreError> {
         let key = keys::restore(record.workspace_id, record.tenant_id, record.restore_id);
-        Ok(Precondition(
+        Ok(Precondition::new(
             self.put_new(keyed_item("restore", record, &key)?, false)?,
         ))
     }

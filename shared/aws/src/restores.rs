@@ -289,7 +289,8 @@ impl Store {
     ///    if that run ended without finishing the restore, a resumption); it moves to
     ///    `executing` with the run's id;
     /// 1. (unless it is already executing, confirmed under these) the tenant's inventory
-    ///    stamp is the one the preview was computed on;
+    ///    stamp is the one the preview was computed on, and moves on (so no other preview
+    ///    computed on it executes after this one);
     /// 2. (only if it has high-risk items) the workspace still allows high-risk restores.
     ///
     /// Each comes with what it checks, to explain a refusal.
@@ -326,16 +327,29 @@ impl Store {
         let restore_update =
             self.tx_update(&keys::restore(ws, tenant, restore), update, cond, p, false)?;
 
-        let mut out = vec![(ExecutePrecondition::Restore, Precondition(restore_update))];
+        let mut out = vec![(
+            ExecutePrecondition::Restore,
+            Precondition::new(restore_update),
+        )];
         if let Some(version) = inventory_version {
+            // Required unchanged, and moved on in the same write: the restore is about to
+            // change the tenant, so every other preview computed on this stamp (a competing
+            // restore that would create the same absent object again) is refused from now on.
             let mut p = Placeholders::default();
             let cond = if version == 0 {
                 p.absent(keys::PK)
             } else {
                 p.eq("version", number_attr(version))
             };
-            let stamp = self.condition_check(keys::inventory_stamp(ws, tenant), cond, p)?;
-            out.push((ExecutePrecondition::InventoryStamp, Precondition(stamp)));
+            let update = Changes::default()
+                .add(&["version"], number_attr(1))
+                .render(&mut p);
+            let stamp =
+                self.tx_update(&keys::inventory_stamp(ws, tenant), update, cond, p, false)?;
+            out.push((
+                ExecutePrecondition::InventoryStamp,
+                Precondition::after_dedupe(stamp),
+            ));
         }
         if high_risk {
             let mut p = Placeholders::default();
@@ -346,7 +360,7 @@ impl Store {
             );
             out.push((
                 ExecutePrecondition::HighRiskSetting,
-                Precondition(self.condition_check(keys::workspace(ws), cond, p)?),
+                Precondition::after_dedupe(self.condition_check(keys::workspace(ws), cond, p)?),
             ));
         }
         Ok(out)

@@ -22,7 +22,7 @@ use crate::keys;
 use crate::notifications::{Notification, notification_item};
 use crate::table::{Query, Store};
 use crate::transactions::{
-    MemberGuard, Precondition, Rejection, WriteError, failed_at, guard_rejection,
+    MemberGuard, Order, Precondition, Rejection, WriteError, failed_at, guard_rejection,
 };
 
 /// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
@@ -294,9 +294,15 @@ impl Store {
                 return Err(WriteError::Rejected(Rejection::IdempotencyKeyReused));
             }
         }
-        if let Some(i) =
-            (0..start.preconditions.len()).find(|i| failed(preconditions_at + i).is_some())
-        {
+        let failed_precondition = |order: Order| {
+            (0..start.preconditions.len()).find(|i| {
+                start.preconditions[*i].1 == order && failed(preconditions_at + i).is_some()
+            })
+        };
+        if let Some(i) = failed_precondition(Order::BeforeDedupe) {
+            return Err(WriteError::Rejected(Rejection::Precondition(i)));
+        }
+        if let (None, Some(i)) = (&lock_failure, failed_precondition(Order::AfterDedupe)) {
             return Err(WriteError::Rejected(Rejection::Precondition(i)));
         }
         if let Some(old) = lock_failure {

@@ -244,7 +244,7 @@ impl Store {
     ) -> Result<Precondition, StoreError> {
         let mut p = Placeholders::default();
         let cond = p.exists(keys::PK);
-        Ok(Precondition(self.condition_check(
+        Ok(Precondition::new(self.condition_check(
             keys::schedule(ws, tenant, id),
             cond,
             p,
@@ -279,7 +279,7 @@ impl Store {
         advance: &Advance,
     ) -> Result<Precondition, StoreError> {
         let (update, cond, p) = advance_write(observed, advance)?;
-        Ok(Precondition(self.tx_update(
+        Ok(Precondition::new(self.tx_update(
             &schedule_key(observed),
             update,
             cond,

@@ -32,9 +32,30 @@ pub struct MemberGuard<'a> {
 }
 
 /// One more item of a start transaction, built by the store module that owns its key. If its
-/// condition fails, the start is refused with [`Rejection::Precondition`] and its index.
+/// condition fails, the start is refused with [`Rejection::Precondition`] and its index:
+/// before a held lock is read as a dedupe hit, unless it is [`Precondition::after_dedupe`].
 #[derive(Debug, Clone)]
-pub struct Precondition(pub(crate) TransactWriteItem);
+pub struct Precondition(pub(crate) TransactWriteItem, pub(crate) Order);
+
+/// When a failed precondition refuses a start whose lock is held too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Refuses even a replay of the running start (a restore's token is always checked).
+    BeforeDedupe,
+    /// A replay of the running start is its dedupe hit: the condition may have failed only
+    /// because that start's own write moved it (an inventory stamp it moves on).
+    AfterDedupe,
+}
+
+impl Precondition {
+    pub(crate) fn new(item: TransactWriteItem) -> Self {
+        Precondition(item, Order::BeforeDedupe)
+    }
+
+    pub(crate) fn after_dedupe(item: TransactWriteItem) -> Self {
+        Precondition(item, Order::AfterDedupe)
+    }
+}
 
 /// Why a conditional write was refused, read from its cancellation reasons.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
