@@ -155,24 +155,57 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     } else {
         String::new()
     };
-    let stack = emulators::Stack::start(root)?;
-    let out = Command::new("cargo")
-        .args(["run", "--quiet", "--package", "tenantops-bench", "--"])
-        .args(&names)
+    // Each measurement on emulators of its own, started fresh: DynamoDB Local slows as its
+    // tables fill, so a measurement after the 20,000-object backup would measure that
+    // backup's residue as much as itself.
+    let build = Command::new("cargo")
+        .args(["build", "--quiet", "--package", "tenantops-bench"])
         .current_dir(root)
-        .envs(stack.env())
-        .env("TENANTOPS_BENCH_FUNCTIONS", functions)
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running tenantops-bench")?;
-    drop(stack);
-    if !out.status.success() {
-        bail!("tenantops-bench failed");
+        .status()
+        .context("building tenantops-bench")?;
+    if !build.success() {
+        bail!("building tenantops-bench failed");
     }
-    let fresh: Value =
-        serde_json::from_slice(&out.stdout).context("the bench printed no JSON report")?;
-    println!("{}", serde_json::to_string_pretty(&fresh)?);
+    let bench = target_dir.join("debug").join("tenantops-bench");
+    let names: Vec<String> = if names.is_empty() {
+        let listed = Command::new(&bench)
+            .arg("--list")
+            .output()
+            .context("listing the measurements")?;
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    } else {
+        names
+    };
+    let mut fresh = serde_json::Map::new();
+    for name in &names {
+        let stack = emulators::Stack::start(root)?;
+        let out = Command::new(&bench)
+            .arg(name)
+            .current_dir(root)
+            .envs(stack.env())
+            .env("TENANTOPS_BENCH_FUNCTIONS", &functions)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("running tenantops-bench {name}"))?;
+        drop(stack);
+        let mut report = serde_json::from_slice::<Value>(&out.stdout).unwrap_or(Value::Null);
+        if let Some(date) = report.get_mut("date").map(Value::take) {
+            fresh.entry("date").or_insert(date);
+        }
+        let value = report
+            .get_mut(name.as_str())
+            .map(Value::take)
+            .unwrap_or_else(|| {
+                json!({ "error": format!("tenantops-bench {name} printed no report ({})", out.status) })
+            });
+        println!("{}", json!({ name.as_str(): &value }));
+        fresh.insert(name.clone(), value);
+    }
+    let fresh = Value::Object(fresh);
     let report = merge(root, &fresh)?;
     let failed: Vec<&String> = fresh
         .as_object()

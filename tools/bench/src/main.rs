@@ -188,6 +188,14 @@ async fn main() -> anyhow::Result<()> {
             _ => n,
         })
         .collect();
+    // `--list`: the measurements, one a line, for `cargo xtask bench` (which gives each its
+    // own fresh emulators).
+    if names.iter().any(|n| n == "--list") {
+        for name in MEASUREMENTS {
+            println!("{name}");
+        }
+        return Ok(());
+    }
     let names: Vec<&str> = if names.is_empty() {
         MEASUREMENTS.to_vec()
     } else {
