@@ -461,16 +461,9 @@ async fn a_restore_redelivered_mid_way_creates_no_duplicate_objects() {
         names,
         "each snapshot restored exactly once"
     );
-    let creates = worker
-        .sim
-        .writes()
-        .iter()
-        .filter(|w| {
-            w.method == "POST" && w.path.ends_with("/deviceManagement/configurationPolicies")
-        })
-        .count();
     assert_eq!(
-        creates, 3,
+        policy_creates(&worker),
+        3,
         "the interrupted create was adopted, not repeated"
     );
     assert_eq!(audit_count(&stack, "restore.object_written").await, 3);
@@ -1152,13 +1145,17 @@ async fn competing_restores_of_one_absent_object_create_it_once() {
     let done = stack.run(&run.run_id()).await;
     assert_eq!(done.outcome, Outcome::Succeeded, "{done:?}");
     assert_eq!(names_in(&worker, POLICIES), names, "created once");
-    let creates = worker
+    assert_eq!(policy_creates(&worker), 1);
+}
+
+/// The settings-catalog policies Graph was asked to create.
+fn policy_creates(worker: &WorkerHarness) -> usize {
+    worker
         .sim
         .writes()
         .iter()
         .filter(|w| {
             w.method == "POST" && w.path.ends_with("/deviceManagement/configurationPolicies")
         })
-        .count();
-    assert_eq!(creates, 1);
+        .count()
 }

@@ -214,19 +214,7 @@ impl TestStack {
         run_id: &str,
         outcome: tenantops_core::Outcome,
     ) -> tenantops_core::Run {
-        let run = self
-            .store()
-            .get_run(run_id.parse().expect("a run id"))
-            .await
-            .unwrap()
-            .expect("the run exists");
-        let finish = tenantops_core::Transition::Finish {
-            now: chrono::Utc::now(),
-            outcome,
-            failures: vec![],
-        };
-        self.store().transition(&run, &finish).await.unwrap();
-        run
+        self.finish_with(run_id, outcome, vec![]).await
     }
 
     /// Finishes the run with `outcome` and `failures`, as a worker or the reaper does.
@@ -235,7 +223,7 @@ impl TestStack {
         run_id: &str,
         outcome: tenantops_core::Outcome,
         failures: Vec<tenantops_core::Failure>,
-    ) {
+    ) -> tenantops_core::Run {
         let run = self
             .store()
             .get_run(run_id.parse().expect("a run id"))
@@ -248,6 +236,7 @@ impl TestStack {
             failures,
         };
         self.store().transition(&run, &finish).await.unwrap();
+        run
     }
 
     pub fn token(&self, user: &tenantops_core::UserId) -> String {

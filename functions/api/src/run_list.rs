@@ -7,9 +7,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 use tenantops_aws::ProblemFilter;
-use tenantops_core::links::SystemFilters;
+use tenantops_core::links::RunFilters;
 use tenantops_core::problem::ProblemClass;
-use tenantops_core::{OperationType, RunId, RunStatus, TenantId, WorkspaceId};
+use tenantops_core::{RunId, RunStatus};
 
 use crate::cursor;
 use crate::error::ApiError;
@@ -24,21 +24,17 @@ pub enum Plane {
     System,
 }
 
+/// A run list's query: its filters, its page size and where it continues.
 #[derive(Debug, Default)]
-pub struct RunFilters {
-    pub workspace: Option<WorkspaceId>,
-    pub tenant: Option<TenantId>,
-    pub operation: Option<OperationType>,
-    pub status: Option<RunStatus>,
-    pub active: Option<bool>,
-    pub problem: Option<ProblemClass>,
+pub struct RunListQuery {
+    pub filters: RunFilters,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
 
-impl RunFilters {
+impl RunListQuery {
     pub fn parse(query: &[(String, String)], plane: Plane) -> Result<Self, ApiError> {
-        let mut f = RunFilters::default();
+        let mut f = RunListQuery::default();
         let mut seen = HashSet::new();
         for (k, v) in query {
             if !seen.insert(k.as_str()) {
@@ -47,24 +43,26 @@ impl RunFilters {
             let bad = |what: &str| ApiError::InvalidQuery(format!("`{k}` must be {what}"));
             match k.as_str() {
                 "workspace" if plane == Plane::System => {
-                    f.workspace = Some(v.parse().map_err(|_| bad("a workspace id"))?);
+                    f.filters.workspace = Some(v.parse().map_err(|_| bad("a workspace id"))?);
                 }
-                "tenant" => f.tenant = Some(v.parse().map_err(|_| bad("a tenant id"))?),
-                "type" => f.operation = Some(v.parse().map_err(|_| bad("an operation type"))?),
+                "tenant" => f.filters.tenant = Some(v.parse().map_err(|_| bad("a tenant id"))?),
+                "type" => {
+                    f.filters.operation = Some(v.parse().map_err(|_| bad("an operation type"))?)
+                }
                 "status" => {
-                    f.status = Some(
+                    f.filters.status = Some(
                         RunStatus::parse(v).ok_or_else(|| bad("queued, running or completed"))?,
                     );
                 }
                 "active" => {
-                    f.active = Some(match v.as_str() {
+                    f.filters.active = Some(match v.as_str() {
                         "true" => true,
                         "false" => false,
                         _ => return Err(bad("true or false")),
                     });
                 }
                 "problem" => {
-                    f.problem = Some(
+                    f.filters.problem = Some(
                         ProblemClass::parse(v)
                             .ok_or_else(|| bad("failed, partial, stale or stuck"))?,
                     );
@@ -93,12 +91,12 @@ impl RunFilters {
         let opt = |v: Option<String>| v.unwrap_or_default();
         format!(
             "workspace={}|tenant={}|type={}|status={}|active={}|problem={}",
-            opt(self.workspace.map(|w| w.to_string())),
-            opt(self.tenant.map(|t| t.to_string())),
-            opt(self.operation.map(|t| t.to_string())),
-            opt(self.status.map(|s| s.to_string())),
-            opt(self.active.map(|a| a.to_string())),
-            opt(self.problem.map(|p| p.as_str().to_owned())),
+            opt(self.filters.workspace.map(|w| w.to_string())),
+            opt(self.filters.tenant.map(|t| t.to_string())),
+            opt(self.filters.operation.map(|t| t.to_string())),
+            opt(self.filters.status.map(|s| s.to_string())),
+            opt(self.filters.active.map(|a| a.to_string())),
+            opt(self.filters.problem.map(|p| p.as_str().to_owned())),
         )
     }
 
@@ -122,21 +120,9 @@ impl RunFilters {
         now: DateTime<Utc>,
         stuck_after: Duration,
     ) -> Option<ProblemFilter> {
-        self.problem.map(|class| ProblemFilter {
+        self.filters.problem.map(|class| ProblemFilter {
             class,
             stuck_before: now - stuck_after,
         })
-    }
-
-    /// The filters as the system plane's links carry them.
-    pub fn as_system_filters(&self) -> SystemFilters {
-        SystemFilters {
-            workspace: self.workspace,
-            tenant: self.tenant,
-            operation: self.operation,
-            status: self.status,
-            active: self.active,
-            problem: self.problem,
-        }
     }
 }

@@ -65,11 +65,11 @@ pub fn system_view(run: RunId) -> String {
     format!("/v1/system/operations/{run}")
 }
 
-/// What a system-plane run list is narrowed to. Every filter a link carries is named here,
-/// so a collection link keeps its tenant and filters (tenant continuity) without any caller
-/// building a query string.
+/// What a run list is narrowed to, on either plane (`workspace` on the system plane only).
+/// Every filter a link carries is named here, so a collection link keeps its tenant and
+/// filters (tenant continuity) without any caller building a query string.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SystemFilters {
+pub struct RunFilters {
     pub workspace: Option<WorkspaceId>,
     pub tenant: Option<TenantId>,
     pub operation: Option<OperationType>,
@@ -79,7 +79,7 @@ pub struct SystemFilters {
 }
 
 /// Runs across every workspace, narrowed by `filters`.
-pub fn system_collection(filters: &SystemFilters) -> String {
+pub fn system_collection(filters: &RunFilters) -> String {
     let mut query: Vec<String> = Vec::new();
     if let Some(ws) = filters.workspace {
         query.push(format!("workspace={ws}"));
@@ -129,11 +129,11 @@ pub struct SystemRunLinks {
 
 /// Every system-plane link related to `run`.
 pub fn system_related(run: &Run) -> SystemRunLinks {
-    let workspace = SystemFilters {
+    let workspace = RunFilters {
         workspace: Some(run.workspace_id),
-        ..SystemFilters::default()
+        ..RunFilters::default()
     };
-    let tenant = SystemFilters {
+    let tenant = RunFilters {
         tenant: Some(run.tenant_id),
         ..workspace.clone()
     };
@@ -155,11 +155,11 @@ pub struct SystemWorkspaceLinks {
 }
 
 pub fn system_workspace_links(ws: WorkspaceId) -> SystemWorkspaceLinks {
-    let runs = SystemFilters {
+    let runs = RunFilters {
         workspace: Some(ws),
-        ..SystemFilters::default()
+        ..RunFilters::default()
     };
-    let problems = SystemFilters {
+    let problems = RunFilters {
         problem: Some(ProblemClass::Failed),
         ..runs.clone()
     };
@@ -177,7 +177,7 @@ mod tests {
     #[test]
     fn system_links_never_point_at_the_admin_plane() {
         let (ws, t) = (WorkspaceId::new(), TenantId::new());
-        let all = SystemFilters {
+        let all = RunFilters {
             workspace: Some(ws),
             tenant: Some(t),
             operation: Some(OperationType::ALL[0]),

@@ -4,11 +4,11 @@
 use chrono::Utc;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tenantops_aws::{AuditEntry, Precondition, TenantRecord};
+use tenantops_aws::{AuditEntry, Precondition, TenantRecord, WorkspaceRecord};
 use tenantops_core::params::BackupRunNowParams;
 use tenantops_core::schedule::BackupSchedule;
 use tenantops_core::{
-    Capability, OperationParams, Role, ScheduleId, TenantId, UserId, WorkspaceId,
+    Capability, OperationParams, Role, Run, RunId, ScheduleId, TenantId, UserId, WorkspaceId,
 };
 
 use crate::Deps;
@@ -285,6 +285,27 @@ pub fn guid(field: &str, raw: &str) -> Result<String, ApiError> {
     } else {
         Err(ApiError::InvalidBody(format!("`{field}` must be a GUID")))
     }
+}
+
+/// The run `raw` names (recorded on the request span); a malformed id is as missing as an
+/// unknown one. Who may see it is the caller's to decide.
+pub async fn run_by_id(deps: &Deps, raw: &str) -> Result<Run, ApiError> {
+    let id: RunId = raw.parse().map_err(|_| ApiError::NotFound(Resource::Run))?;
+    tracing::Span::current().record("run_id", id.to_string());
+    deps.store
+        .get_run(id)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::Run))
+}
+
+/// A workspace as both planes show it: id, name, settings, creation time.
+pub fn workspace_json(record: &WorkspaceRecord) -> Value {
+    serde_json::json!({
+        "id": record.workspace_id,
+        "name": record.name,
+        "settings": record.settings,
+        "created_at": tenantops_core::time::format(record.created_at),
+    })
 }
 
 pub struct Audit<'a> {

@@ -18,7 +18,7 @@ use crate::error::{ApiError, Resource};
 use crate::launch::{self, Launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
-use crate::run_list::{Plane, RunFilters};
+use crate::run_list::{Plane, RunListQuery};
 
 #[derive(Debug, Serialize)]
 struct RunReply<'a> {
@@ -105,13 +105,7 @@ pub async fn start(
 
 pub async fn view(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
-    let id: RunId = run.parse().map_err(|_| ApiError::NotFound(Resource::Run))?;
-    tracing::Span::current().record("run_id", id.to_string());
-    let run = deps
-        .store
-        .get_run(id)
-        .await?
-        .ok_or(ApiError::NotFound(Resource::Run))?;
+    let run = common::run_by_id(deps, run).await?;
     // A foreign run and a missing run must be indistinguishable: same status, same body.
     let role = deps
         .store
@@ -231,12 +225,12 @@ fn run_reply(status: u16, run: &Run) -> Reply {
 pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
-    let filters = RunFilters::parse(&req.query, Plane::Admin)?;
-    let after = filters.after()?;
+    let query = RunListQuery::parse(&req.query, Plane::Admin)?;
+    let after = query.after()?;
     let role = common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
     // Members see only the runs their role may view; the filter runs in the index query.
     let viewable = OperationType::viewable_with(|c| role.has(c));
-    let types = match filters.operation {
+    let types = match query.filters.operation {
         Some(t) if !viewable.contains(&t) => {
             return Err(ApiError::Forbidden(t.spec().view_capability));
         }
@@ -248,12 +242,12 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
         .store
         .list_runs(&RunQuery {
             workspace: ws,
-            tenant: filters.tenant,
+            tenant: query.filters.tenant,
             types,
-            status: filters.status,
-            active: filters.active,
-            problem: filters.problem_filter(Utc::now(), deps.limits.stuck_after()),
-            limit: filters.limit(),
+            status: query.filters.status,
+            active: query.filters.active,
+            problem: query.problem_filter(Utc::now(), deps.limits.stuck_after()),
+            limit: query.limit(),
             after,
         })
         .await?;
@@ -261,7 +255,7 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
         200,
         &Page {
             items: &page.items,
-            next_cursor: filters.next_cursor(page.next),
+            next_cursor: query.next_cursor(page.next),
         },
     ))
 }

@@ -12,7 +12,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
 use tenantops_aws::{AuditEntry, PlatformRunQuery, RunQuery, TenantRecord, WorkspaceRecord};
 use tenantops_core::problem::ProblemClass;
-use tenantops_core::{Outcome, Run, RunId, UserId, WorkspaceId, links};
+use tenantops_core::{Outcome, Run, UserId, WorkspaceId, links};
 
 use super::common::{self, Audit};
 use crate::Deps;
@@ -20,7 +20,7 @@ use crate::cursor;
 use crate::error::{ApiError, Resource};
 use crate::request::ApiRequest;
 use crate::response::Reply;
-use crate::run_list::{Plane, RunFilters};
+use crate::run_list::{Plane, RunListQuery};
 use crate::tenant_state::{ATTENTION_WINDOW, TenantState};
 
 /// Problem runs a workspace view shows at most.
@@ -102,22 +102,22 @@ fn run_json(run: &Run, names: &HashMap<WorkspaceId, String>) -> Result<Value, Ap
 /// `GET /v1/system/operations`: runs across every workspace, newest first.
 pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     let operator = operator(req, deps)?;
-    let filters = RunFilters::parse(&req.query, Plane::System)?;
-    let after = filters.after()?;
-    let problem = filters.problem_filter(Utc::now(), deps.limits.stuck_after());
-    let types = filters.operation.map(|t| vec![t]);
-    let page = match filters.workspace {
+    let query = RunListQuery::parse(&req.query, Plane::System)?;
+    let after = query.after()?;
+    let problem = query.problem_filter(Utc::now(), deps.limits.stuck_after());
+    let types = query.filters.operation.map(|t| vec![t]);
+    let page = match query.filters.workspace {
         // One workspace: its own partitions, as its members' list reads them.
         Some(ws) => {
             deps.store
                 .list_runs(&RunQuery {
                     workspace: ws,
-                    tenant: filters.tenant,
+                    tenant: query.filters.tenant,
                     types,
-                    status: filters.status,
-                    active: filters.active,
+                    status: query.filters.status,
+                    active: query.filters.active,
                     problem,
-                    limit: filters.limit(),
+                    limit: query.limit(),
                     after,
                 })
                 .await?
@@ -125,12 +125,12 @@ pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
         None => {
             deps.store
                 .list_platform_runs(&PlatformRunQuery {
-                    tenant: filters.tenant,
+                    tenant: query.filters.tenant,
                     types,
-                    status: filters.status,
-                    active: filters.active,
+                    status: query.filters.status,
+                    active: query.filters.active,
                     problem,
-                    limit: filters.limit(),
+                    limit: query.limit(),
                     after,
                 })
                 .await?
@@ -138,7 +138,7 @@ pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
     };
     let read: Vec<WorkspaceId> = page.items.iter().map(|r| r.workspace_id).collect();
     let names = workspace_names(deps, read.iter().copied()).await?;
-    let collection = links::system_collection(&filters.as_system_filters());
+    let collection = links::system_collection(&query.filters);
     audit_reads(deps, &operator, read, &collection).await?;
     let items = page
         .items
@@ -153,7 +153,7 @@ pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
         200,
         &json!({
             "items": items,
-            "next_cursor": filters.next_cursor(page.next),
+            "next_cursor": query.next_cursor(page.next),
             "links": { "self": collection },
         }),
     ))
@@ -162,15 +162,15 @@ pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
 /// `GET /v1/system/operations/{run}`: any run, with system links.
 pub async fn view_operation(req: &ApiRequest, deps: &Deps, run: &str) -> Result<Reply, ApiError> {
     let operator = operator(req, deps)?;
-    let id: RunId = run.parse().map_err(|_| ApiError::NotFound(Resource::Run))?;
-    tracing::Span::current().record("run_id", id.to_string());
-    let run = deps
-        .store
-        .get_run(id)
-        .await?
-        .ok_or(ApiError::NotFound(Resource::Run))?;
+    let run = common::run_by_id(deps, run).await?;
     let names = workspace_names(deps, [run.workspace_id]).await?;
-    audit_reads(deps, &operator, [run.workspace_id], &links::system_view(id)).await?;
+    audit_reads(
+        deps,
+        &operator,
+        [run.workspace_id],
+        &links::system_view(run.id),
+    )
+    .await?;
     Ok(Reply::json(
         200,
         &json!({
@@ -303,12 +303,7 @@ pub async fn view_workspace(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<R
     Ok(Reply::json(
         200,
         &json!({
-            "workspace": {
-                "id": ws,
-                "name": record.name,
-                "settings": record.settings,
-                "created_at": tenantops_core::time::format(record.created_at),
-            },
+            "workspace": common::workspace_json(&record),
             "counts": { "active_runs": active.len() },
             "tenants": tenants,
             "problem_runs": problem_runs,
@@ -338,10 +333,10 @@ fn tenant_json(t: &TenantRecord, state: &TenantState) -> Value {
             "blocking_code": blocking,
         },
         "links": {
-            "runs": links::system_collection(&links::SystemFilters {
+            "runs": links::system_collection(&links::RunFilters {
                 workspace: Some(t.workspace_id),
                 tenant: Some(t.tenant_id),
-                ..links::SystemFilters::default()
+                ..links::RunFilters::default()
             }),
         },
     })

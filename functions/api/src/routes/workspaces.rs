@@ -120,12 +120,7 @@ pub async fn view(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
     Ok(Reply::json(
         200,
         &json!({
-            "workspace": {
-                "id": ws,
-                "name": record.name,
-                "settings": record.settings,
-                "created_at": tenantops_core::time::format(record.created_at),
-            },
+            "workspace": common::workspace_json(&record),
             "role": role,
             "counts": {
                 "tenants": tenants,
