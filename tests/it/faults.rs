@@ -31,7 +31,7 @@ async fn tenant_runs(stack: &TestStack) -> Vec<Run> {
     stack
         .store()
         .list_runs(&RunQuery {
-            workspace: stack.demo.workspace_id,
+            workspace: Some(stack.demo.workspace_id),
             tenant: Some(stack.demo.tenant_id),
             types: None,
             status: None,

@@ -627,7 +627,7 @@ async fn a_backlog_five_times_the_dispatch_deadline_is_waited_out_and_every_run_
     let runs = stack
         .store()
         .list_runs(&tenantops_aws::RunQuery {
-            workspace: stack.demo.workspace_id,
+            workspace: Some(stack.demo.workspace_id),
             tenant: Some(stack.demo.tenant_id),
             types: None,
             status: None,

@@ -37,7 +37,7 @@ pub async fn latest_run(
     let page = deps
         .store
         .list_runs(&RunQuery {
-            workspace: ws,
+            workspace: Some(ws),
             tenant: Some(tenant),
             types: Some(vec![operation]),
             status,

@@ -93,8 +93,8 @@ pub use queue::{Backlog, DeadLetters, QueueError, Received, WorkQueue};
 pub use secrets::{SecretVault, SecretsError};
 pub use snapshots::{SnapshotError, SnapshotStore, Stored};
 pub use store::{
-    MemberGuard, PlatformRunQuery, Precondition, ProblemFilter, Progressed, Rejection, RunPage,
-    RunQuery, StartQuota, StartRun, Started, Store, TenantRecord, TenantStatus, WriteError,
+    MemberGuard, Precondition, ProblemFilter, Progressed, Rejection, RunPage, RunQuery, StartQuota,
+    StartRun, Started, Store, TenantRecord, TenantStatus, WriteError,
 };
 pub use tenant_data::{DirectoryEntry, InventoryItem};
 pub use workspaces::{

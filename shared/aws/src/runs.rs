@@ -74,7 +74,8 @@ pub enum Started {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunQuery {
-    pub workspace: WorkspaceId,
+    /// One workspace's runs; `None` is every workspace's (the system plane).
+    pub workspace: Option<WorkspaceId>,
     pub tenant: Option<TenantId>,
     /// Only these types; `None` means every type.
     pub types: Option<Vec<OperationType>>,
@@ -93,18 +94,6 @@ pub struct RunQuery {
 pub struct ProblemFilter {
     pub class: ProblemClass,
     pub stuck_before: DateTime<Utc>,
-}
-
-/// Runs across every workspace (the system plane), newest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PlatformRunQuery {
-    pub tenant: Option<TenantId>,
-    pub types: Option<Vec<OperationType>>,
-    pub status: Option<RunStatus>,
-    pub active: Option<bool>,
-    pub problem: Option<ProblemFilter>,
-    pub limit: usize,
-    pub after: Option<RunId>,
 }
 
 /// The attribute a failed run's finish sets to its first failure's reason code (see
@@ -338,6 +327,9 @@ impl Store {
 
     /// A workspace's runs, newest first, from an index query (never a Scan).
     pub async fn list_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
+        let Some(ws) = q.workspace else {
+            return self.list_platform_runs(q).await;
+        };
         // One tenant and one type: that type's own partition, so runs of other types,
         // however many are newer, are never read past (a filter would evaluate them).
         let one_type = match q.types.as_deref() {
@@ -345,9 +337,9 @@ impl Store {
             _ => None,
         };
         let (index, partition) = match (q.tenant, one_type) {
-            (Some(t), Some(op)) => (Index::Gsi4, keys::runs_of_tenant_type(q.workspace, t, op)),
-            (Some(t), None) => (Index::Gsi2, keys::runs_of_tenant(q.workspace, t)),
-            (None, _) => (Index::Gsi1, keys::runs_of_workspace(q.workspace)),
+            (Some(t), Some(op)) => (Index::Gsi4, keys::runs_of_tenant_type(ws, t, op)),
+            (Some(t), None) => (Index::Gsi2, keys::runs_of_tenant(ws, t)),
+            (None, _) => (Index::Gsi1, keys::runs_of_workspace(ws)),
         };
         let types = q.types.as_deref().filter(|_| index != Index::Gsi4);
         let (items, last) = self
@@ -372,7 +364,7 @@ impl Store {
     /// for a page after `after`, merged by id. A shard that stopped short of a full page (its
     /// filter read its query budget) bounds what this page may answer, so nothing older than
     /// what every shard has read is skipped.
-    pub async fn list_platform_runs(&self, q: &PlatformRunQuery) -> Result<RunPage, StoreError> {
+    async fn list_platform_runs(&self, q: &RunQuery) -> Result<RunPage, StoreError> {
         let shards = (0..keys::PLATFORM_RUN_SHARDS).map(|shard| {
             self.runs_of_partition(
                 Index::Gsi5,

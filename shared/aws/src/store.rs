@@ -7,8 +7,7 @@
 
 pub use crate::audit::AuditEntry;
 pub use crate::runs::{
-    IDEMPOTENCY_WINDOW, PlatformRunQuery, ProblemFilter, RunPage, RunQuery, StartQuota, StartRun,
-    Started,
+    IDEMPOTENCY_WINDOW, ProblemFilter, RunPage, RunQuery, StartQuota, StartRun, Started,
 };
 pub use crate::table::Store;
 pub use crate::tenants::{TenantRecord, TenantStatus};

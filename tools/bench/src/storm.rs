@@ -36,7 +36,7 @@ pub async fn dedupe_storm() -> anyhow::Result<Value> {
     let runs_in_table = stack
         .store()
         .list_runs(&tenantops_aws::RunQuery {
-            workspace: stack.demo.workspace_id,
+            workspace: Some(stack.demo.workspace_id),
             tenant: Some(stack.demo.tenant_id),
             types: None,
             status: None,

@@ -241,7 +241,7 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
     let page = deps
         .store
         .list_runs(&RunQuery {
-            workspace: ws,
+            workspace: Some(ws),
             tenant: query.filters.tenant,
             types,
             status: query.filters.status,

@@ -10,7 +10,7 @@ use aws_lambda_events::http::Method;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{Value, json};
-use tenantops_aws::{AuditEntry, PlatformRunQuery, RunQuery, TenantRecord, WorkspaceRecord};
+use tenantops_aws::{AuditEntry, RunQuery, TenantRecord, WorkspaceRecord};
 use tenantops_core::problem::ProblemClass;
 use tenantops_core::{Outcome, Run, UserId, WorkspaceId, links};
 
@@ -106,36 +106,21 @@ pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
     let after = query.after()?;
     let problem = query.problem_filter(Utc::now(), deps.limits.stuck_after());
     let types = query.filters.operation.map(|t| vec![t]);
-    let page = match query.filters.workspace {
-        // One workspace: its own partitions, as its members' list reads them.
-        Some(ws) => {
-            deps.store
-                .list_runs(&RunQuery {
-                    workspace: ws,
-                    tenant: query.filters.tenant,
-                    types,
-                    status: query.filters.status,
-                    active: query.filters.active,
-                    problem,
-                    limit: query.limit(),
-                    after,
-                })
-                .await?
-        }
-        None => {
-            deps.store
-                .list_platform_runs(&PlatformRunQuery {
-                    tenant: query.filters.tenant,
-                    types,
-                    status: query.filters.status,
-                    active: query.filters.active,
-                    problem,
-                    limit: query.limit(),
-                    after,
-                })
-                .await?
-        }
-    };
+    // One workspace: its own partitions, as its members' list reads them; else the
+    // platform index.
+    let page = deps
+        .store
+        .list_runs(&RunQuery {
+            workspace: query.filters.workspace,
+            tenant: query.filters.tenant,
+            types,
+            status: query.filters.status,
+            active: query.filters.active,
+            problem,
+            limit: query.limit(),
+            after,
+        })
+        .await?;
     let read: Vec<WorkspaceId> = page.items.iter().map(|r| r.workspace_id).collect();
     let names = workspace_names(deps, read.iter().copied()).await?;
     let collection = links::system_collection(&query.filters);
