@@ -251,8 +251,11 @@ pub enum RunsCmd {
         #[command(flatten)]
         watch: WatchArgs,
     },
-    /// The workspace's runs, newest first (the tenant's with --tenant)
+    /// The workspace's runs, newest first
     List {
+        /// Only the --tenant's runs
+        #[arg(long)]
+        tenant_only: bool,
         #[arg(long = "type", value_name = "TYPE")]
         kind: Option<String>,
         #[arg(long, value_enum)]

@@ -35,10 +35,6 @@ impl Ctx {
     pub fn tenant(&self) -> Result<(WorkspaceId, TenantId), CliError> {
         Ok((self.workspace()?, self.tenant.ok_or(CliError::NoTenant)?))
     }
-
-    pub fn tenant_opt(&self) -> Option<TenantId> {
-        self.tenant
-    }
 }
 
 pub fn page(p: &PageArgs) -> PageQuery {

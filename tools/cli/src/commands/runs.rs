@@ -93,13 +93,19 @@ pub async fn runs(ctx: &Ctx, cmd: RunsCmd) -> Result<u8, CliError> {
             started(ctx, s, w.watch).await
         }
         RunsCmd::List {
+            tenant_only,
             kind,
             status,
             active,
             page: p,
         } => {
+            let tenant = if tenant_only {
+                Some(ctx.tenant()?.1)
+            } else {
+                None
+            };
             let filter = RunFilter {
-                tenant: ctx.tenant_opt(),
+                tenant,
                 kind,
                 status: status.map(|s| match s {
                     StatusArg::Queued => RunStatus::Queued,
