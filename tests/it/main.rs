@@ -6,6 +6,7 @@ mod architecture;
 mod backup;
 mod bad_input;
 mod cancel;
+mod cli;
 mod continuation;
 mod dispatch;
 mod events;

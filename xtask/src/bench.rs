@@ -224,7 +224,8 @@ Written by `cargo xtask bench` (do not edit by hand) from `docs/benchmarks.json`
 each measurement with its date. Machine: {machine}. Measured {date}.
 
 Method: `tenantops-bench` runs in the dev profile (dependencies at `opt-level = 1`) against
-DynamoDB Local and moto on loopback, started fresh by `cargo xtask bench`; calls go through
+DynamoDB Local and moto on loopback, started fresh for each measurement by `cargo xtask
+bench`; calls go through
 the local gateway and the same handler code that runs in Lambda. AWS calls are counted by
 SDK interceptors. The sync runs the worker against graph-sim with Microsoft's documented
 throttling (Intune 1,000 requests per 20 s per app per tenant; Conditional Access 1 request

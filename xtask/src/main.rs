@@ -9,11 +9,13 @@
 //! - `cargo xtask readme`: the README's shell examples, in order, against a local stack.
 //! - `cargo xtask demo-drift`: the running local stack's demo tenant drifts from its backups.
 //! - `cargo xtask smoke --api URL --token-command CMD`: a post-deploy check of an API.
+//! - `cargo xtask dist-cli`: the `tenantops` command line as a static Linux binary.
 //!
 //! xtask is the developer's terminal: it prints to it directly.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod dist;
 mod drift;
 mod emulators;
 mod fuzz;
@@ -60,9 +62,10 @@ fn run() -> anyhow::Result<ExitCode> {
         Some("demo-drift") => drift::run(&root, &args[1..]),
         Some("smoke") => smoke::run(&args[1..]),
         Some("migrate") => migrate(&root, &args[1..]),
+        Some("dist-cli") => dist::run(&root, &target_dir(&root)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api | readme | demo-drift [--stack FILE] | smoke --api URL --token-command CMD | migrate platform-index --table NAME>"
+                "usage: cargo xtask <local | test [args for the test runner] | install | lint-infra | build-lambdas | bench | fuzz-api | readme | demo-drift [--stack FILE] | smoke --api URL --token-command CMD | migrate platform-index --table NAME | dist-cli>"
             );
             Ok(ExitCode::from(2))
         }
@@ -134,6 +137,23 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
     let stop = stop_flag()?;
     let started = Instant::now();
     install::all(root)?;
+    // tests/it/cli.rs runs the `tenantops` binary, another package's, which the test build
+    // does not link: build it now, outside the tests' time.
+    let built = Command::new("cargo")
+        .args([
+            "build",
+            "--quiet",
+            "--package",
+            "tenantops-cli",
+            "--bin",
+            "tenantops",
+        ])
+        .current_dir(root)
+        .status()
+        .context("building the tenantops command line")?;
+    if !built.success() {
+        anyhow::bail!("building the tenantops command line failed");
+    }
     let stack = emulators::Stack::start(root)?;
     let nextest = Command::new("cargo")
         .args(["nextest", "--version"])

@@ -76,7 +76,13 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
         run_id = field::Empty,
     );
     async {
-        let reply = match route(&req, deps).await {
+        // Boxed and type-erased: the router's future nests every route's, and its type grew
+        // too deep for the compiler to lay out inside the Lambda's `main` (a query-depth
+        // overflow); a `dyn Future` ends the nesting here.
+        let routed: std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<Reply, ApiError>> + Send + '_>,
+        > = Box::pin(route(&req, deps));
+        let reply = match routed.await {
             Ok(reply) => reply,
             Err(err) => {
                 log_error(&err);

@@ -16,6 +16,11 @@ pub fn view(run: RunId) -> String {
     format!("/v1/operations/{run}")
 }
 
+/// Where a run is cancelled.
+pub fn cancel(run: RunId) -> String {
+    format!("{}/cancel", view(run))
+}
+
 /// A workspace's runs, optionally narrowed to one tenant.
 pub fn collection(ws: WorkspaceId, tenant: Option<TenantId>) -> String {
     match tenant {
