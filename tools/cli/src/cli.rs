@@ -351,6 +351,9 @@ pub enum BackupsCmd {
         #[command(flatten)]
         page: PageArgs,
     },
+    /// What changed from one backup set to another: objects added, removed and changed (by
+    /// their normalized content's hash)
+    Diff { from: String, to: String },
 }
 
 #[derive(Debug, Args, Default)]
