@@ -35,17 +35,8 @@ impl PageQuery {
     }
 }
 
-/// A run's status and outcome are the domain's own types.
-pub use tenantops_core::{Outcome, RunStatus};
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counters {
-    pub total: u64,
-    pub processed: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
+/// A run's status, outcome and counters are the domain's own types.
+pub use tenantops_core::{Counters, Outcome, RunStatus};
 
 /// One failure of a run: a reason code, a message, and the object it concerns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

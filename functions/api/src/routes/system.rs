@@ -99,6 +99,19 @@ fn run_json(run: &Run, names: &HashMap<WorkspaceId, String>) -> Result<Value, Ap
     Ok(value)
 }
 
+/// Runs as a system list shows them: each with its workspace's name and system links.
+fn listed_runs<'a>(
+    runs: impl Iterator<Item = &'a Run>,
+    names: &HashMap<WorkspaceId, String>,
+) -> Result<Vec<Value>, ApiError> {
+    runs.map(|r| {
+        let mut item = run_json(r, names)?;
+        item["links"] = json!(links::system_related(r));
+        Ok(item)
+    })
+    .collect()
+}
+
 /// `GET /v1/system/operations`: runs across every workspace, newest first.
 pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     let operator = operator(req, deps)?;
@@ -125,15 +138,7 @@ pub async fn list_operations(req: &ApiRequest, deps: &Deps) -> Result<Reply, Api
     let names = workspace_names(deps, read.iter().copied()).await?;
     let collection = links::system_collection(&query.filters);
     audit_reads(deps, &operator, read, &collection).await?;
-    let items = page
-        .items
-        .iter()
-        .map(|r| {
-            let mut item = run_json(r, &names)?;
-            item["links"] = json!(links::system_related(r));
-            Ok(item)
-        })
-        .collect::<Result<Vec<Value>, ApiError>>()?;
+    let items = listed_runs(page.items.iter(), &names)?;
     Ok(Reply::json(
         200,
         &json!({
@@ -272,14 +277,7 @@ pub async fn view_workspace(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<R
     recent.truncate(RECENT_PROBLEMS);
     audit_reads(deps, &operator, [ws], &links::system_workspace(ws)).await?;
     let names = HashMap::from([(ws, record.name.clone())]);
-    let problem_runs = recent
-        .iter()
-        .map(|r| {
-            let mut item = run_json(r, &names)?;
-            item["links"] = json!(links::system_related(r));
-            Ok(item)
-        })
-        .collect::<Result<Vec<Value>, ApiError>>()?;
+    let problem_runs = listed_runs(recent.into_iter(), &names)?;
     let tenants: Vec<Value> = tenants
         .iter()
         .zip(&states)
