@@ -146,6 +146,22 @@ fn dates(report: &Value) -> String {
     }
 }
 
+/// The named measurements, each preceded by the one it is compared with when that one is
+/// not named too: a ratio is always of two figures from the same invocation.
+fn with_companions(names: Vec<String>) -> Vec<String> {
+    const COMPANIONS: &[(&str, &str)] = &[("starvation", "starvation_unlimited")];
+    let mut out = Vec::with_capacity(names.len() + COMPANIONS.len());
+    for name in &names {
+        for (measured, companion) in COMPANIONS {
+            if name == measured && !names.iter().any(|n| n == companion) {
+                out.push((*companion).to_owned());
+            }
+        }
+        out.push(name.clone());
+    }
+    out
+}
+
 pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     // `cargo xtask bench <name>...`: the names after `bench`.
     let names: Vec<String> = std::env::args().skip(2).collect();
@@ -177,7 +193,7 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
             .map(str::to_owned)
             .collect()
     } else {
-        names
+        with_companions(names)
     };
     let mut fresh = serde_json::Map::new();
     for name in &names {
@@ -206,6 +222,13 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         fresh.insert(name.clone(), value);
     }
     let fresh = Value::Object(fresh);
+    if fresh.get("starvation").is_some() {
+        eprintln!(
+            "xtask: starvation: the other workspace waited {} times longer without the \
+             per-workspace limit",
+            fleet::wait_ratio(&fresh)
+        );
+    }
     let report = merge(root, &fresh)?;
     let failed: Vec<&String> = fresh
         .as_object()

@@ -4,12 +4,13 @@
 //! far shorter than the backlog, so that a backlog mistaken for loss would show as a
 //! re-dispatch or a `run.stale`.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tenantops_core::{Run, RunId};
-use tenantops_local::worker_host::WorkerHost;
+use tenantops_local::worker_host::{Invocation, WorkerHost};
 use tenantops_reaper::Tick;
 use tenantops_tests::{TestStack, WorkerHarness};
 
@@ -22,6 +23,8 @@ const REAPER_EVERY: Duration = Duration::from_secs(5);
 /// the one DynamoDB Local (reading 500 runs every second saturated it), and the figures come
 /// from the runs' own timestamps, not from when the bench noticed.
 const CHECK_EVERY: Duration = Duration::from_secs(10);
+/// How long a poller's receive waits for messages (SQS long polling).
+const POLL_WAIT: Duration = Duration::from_secs(1);
 
 /// What working a fleet of runs to their end took.
 pub struct Worked {
@@ -42,6 +45,16 @@ fn add(total: &mut Tick, t: &Tick) {
     total.errors += t.errors;
 }
 
+/// Runs a pass created, and which of them must finish before the pass ends.
+pub struct Started<T> {
+    /// Every run the pass reports on.
+    pub ids: Vec<RunId>,
+    /// The pass ends when these have finished (the others may still be queued).
+    pub until: Vec<RunId>,
+    /// Whatever else the creation wants back (e.g. when it started what).
+    pub with: T,
+}
+
 /// Works the queue on `host` until every one of `ids` has finished (or `limit` passed),
 /// ticking the reaper every few seconds.
 pub async fn work(
@@ -51,25 +64,110 @@ pub async fn work(
     ids: &[RunId],
     limit: Duration,
 ) -> anyhow::Result<Worked> {
+    let created = async {
+        Ok(Started {
+            ids: ids.to_vec(),
+            until: ids.to_vec(),
+            with: (),
+        })
+    };
+    Ok(work_while(stack, worker, host, created, limit).await?.1)
+}
+
+/// Works the queue as the event-source mapping does (`concurrency` pollers, each invoking
+/// as soon as its last invocation returned) from before `create` starts its runs until the
+/// runs it names in `until` have finished, ticking the reaper every few seconds all along.
+/// The pollers and the checks run side by side, so a queue that never empties (deferred
+/// messages come back every few seconds) cannot keep the pass from ending.
+pub async fn work_while<T>(
+    stack: &TestStack,
+    worker: &WorkerHarness,
+    host: &WorkerHost,
+    create: impl Future<Output = anyhow::Result<Started<T>>>,
+    limit: Duration,
+) -> anyhow::Result<(T, Worked)> {
     let mut reaper = stack.reaper();
     reaper.thresholds.dispatch_deadline = chrono::TimeDelta::from_std(DISPATCH_DEADLINE)?;
     let wall = Instant::now();
+    let stop = AtomicBool::new(false);
+    let invocations = AtomicUsize::new(0);
+    let killed = AtomicUsize::new(0);
+    let poller = || async {
+        while !stop.load(Ordering::Relaxed) {
+            match host.invoke(&worker.deps, POLL_WAIT).await {
+                Ok(None) => {}
+                Ok(Some(invocation)) => {
+                    invocations.fetch_add(1, Ordering::Relaxed);
+                    if matches!(invocation, Invocation::TimedOut { .. }) {
+                        killed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        anyhow::Ok(())
+    };
+    let checker = async {
+        let checked = check(stack, &reaper, create, &stop, wall, limit).await;
+        stop.store(true, Ordering::Relaxed);
+        checked
+    };
+    let (polled, checked) = tokio::join!(
+        futures::future::join_all((0..host.limits.concurrency).map(|_| poller())),
+        checker
+    );
+    for p in polled {
+        p?;
+    }
+    let (with, ids, reaped) = checked?;
+    Ok((
+        with,
+        Worked {
+            runs: runs(stack, &ids).await?,
+            seconds: wall.elapsed().as_secs_f64(),
+            invocations: invocations.into_inner(),
+            invocations_killed: killed.into_inner(),
+            reaper: reaped,
+        },
+    ))
+}
+
+/// The reaper's ticks and the reads of unfinished runs, beside the pollers: while `create`
+/// starts the runs, then until its `until` runs have finished.
+async fn check<T>(
+    stack: &TestStack,
+    reaper: &tenantops_reaper::Deps,
+    create: impl Future<Output = anyhow::Result<Started<T>>>,
+    stop: &AtomicBool,
+    wall: Instant,
+    limit: Duration,
+) -> anyhow::Result<(T, Vec<RunId>, Tick)> {
     let mut total = Tick::default();
-    let (mut invocations, mut killed) = (0, 0);
+    let tick = |total: &mut Tick, t: Tick| add(total, &t);
+    let mut create = std::pin::pin!(create);
+    let started = loop {
+        tokio::select! {
+            created = &mut create => break created?,
+            () = tokio::time::sleep(REAPER_EVERY) => {
+                tick(&mut total, tenantops_reaper::tick(Utc::now(), reaper).await);
+            }
+        }
+    };
     let mut last_tick = Instant::now();
     let mut last_check = Instant::now();
     // Only runs not yet seen finished are read again: DynamoDB Local serves the workers
     // too, and reading every run each round would compete with the work measured.
-    let mut unfinished: Vec<RunId> = ids.to_vec();
+    let mut unfinished = started.until.clone();
     loop {
-        let drained = host.drain(&worker.deps).await?;
-        invocations += drained.invocations;
-        killed += drained.timed_out;
+        anyhow::ensure!(
+            !stop.load(Ordering::Relaxed),
+            "a worker poll failed (its error follows)"
+        );
         if last_tick.elapsed() >= REAPER_EVERY {
-            add(
-                &mut total,
-                &tenantops_reaper::tick(Utc::now(), &reaper).await,
-            );
+            tick(&mut total, tenantops_reaper::tick(Utc::now(), reaper).await);
             last_tick = Instant::now();
         }
         if last_check.elapsed() >= CHECK_EVERY {
@@ -83,21 +181,14 @@ pub async fn work(
             unfinished = still;
         }
         if unfinished.is_empty() {
-            return Ok(Worked {
-                runs: runs(stack, ids).await?,
-                seconds: wall.elapsed().as_secs_f64(),
-                invocations,
-                invocations_killed: killed,
-                reaper: total,
-            });
+            return Ok((started.with, started.ids, total));
         }
         anyhow::ensure!(
             wall.elapsed() < limit,
             "{} of {} runs did not finish within {limit:?}",
             unfinished.len(),
-            ids.len()
+            started.until.len()
         );
-        // Deferred and handed-back messages become visible again later.
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -14,8 +14,8 @@
 //!   complete (manifest, no GET served twice).
 //! - fan-in: 300 tenants' nightly backups fired by one scheduler tick on the strict host
 //!   with the reaper ticking beside them: queue waits, 0 `run.stale`, nothing read twice;
-//! - starvation: one workspace bursts 500 run-now, another starts one sync: its wait, with
-//!   the per-workspace limit and without it.
+//! - starvation (and starvation_unlimited): one workspace bursts 500 run-now, another starts
+//!   one sync: its wait, with the per-workspace limit (and without it).
 //!
 //! `tenantops-bench <name>` runs one measurement (the report's key), e.g. `large_backup`.
 #![allow(
@@ -154,6 +154,7 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
         "backup_1000" => backup::backup_throughput().await?,
         "large_backup" => large_backup::large_backup(large_backup::objects()).await?,
         "fan_in" => fan_in::fan_in().await?,
+        "starvation_unlimited" => starvation::starvation_unlimited().await?,
         "starvation" => starvation::starvation().await?,
         "dedupe_storm" => storm::dedupe_storm().await?,
         "scheduler_tick" => scheduler::tick_cost().await?,
@@ -164,12 +165,13 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
 }
 
 /// Every measurement, in the report's order.
-const MEASUREMENTS: [&str; 10] = [
+const MEASUREMENTS: [&str; 11] = [
     "start",
     "sync_5000",
     "backup_1000",
     "large_backup",
     "fan_in",
+    "starvation_unlimited",
     "starvation",
     "dedupe_storm",
     "scheduler_tick",

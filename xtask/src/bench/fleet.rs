@@ -28,19 +28,21 @@ run's first claim.
 
 ## Starvation (one workspace bursts {burst} run-now, another starts one sync)
 
-| per-workspace limit | the other workspace's wait | its sync done after | burst: queue wait p50 | p99 | all done after | worker invocations |
-|---|---|---|---|---|---|---|
-| {lper} (deployed) | {lwait} s | {ldone} s | {lp50} s | {lp99} s | {lall} s | {linv} |
-| {uper} (none: the worker's concurrency) | {uwait} s | {udone} s | {up50} s | {up99} s | {uall} s | {uinv} |
+| per-workspace limit | the other workspace's wait | its sync done after | burst runs started before it | burst runs done by then | burst queued in | worker invocations | killed | reaper: re-dispatched | failed stale |
+|---|---|---|---|---|---|---|---|---|---|
+| {lper} (deployed) | {lwait} s | {ldone} s | {lstarted} | {ldoneby} | {lqueued} s | {linv} | {lkilled} | {lre} | {lstale} |
+| {uper} (none: the worker's concurrency) | {uwait} s | {udone} s | {ustarted} | {udoneby} | {uqueued} s | {uinv} | {ukilled} | {ure} | {ustale} |
 
-The other workspace waited {wratio} times longer without the limit. One workspace starts a
-backup on each of {burst} tenants (run-now is deduped per tenant and quota-limited per
-tenant, so a burst of distinct runs spans tenants); then a second workspace starts an
-inventory sync. Both passes run in this invocation on the same emulators, each on a fresh
-stack. With the limit, a worker that receives a run of a full workspace defers its message
-(sent again 10-30 s later, the current one acknowledged) and moves on, so the other
-workspace's message is reached after the workers skim past the burst's; without it, the
-other workspace's run waits behind the burst's work.
+**The other workspace waited {wratio} times longer without the limit.** One workspace starts
+a backup on each of {burst} tenants ({sobjects} objects each; run-now is deduped per tenant
+and quota-limited per tenant, so a burst of distinct runs spans tenants); then a second
+workspace starts an inventory sync. The strict worker host polls all along, as the
+event-source mapping does, so the burst is being worked while it is queued. Each pass runs
+in the same `cargo xtask bench starvation` on emulators of its own, and ends when the other
+workspace's sync is done. With the limit, a worker that receives a run of a full workspace
+defers its message (sent again 10-30 s later, the current one acknowledged) and moves on,
+so the other workspace's message is reached after the workers skim past the burst's;
+without it, the other workspace's run waits behind the burst's work.
 "#,
         tenants = f("/tenants"),
         objects = f("/objects_per_tenant"),
@@ -64,21 +66,47 @@ other workspace's run waits behind the burst's work.
         per = f("/worker/per_workspace"),
         deadline = f("/reaper_dispatch_deadline_s"),
         ratio = f("/backlog_over_dispatch_deadline"),
-        burst = s("/burst"),
-        lper = s("/with_workspace_limit/per_workspace"),
-        lwait = s("/with_workspace_limit/other_workspace/wait_s"),
-        ldone = s("/with_workspace_limit/other_workspace/done_after_s"),
-        lp50 = s("/with_workspace_limit/burst/queue_wait/p50_s"),
-        lp99 = s("/with_workspace_limit/burst/queue_wait/p99_s"),
-        lall = s("/with_workspace_limit/burst/all_done_after_s"),
-        linv = s("/with_workspace_limit/worker_invocations"),
-        uper = s("/without_workspace_limit/per_workspace"),
-        uwait = s("/without_workspace_limit/other_workspace/wait_s"),
-        udone = s("/without_workspace_limit/other_workspace/done_after_s"),
-        up50 = s("/without_workspace_limit/burst/queue_wait/p50_s"),
-        up99 = s("/without_workspace_limit/burst/queue_wait/p99_s"),
-        uall = s("/without_workspace_limit/burst/all_done_after_s"),
-        uinv = s("/without_workspace_limit/worker_invocations"),
-        wratio = s("/other_workspace_wait_ratio"),
+        burst = s("/runs_in_burst"),
+        sobjects = s("/objects_per_tenant"),
+        lper = num(report, "/starvation/per_workspace"),
+        lwait = num(report, "/starvation/other_workspace/wait_s"),
+        ldone = num(report, "/starvation/other_workspace/done_after_s"),
+        lstarted = num(report, "/starvation/burst/started_before_the_other"),
+        ldoneby = num(report, "/starvation/burst/done_when_the_other_was"),
+        lqueued = num(report, "/starvation/burst/queued_in_s"),
+        linv = num(report, "/starvation/worker/invocations"),
+        lkilled = num(report, "/starvation/worker/invocations_killed"),
+        lre = num(report, "/starvation/reaper/redispatched"),
+        lstale = num(report, "/starvation/reaper/failed_stale"),
+        uper = num(report, "/starvation_unlimited/per_workspace"),
+        uwait = num(report, "/starvation_unlimited/other_workspace/wait_s"),
+        udone = num(report, "/starvation_unlimited/other_workspace/done_after_s"),
+        ustarted = num(
+            report,
+            "/starvation_unlimited/burst/started_before_the_other"
+        ),
+        udoneby = num(
+            report,
+            "/starvation_unlimited/burst/done_when_the_other_was"
+        ),
+        uqueued = num(report, "/starvation_unlimited/burst/queued_in_s"),
+        uinv = num(report, "/starvation_unlimited/worker/invocations"),
+        ukilled = num(report, "/starvation_unlimited/worker/invocations_killed"),
+        ure = num(report, "/starvation_unlimited/reaper/redispatched"),
+        ustale = num(report, "/starvation_unlimited/reaper/failed_stale"),
+        wratio = wait_ratio(report),
     )
+}
+
+/// How many times longer the other workspace waited without the per-workspace limit.
+pub fn wait_ratio(report: &Value) -> String {
+    let wait = |key: &str| {
+        report
+            .pointer(&format!("/{key}/other_workspace/wait_s"))?
+            .as_f64()
+    };
+    match (wait("starvation_unlimited"), wait("starvation")) {
+        (Some(without), Some(with)) if with > 0.0 => format!("{:.1}", without / with),
+        _ => "n/a".into(),
+    }
 }
