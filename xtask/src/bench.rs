@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 mod fleet;
+mod starts;
 
 use crate::{emulators, install, lambdas};
 
@@ -59,12 +60,18 @@ fn num(v: &Value, path: &str) -> String {
     }
 }
 
-/// Builds every function's binary in the dev profile (the bench's own profile: one build, no
-/// release compile) and answers `name=path;...` for the init-time measurement.
+/// The profile everything `cargo xtask bench` measures is built in (`[profile.bench]`:
+/// release optimisation), and the directory cargo puts it in.
+const PROFILE: &str = "bench";
+const PROFILE_DIR: &str = "release";
+
+/// Builds every function's binary in the bench's profile and answers `name=path;...` for the
+/// init-time measurement.
 fn function_binaries(root: &Path, target_dir: &Path) -> anyhow::Result<String> {
     let crates = lambdas::function_crates(root)?;
     let mut cmd = Command::new("cargo");
-    cmd.args(["build", "--quiet", "--bins"]).current_dir(root);
+    cmd.args(["build", "--quiet", "--profile", PROFILE, "--bins"])
+        .current_dir(root);
     for c in &crates {
         cmd.args(["--package", &c.package]);
     }
@@ -78,7 +85,7 @@ fn function_binaries(root: &Path, target_dir: &Path) -> anyhow::Result<String> {
     Ok(crates
         .iter()
         .flat_map(|c| c.binaries.iter())
-        .map(|b| format!("{b}={}", target_dir.join("debug").join(b).display()))
+        .map(|b| format!("{b}={}", target_dir.join(PROFILE_DIR).join(b).display()))
         .collect::<Vec<_>>()
         .join(";"))
 }
@@ -175,14 +182,21 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     // tables fill, so a measurement after the 20,000-object backup would measure that
     // backup's residue as much as itself.
     let build = Command::new("cargo")
-        .args(["build", "--quiet", "--package", "tenantops-bench"])
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            PROFILE,
+            "--package",
+            "tenantops-bench",
+        ])
         .current_dir(root)
         .status()
         .context("building tenantops-bench")?;
     if !build.success() {
         bail!("building tenantops-bench failed");
     }
-    let bench = target_dir.join("debug").join("tenantops-bench");
+    let bench = target_dir.join(PROFILE_DIR).join("tenantops-bench");
     let names: Vec<String> = if names.is_empty() {
         let listed = Command::new(&bench)
             .arg("--list")
@@ -195,6 +209,11 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     } else {
         with_companions(names)
     };
+    // The anchor runs first, on emulators of its own of the same versions.
+    let anchor = names
+        .iter()
+        .any(|n| n == "starts")
+        .then(|| starts::anchor(root));
     let mut fresh = serde_json::Map::new();
     for name in &names {
         let stack = emulators::Stack::start(root)?;
@@ -218,6 +237,10 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|| {
                 json!({ "error": format!("tenantops-bench {name} printed no report ({})", out.status) })
             });
+        let value = match (name.as_str(), &anchor) {
+            ("starts", Some(anchor)) => starts::compare(anchor, value),
+            _ => value,
+        };
         println!("{}", json!({ name.as_str(): &value }));
         fresh.insert(name.clone(), value);
     }
@@ -246,7 +269,8 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
 Written by `cargo xtask bench` (do not edit by hand) from `docs/benchmarks.json`, which holds
 each measurement with its date. Machine: {machine}. Measured {date}.
 
-Method: `tenantops-bench` runs in the dev profile (dependencies at `opt-level = 1`) against
+Method: `tenantops-bench` runs in the bench profile (release optimisation, without the
+Lambda package's LTO; measurements dated before 2026-12-06 ran in the dev profile) against
 DynamoDB Local and moto on loopback, started fresh for each measurement by `cargo xtask
 bench`; calls go through
 the local gateway and the same handler code that runs in Lambda. AWS calls are counted by
@@ -254,16 +278,6 @@ SDK interceptors. The sync runs the worker against graph-sim with Microsoft's do
 throttling (Intune 1,000 requests per 20 s per app per tenant; Conditional Access 1 request
 per second per tenant). Emulator latency is not AWS latency: compare runs with each other,
 not with production.
-
-## Starting runs ({n} sequential starts each)
-
-| | p50 | p99 | max | per second | AWS calls each |
-|---|---|---|---|---|---|
-| new run (`backup_schedule.run_now`) | {np50} ms | {np99} ms | {nmax} ms | {nps} | {ncalls} |
-| dedupe hit (`inventory.sync` while active) | {hp50} ms | {hp99} ms | {hmax} ms | {hps} | {hcalls} |
-
-Goal: a new run costs one DynamoDB transaction and one SQS send (2 calls); a dedupe hit one
-call.
 
 ## Inventory sync of a 5,000-object tenant
 
@@ -278,17 +292,6 @@ it must never send a request inside a Retry-After window.
 "#,
         machine = machine(),
         date = dates(&report),
-        n = num(&report, "/start/new_run/n"),
-        np50 = num(&report, "/start/new_run/p50_ms"),
-        np99 = num(&report, "/start/new_run/p99_ms"),
-        nmax = num(&report, "/start/new_run/max_ms"),
-        nps = num(&report, "/start/new_run/per_second"),
-        ncalls = num(&report, "/start/aws_calls_per_new_run"),
-        hp50 = num(&report, "/start/dedupe_hit/p50_ms"),
-        hp99 = num(&report, "/start/dedupe_hit/p99_ms"),
-        hmax = num(&report, "/start/dedupe_hit/max_ms"),
-        hps = num(&report, "/start/dedupe_hit/per_second"),
-        hcalls = num(&report, "/start/aws_calls_per_dedupe_hit"),
         objects = num(&report, "/sync_5000/objects"),
         secs = num(&report, "/sync_5000/seconds"),
         ops = num(&report, "/sync_5000/objects_per_second"),
@@ -300,12 +303,17 @@ it must never send a request inside a Retry-After window.
         inside = num(&report, "/sync_5000/requests_inside_retry_after"),
     );
     let md = md
+        + &starts::section(&report)
         + &large_backup_section(&report)
         + &fleet::sections(&report)
         + &more_sections(&report, &package_sizes(root, target_dir)?);
     std::fs::create_dir_all(root.join("docs"))?;
     std::fs::write(root.join("docs/benchmarks.md"), md)?;
     eprintln!("xtask: wrote docs/benchmarks.md");
+    // For scripts: the start-path figures, last line of stdout.
+    if let Some(measured) = fresh.get("starts") {
+        println!("{}", starts::script_line(measured));
+    }
     if failed.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {

@@ -1,8 +1,9 @@
 //! `tenantops-bench`: measures what the design promises, against the emulators that
 //! `cargo xtask bench` starts, and prints one JSON report (stdout) for `docs/benchmarks.md`.
 //!
-//! - start: latency of new starts and of dedupe hits through the gateway and handler, and
-//!   the AWS calls each costs (counted by SDK interceptors, not assumed);
+//! - starts: new starts and dedupe hits one after another, in-process (as the Powertools
+//!   anchor measures itself) and through the gateway, the AWS calls each costs (counted by SDK
+//!   interceptors, not assumed), and a 1,000-way dedupe storm in-process;
 //! - scheduler tick: one tick over 10,000 schedules of which 500 are due (wall time, AWS
 //!   calls), and a repeated tick for the same minute;
 //! - sync: an inventory sync of a 5,000-object tenant through the worker against graph-sim
@@ -34,6 +35,7 @@ mod graph_run;
 mod init;
 mod large_backup;
 mod scheduler;
+mod starts;
 mod starvation;
 mod storm;
 
@@ -41,78 +43,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tenantops_graph::registry::ObjectType;
-use tenantops_tests::{ApiCall, TestStack};
 
-const STARTS: usize = 200;
 const SYNC_OBJECTS: usize = 5_000;
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx].as_secs_f64() * 1000.0
-}
-
-fn summary(mut samples: Vec<Duration>, wall: Duration) -> Value {
-    samples.sort();
-    json!({
-        "n": samples.len(),
-        "p50_ms": percentile(&samples, 0.50),
-        "p99_ms": percentile(&samples, 0.99),
-        "max_ms": percentile(&samples, 1.0),
-        "per_second": samples.len() as f64 / wall.as_secs_f64(),
-    })
-}
-
-async fn start_path() -> anyhow::Result<Value> {
-    let stack = TestStack::new().await;
-    let owner = stack.users().owner.clone();
-    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
-    let body = json!({ "type": "backup_schedule.run_now" }).to_string();
-    // STARTS manual backups of one tenant are far over the per-tenant quota.
-    let deps = stack.with_unbounded_manual_backups();
-
-    let mut new_runs = Vec::with_capacity(STARTS);
-    let wall = Instant::now();
-    for _ in 0..STARTS {
-        let t = Instant::now();
-        let r = stack
-            .call_with(&deps, ApiCall::post(path.clone(), body.clone()).by(&owner))
-            .await;
-        anyhow::ensure!(r.status == 202, "start answered {}", r.status);
-        new_runs.push(t.elapsed());
-    }
-    let new_wall = wall.elapsed();
-    let dynamo_new = stack.dynamodb_calls.take();
-    let sqs_new = stack.sqs_calls.take();
-
-    let sync = json!({ "type": "inventory.sync" }).to_string();
-    stack
-        .call(ApiCall::post(path.clone(), sync.clone()).by(&owner))
-        .await;
-    stack.dynamodb_calls.take();
-    stack.sqs_calls.take();
-    let mut hits = Vec::with_capacity(STARTS);
-    let wall = Instant::now();
-    for _ in 0..STARTS {
-        let t = Instant::now();
-        let r = stack
-            .call(ApiCall::post(path.clone(), sync.clone()).by(&owner))
-            .await;
-        anyhow::ensure!(r.status == 200, "dedupe answered {}", r.status);
-        hits.push(t.elapsed());
-    }
-    let hit_wall = wall.elapsed();
-    let dynamo_hit = stack.dynamodb_calls.take();
-    let sqs_hit = stack.sqs_calls.take();
-    Ok(json!({
-        "new_run": summary(new_runs, new_wall),
-        "dedupe_hit": summary(hits, hit_wall),
-        "aws_calls_per_new_run": (dynamo_new.len() + sqs_new.len()) as f64 / STARTS as f64,
-        "aws_calls_per_dedupe_hit": (dynamo_hit.len() + sqs_hit.len()) as f64 / STARTS as f64,
-    }))
-}
 
 async fn sync_throughput() -> anyhow::Result<Value> {
     let types: Vec<&ObjectType> = ObjectType::inventory().collect();
@@ -149,7 +81,7 @@ async fn function_init() -> anyhow::Result<Value> {
 /// Runs the measurement named `name` (its key in the report).
 async fn measure(name: &str) -> anyhow::Result<Value> {
     Ok(match name {
-        "start" => start_path().await?,
+        "starts" => starts::starts().await?,
         "sync_5000" => sync_throughput().await?,
         "backup_1000" => backup::backup_throughput().await?,
         "large_backup" => large_backup::large_backup(large_backup::objects()).await?,
@@ -166,7 +98,7 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
 
 /// Every measurement, in the report's order.
 const MEASUREMENTS: [&str; 11] = [
-    "start",
+    "starts",
     "sync_5000",
     "backup_1000",
     "large_backup",

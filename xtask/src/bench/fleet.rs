@@ -42,7 +42,11 @@ in the same `cargo xtask bench starvation` on emulators of its own, and ends whe
 workspace's sync is done. With the limit, a worker that receives a run of a full workspace
 defers its message (sent again 10-30 s later, the current one acknowledged) and moves on,
 so the other workspace's message is reached after the workers skim past the burst's;
-without it, the other workspace's run waits behind the burst's work.
+without it, the other workspace's run waits behind the burst's work. Graph answers each
+request after {latency} ms here, so runs wait on Graph as they do in AWS. On these emulators
+the skim is what the other workspace waits for: moto delivers in send order, so every
+deferred message that is visible again and was sent before the sync's is received first,
+and each deferral costs a read, a refused claim and a send on the same two cores.
 "#,
         tenants = f("/tenants"),
         objects = f("/objects_per_tenant"),
@@ -68,6 +72,7 @@ without it, the other workspace's run waits behind the burst's work.
         ratio = f("/backlog_over_dispatch_deadline"),
         burst = s("/runs_in_burst"),
         sobjects = s("/objects_per_tenant"),
+        latency = s("/graph_latency_ms"),
         lper = num(report, "/starvation/per_workspace"),
         lwait = num(report, "/starvation/other_workspace/wait_s"),
         ldone = num(report, "/starvation/other_workspace/done_after_s"),
