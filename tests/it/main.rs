@@ -28,6 +28,7 @@ mod schedules;
 mod start;
 mod store;
 mod system;
+mod tags;
 mod template;
 mod tidy;
 mod worker;

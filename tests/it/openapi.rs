@@ -189,6 +189,19 @@ fn param_fields(t: tenantops_core::OperationType) -> &'static [&'static str] {
 /// The document's `OperationType` enum is the registry, and `StartRequest`'s `oneOf` has one
 /// branch per type the operations route starts, whose params are that type's params struct.
 #[test]
+fn the_documents_tenant_tag_rule_is_the_codes() {
+    use tenantops_core::tag::{MAX_TAG_CHARS, MAX_TAGS, TAG_PATTERN};
+    let doc = document();
+    let tag = &doc["components"]["schemas"]["TenantTag"];
+    assert_eq!(tag["pattern"], TAG_PATTERN);
+    assert_eq!(tag["maxLength"], MAX_TAG_CHARS);
+    assert_eq!(
+        doc["components"]["schemas"]["PatchTenant"]["properties"]["tags"]["maxItems"],
+        MAX_TAGS
+    );
+}
+
+#[test]
 fn the_documents_operation_types_are_the_registrys() {
     use tenantops_core::OperationType;
     use tenantops_core::operation::StartSurface;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tenantops_core::tag::Tag;
 use tenantops_core::{TenantId, WorkspaceId};
 
 use crate::audit::AuditEntry;
@@ -33,6 +34,9 @@ pub struct TenantRecord {
     pub status: TenantStatus,
     #[serde(with = "tenantops_core::time")]
     pub created_at: DateTime<Utc>,
+    /// Sorted (see `tenantops_core::tag::parse_tags`); absent on a tenant without tags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<Tag>,
 }
 
 impl Store {
@@ -93,7 +97,7 @@ impl Store {
         from_items("tenant", items)
     }
 
-    /// Replaces a tenant record that still equals `observed` (name and status).
+    /// Replaces a tenant record that still equals `observed` (name, status and tags).
     pub async fn replace_tenant(
         &self,
         observed: &TenantRecord,
@@ -103,8 +107,13 @@ impl Store {
     ) -> Result<(), WriteError> {
         let ws = observed.workspace_id;
         let mut p = Placeholders::default();
+        let tags = if observed.tags.is_empty() {
+            p.absent("tags")
+        } else {
+            p.eq("tags", value_attr("tags", &observed.tags)?)
+        };
         let cond = format!(
-            "{} AND {}",
+            "{} AND {} AND {tags}",
             p.eq("display_name", string_attr(observed.display_name.clone())),
             p.eq("status", value_attr("attribute", &observed.status)?),
         );

@@ -164,11 +164,16 @@ impl Client {
 
     // Tenants.
 
-    pub async fn list_tenants(&self, ws: WorkspaceId) -> Result<Page<Tenant>, Error> {
-        self.json(Call::new(
-            Route::ListTenants,
-            format!("/v1/workspaces/{ws}/tenants"),
-        ))
+    /// The workspace's tenants, or only those carrying `tag`.
+    pub async fn list_tenants(
+        &self,
+        ws: WorkspaceId,
+        tag: Option<&str>,
+    ) -> Result<Page<Tenant>, Error> {
+        let query = tag.map(|t| ("tag", t.to_owned())).into_iter().collect();
+        self.json(
+            Call::new(Route::ListTenants, format!("/v1/workspaces/{ws}/tenants")).query(query),
+        )
         .await
     }
 
@@ -197,8 +202,21 @@ impl Client {
         display_name: &str,
     ) -> Result<TenantResponse, Error> {
         self.json(
-            Call::new(Route::RenameTenant, tenant_path(ws, t, ""))
+            Call::new(Route::UpdateTenant, tenant_path(ws, t, ""))
                 .body(json!({ "display_name": display_name })),
+        )
+        .await
+    }
+
+    /// Replaces the tenant's whole set of tags (empty: none).
+    pub async fn set_tenant_tags(
+        &self,
+        ws: WorkspaceId,
+        t: TenantId,
+        tags: &[String],
+    ) -> Result<TenantResponse, Error> {
+        self.json(
+            Call::new(Route::UpdateTenant, tenant_path(ws, t, "")).body(json!({ "tags": tags })),
         )
         .await
     }

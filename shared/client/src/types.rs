@@ -161,6 +161,8 @@ pub struct Tenant {
     pub entra_tenant_id: String,
     pub display_name: String,
     pub status: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
     pub created_at: String,
     #[serde(default)]
     pub links: Value,

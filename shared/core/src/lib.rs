@@ -21,6 +21,7 @@ pub mod run;
 pub mod schedule;
 pub mod secret;
 pub mod state;
+pub mod tag;
 pub mod time;
 
 pub use capability::{Capability, Role};

@@ -154,7 +154,11 @@ pub enum WorkspacesCmd {
 #[derive(Debug, Subcommand)]
 pub enum TenantsCmd {
     /// The workspace's tenants
-    List,
+    List {
+        /// Only the tenants carrying this tag
+        #[arg(long)]
+        tag: Option<String>,
+    },
     /// One tenant (--tenant)
     Show,
     /// Adds a customer tenant by its Entra tenant id
@@ -169,6 +173,8 @@ pub enum TenantsCmd {
         #[arg(long)]
         name: String,
     },
+    /// Sets the tenant's tags: the whole set, replacing the current one (none: removes all)
+    Tag { tags: Vec<String> },
     /// Archives the tenant: no new runs, history kept
     Archive,
     /// Where onboarding stands and what blocks it

@@ -7,6 +7,7 @@ use tenantops_aws::{ConnectionRecord, MemberGuard, TenantRecord, TenantStatus};
 use tenantops_core::params::DEFAULT_CONNECTION_ID;
 use tenantops_core::problem::{Attention, ProblemClass};
 use tenantops_core::secret::SecretString;
+use tenantops_core::tag::{Tag, parse_tags};
 use tenantops_core::{
     Capability, OperationType, Outcome, ReasonCode, Role, Run, TenantId, WorkspaceId, links,
 };
@@ -28,7 +29,37 @@ struct CreateTenant {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchTenant {
-    display_name: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    /// The whole set: it replaces the tenant's tags (`[]` removes them all).
+    #[serde(default)]
+    tags: Option<Vec<String>>,
+}
+
+/// What a PATCH changes, validated before anything is read.
+struct TenantChange {
+    display_name: Option<String>,
+    tags: Option<Vec<Tag>>,
+}
+
+impl TenantChange {
+    fn of(body: PatchTenant) -> Result<Self, ApiError> {
+        if body.display_name.is_none() && body.tags.is_none() {
+            return Err(ApiError::InvalidBody(
+                "name `display_name`, `tags` or both".into(),
+            ));
+        }
+        Ok(TenantChange {
+            display_name: body
+                .display_name
+                .map(|n| common::name("display_name", &n))
+                .transpose()?,
+            tags: body
+                .tags
+                .map(|t| parse_tags(&t).map_err(|e| ApiError::InvalidBody(format!("`tags`: {e}"))))
+                .transpose()?,
+        })
+    }
 }
 
 fn tenant_json(t: &TenantRecord) -> Value {
@@ -38,6 +69,7 @@ fn tenant_json(t: &TenantRecord) -> Value {
         "entra_tenant_id": t.entra_tenant_id,
         "display_name": t.display_name,
         "status": t.status,
+        "tags": t.tags,
         "created_at": tenantops_core::time::format(t.created_at),
         "links": { "runs": links::collection(t.workspace_id, Some(t.tenant_id)) },
     })
@@ -73,6 +105,7 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
         display_name: common::name("display_name", &body.display_name)?,
         status: TenantStatus::Active,
         created_at: Utc::now(),
+        tags: Vec::new(),
     };
     let audit = Audit {
         workspace: ws,
@@ -97,10 +130,15 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
     Ok(Reply::json(201, &json!({ "tenant": tenant_json(&record) })))
 }
 
-/// `GET /v1/workspaces/{ws}/tenants`.
+/// `GET /v1/workspaces/{ws}/tenants[?tag=]`: every tenant, or those carrying the tag.
 pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiError> {
     let caller = common::caller(req)?;
     let ws = common::workspace_id(ws)?;
+    let q = common::query(req, &["tag"])?;
+    let tag = q
+        .get("tag")
+        .map(|t| Tag::parse(t).map_err(|e| ApiError::InvalidQuery(format!("`tag`: {e}"))))
+        .transpose()?;
     let role = common::authorize(deps, ws, &caller, Capability::WorkspaceView).await?;
     let viewable = OperationType::viewable_with(|c| role.has(c));
     let (tenants, attention) = futures::try_join!(
@@ -109,6 +147,7 @@ pub async fn list(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, ApiE
     )?;
     let items: Vec<Value> = tenants
         .iter()
+        .filter(|t| tag.as_ref().is_none_or(|tag| t.tags.contains(tag)))
         .map(|t| {
             let mut item = tenant_json(t);
             let counts = attention.get(&t.tenant_id).copied().unwrap_or_default();
@@ -136,7 +175,7 @@ pub async fn view(
     ))
 }
 
-/// `PATCH /v1/workspaces/{ws}/tenants/{t}` `{display_name}` (rename), and
+/// `PATCH /v1/workspaces/{ws}/tenants/{t}` `{display_name?, tags?}` (rename, retag), and
 /// `POST .../archive` when `archive` is set.
 pub async fn update(
     req: &ApiRequest,
@@ -146,11 +185,10 @@ pub async fn update(
     archive: bool,
 ) -> Result<Reply, ApiError> {
     let path = common::tenant_path(req, ws, tenant)?;
-    let new_name = if archive {
+    let change = if archive {
         None
     } else {
-        let body: PatchTenant = common::body(req)?;
-        Some(common::name("display_name", &body.display_name)?)
+        Some(TenantChange::of(common::body(req)?)?)
     };
     let common::TenantScope {
         caller,
@@ -160,8 +198,13 @@ pub async fn update(
         ..
     } = path.scope(deps, Capability::TenantsManage).await?;
     let mut new = observed.clone();
-    if let Some(name) = new_name {
-        new.display_name = name;
+    if let Some(change) = change {
+        if let Some(name) = change.display_name {
+            new.display_name = name;
+        }
+        if let Some(tags) = change.tags {
+            new.tags = tags;
+        }
     }
     if archive {
         new.status = TenantStatus::Archived;
@@ -179,11 +222,22 @@ pub async fn update(
             json!({ "status": new.status }),
         )
     } else {
-        (
-            "tenant.rename",
-            json!({ "display_name": observed.display_name }),
-            json!({ "display_name": new.display_name }),
-        )
+        // Each field the PATCH changed, before and after; the action names what changed.
+        let (mut before, mut after) = (json!({}), json!({}));
+        if new.display_name != observed.display_name {
+            before["display_name"] = json!(observed.display_name);
+            after["display_name"] = json!(new.display_name);
+        }
+        if new.tags != observed.tags {
+            before["tags"] = json!(observed.tags);
+            after["tags"] = json!(new.tags);
+        }
+        let action = match (before.get("display_name"), before.get("tags")) {
+            (Some(_), None) => "tenant.rename",
+            (None, Some(_)) => "tenant.retag",
+            _ => "tenant.update",
+        };
+        (action, before, after)
     };
     let audit = Audit {
         workspace: ws,

@@ -87,11 +87,19 @@ fn tenant_row(t: &Tenant) -> Vec<String> {
         t.display_name.clone(),
         t.entra_tenant_id.clone(),
         t.status.clone(),
+        t.tags.join(","),
         t.created_at.clone(),
     ]
 }
 
-const TENANT_HEADER: [&str; 5] = ["TENANT", "NAME", "ENTRA TENANT", "STATUS", "CREATED"];
+const TENANT_HEADER: [&str; 6] = [
+    "TENANT",
+    "NAME",
+    "ENTRA TENANT",
+    "STATUS",
+    "TAGS",
+    "CREATED",
+];
 
 fn show_tenant(ctx: &Ctx, t: &TenantResponse) -> Result<(), CliError> {
     ctx.out.show(t, || {
@@ -121,8 +129,10 @@ fn client_secret() -> Result<SecretString, CliError> {
 pub async fn tenants(ctx: &Ctx, cmd: TenantsCmd) -> Result<u8, CliError> {
     let client = &ctx.client;
     match cmd {
-        TenantsCmd::List => {
-            let page = client.list_tenants(ctx.workspace()?).await?;
+        TenantsCmd::List { tag } => {
+            let page = client
+                .list_tenants(ctx.workspace()?, tag.as_deref())
+                .await?;
             ctx.out.show(&page, || {
                 output::table(&TENANT_HEADER, page.items.iter().map(tenant_row).collect())
             })?;
@@ -143,6 +153,10 @@ pub async fn tenants(ctx: &Ctx, cmd: TenantsCmd) -> Result<u8, CliError> {
         TenantsCmd::Rename { name } => {
             let (ws, t) = ctx.tenant()?;
             show_tenant(ctx, &client.rename_tenant(ws, t, &name).await?)?;
+        }
+        TenantsCmd::Tag { tags } => {
+            let (ws, t) = ctx.tenant()?;
+            show_tenant(ctx, &client.set_tenant_tags(ws, t, &tags).await?)?;
         }
         TenantsCmd::Archive => {
             let (ws, t) = ctx.tenant()?;
