@@ -14,6 +14,7 @@ mod fairness;
 mod faults;
 mod gateway;
 mod graph;
+mod graph_queries;
 mod hosts;
 mod idempotency;
 mod isolation;

@@ -14,7 +14,7 @@ use tenantops_core::backup::{
 };
 use tenantops_core::reason::ReasonCategory;
 use tenantops_core::{BackupSetId, Failure, ReasonCode, Run};
-use tenantops_graph::registry::{Assignments, ExtraRead, ObjectType};
+use tenantops_graph::registry::ObjectType;
 use tenantops_graph::{Credentials, GraphError};
 
 use crate::job::{Deps, Stop};
@@ -33,10 +33,6 @@ pub(crate) enum Captured {
     Failed(Failure),
 }
 
-fn item_path(ty: &ObjectType, id: &str) -> String {
-    format!("{}/{}/{id}", ty.version.as_str(), ty.path)
-}
-
 fn display_name(obj: &Value) -> String {
     obj.get("displayName")
         .or_else(|| obj.get("name"))
@@ -45,12 +41,6 @@ fn display_name(obj: &Value) -> String {
         .chars()
         .take(256)
         .collect()
-}
-
-/// The navigation an `$expand` (or sub-collection) names: `presentationValues($expand=..)`
-/// and `definitionValues?$expand=..` are `presentationValues` and `definitionValues`.
-fn navigation_name(expr: &str) -> &str {
-    expr.split(['(', '?']).next().unwrap_or(expr)
 }
 
 pub(crate) fn storage(e: SnapshotError) -> Stop {
@@ -149,7 +139,7 @@ pub(crate) async fn capture(
 
 /// The object with everything the registry says a full backup needs folded in: the item's
 /// own GET (content the list leaves out, `$expand`s), sub-collections (`settings`,
-/// `definitionValues`), and assignments.
+/// `definitionValues`), and assignments. The paths are the registry's (`requests.rs`).
 async fn read_full(
     deps: &Deps,
     creds: &Credentials,
@@ -157,24 +147,7 @@ async fn read_full(
     id: &str,
     listed: Value,
 ) -> Result<Value, GraphError> {
-    let mut expand: Vec<&str> = ty
-        .extra_reads
-        .iter()
-        .filter_map(|r| match r {
-            ExtraRead::ExpandOnItem(e) => Some(*e),
-            _ => None,
-        })
-        .collect();
-    if ty.assignments == Assignments::ExpandPerItem {
-        expand.push("assignments");
-    }
-    let item_get = !expand.is_empty() || ty.extra_reads.contains(&ExtraRead::ItemContent);
-    let mut object: Map<String, Value> = if item_get {
-        let mut path = item_path(ty, id);
-        if !expand.is_empty() {
-            path.push_str("?$expand=");
-            path.push_str(&expand.join(","));
-        }
+    let mut object: Map<String, Value> = if let Some(path) = ty.item_read_path(id) {
         let got = deps
             .graph
             .request(creds, ty.budget, Method::GET, &path, None, false)
@@ -196,35 +169,9 @@ async fn read_full(
             _ => return Err(GraphError::BadResponse),
         }
     };
-    for read in ty.extra_reads {
-        if let ExtraRead::SubCollection(sub) = read {
-            let path = format!("{}/{sub}", item_path(ty, id));
-            let items = deps.graph.list_all(creds, ty.budget, &path, false).await?;
-            object.insert(navigation_name(sub).to_owned(), Value::Array(items));
-        }
-    }
-    if ty.assignments == Assignments::SubResource {
-        let path = format!("{}/assignments", item_path(ty, id));
+    for (navigation, path) in ty.sub_collection_paths(id) {
         let items = deps.graph.list_all(creds, ty.budget, &path, false).await?;
-        object.insert("assignments".into(), Value::Array(items));
+        object.insert(navigation.to_owned(), Value::Array(items));
     }
     Ok(Value::Object(object))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn navigation_names_drop_query_options() {
-        assert_eq!(
-            navigation_name("definitionValues?$expand=definition"),
-            "definitionValues"
-        );
-        assert_eq!(
-            navigation_name("scheduledActionsForRule($expand=scheduledActionConfigurations)"),
-            "scheduledActionsForRule"
-        );
-        assert_eq!(navigation_name("settings"), "settings");
-    }
 }

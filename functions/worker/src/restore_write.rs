@@ -112,7 +112,7 @@ pub(crate) async fn write(
         "name"
     };
     let parts = split(snapshot, ty, item.action);
-    let collection = format!("{}/{}", ty.version.as_str(), ty.path);
+    let collection = ty.collection_path();
 
     let id = match item.action {
         Action::Update => {
@@ -121,7 +121,7 @@ pub(crate) async fn write(
                     creds,
                     ty.budget,
                     Method::PATCH,
-                    &format!("{collection}/{}", item.object_id),
+                    &ty.item_path(&item.object_id),
                     Some(&Value::Object(parts.body.clone())),
                     false,
                 )
@@ -131,7 +131,7 @@ pub(crate) async fn write(
         Action::Create | Action::SkipUnchanged => {
             let mut id = item.written_id.clone();
             if id.is_none() && resumed {
-                id = adopt(item, ty, name_field, &collection, ctx).await?;
+                id = adopt(item, ty, name_field, ctx).await?;
             }
             let id = match id {
                 Some(id) => id,
@@ -153,11 +153,9 @@ pub(crate) async fn write(
                             .map(str::to_owned)
                             .ok_or(WriteFailure::Item(ReasonCode::GraphUnavailable))?,
                         // The create may have happened: look before deciding it did not.
-                        Err(GraphError::Unavailable) => {
-                            adopt(item, ty, name_field, &collection, ctx)
-                                .await?
-                                .ok_or(WriteFailure::Item(ReasonCode::GraphUnavailable))?
-                        }
+                        Err(GraphError::Unavailable) => adopt(item, ty, name_field, ctx)
+                            .await?
+                            .ok_or(WriteFailure::Item(ReasonCode::GraphUnavailable))?,
                         Err(e) => return Err(e.into()),
                     };
                     deps.store
@@ -167,7 +165,7 @@ pub(crate) async fn write(
                 }
             };
             if !parts.values.is_empty() && item.step.as_deref() != Some("values") {
-                write_values(&id, &parts.values, resumed, &collection, ty, ctx).await?;
+                write_values(&id, &parts.values, resumed, ty, ctx).await?;
                 deps.store
                     .record_restore_step(lease, item.index, &id, "values")
                     .await?;
@@ -186,7 +184,7 @@ pub(crate) async fn write(
                 creds,
                 ty.budget,
                 Method::POST,
-                &format!("{collection}/{id}/assign"),
+                &ty.assign_path(&id),
                 Some(&json!({ "assignments": assignments })),
                 false,
             )
@@ -202,12 +200,11 @@ async fn write_values(
     id: &str,
     values: &[Value],
     resumed: bool,
-    collection: &str,
     ty: &ObjectType,
     ctx: &Ctx<'_>,
 ) -> Result<(), WriteFailure> {
     let (deps, creds) = (ctx.deps, ctx.creds);
-    let path = format!("{collection}/{id}/{VALUES}");
+    let path = ty.definition_values_path(id);
     if resumed {
         for existing in deps.graph.list_all(creds, ty.budget, &path, false).await? {
             if let Some(vid) = existing.get("id").and_then(Value::as_str) {
@@ -243,12 +240,10 @@ async fn adopt(
     item: &RestoreItem,
     ty: &ObjectType,
     name_field: &str,
-    collection: &str,
     ctx: &Ctx<'_>,
 ) -> Result<Option<String>, WriteFailure> {
     let (deps, creds) = (ctx.deps, ctx.creds);
-    let filter = format!("{name_field} eq '{}'", item.name.replace('\'', "''"));
-    let path = format!("{collection}?$filter={}", encode_query(&filter));
+    let path = ty.named_path(name_field, &item.name);
     let found = deps.graph.list_all(creds, ty.budget, &path, false).await?;
     let adopted = found
         .iter()
@@ -264,30 +259,10 @@ async fn adopt(
     Ok(adopted)
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode_query(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'\'' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[allow(clippy::expect_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_are_percent_encoded() {
-        assert_eq!(
-            encode_query("displayName eq 'A&B #1'"),
-            "displayName%20eq%20'A%26B%20%231'"
-        );
-    }
 
     #[test]
     fn updates_leave_navigations_out_and_creates_keep_settings_inline() {

@@ -19,7 +19,6 @@ use crate::job::{Deps, Job, Report, Stop};
 
 /// Registry types listed at the same time during an inventory sync.
 const TYPE_CONCURRENCY: usize = 6;
-const GROUP_SELECT: &str = "id,displayName,mailNickname,securityEnabled,groupTypes";
 
 fn display_name(obj: &Value) -> String {
     obj.get("displayName")
@@ -298,15 +297,8 @@ async fn delta_groups(
 ) -> Result<Report, Stop> {
     let full = link.is_none();
     let partition = keys::groups_of(run.workspace_id, run.tenant_id);
-    let fields = [
-        "id",
-        "displayName",
-        "mailNickname",
-        "securityEnabled",
-        "groupTypes",
-    ];
-    let mut next =
-        Some(link.unwrap_or_else(|| format!("v1.0/groups/delta?$select={GROUP_SELECT}")));
+    let fields = tenantops_graph::requests::GROUP_FIELDS;
+    let mut next = Some(link.unwrap_or_else(tenantops_graph::requests::groups_delta_path));
     let (mut upserted, mut removed) = (0u64, 0u64);
     let mut delta_link = None;
     while let Some(current) = next.take() {
@@ -321,7 +313,7 @@ async fn delta_groups(
                 if let Some(id) = obj.get("id").and_then(Value::as_str) {
                     removals.push(id.to_owned());
                 }
-            } else if let Some(e) = directory_entry(obj, "", &fields, run) {
+            } else if let Some(e) = directory_entry(obj, "", fields, run) {
                 upserts.push(e);
             }
         }

@@ -4,52 +4,14 @@
 use serde_json::json;
 use tenantops_core::{Counters, Failure, Outcome};
 use tenantops_graph::GraphError;
-use tenantops_graph::registry::Budget;
+use tenantops_graph::requests::PERMISSION_PROBES;
 
 use crate::job::{Job, Report, Stop};
-
-/// (permission, budget, probe): the smallest read that needs each permission.
-const PROBES: &[(&str, Budget, &str)] = &[
-    (
-        "DeviceManagementConfiguration.Read.All",
-        Budget::Intune,
-        "v1.0/deviceManagement/deviceConfigurations?$top=1&$select=id",
-    ),
-    (
-        "DeviceManagementApps.Read.All",
-        Budget::Intune,
-        "v1.0/deviceAppManagement/mobileApps?$top=1&$select=id",
-    ),
-    (
-        "DeviceManagementRBAC.Read.All",
-        Budget::Intune,
-        "v1.0/deviceManagement/roleDefinitions?$top=1&$select=id",
-    ),
-    (
-        "Group.Read.All",
-        Budget::Directory,
-        "v1.0/groups?$top=1&$select=id",
-    ),
-    // Graph refuses `$top` here (400 "Query option 'Top' is not allowed"): the list supports
-    // only `$filter` on id, displayName and isBuiltIn (eq, in) and `$expand`, per
-    // https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions (optional
-    // query parameters). One built-in role by name is the smallest answer it allows.
-    (
-        "RoleManagement.Read.Directory",
-        Budget::Directory,
-        "v1.0/roleManagement/directory/roleDefinitions?$filter=displayName eq 'Global Reader'",
-    ),
-    (
-        "Policy.Read.All",
-        Budget::ConditionalAccess,
-        "v1.0/identity/conditionalAccess/policies?$top=1&$select=id",
-    ),
-];
 
 pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
     let deps = job.deps;
     let creds = job.credentials().await?;
-    let total = PROBES.len() as u64 + 1;
+    let total = PERMISSION_PROBES.len() as u64 + 1;
     // Always a new token: the check proves the stored secret works now.
     if let Err(e) = deps.graph.fresh_token(&creds).await {
         let reason = e.reason();
@@ -67,7 +29,7 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
     }
     let mut checks = Vec::new();
     let mut failures = Vec::new();
-    for (permission, budget, probe) in PROBES {
+    for (permission, budget, probe) in PERMISSION_PROBES {
         match deps.graph.page(&creds, *budget, probe, false).await {
             Ok(_) => checks.push(json!({ "permission": permission, "ok": true })),
             Err(GraphError::Throttled { retry_after }) => return Err(Stop::HandBack(retry_after)),

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod error;
 pub mod registry;
+pub mod requests;
 pub mod sanitize;
 pub mod throttle;
 

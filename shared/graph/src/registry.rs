@@ -208,14 +208,16 @@ impl ObjectType {
         REGISTRY.iter().filter(|t| t.budget != Budget::Directory)
     }
 
-    /// The inventory's list URL path (version and collection) with its `$select`. No
-    /// `$expand`: the inventory keeps only the selected fields, so expanded assignments would
-    /// only make its pages heavier.
+    /// The inventory's list URL path (version and collection) with its `$select`, where the
+    /// list takes one (`requests.rs`). No `$expand`: the inventory keeps only the selected
+    /// fields, so expanded assignments would only make its pages heavier.
     pub fn list_path(&self) -> String {
+        if !self.list_takes_select() {
+            return self.collection_path();
+        }
         format!(
-            "{}/{}?$select={}",
-            self.version.as_str(),
-            self.path,
+            "{}?$select={}",
+            self.collection_path(),
             self.select.join(",")
         )
     }

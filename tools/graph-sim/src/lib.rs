@@ -7,6 +7,10 @@
 //!   scope `https://graph.microsoft.com/.default`): tokens live 60–90 minutes; errors carry
 //!   real AADSTS bodies (7000215 wrong secret, 7000222 expired secret, 700016 unknown app,
 //!   90002 unknown tenant, plus 7000218, 900144, 70003, 1002012, 900561).
+//! - **Query options** as Microsoft documents them per endpoint (`options.rs`: each rule with
+//!   its reference page): an option an endpoint does not take answers Graph's 400 (`Query
+//!   option 'Top' is not allowed ...`, or "not a collection" on one object) before anything
+//!   is read; [`documented_query_rule`] names the page a request's rule comes from.
 //! - **Graph reads** under `{graph_base}/v1.0` and `/beta`: collections with paging by opaque,
 //!   tamper-checked `$skiptoken` nextLinks (occasionally an empty page that still links on),
 //!   `$top` (directory: 400 above the maximum; Intune: capped), `$select`, `$expand` of
@@ -55,6 +59,7 @@ mod config;
 mod cursor;
 mod expand;
 mod generate;
+mod options;
 mod reply;
 mod rng;
 mod server;
@@ -74,6 +79,7 @@ use tokio::task::JoinHandle;
 
 pub use config::{Collection, DEMO_COLLECTIONS, SimClient, SimConfig, SimTenant, Throttling};
 pub use generate::groups as generated_groups;
+pub use options::documented as documented_query_rule;
 pub use throttle::Budget;
 
 /// One request the simulator served, in the order served.

@@ -840,6 +840,10 @@ impl Sim {
                 ids,
             );
         }
+        // Graph validates the query options before anything else (options.rs).
+        if let Err(message) = crate::options::check(call.method, call.path, call.query) {
+            return graph_error(400, "BadRequest", &message, ids);
+        }
         let rest: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let method = call.method;
         match (method, rest.as_slice()) {
@@ -1004,20 +1008,6 @@ impl Sim {
             && let Err(message) = expand::check(collection_key, c, &query.expand())
         {
             return graph_error(400, bad, &message, ids);
-        }
-        // The directory's role definitions list takes only `$filter` (id, displayName,
-        // isBuiltIn) and `$expand`; Graph refuses `$top` there
-        // (https://learn.microsoft.com/graph/api/rbacapplication-list-roledefinitions,
-        // "Optional query parameters"), answering 400 "Query option 'Top' is not allowed".
-        if collection_key == "roleManagement/directory/roleDefinitions"
-            && query.get("$top").is_some()
-        {
-            return graph_error(
-                400,
-                bad,
-                "Query option 'Top' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings.",
-                ids,
-            );
         }
         let page = match query.get("$top") {
             None => page_size.max(1),
