@@ -805,7 +805,9 @@ async fn a_refused_rotation_leaves_the_live_secret_alone() {
         "{:?}",
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
     );
-    assert_eq!(committed.len(), 1, "one rotation per version");
+    // Rotations that did not overlap may each commit (each saw the one before); the ones
+    // that raced a committed one were refused.
+    assert!(!committed.is_empty(), "a rotation committed");
     assert!(refused >= 1, "the rotations raced");
 
     let record = stack
@@ -819,7 +821,10 @@ async fn a_refused_rotation_leaves_the_live_secret_alone() {
         .read(&record.secret_name, record.secret_version_id.as_deref())
         .await
         .unwrap();
-    assert_eq!(read.expose(), committed[0].as_str(), "what a worker reads");
+    assert!(
+        committed.iter().any(|c| c.as_str() == read.expose()),
+        "what a worker reads is a committed rotation's secret"
+    );
     let live = vault.read(&record.secret_name, None).await.unwrap();
-    assert_eq!(live.expose(), committed[0].as_str(), "AWSCURRENT");
+    assert_eq!(live.expose(), read.expose(), "AWSCURRENT is the recorded version");
 }
