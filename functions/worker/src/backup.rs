@@ -172,6 +172,11 @@ pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
             (p, q) => p.or(q),
         };
     }
+    // The manifest and the set are written in one go: after work in this invocation, they
+    // start only with room to finish, else the next invocation writes them from the parts.
+    if pause.is_none() && moved.load(Ordering::SeqCst) && job.lacks_room_to_close() {
+        pause = Some(Pause::Deadline);
+    }
     if let Some(pause) = pause {
         if !part.entries.is_empty() || !part.failures.is_empty() {
             let key = run_part_key(

@@ -114,6 +114,13 @@ impl Job<'_> {
         Utc::now() + self.deps.deadline_margin >= self.deadline
     }
 
+    /// True once less than twice the margin is left: room for work in flight, not for a
+    /// closing step that cannot yield (a backup's manifest and set), which then waits for
+    /// the next invocation.
+    pub fn lacks_room_to_close(&self) -> bool {
+        Utc::now() + self.deps.deadline_margin * 2 >= self.deadline
+    }
+
     /// The state the run's last checkpoint saved, when this attempt resumes one.
     pub fn resumed(&self) -> Option<&Value> {
         self.run.checkpoint.as_ref().map(|c| &c.state)
