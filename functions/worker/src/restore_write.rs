@@ -61,6 +61,9 @@ struct Parts {
     assignments: Vec<Value>,
     /// Administrative templates' definition values, written after the object.
     values: Vec<Value>,
+    /// On an update, the navigations a PATCH does not carry (settings, scheduled actions,
+    /// ...), for [`crate::restore_inplace`].
+    navs: Map<String, Value>,
 }
 
 fn split(snapshot: Value, ty: &ObjectType, action: Action) -> Parts {
@@ -74,21 +77,28 @@ fn split(snapshot: Value, ty: &ObjectType, action: Action) -> Parts {
     };
     let assignments = take(&mut body, "assignments");
     let values = take(&mut body, VALUES);
+    let mut navs = Map::new();
     if action == Action::Update {
         // A PATCH carries the object's own properties; navigations are not patchable.
-        body.retain(|_, v| {
-            !v.is_array()
-                || v.as_array()
-                    .is_some_and(|a| !a.iter().any(Value::is_object))
-        });
-        if ty.restore == RestoreMethod::PostWithSettings {
-            body.remove("settings");
+        let is_nav = |v: &Value| v.as_array().is_some_and(|a| a.iter().any(Value::is_object));
+        let names: Vec<String> = body
+            .iter()
+            .filter(|(k, v)| {
+                is_nav(v) || (*k == "settings" && ty.restore == RestoreMethod::PostWithSettings)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in names {
+            if let Some(v) = body.remove(&k) {
+                navs.insert(k, v);
+            }
         }
     }
     Parts {
         body,
         assignments,
         values,
+        navs,
     }
 }
 
@@ -116,16 +126,16 @@ pub(crate) async fn write(
 
     let id = match item.action {
         Action::Update => {
-            deps.graph
-                .request(
-                    creds,
-                    ty.budget,
-                    Method::PATCH,
-                    &format!("{collection}/{}", item.object_id),
-                    Some(&Value::Object(parts.body.clone())),
-                    false,
-                )
-                .await?;
+            crate::restore_inplace::update(
+                ty,
+                &collection,
+                &item.object_id,
+                parts.body.clone(),
+                &parts.navs,
+                &parts.values,
+                ctx,
+            )
+            .await?;
             item.object_id.clone()
         }
         Action::Create | Action::SkipUnchanged => {
@@ -298,6 +308,7 @@ mod tests {
         assert_eq!(create.assignments.len(), 1);
         let update = split(snap, ty, Action::Update);
         assert!(!update.body.contains_key("settings"));
+        assert!(update.navs.contains_key("settings"));
         assert!(update.body.contains_key("roleScopeTagIds"));
     }
 }

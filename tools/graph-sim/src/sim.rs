@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{Collection, SimConfig, SimTenant, Throttling};
 use crate::cursor::{self, TokenKind};
 use crate::expand::{self, Expansion};
+use crate::inplace;
 use crate::reply::{Reply, RequestIds, graph_error, sts_error};
 use crate::rng::{Rng, fnv1a, mix, unit};
 use crate::throttle::{Buckets, Budget};
@@ -842,6 +843,14 @@ impl Sim {
         }
         let rest: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let method = call.method;
+        let in_place = match rest.as_slice() {
+            [_] => inplace::Write::of(method, &key, None),
+            [_, action] => inplace::Write::of(method, &key, Some(action)),
+            _ => None,
+        };
+        if let (Some(write), [id, ..]) = (in_place, rest.as_slice()) {
+            return self.in_place(caller, call, &key, id, write);
+        }
         match (method, rest.as_slice()) {
             ("GET", []) => {
                 let (page_size, max_top) = (collection.page_size, collection.max_top);
@@ -1493,6 +1502,41 @@ impl Sim {
             .sub_resources
             .insert(format!("{id}/assignments"), stored.clone());
         Reply::json(200, json!({ "value": stored }))
+    }
+
+    /// A write that rewrites what hangs below an object (`inplace.rs`).
+    fn in_place(
+        &mut self,
+        caller: &Caller,
+        call: &Call<'_>,
+        key: &str,
+        id: &str,
+        write: inplace::Write,
+    ) -> Reply {
+        let mut rng = self.next_rng("object-id");
+        let Some(state) = self.tenants.get_mut(&caller.tenant_id) else {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Tenant is gone.",
+                &call.ids,
+            );
+        };
+        let Some(collection) = state.tenant.collections.get_mut(key) else {
+            return graph_error(404, "ResourceNotFound", "Resource not found.", &call.ids);
+        };
+        let reply = inplace::apply(
+            collection,
+            write,
+            id,
+            call.body.as_ref(),
+            &mut || rng.guid(),
+            &call.ids,
+        );
+        if reply.status < 300 {
+            state.note_change(key, id.to_owned());
+        }
+        reply
     }
 
     fn update(&mut self, caller: &Caller, call: &Call<'_>, key: &str, id: &str) -> Reply {
