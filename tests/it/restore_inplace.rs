@@ -1,8 +1,9 @@
 //! Restores in place of what hangs below an object (settings, definition values, scheduled
-//! actions, policy set items): each such type is backed up, changed in graph-sim as an admin
-//! would (those, assignments, properties), backed up again (the nightly backup that caught
-//! the change), previewed (the change shows field by field), executed, and backed up a third
-//! time: each object hashes as in the first backup. One tenant, one object per type.
+//! actions, policy set items, app policies' apps, intent settings, localized messages): each
+//! such type is backed up, changed in graph-sim as an admin would (those, assignments,
+//! properties), backed up again (the nightly backup that caught the change), previewed (the
+//! change shows field by field), executed, and backed up a third time: each object hashes as
+//! in the first backup. One tenant, one object per type.
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -21,6 +22,14 @@ use super::{
 const COMPLIANCE: &str = "deviceManagement/compliancePolicies";
 const DEVICE_COMPLIANCE: &str = "deviceManagement/deviceCompliancePolicies";
 const POLICY_SETS: &str = "deviceAppManagement/policySets";
+const INTENTS: &str = "deviceManagement/intents";
+const NOTIFICATIONS: &str = "deviceManagement/notificationMessageTemplates";
+const APP_CONFIGS: &str = "deviceAppManagement/targetedManagedAppConfigurations";
+const PROTECTIONS: &[&str] = &[
+    "deviceAppManagement/iosManagedAppProtections",
+    "deviceAppManagement/androidManagedAppProtections",
+    "deviceAppManagement/windowsManagedAppProtections",
+];
 
 /// (registry name, collection, a diff path the admin's change shows at)
 const CASES: &[(&str, &str, &str)] = &[
@@ -37,6 +46,20 @@ const CASES: &[(&str, &str, &str)] = &[
         "scheduledActionsForRule[0].scheduledActionConfigurations[0].gracePeriodHours",
     ),
     ("policySets", POLICY_SETS, "items[0].payloadId"),
+    ("intents", INTENTS, "settings[0].valueJson"),
+    (
+        "notificationMessageTemplates",
+        NOTIFICATIONS,
+        "localizedNotificationMessages[0].subject",
+    ),
+    (
+        "targetedManagedAppConfigurations",
+        APP_CONFIGS,
+        "customSettings[0].value",
+    ),
+    ("iosManagedAppProtections", PROTECTIONS[0], "apps[0]"),
+    ("androidManagedAppProtections", PROTECTIONS[1], "apps[0]"),
+    ("windowsManagedAppProtections", PROTECTIONS[2], "apps[0]"),
 ];
 
 fn only_id(worker: &WorkerHarness, path: &str) -> String {
@@ -95,6 +118,21 @@ async fn portal_put(worker: &WorkerHarness, path: &str, body: Value) {
         .unwrap();
 }
 
+/// Lets high-risk types (intents) be restored, as an owner does.
+async fn enable_high_risk(stack: &tenantops_tests::TestStack) {
+    let r = stack
+        .call(tenantops_tests::ApiCall {
+            method: "PATCH",
+            ..tenantops_tests::ApiCall::post(
+                format!("/v1/workspaces/{}", stack.demo.workspace_id),
+                json!({"settings": {"restore_high_risk": true}}).to_string(),
+            )
+            .by(&stack.users().owner)
+        })
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// Moves the object's modification stamp, as every portal save does.
 fn touched(object: &mut Value) {
     object["lastModifiedDateTime"] = json!(chrono::Utc::now().to_rfc3339());
@@ -131,6 +169,7 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
     }
     sync_groups(&stack, &worker).await;
     let types: Vec<&str> = CASES.iter().map(|(name, ..)| *name).collect();
+    enable_high_risk(&stack).await;
     let first = backup(&stack, &worker, &types).await;
     let before = hashes(&stack, &first).await;
     assert_eq!(before.len(), CASES.len());
@@ -177,6 +216,36 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
         items[0]["payloadId"] = json!("another-policy");
         c.sub_resources.remove(&format!("{id}/assignments"));
         touched(&mut c.objects[0]);
+        // An intent: one setting's value flipped.
+        let c = t.collections.get_mut(INTENTS).unwrap();
+        let id = c.objects[0]["id"].as_str().unwrap().to_owned();
+        let settings = c.sub_resources.get_mut(&format!("{id}/settings")).unwrap();
+        settings[0]["valueJson"] = json!("\"changed by an admin\"");
+        touched(&mut c.objects[0]);
+        // A notification template: its message reworded, another locale added.
+        let c = t.collections.get_mut(NOTIFICATIONS).unwrap();
+        let id = c.objects[0]["id"].as_str().unwrap().to_owned();
+        let messages = c
+            .sub_resources
+            .get_mut(&format!("{id}/localizedNotificationMessages"))
+            .unwrap();
+        messages[0]["subject"] = json!("Reworded by an admin");
+        messages.push(json!({"id": format!("{id}_fr-fr"), "locale": "fr-fr", "subject": "Bonjour", "messageTemplate": "", "isDefault": false}));
+        touched(&mut c.objects[0]);
+        // An app configuration: a custom setting's value changed.
+        let c = t.collections.get_mut(APP_CONFIGS).unwrap();
+        c.objects[0]["customSettings"][0]["value"] = json!("BasicAuth");
+        touched(&mut c.objects[0]);
+        // App protections and the app configuration: an app added to each.
+        for path in PROTECTIONS.iter().chain([&APP_CONFIGS]) {
+            let c = t.collections.get_mut(*path).unwrap();
+            let id = c.objects[0]["id"].as_str().unwrap().to_owned();
+            c.sub_resources.insert(
+                format!("{id}/apps"),
+                vec![json!({"id": "com.contoso.app", "mobileAppIdentifier": {"bundleId": "com.contoso.app"}})],
+            );
+            touched(&mut c.objects[0]);
+        }
     });
     sync(&stack, &worker, &types).await;
     let caught = backup(&stack, &worker, &types).await;
@@ -228,11 +297,24 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
             "POST",
             format!("/{POLICY_SETS}/{}/update", only_id(&worker, POLICY_SETS)),
         ),
+        (
+            "POST",
+            format!("/{INTENTS}/{}/updateSettings", only_id(&worker, INTENTS)),
+        ),
+        ("PATCH", "/localizedNotificationMessages/".to_owned()),
+        ("DELETE", "_fr-fr".to_owned()),
+        (
+            "POST",
+            format!(
+                "/{APP_CONFIGS}/{}/targetApps",
+                only_id(&worker, APP_CONFIGS)
+            ),
+        ),
     ] {
         assert!(
             writes
                 .iter()
-                .any(|w| w.method == method && w.path.ends_with(&path)),
+                .any(|w| w.method == method && w.path.contains(&path)),
             "{method} {path}: {writes:?}"
         );
     }

@@ -49,7 +49,7 @@ fn display_name(obj: &Value) -> String {
 
 /// The navigation an `$expand` (or sub-collection) names: `presentationValues($expand=..)`
 /// and `definitionValues?$expand=..` are `presentationValues` and `definitionValues`.
-fn navigation_name(expr: &str) -> &str {
+pub(crate) fn navigation_name(expr: &str) -> &str {
     expr.split(['(', '?']).next().unwrap_or(expr)
 }
 

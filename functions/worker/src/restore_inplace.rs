@@ -1,19 +1,49 @@
 //! Updating an object that still exists, with everything its snapshot holds: its own
 //! properties, and what hangs below it that a PATCH leaves alone (a settings-catalog
 //! policy's settings, an administrative template's definition values, a compliance policy's
-//! scheduled actions, a policy set's items), each written the way Graph rewrites it in
+//! scheduled actions, a policy set's items, an app policy's apps, an intent's settings, a
+//! notification template's localized messages), each written the way Graph rewrites it in
 //! place. Every write here is a replacement or is computed from what the object holds now,
 //! so an interrupted update run again ends the same. Used by [`crate::restore_write`].
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tenantops_core::backup::normalize;
+use tenantops_graph::GraphError;
 use tenantops_graph::registry::{ExtraRead, ObjectType, RestoreMethod};
 
 use crate::restore_write::{Ctx, WriteFailure};
 
 const VALUES: &str = "definitionValues";
-const SCHEDULED: &str = "scheduledActionsForRule";
+const MESSAGES: &str = "localizedNotificationMessages";
+
+/// Actions that replace a navigation with the body's items, whatever it holds now:
+/// (type, navigation, action, the action's parameter).
+const REPLACING: &[(&str, &str, &str, &str)] = &[
+    // https://learn.microsoft.com/graph/api/intune-deviceconfig-devicecompliancepolicy-scheduleactionsforrules?view=graph-rest-1.0
+    (
+        "deviceCompliancePolicies",
+        "scheduledActionsForRule",
+        "scheduleActionsForRules",
+        "deviceComplianceScheduledActionForRules",
+    ),
+    // An intent's settings are its template's: `updateSettings` sets each one's value.
+    // https://learn.microsoft.com/graph/api/intune-deviceintent-devicemanagementintent-updatesettings?view=graph-rest-beta
+    ("intents", "settings", "updateSettings", "settings"),
+    // https://learn.microsoft.com/graph/api/intune-mam-iosmanagedappprotection-targetapps?view=graph-rest-1.0
+    ("iosManagedAppProtections", "apps", "targetApps", "apps"),
+    // https://learn.microsoft.com/graph/api/intune-mam-androidmanagedappprotection-targetapps?view=graph-rest-1.0
+    ("androidManagedAppProtections", "apps", "targetApps", "apps"),
+    // https://learn.microsoft.com/graph/api/intune-mam-windowsmanagedappprotection-targetapps?view=graph-rest-beta
+    ("windowsManagedAppProtections", "apps", "targetApps", "apps"),
+    // https://learn.microsoft.com/graph/api/intune-mam-targetedmanagedappconfiguration-targetapps?view=graph-rest-1.0
+    (
+        "targetedManagedAppConfigurations",
+        "apps",
+        "targetApps",
+        "apps",
+    ),
+];
 
 /// Writes the snapshot over object `id` of `collection` (`{version}/{path}`). `navs` are the
 /// snapshot's navigations (arrays of objects) that a PATCH does not carry; `values` its
@@ -59,27 +89,30 @@ pub(crate) async fn update(
             false,
         )
         .await?;
-    if ty.name == "groupPolicyConfigurations" {
-        definition_values(ty, &item, values, ctx).await?;
-    }
-    if ty.name == "policySets" {
-        let items = navs.get("items").and_then(Value::as_array);
-        policy_set_items(ty, &item, items.map_or(&[][..], Vec::as_slice), ctx).await?;
-    }
-    if ty.name == "deviceCompliancePolicies" {
-        // Replaces the policy's scheduled actions with the body's:
-        // https://learn.microsoft.com/graph/api/intune-deviceconfig-devicecompliancepolicy-scheduleactionsforrules?view=graph-rest-1.0
-        let rules = navs.get(SCHEDULED).cloned().unwrap_or_else(|| json!([]));
+    if let Some((_, nav, action, param)) = REPLACING.iter().find(|(t, ..)| *t == ty.name) {
+        let items = navs.get(*nav).cloned().unwrap_or_else(|| json!([]));
         deps.graph
             .request(
                 creds,
                 ty.budget,
                 Method::POST,
-                &format!("{item}/scheduleActionsForRules"),
-                Some(&json!({ "deviceComplianceScheduledActionForRules": rules })),
+                &format!("{item}/{action}"),
+                Some(&json!({ *param: items })),
                 false,
             )
             .await?;
+    }
+    match ty.name {
+        "groupPolicyConfigurations" => definition_values(ty, &item, values, ctx).await?,
+        "notificationMessageTemplates" => {
+            let messages = navs.get(MESSAGES).and_then(Value::as_array);
+            localized_messages(ty, &item, messages.map_or(&[][..], Vec::as_slice), ctx).await?;
+        }
+        "policySets" => {
+            let items = navs.get("items").and_then(Value::as_array);
+            policy_set_items(ty, &item, items.map_or(&[][..], Vec::as_slice), ctx).await?;
+        }
+        _ => {}
     }
     Ok(())
 }
@@ -174,6 +207,80 @@ async fn policy_set_items(
     Ok(())
 }
 
+/// Brings a notification template's localized messages to the snapshot's, one message per
+/// locale: each changed one PATCHed, each missing one created, each extra one deleted.
+/// https://learn.microsoft.com/graph/api/intune-notification-localizednotificationmessage-update?view=graph-rest-1.0
+/// https://learn.microsoft.com/graph/api/intune-notification-localizednotificationmessage-create?view=graph-rest-1.0
+/// https://learn.microsoft.com/graph/api/intune-notification-localizednotificationmessage-delete?view=graph-rest-1.0
+async fn localized_messages(
+    ty: &ObjectType,
+    item: &str,
+    wanted: &[Value],
+    ctx: &Ctx<'_>,
+) -> Result<(), WriteFailure> {
+    let (deps, creds) = (ctx.deps, ctx.creds);
+    let got = deps
+        .graph
+        .request(
+            creds,
+            ty.budget,
+            Method::GET,
+            &format!("{item}?$expand={MESSAGES}"),
+            None,
+            false,
+        )
+        .await?;
+    let live = got
+        .get(MESSAGES)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(change) = changes(&live, wanted, |m| m.get("locale").filter(|l| !l.is_null())) else {
+        return Ok(());
+    };
+    let path = format!("{item}/{MESSAGES}");
+    for id in change.deleted.iter().filter_map(Value::as_str) {
+        match deps
+            .graph
+            .request(
+                creds,
+                ty.budget,
+                Method::DELETE,
+                &format!("{path}/{id}"),
+                None,
+                false,
+            )
+            .await
+        {
+            Ok(_) | Err(GraphError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for mut message in change.updated {
+        let id = message
+            .as_object_mut()
+            .and_then(|m| m.remove("id"))
+            .and_then(|id| id.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        deps.graph
+            .request(
+                creds,
+                ty.budget,
+                Method::PATCH,
+                &format!("{path}/{id}"),
+                Some(&message),
+                false,
+            )
+            .await?;
+    }
+    for message in &change.added {
+        deps.graph
+            .write_once(creds, ty.budget, Method::POST, &path, Some(message))
+            .await?;
+    }
+    Ok(())
+}
+
 /// What turns a navigation's live items into the snapshot's.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Changes {
@@ -258,6 +365,20 @@ pub(crate) fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_replacing_action_names_a_navigation_its_type_backs_up() {
+        for (name, nav, ..) in REPLACING {
+            let ty = ObjectType::named(name);
+            let reads = ty.map(|t| t.extra_reads).unwrap_or_default();
+            assert!(
+                reads.iter().any(|r| matches!(r,
+                    ExtraRead::SubCollection(s) | ExtraRead::ExpandOnItem(s)
+                        if crate::capture::navigation_name(s) == *nav)),
+                "{name}/{nav}"
+            );
+        }
+    }
 
     #[test]
     fn matching_values_change_nothing() {

@@ -9,9 +9,10 @@ use tenantops_aws::StoreError;
 use tenantops_aws::restores::{ItemLease, RestoreItem};
 use tenantops_core::ReasonCode;
 use tenantops_core::restore::{Action, rewrite_assignments};
-use tenantops_graph::registry::{Assignments, ObjectType, RestoreMethod};
+use tenantops_graph::registry::{Assignments, ExtraRead, ObjectType};
 use tenantops_graph::{Credentials, GraphError};
 
+use crate::capture::navigation_name;
 use crate::job::{Deps, Stop};
 
 /// Navigations written after the object itself rather than inline.
@@ -79,18 +80,16 @@ fn split(snapshot: Value, ty: &ObjectType, action: Action) -> Parts {
     let values = take(&mut body, VALUES);
     let mut navs = Map::new();
     if action == Action::Update {
-        // A PATCH carries the object's own properties; navigations are not patchable.
-        let is_nav = |v: &Value| v.as_array().is_some_and(|a| a.iter().any(Value::is_object));
-        let names: Vec<String> = body
-            .iter()
-            .filter(|(k, v)| {
-                is_nav(v) || (*k == "settings" && ty.restore == RestoreMethod::PostWithSettings)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in names {
-            if let Some(v) = body.remove(&k) {
-                navs.insert(k, v);
+        // A PATCH carries the object's own properties, collections of complex values among
+        // them (an app configuration's `customSettings`, a custom profile's `omaSettings`);
+        // the navigations a backup read besides the object are not patchable.
+        for read in ty.extra_reads {
+            let name = match read {
+                ExtraRead::SubCollection(s) | ExtraRead::ExpandOnItem(s) => navigation_name(s),
+                ExtraRead::ItemContent => continue,
+            };
+            if let Some(v) = body.remove(name) {
+                navs.insert(name.to_owned(), v);
             }
         }
     }
@@ -302,13 +301,17 @@ mod tests {
     #[test]
     fn updates_leave_navigations_out_and_creates_keep_settings_inline() {
         let ty = ObjectType::named("configurationPolicies").expect("registered");
-        let snap = json!({"name": "P", "settings": [{"x": 1}], "assignments": [{"target": {}}], "roleScopeTagIds": ["0"]});
+        let snap = json!({"name": "P", "settings": [{"x": 1}], "assignments": [{"target": {}}], "roleScopeTagIds": ["0"], "customSettings": [{"name": "a"}]});
         let create = split(snap.clone(), ty, Action::Create);
         assert!(create.body.contains_key("settings"));
         assert_eq!(create.assignments.len(), 1);
         let update = split(snap, ty, Action::Update);
         assert!(!update.body.contains_key("settings"));
         assert!(update.navs.contains_key("settings"));
+        assert!(
+            update.body.contains_key("customSettings"),
+            "a collection property is patched"
+        );
         assert!(update.body.contains_key("roleScopeTagIds"));
     }
 }

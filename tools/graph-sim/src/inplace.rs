@@ -1,8 +1,9 @@
 //! Writes that rewrite what hangs below an Intune object in place, as Graph does them: a
 //! settings-catalog policy's `PUT` (its settings replaced with the body's), an administrative
 //! template's `updateDefinitionValues`, a compliance policy's `scheduleActionsForRules`, a
-//! policy set's `update`. The
-//! router (`sim.rs`) has already checked the token, the permission and the write budget.
+//! policy set's `update`, an app policy's `targetApps`, an intent's `updateSettings`, a
+//! localized notification message's `PATCH`. The router (`sim.rs`) has already checked the
+//! token, the permission and the write budget.
 
 use serde_json::{Map, Value, json};
 
@@ -21,6 +22,12 @@ pub(crate) enum Write {
     ScheduleActionsForRules,
     /// `POST {policySet}/update`.
     UpdatePolicySet,
+    /// `POST {app policy}/targetApps`.
+    TargetApps,
+    /// `POST {intent}/updateSettings`.
+    UpdateIntentSettings,
+    /// `PATCH {template}/localizedNotificationMessages/{id}`.
+    PatchLocalizedMessage,
 }
 
 const CATALOG: [&str; 2] = [
@@ -28,38 +35,57 @@ const CATALOG: [&str; 2] = [
     "deviceManagement/compliancePolicies",
 ];
 
+const APP_POLICIES: [&str; 4] = [
+    "deviceAppManagement/iosManagedAppProtections",
+    "deviceAppManagement/androidManagedAppProtections",
+    "deviceAppManagement/windowsManagedAppProtections",
+    "deviceAppManagement/targetedManagedAppConfigurations",
+];
+
 impl Write {
-    /// The write a `method` on `{key}/{id}[/{action}]` is, if it is one of these.
-    pub(crate) fn of(method: &str, key: &str, action: Option<&str>) -> Option<Write> {
-        match (method, key, action) {
-            ("PUT", k, None) if CATALOG.contains(&k) => Some(Write::ReplacePolicy),
-            (
-                "POST",
-                "deviceManagement/groupPolicyConfigurations",
-                Some("updateDefinitionValues"),
-            ) => Some(Write::UpdateDefinitionValues),
-            (
-                "POST",
-                "deviceManagement/deviceCompliancePolicies",
-                Some("scheduleActionsForRules"),
-            ) => Some(Write::ScheduleActionsForRules),
-            ("POST", "deviceAppManagement/policySets", Some("update")) => {
-                Some(Write::UpdatePolicySet)
+    /// The write a `method` on `{key}/{rest...}` is, if it is one of these.
+    pub(crate) fn of(method: &str, key: &str, rest: &[&str]) -> Option<Write> {
+        let write = match (method, rest) {
+            ("PUT", [_]) if CATALOG.contains(&key) => Write::ReplacePolicy,
+            ("POST", [_, "updateDefinitionValues"])
+                if key == "deviceManagement/groupPolicyConfigurations" =>
+            {
+                Write::UpdateDefinitionValues
             }
-            _ => None,
-        }
+            ("POST", [_, "scheduleActionsForRules"])
+                if key == "deviceManagement/deviceCompliancePolicies" =>
+            {
+                Write::ScheduleActionsForRules
+            }
+            ("POST", [_, "update"]) if key == "deviceAppManagement/policySets" => {
+                Write::UpdatePolicySet
+            }
+            ("POST", [_, "targetApps"]) if APP_POLICIES.contains(&key) => Write::TargetApps,
+            ("POST", [_, "updateSettings"]) if key == "deviceManagement/intents" => {
+                Write::UpdateIntentSettings
+            }
+            ("PATCH", [_, "localizedNotificationMessages", _])
+                if key == "deviceManagement/notificationMessageTemplates" =>
+            {
+                Write::PatchLocalizedMessage
+            }
+            _ => return None,
+        };
+        Some(write)
     }
 }
 
-/// Applies `write` to object `id` of `collection`; the caller notes the change on success.
+/// Applies `write` to the object `rest[0]` of `collection`; the caller notes the change on
+/// success.
 pub(crate) fn apply(
     collection: &mut Collection,
     write: Write,
-    id: &str,
+    rest: &[&str],
     body: Option<&Value>,
     new_id: &mut dyn FnMut() -> String,
     ids: &RequestIds,
 ) -> Reply {
+    let id = rest.first().copied().unwrap_or_default();
     let Some(Value::Object(body)) = body else {
         return graph_error(
             400,
@@ -85,6 +111,11 @@ pub(crate) fn apply(
         Write::UpdateDefinitionValues => update_definition_values(collection, id, body, new_id),
         Write::ScheduleActionsForRules => schedule_actions(collection, id, body, new_id),
         Write::UpdatePolicySet => update_policy_set(collection, id, body, new_id),
+        Write::TargetApps => target_apps(collection, id, body, new_id),
+        Write::UpdateIntentSettings => update_intent_settings(collection, id, body, new_id),
+        Write::PatchLocalizedMessage => {
+            return patch_localized_message(collection, rest, body, ids);
+        }
     };
     match result {
         Ok(()) => {
@@ -93,6 +124,103 @@ pub(crate) fn apply(
         }
         Err(message) => graph_error(400, "BadRequest", &message, ids),
     }
+}
+
+/// `targetApps`: the policy's apps replaced by the body's `apps`.
+/// https://learn.microsoft.com/graph/api/intune-mam-targetedmanagedappconfiguration-targetapps?view=graph-rest-1.0
+/// https://learn.microsoft.com/graph/api/intune-mam-iosmanagedappprotection-targetapps?view=graph-rest-1.0
+fn target_apps(
+    collection: &mut Collection,
+    id: &str,
+    body: &Map<String, Value>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<(), String> {
+    if !body.contains_key("apps") {
+        return Err("The 'apps' parameter is required.".into());
+    }
+    let apps: Vec<Value> = array(body, "apps")?
+        .iter()
+        .map(|a| with_id(a.clone(), new_id))
+        .collect();
+    collection.sub_resources.insert(format!("{id}/apps"), apps);
+    Ok(())
+}
+
+/// An intent's `updateSettings`: each setting of the body replaces the intent's setting of
+/// the same `definitionId` (an intent's settings are its template's; none is removed).
+/// https://learn.microsoft.com/graph/api/intune-deviceintent-devicemanagementintent-updatesettings?view=graph-rest-beta
+fn update_intent_settings(
+    collection: &mut Collection,
+    id: &str,
+    body: &Map<String, Value>,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<(), String> {
+    let key = format!("{id}/settings");
+    let mut settings = collection
+        .sub_resources
+        .get(&key)
+        .cloned()
+        .unwrap_or_default();
+    for setting in array(body, "settings")? {
+        let definition = setting
+            .get("definitionId")
+            .filter(|d| d.is_string())
+            .ok_or("Each setting needs its definitionId.")?;
+        match settings
+            .iter_mut()
+            .find(|s| s.get("definitionId") == Some(definition))
+        {
+            Some(existing) => {
+                let kept = existing.get("id").cloned();
+                *existing = setting.clone();
+                if let (Some(map), Some(kept)) = (existing.as_object_mut(), kept) {
+                    map.insert("id".into(), kept);
+                }
+            }
+            None => settings.push(with_id(setting.clone(), new_id)),
+        }
+    }
+    collection.sub_resources.insert(key, settings);
+    Ok(())
+}
+
+/// `PATCH` of one localized message: its properties set from the body.
+/// https://learn.microsoft.com/graph/api/intune-notification-localizednotificationmessage-update?view=graph-rest-1.0
+fn patch_localized_message(
+    collection: &mut Collection,
+    rest: &[&str],
+    body: &Map<String, Value>,
+    ids: &RequestIds,
+) -> Reply {
+    let (id, message) = match rest {
+        [id, _, message] => (*id, *message),
+        _ => return graph_error(400, "BadRequest", "A message is patched by its id.", ids),
+    };
+    let found = collection
+        .sub_resources
+        .get_mut(&format!("{id}/localizedNotificationMessages"))
+        .and_then(|items| {
+            items
+                .iter_mut()
+                .find(|m| m.get("id").and_then(Value::as_str) == Some(message))
+        })
+        .and_then(Value::as_object_mut);
+    let Some(found) = found else {
+        return graph_error(
+            404,
+            "ResourceNotFound",
+            &format!("No entity with id '{message}' was found."),
+            ids,
+        );
+    };
+    for (k, v) in body {
+        if k != "id" {
+            found.insert(k.clone(), v.clone());
+        }
+    }
+    found.insert("lastModifiedDateTime".into(), json!(intune_now()));
+    stamp(collection, id);
+    Reply::no_content()
 }
 
 /// The object's modification stamps moved, as every Intune save does.
@@ -338,7 +466,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::ReplacePolicy,
-            "p",
+            &["p"],
             Some(&body),
             &mut counter(),
             &ids(),
@@ -355,7 +483,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::ReplacePolicy,
-            "p",
+            &["p"],
             Some(&no_settings),
             &mut counter(),
             &ids(),
@@ -383,7 +511,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::UpdateDefinitionValues,
-            "t",
+            &["t"],
             Some(&body),
             &mut counter(),
             &ids(),
@@ -404,7 +532,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::UpdateDefinitionValues,
-            "t",
+            &["t"],
             Some(&unknown),
             &mut counter(),
             &ids(),
@@ -421,7 +549,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::ScheduleActionsForRules,
-            "c",
+            &["c"],
             Some(&body),
             &mut counter(),
             &ids(),
@@ -435,7 +563,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::ScheduleActionsForRules,
-            "zzz",
+            &["zzz"],
             Some(&body),
             &mut counter(),
             &ids(),
@@ -458,7 +586,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::UpdatePolicySet,
-            "s",
+            &["s"],
             Some(&body),
             &mut counter(),
             &ids(),
@@ -475,7 +603,7 @@ mod tests {
         let r = apply(
             &mut c,
             Write::UpdatePolicySet,
-            "s",
+            &["s"],
             Some(&unknown),
             &mut counter(),
             &ids(),
@@ -484,28 +612,132 @@ mod tests {
     }
 
     #[test]
-    fn only_the_documented_shapes_are_in_place_writes() {
+    fn apps_are_replaced_and_intent_settings_merged_by_definition() {
+        let mut c = Collection::default();
+        c.objects.push(json!({"id": "a"}));
+        let body = json!({"apps": [{"mobileAppIdentifier": {"bundleId": "x"}}]});
+        let r = apply(
+            &mut c,
+            Write::TargetApps,
+            &["a"],
+            Some(&body),
+            &mut counter(),
+            &ids(),
+        );
+        assert_eq!(r.status, 204);
         assert_eq!(
-            Write::of("PUT", "deviceManagement/configurationPolicies", None),
+            c.sub_resources["a/apps"][0]["mobileAppIdentifier"]["bundleId"],
+            "x"
+        );
+        c.sub_resources.insert(
+            "a/settings".into(),
+            vec![
+                json!({"id": "s1", "definitionId": "d1", "valueJson": "true"}),
+                json!({"id": "s2", "definitionId": "d2", "valueJson": "1"}),
+            ],
+        );
+        let body = json!({"settings": [{"definitionId": "d1", "valueJson": "false"}]});
+        let r = apply(
+            &mut c,
+            Write::UpdateIntentSettings,
+            &["a"],
+            Some(&body),
+            &mut counter(),
+            &ids(),
+        );
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            c.sub_resources["a/settings"],
+            vec![
+                json!({"id": "s1", "definitionId": "d1", "valueJson": "false"}),
+                json!({"id": "s2", "definitionId": "d2", "valueJson": "1"})
+            ]
+        );
+    }
+
+    #[test]
+    fn a_localized_message_is_patched_by_its_id() {
+        let mut c = Collection::default();
+        c.objects.push(json!({"id": "n"}));
+        c.sub_resources.insert(
+            "n/localizedNotificationMessages".into(),
+            vec![json!({"id": "n_en-us", "locale": "en-us", "subject": "A"})],
+        );
+        let body = json!({"subject": "B"});
+        let rest = ["n", "localizedNotificationMessages", "n_en-us"];
+        let r = apply(
+            &mut c,
+            Write::PatchLocalizedMessage,
+            &rest,
+            Some(&body),
+            &mut counter(),
+            &ids(),
+        );
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            c.sub_resources["n/localizedNotificationMessages"][0]["subject"],
+            "B"
+        );
+        let missing = ["n", "localizedNotificationMessages", "n_fr-fr"];
+        let r = apply(
+            &mut c,
+            Write::PatchLocalizedMessage,
+            &missing,
+            Some(&body),
+            &mut counter(),
+            &ids(),
+        );
+        assert_eq!(r.status, 404);
+    }
+
+    #[test]
+    fn only_the_documented_shapes_are_in_place_writes() {
+        let of = Write::of;
+        assert_eq!(
+            of("PUT", "deviceManagement/configurationPolicies", &["p"]),
             Some(Write::ReplacePolicy)
         );
         assert_eq!(
-            Write::of("PUT", "deviceManagement/deviceConfigurations", None),
+            of("PUT", "deviceManagement/deviceConfigurations", &["p"]),
             None
         );
         assert_eq!(
-            Write::of(
+            of(
                 "POST",
                 "deviceManagement/groupPolicyConfigurations",
-                Some("updateDefinitionValues")
+                &["t", "updateDefinitionValues"]
             ),
             Some(Write::UpdateDefinitionValues)
         );
         assert_eq!(
-            Write::of(
+            of(
                 "POST",
                 "deviceManagement/intents",
-                Some("updateDefinitionValues")
+                &["t", "updateDefinitionValues"]
+            ),
+            None
+        );
+        assert_eq!(
+            of(
+                "POST",
+                "deviceAppManagement/mobileApps",
+                &["t", "targetApps"]
+            ),
+            None
+        );
+        assert_eq!(
+            of(
+                "PATCH",
+                "deviceManagement/notificationMessageTemplates",
+                &["n", "localizedNotificationMessages", "m"]
+            ),
+            Some(Write::PatchLocalizedMessage)
+        );
+        assert_eq!(
+            of(
+                "PATCH",
+                "deviceManagement/notificationMessageTemplates",
+                &["n"]
             ),
             None
         );

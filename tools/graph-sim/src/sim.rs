@@ -843,13 +843,8 @@ impl Sim {
         }
         let rest: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let method = call.method;
-        let in_place = match rest.as_slice() {
-            [_] => inplace::Write::of(method, &key, None),
-            [_, action] => inplace::Write::of(method, &key, Some(action)),
-            _ => None,
-        };
-        if let (Some(write), [id, ..]) = (in_place, rest.as_slice()) {
-            return self.in_place(caller, call, &key, id, write);
+        if let Some(write) = inplace::Write::of(method, &key, &rest) {
+            return self.in_place(caller, call, &key, &rest, write);
         }
         match (method, rest.as_slice()) {
             ("GET", []) => {
@@ -1510,7 +1505,7 @@ impl Sim {
         caller: &Caller,
         call: &Call<'_>,
         key: &str,
-        id: &str,
+        rest: &[&str],
         write: inplace::Write,
     ) -> Reply {
         let mut rng = self.next_rng("object-id");
@@ -1528,13 +1523,15 @@ impl Sim {
         let reply = inplace::apply(
             collection,
             write,
-            id,
+            rest,
             call.body.as_ref(),
             &mut || rng.guid(),
             &call.ids,
         );
-        if reply.status < 300 {
-            state.note_change(key, id.to_owned());
+        if reply.status < 300
+            && let Some(id) = rest.first()
+        {
+            state.note_change(key, (*id).to_owned());
         }
         reply
     }
