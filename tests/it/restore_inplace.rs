@@ -333,3 +333,98 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
         "backup -> admin change -> restore -> backup gives the first backup's hashes"
     );
 }
+
+/// graph-sim holds its in-place writes to what it holds every write to: the app's write
+/// permission, and Graph's 400 for a body Graph refuses (which changes nothing).
+#[tokio::test]
+async fn graph_sim_refuses_in_place_writes_graph_refuses() {
+    use tenantops_graph::{GraphClient, GraphConfig, GraphError};
+    use tenantops_graph_sim::{GraphSim, SimClient, SimConfig};
+    const TENANT: &str = "0a1b2c3d-0000-4000-8000-000000000013";
+    let mut reader = SimClient::new("reader", "secret");
+    reader.granted = ["DeviceManagementConfiguration.Read.All".to_owned()].into();
+    let mut config = SimConfig::generated(
+        TENANT,
+        SimClient::new("app", "secret"),
+        &[(POLICIES, 1), (TEMPLATES, 1)],
+    );
+    config.tenants[0].clients.push(reader);
+    let sim = GraphSim::start(config).await.unwrap();
+    let client = GraphClient::new(
+        GraphConfig {
+            graph_base: sim.graph_base_url(),
+            login_base: sim.login_base_url(),
+        },
+        tenantops_graph::throttle::RetryPolicy::default(),
+    )
+    .unwrap();
+    let creds = |id: &str| Credentials {
+        tenant_id: TENANT.into(),
+        client_id: id.into(),
+        client_secret: tenantops_core::secret::SecretString::new("secret"),
+        secret_version: 1,
+    };
+    let (policy, template) = sim.with_tenant(TENANT, |t| {
+        let id = |p: &str| {
+            t.collections[p].objects[0]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        };
+        (id(POLICIES), id(TEMPLATES))
+    });
+    let settings = |sim: &GraphSim| {
+        sim.with_tenant(TENANT, |t| {
+            t.collections[POLICIES].sub_resources[&format!("{policy}/settings")].clone()
+        })
+    };
+    let before = settings(&sim);
+    let put = |who: &'static str, body: Value| {
+        let (client, creds, path) = (&client, creds(who), format!("beta/{POLICIES}/{policy}"));
+        async move {
+            client
+                .request(
+                    &creds,
+                    Budget::Intune,
+                    Method::PUT,
+                    &path,
+                    Some(&body),
+                    false,
+                )
+                .await
+        }
+    };
+
+    let e = put("reader", json!({"name": "P", "settings": []}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, GraphError::PermissionDenied), "{e:?}");
+    let e = put("app", json!({"name": "P"})).await.unwrap_err();
+    assert!(
+        matches!(e, GraphError::Rejected { status: 400, .. }),
+        "a PUT without its settings: {e:?}"
+    );
+    let unknown = json!({"added": [], "updated": [], "deletedIds": ["not-a-value"]});
+    let e = client
+        .request(
+            &creds("app"),
+            Budget::Intune,
+            Method::POST,
+            &format!("beta/{TEMPLATES}/{template}/updateDefinitionValues"),
+            Some(&unknown),
+            false,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, GraphError::Rejected { status: 400, .. }),
+        "{e:?}"
+    );
+    assert_eq!(settings(&sim), before, "a refused write changes nothing");
+    let writes = sim.writes();
+    assert_eq!(
+        writes.iter().map(|w| w.status).collect::<Vec<_>>(),
+        vec![403, 400, 400],
+        "each refusal is logged as a write"
+    );
+}
