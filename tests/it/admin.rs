@@ -826,5 +826,9 @@ async fn a_refused_rotation_leaves_the_live_secret_alone() {
         "what a worker reads is a committed rotation's secret"
     );
     let live = vault.read(&record.secret_name, None).await.unwrap();
-    assert_eq!(live.expose(), read.expose(), "AWSCURRENT is the recorded version");
+    assert_eq!(
+        live.expose(),
+        read.expose(),
+        "AWSCURRENT is the recorded version"
+    );
 }

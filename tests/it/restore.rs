@@ -13,8 +13,11 @@ use tenantops_local::seed::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
 use tenantops_tests::faults::{DynamoFaults, KillAt};
 use tenantops_tests::{ApiCall, Reply, TestStack, WorkerHarness};
 
+#[path = "restore_inplace.rs"]
+mod in_place;
+
 pub(crate) const POLICIES: &str = "deviceManagement/configurationPolicies";
-const TEMPLATES: &str = "deviceManagement/groupPolicyConfigurations";
+pub(crate) const TEMPLATES: &str = "deviceManagement/groupPolicyConfigurations";
 pub(crate) const SCRIPTS: &str = "deviceManagement/deviceManagementScripts";
 
 fn policy() -> RetryPolicy {
@@ -983,7 +986,8 @@ async fn an_object_changed_since_its_backup_is_updated_back_with_a_field_diff() 
     assert!(
         writes
             .iter()
-            .any(|w| w.method == "PATCH" && w.path.ends_with(&id))
+            .any(|w| w.method == "PUT" && w.path.ends_with(&id)),
+        "a settings-catalog policy is PUT back with its settings: {writes:?}"
     );
     let again = backup(&stack, &worker, &["configurationPolicies"]).await;
     assert_eq!(

@@ -18,6 +18,7 @@ mod execute;
 mod job;
 mod preview;
 mod restore;
+mod restore_inplace;
 mod restore_write;
 pub mod retention;
 mod sync;

@@ -9,10 +9,11 @@ use tenantops_aws::StoreError;
 use tenantops_aws::restores::{ItemLease, RestoreItem};
 use tenantops_core::ReasonCode;
 use tenantops_core::restore::{Action, rewrite_assignments};
-use tenantops_graph::registry::{Assignments, ObjectType, RestoreMethod};
+use tenantops_graph::registry::{Assignments, ExtraRead, ObjectType};
 use tenantops_graph::{Credentials, GraphError};
 
 use crate::job::{Deps, Stop};
+use tenantops_graph::requests::navigation_name;
 
 /// Navigations written after the object itself rather than inline.
 const VALUES: &str = "definitionValues";
@@ -61,6 +62,9 @@ struct Parts {
     assignments: Vec<Value>,
     /// Administrative templates' definition values, written after the object.
     values: Vec<Value>,
+    /// On an update, the navigations a PATCH does not carry (settings, scheduled actions,
+    /// ...), for [`crate::restore_inplace`].
+    navs: Map<String, Value>,
 }
 
 fn split(snapshot: Value, ty: &ObjectType, action: Action) -> Parts {
@@ -74,21 +78,26 @@ fn split(snapshot: Value, ty: &ObjectType, action: Action) -> Parts {
     };
     let assignments = take(&mut body, "assignments");
     let values = take(&mut body, VALUES);
+    let mut navs = Map::new();
     if action == Action::Update {
-        // A PATCH carries the object's own properties; navigations are not patchable.
-        body.retain(|_, v| {
-            !v.is_array()
-                || v.as_array()
-                    .is_some_and(|a| !a.iter().any(Value::is_object))
-        });
-        if ty.restore == RestoreMethod::PostWithSettings {
-            body.remove("settings");
+        // A PATCH carries the object's own properties, collections of complex values among
+        // them (an app configuration's `customSettings`, a custom profile's `omaSettings`);
+        // the navigations a backup read besides the object are not patchable.
+        for read in ty.extra_reads {
+            let name = match read {
+                ExtraRead::SubCollection(s) | ExtraRead::ExpandOnItem(s) => navigation_name(s),
+                ExtraRead::ItemContent => continue,
+            };
+            if let Some(v) = body.remove(name) {
+                navs.insert(name.to_owned(), v);
+            }
         }
     }
     Parts {
         body,
         assignments,
         values,
+        navs,
     }
 }
 
@@ -116,16 +125,15 @@ pub(crate) async fn write(
 
     let id = match item.action {
         Action::Update => {
-            deps.graph
-                .request(
-                    creds,
-                    ty.budget,
-                    Method::PATCH,
-                    &ty.item_path(&item.object_id),
-                    Some(&Value::Object(parts.body.clone())),
-                    false,
-                )
-                .await?;
+            crate::restore_inplace::update(
+                ty,
+                &item.object_id,
+                parts.body.clone(),
+                &parts.navs,
+                &parts.values,
+                ctx,
+            )
+            .await?;
             item.object_id.clone()
         }
         Action::Create | Action::SkipUnchanged => {
@@ -267,12 +275,17 @@ mod tests {
     #[test]
     fn updates_leave_navigations_out_and_creates_keep_settings_inline() {
         let ty = ObjectType::named("configurationPolicies").expect("registered");
-        let snap = json!({"name": "P", "settings": [{"x": 1}], "assignments": [{"target": {}}], "roleScopeTagIds": ["0"]});
+        let snap = json!({"name": "P", "settings": [{"x": 1}], "assignments": [{"target": {}}], "roleScopeTagIds": ["0"], "customSettings": [{"name": "a"}]});
         let create = split(snap.clone(), ty, Action::Create);
         assert!(create.body.contains_key("settings"));
         assert_eq!(create.assignments.len(), 1);
         let update = split(snap, ty, Action::Update);
         assert!(!update.body.contains_key("settings"));
+        assert!(update.navs.contains_key("settings"));
+        assert!(
+            update.body.contains_key("customSettings"),
+            "a collection property is patched"
+        );
         assert!(update.body.contains_key("roleScopeTagIds"));
     }
 }

@@ -104,21 +104,17 @@ const fn supported(update: Support, assignments: Support) -> Restore {
     }
 }
 
-const fn settings_catalog(why: &'static str) -> Restore {
-    Restore::Supported {
-        method: RestoreMethod::PostWithSettings,
-        update: Support::Partly(why),
-        assignments: Support::Yes,
-    }
-}
+/// Settings-catalog policies: created with their settings inline, updated by a PUT of the
+/// policy with its settings (which replaces them).
+const SETTINGS_CATALOG: Restore = Restore::Supported {
+    method: RestoreMethod::PostWithSettings,
+    update: Support::Yes,
+    assignments: Support::Yes,
+};
 
 const FULL: Restore = supported(Support::Yes, Support::Yes);
 const NO_ASSIGNMENTS: Support = Support::NotApplicable("the type has no assignments");
 const UNASSIGNED: Restore = supported(Support::Yes, NO_ASSIGNMENTS);
-const APPS: Restore = supported(
-    Support::Partly("the targeted apps are not rewritten in place"),
-    Support::Yes,
-);
 
 macro_rules! catalogue {
     ($($name:literal: $budget:ident, backup: $backup:literal, $risk:ident, $restore:expr;)*) => {
@@ -135,11 +131,14 @@ macro_rules! catalogue {
 
 catalogue! {
     "deviceConfigurations": Intune, backup: true, Medium, FULL;
-    "configurationPolicies": Intune, backup: true, Medium, settings_catalog("a PATCH writes the policy's own properties; its settings are not rewritten in place");
-    "deviceCompliancePolicies": Intune, backup: true, Medium, supported(Support::Partly("scheduled actions are not rewritten in place"), Support::Yes);
-    "compliancePolicies": Intune, backup: true, Medium, settings_catalog("a PATCH writes the policy's own properties; its settings are not rewritten in place");
-    "groupPolicyConfigurations": Intune, backup: true, Medium, supported(Support::Partly("definition values are not rewritten in place"), Support::Yes);
-    "intents": Intune, backup: true, High, supported(Support::Partly("the intent's settings are not rewritten in place"), Support::Yes);
+    "configurationPolicies": Intune, backup: true, Medium, SETTINGS_CATALOG;
+    // Scheduled actions rewritten with `scheduleActionsForRules`.
+    "deviceCompliancePolicies": Intune, backup: true, Medium, FULL;
+    "compliancePolicies": Intune, backup: true, Medium, SETTINGS_CATALOG;
+    // Definition values rewritten with `updateDefinitionValues`.
+    "groupPolicyConfigurations": Intune, backup: true, Medium, FULL;
+    // Settings rewritten with `updateSettings`.
+    "intents": Intune, backup: true, High, FULL;
     "deviceManagementScripts": Intune, backup: true, High, FULL;
     "deviceShellScripts": Intune, backup: true, High, FULL;
     "deviceCustomAttributeShellScripts": Intune, backup: true, High, FULL;
@@ -154,14 +153,16 @@ catalogue! {
     "roleScopeTags": Intune, backup: true, Medium, FULL;
     "reusablePolicySettings": Intune, backup: true, Low, UNASSIGNED;
     "managedAppPolicies": Intune, backup: false, Low, Restore::NotSupported("a read-only listing of every app policy; each platform's type is restored instead");
-    "iosManagedAppProtections": Intune, backup: true, Medium, APPS;
-    "androidManagedAppProtections": Intune, backup: true, Medium, APPS;
-    "windowsManagedAppProtections": Intune, backup: true, Medium, APPS;
-    "targetedManagedAppConfigurations": Intune, backup: true, Medium, APPS;
+    "iosManagedAppProtections": Intune, backup: true, Medium, FULL;
+    "androidManagedAppProtections": Intune, backup: true, Medium, FULL;
+    "windowsManagedAppProtections": Intune, backup: true, Medium, FULL;
+    "targetedManagedAppConfigurations": Intune, backup: true, Medium, FULL;
     "mobileAppConfigurations": Intune, backup: true, Medium, FULL;
     "mobileApps": Intune, backup: true, Low, Restore::NotSupported("app content and binaries are not in a backup");
-    "policySets": Intune, backup: true, Medium, supported(Support::Partly("the set's items are not rewritten in place"), Support::Yes);
-    "notificationMessageTemplates": Intune, backup: true, Low, supported(Support::Partly("localized messages are not rewritten in place"), NO_ASSIGNMENTS);
+    // Items rewritten with the set's `update` action.
+    "policySets": Intune, backup: true, Medium, FULL;
+    // Localized messages rewritten one by one (by locale).
+    "notificationMessageTemplates": Intune, backup: true, Low, UNASSIGNED;
     "termsAndConditions": Intune, backup: true, Medium, FULL;
     "intuneRoleDefinitions": Intune, backup: true, High, supported(Support::Yes, Support::No("role assignments are backed up but not written back"));
     "conditionalAccessPolicies": ConditionalAccess, backup: true, High, supported(Support::Yes, Support::NotApplicable("targets are conditions inside the policy, written with it"));

@@ -140,7 +140,8 @@ pub enum DiffBase {
 }
 
 /// Field-level differences from `before` to `after`: objects are compared key by key at every
-/// depth, arrays of equal length element by element (`path[i]`), anything else as a whole.
+/// depth, arrays of equal length element by element (`path[i]`), arrays of objects of
+/// different lengths by the elements only one side has, anything else as a whole.
 pub fn diff(before: &Value, after: &Value) -> Vec<FieldChange> {
     let mut out = Vec::new();
     diff_into("", Some(before), Some(after), &mut out);
@@ -178,6 +179,32 @@ fn diff_into(
         (Some(Value::Array(a)), Some(Value::Array(b))) if a.len() == b.len() => {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 diff_into(&format!("{path}[{i}]"), Some(x), Some(y), out);
+            }
+        }
+        // Arrays of objects that gained or lost elements (a setting removed from a policy):
+        // the elements found on one side only, each at its index, the k-th lost one compared
+        // field by field with the k-th gained one.
+        (Some(Value::Array(a)), Some(Value::Array(b)))
+            if a.iter().chain(b).all(Value::is_object) =>
+        {
+            let mut used = vec![false; b.len()];
+            let mut only_before = Vec::new();
+            for (i, x) in a.iter().enumerate() {
+                match (0..b.len()).find(|&j| !used[j] && b[j] == *x) {
+                    Some(j) => used[j] = true,
+                    None => only_before.push(i),
+                }
+            }
+            let only_after: Vec<usize> = (0..b.len()).filter(|&j| !used[j]).collect();
+            for k in 0..only_before.len().max(only_after.len()) {
+                let (i, j) = (only_before.get(k).copied(), only_after.get(k).copied());
+                let at = j.or(i).unwrap_or_default();
+                diff_into(
+                    &format!("{path}[{at}]"),
+                    i.and_then(|i| a.get(i)),
+                    j.and_then(|j| b.get(j)),
+                    out,
+                );
             }
         }
         (None, None) => {}
@@ -552,6 +579,35 @@ mod tests {
         assert_eq!(d[0].after, None);
         assert_eq!(d[2].before, None);
         assert_eq!(d[3].after, Some(json!(3)));
+    }
+
+    #[test]
+    fn a_lost_or_gained_element_of_an_object_array_is_its_own_row() {
+        let kept = |v: u32| json!({"settingInstance": {"settingDefinitionId": format!("s{v}")}});
+        let live = json!({"settings": [kept(1), kept(3)]});
+        let snapshot = json!({"settings": [kept(1), kept(2), kept(3)]});
+        let d = diff(&live, &snapshot);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].path, "settings[1]");
+        assert_eq!(
+            (d[0].before.clone(), d[0].after.clone()),
+            (None, Some(kept(2)))
+        );
+        let back = diff(&snapshot, &live);
+        assert_eq!(back[0].path, "settings[1]");
+        assert_eq!(back[0].after, None);
+        // A changed element beside a removed one is compared field by field.
+        let changed = json!({"settings": [kept(9)]});
+        let d = diff(&snapshot, &changed);
+        let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "settings[0].settingInstance.settingDefinitionId",
+                "settings[1]",
+                "settings[2]"
+            ]
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@
 //!   log) and answered with its own status and headers (including `Retry-After`), in an
 //!   order that need not match the request's.
 //! - **Writes**: POST (create; see [`SimConfig::idempotent_creates`]), PATCH, DELETE, Intune's
-//!   `/assign`; recorded and visible to later reads and delta rounds.
+//!   `/assign`, and the in-place rewrites of what hangs below an object (a settings-catalog
+//!   policy's PUT, `updateDefinitionValues`, `scheduleActionsForRules`, a policy set's
+//!   `update`); recorded and visible to later reads and delta rounds.
 //! - **Throttling** by token buckets with Microsoft's documented limits ([`Throttling`]):
 //!   429 with `Retry-After`, and for Intune the documented variant without it (half of
 //!   Intune throttles, deterministic from the seed). Windows a `Retry-After` opened are
@@ -59,6 +61,7 @@ mod config;
 mod cursor;
 mod expand;
 mod generate;
+mod inplace;
 mod options;
 mod reply;
 mod rng;

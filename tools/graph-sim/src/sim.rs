@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{Collection, SimConfig, SimTenant, Throttling};
 use crate::cursor::{self, TokenKind};
 use crate::expand::{self, Expansion};
+use crate::inplace;
 use crate::reply::{Reply, RequestIds, graph_error, sts_error};
 use crate::rng::{Rng, fnv1a, mix, unit};
 use crate::throttle::{Buckets, Budget};
@@ -846,6 +847,9 @@ impl Sim {
         }
         let rest: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
         let method = call.method;
+        if let Some(write) = inplace::Write::of(method, &key, &rest) {
+            return self.in_place(caller, call, &key, &rest, write);
+        }
         match (method, rest.as_slice()) {
             ("GET", []) => {
                 let (page_size, max_top) = (collection.page_size, collection.max_top);
@@ -1483,6 +1487,43 @@ impl Sim {
             .sub_resources
             .insert(format!("{id}/assignments"), stored.clone());
         Reply::json(200, json!({ "value": stored }))
+    }
+
+    /// A write that rewrites what hangs below an object (`inplace.rs`).
+    fn in_place(
+        &mut self,
+        caller: &Caller,
+        call: &Call<'_>,
+        key: &str,
+        rest: &[&str],
+        write: inplace::Write,
+    ) -> Reply {
+        let mut rng = self.next_rng("object-id");
+        let Some(state) = self.tenants.get_mut(&caller.tenant_id) else {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Tenant is gone.",
+                &call.ids,
+            );
+        };
+        let Some(collection) = state.tenant.collections.get_mut(key) else {
+            return graph_error(404, "ResourceNotFound", "Resource not found.", &call.ids);
+        };
+        let reply = inplace::apply(
+            collection,
+            write,
+            rest,
+            call.body.as_ref(),
+            &mut || rng.guid(),
+            &call.ids,
+        );
+        if reply.status < 300
+            && let Some(id) = rest.first()
+        {
+            state.note_change(key, (*id).to_owned());
+        }
+        reply
     }
 
     fn update(&mut self, caller: &Caller, call: &Call<'_>, key: &str, id: &str) -> Reply {
