@@ -112,6 +112,9 @@ async fn bad_tags_are_refused_and_change_nothing() {
         json!({ "tags": "gold" }),
         json!({ "tags": [1] }),
         json!({}),
+        json!({ "tags": null }),
+        json!({ "display_name": null }),
+        json!({ "display_name": "Contoso EU", "tags": null }),
         json!({ "labels": ["gold"] }),
     ] {
         let r = stack

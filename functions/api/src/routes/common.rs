@@ -332,6 +332,16 @@ impl Audit<'_> {
     }
 }
 
+/// A body field that may be left out but, when sent, is never `null` (the document types it
+/// without `null`): `#[serde(default, deserialize_with = "common::present")]`.
+pub fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,10 +29,10 @@ struct CreateTenant {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PatchTenant {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "common::present")]
     display_name: Option<String>,
     /// The whole set: it replaces the tenant's tags (`[]` removes them all).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "common::present")]
     tags: Option<Vec<String>>,
 }
 
