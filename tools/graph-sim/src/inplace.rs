@@ -108,9 +108,11 @@ pub(crate) fn apply(
     }
     let result = match write {
         Write::ReplacePolicy => replace_policy(collection, id, body, new_id),
-        Write::UpdateDefinitionValues => update_definition_values(collection, id, body, new_id),
+        Write::UpdateDefinitionValues => {
+            apply_changes(collection, id, body, &DEFINITION_VALUES, new_id)
+        }
         Write::ScheduleActionsForRules => schedule_actions(collection, id, body, new_id),
-        Write::UpdatePolicySet => update_policy_set(collection, id, body, new_id),
+        Write::UpdatePolicySet => apply_changes(collection, id, body, &POLICY_SET_ITEMS, new_id),
         Write::TargetApps => target_apps(collection, id, body, new_id),
         Write::UpdateIntentSettings => update_intent_settings(collection, id, body, new_id),
         Write::PatchLocalizedMessage => {
@@ -311,93 +313,84 @@ fn replace_policy(
     Ok(())
 }
 
-/// `updateDefinitionValues`: `added` values created, `updated` ones (by id) replaced,
-/// `deletedIds` removed with their presentation values.
-/// https://learn.microsoft.com/graph/api/intune-grouppolicy-grouppolicyconfiguration-updatedefinitionvalues?view=graph-rest-beta
-fn update_definition_values(
+/// The fields an action that changes a sub-collection names its three lists by, and what
+/// its error messages call one element.
+struct Changes {
+    sub: &'static str,
+    deleted: &'static str,
+    updated: &'static str,
+    added: &'static str,
+    noun: &'static str,
+}
+
+/// An action's changes to a sub-collection of `id`: the `deleted` ids removed (with what
+/// hangs below each, at `{sub}/{id}/...`), the `updated` elements (by id) replaced, the
+/// `added` ones created at the end.
+fn apply_changes(
     collection: &mut Collection,
     id: &str,
     body: &Map<String, Value>,
+    c: &Changes,
     new_id: &mut dyn FnMut() -> String,
 ) -> Result<(), String> {
-    let key = format!("{id}/definitionValues");
-    let mut values = collection
+    let key = format!("{id}/{}", c.sub);
+    let mut elements = collection
         .sub_resources
         .get(&key)
         .cloned()
         .unwrap_or_default();
-    let known = |values: &[Value], vid: &str| {
-        values
+    let at = |elements: &[Value], eid: &str| {
+        elements
             .iter()
-            .position(|v| v.get("id").and_then(Value::as_str) == Some(vid))
+            .position(|v| v.get("id").and_then(Value::as_str) == Some(eid))
+            .ok_or_else(|| format!("No {} with id '{eid}' was found.", c.noun))
     };
-    for deleted in array(body, "deletedIds")? {
-        let vid = deleted.as_str().ok_or("deletedIds holds strings.")?;
-        let at = known(&values, vid)
-            .ok_or_else(|| format!("No definition value with id '{vid}' was found."))?;
-        values.remove(at);
+    for deleted in array(body, c.deleted)? {
+        let eid = deleted
+            .as_str()
+            .ok_or_else(|| format!("{} holds strings.", c.deleted))?;
+        elements.remove(at(&elements, eid)?);
+        let below = format!("{key}/{eid}/");
         collection
             .sub_resources
-            .remove(&format!("{key}/{vid}/presentationValues"));
+            .retain(|k, _| !k.starts_with(&below));
     }
-    for updated in array(body, "updated")? {
-        let vid = updated
+    for updated in array(body, c.updated)? {
+        let eid = updated
             .get("id")
             .and_then(Value::as_str)
-            .ok_or("Each updated definition value needs its id.")?;
-        let at = known(&values, vid)
-            .ok_or_else(|| format!("No definition value with id '{vid}' was found."))?;
-        values[at] = updated.clone();
+            .ok_or_else(|| format!("Each updated {} needs its id.", c.noun))?;
+        let i = at(&elements, eid)?;
+        elements[i] = updated.clone();
     }
-    for added in array(body, "added")? {
-        values.push(with_id(added.clone(), new_id));
+    for added in array(body, c.added)? {
+        elements.push(with_id(added.clone(), new_id));
     }
-    collection.sub_resources.insert(key, values);
+    collection.sub_resources.insert(key, elements);
     Ok(())
 }
+
+/// `updateDefinitionValues`: `added` values created, `updated` ones (by id) replaced,
+/// `deletedIds` removed with their presentation values.
+/// https://learn.microsoft.com/graph/api/intune-grouppolicy-grouppolicyconfiguration-updatedefinitionvalues?view=graph-rest-beta
+const DEFINITION_VALUES: Changes = Changes {
+    sub: "definitionValues",
+    deleted: "deletedIds",
+    updated: "updated",
+    added: "added",
+    noun: "definition value",
+};
 
 /// A policy set's `update`: `addedPolicySetItems` created, `updatedPolicySetItems` (by id)
 /// replaced, `deletedPolicySetItems` (ids) removed.
 /// https://learn.microsoft.com/graph/api/intune-policyset-policyset-update?view=graph-rest-beta
-fn update_policy_set(
-    collection: &mut Collection,
-    id: &str,
-    body: &Map<String, Value>,
-    new_id: &mut dyn FnMut() -> String,
-) -> Result<(), String> {
-    let key = format!("{id}/items");
-    let mut items = collection
-        .sub_resources
-        .get(&key)
-        .cloned()
-        .unwrap_or_default();
-    let at = |items: &[Value], item: &str| {
-        items
-            .iter()
-            .position(|v| v.get("id").and_then(Value::as_str) == Some(item))
-            .ok_or_else(|| format!("No policy set item with id '{item}' was found."))
-    };
-    for deleted in array(body, "deletedPolicySetItems")? {
-        let item = deleted
-            .as_str()
-            .ok_or("deletedPolicySetItems holds strings.")?;
-        let i = at(&items, item)?;
-        items.remove(i);
-    }
-    for updated in array(body, "updatedPolicySetItems")? {
-        let item = updated
-            .get("id")
-            .and_then(Value::as_str)
-            .ok_or("Each updated policy set item needs its id.")?;
-        let i = at(&items, item)?;
-        items[i] = updated.clone();
-    }
-    for added in array(body, "addedPolicySetItems")? {
-        items.push(with_id(added.clone(), new_id));
-    }
-    collection.sub_resources.insert(key, items);
-    Ok(())
-}
+const POLICY_SET_ITEMS: Changes = Changes {
+    sub: "items",
+    deleted: "deletedPolicySetItems",
+    updated: "updatedPolicySetItems",
+    added: "addedPolicySetItems",
+    noun: "policy set item",
+};
 
 /// `scheduleActionsForRules`: the policy's scheduled actions replaced by the body's.
 /// https://learn.microsoft.com/graph/api/intune-deviceconfig-devicecompliancepolicy-scheduleactionsforrules?view=graph-rest-1.0
