@@ -160,6 +160,32 @@ async fn definition_values(
     Ok(())
 }
 
+/// What the object at `item` holds now of navigation `nav`, read with `$expand`.
+async fn expanded(
+    ty: &ObjectType,
+    item: &str,
+    nav: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<Value>, WriteFailure> {
+    let got = ctx
+        .deps
+        .graph
+        .request(
+            ctx.creds,
+            ty.budget,
+            Method::GET,
+            &format!("{item}?$expand={nav}"),
+            None,
+            false,
+        )
+        .await?;
+    Ok(got
+        .get(nav)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default())
+}
+
 /// Brings a policy set's items to the snapshot's with one `update` (added, updated and
 /// deleted items) computed against the items it holds now:
 /// https://learn.microsoft.com/graph/api/intune-policyset-policyset-update?view=graph-rest-beta
@@ -170,22 +196,7 @@ async fn policy_set_items(
     ctx: &Ctx<'_>,
 ) -> Result<(), WriteFailure> {
     let (deps, creds) = (ctx.deps, ctx.creds);
-    let got = deps
-        .graph
-        .request(
-            creds,
-            ty.budget,
-            Method::GET,
-            &format!("{item}?$expand=items"),
-            None,
-            false,
-        )
-        .await?;
-    let live = got
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let live = expanded(ty, item, "items", ctx).await?;
     if let Some(change) = changes(&live, wanted, |v| {
         v.get("payloadId").filter(|p| !p.is_null())
     }) {
@@ -218,22 +229,7 @@ async fn localized_messages(
     ctx: &Ctx<'_>,
 ) -> Result<(), WriteFailure> {
     let (deps, creds) = (ctx.deps, ctx.creds);
-    let got = deps
-        .graph
-        .request(
-            creds,
-            ty.budget,
-            Method::GET,
-            &format!("{item}?$expand={MESSAGES}"),
-            None,
-            false,
-        )
-        .await?;
-    let live = got
-        .get(MESSAGES)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let live = expanded(ty, item, MESSAGES, ctx).await?;
     let Some(change) = changes(&live, wanted, |m| m.get("locale").filter(|l| !l.is_null())) else {
         return Ok(());
     };
