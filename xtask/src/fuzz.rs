@@ -28,9 +28,11 @@ fn http(
 
 /// Every check schemathesis has (server errors, status codes, media types, response
 /// schemas and headers, negative data rejected, positive data accepted, unsupported
-/// methods with `Allow`, missing required headers, ignored auth, use after free, resource
-/// availability, object-level authorization) must hold for every generated request.
+/// methods with `Allow`, missing required headers, ignored auth, use after free,
+/// object-level authorization) must hold for every generated request.
 const CHECKS: &str = "all";
+/// But the one a pinned path id defeats (see where the ids are pinned).
+const EXCLUDED_CHECKS: &str = "ensure_resource_availability";
 /// Test cases per operation and phase; with the seed and one worker, the run is reproducible.
 /// (One worker also because Python 3.11's parser is not thread-safe under hypothesis: two
 /// workers met "AST constructor recursion depth mismatch" inside schemathesis.)
@@ -221,6 +223,11 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     // cannot mint one, so every request asks for the first page (an empty cursor). Cursor
     // validation is the integration tests' (`listing::`, `cursor.rs`).
     toml.push_str("\"query.cursor\" = \"\"\n");
+    // Every path id above is pinned, and a pinned id wins over a stateful link: "create a
+    // schedule, then delete it" deletes the pinned spare schedule (404 once an earlier step
+    // deleted it), not the one just created. So the check that a created resource is found
+    // (ST302) would judge the pin, not the API; the integration tests hold create-then-read.
+    // It is left out on the command line (`EXCLUDED_CHECKS`).
     // Two refusals of schema-valid requests are the API's by design, so the positive-data
     // check accepts them on these operations only:
     // - a reused Idempotency-Key with another request is a 422 (draft-ietf-httpapi-
@@ -264,7 +271,7 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         .arg("--config-file")
         .arg(&config)
         .args(["run", &format!("{api_url}/v1/openapi.json")])
-        .args(["--checks", CHECKS])
+        .args(["--checks", CHECKS, "--exclude-checks", EXCLUDED_CHECKS])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--max-examples", MAX_EXAMPLES, "--seed", SEED])
         .args(["--workers", "1", "--request-timeout", "10"])
