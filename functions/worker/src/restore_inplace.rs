@@ -9,7 +9,6 @@
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 use tenantops_core::backup::normalize;
-use tenantops_graph::GraphError;
 use tenantops_graph::registry::{ExtraRead, ObjectType, RestoreMethod};
 
 use crate::restore_write::{Ctx, WriteFailure};
@@ -235,21 +234,7 @@ async fn localized_messages(
     };
     let path = format!("{item}/{MESSAGES}");
     for id in change.deleted.iter().filter_map(Value::as_str) {
-        match deps
-            .graph
-            .request(
-                creds,
-                ty.budget,
-                Method::DELETE,
-                &format!("{path}/{id}"),
-                None,
-                false,
-            )
-            .await
-        {
-            Ok(_) | Err(GraphError::NotFound) => {}
-            Err(e) => return Err(e.into()),
-        }
+        crate::restore_write::delete(&format!("{path}/{id}"), ty, ctx).await?;
     }
     for mut message in change.updated {
         let id = message

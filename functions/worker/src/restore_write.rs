@@ -201,6 +201,20 @@ pub(crate) async fn write(
     Ok(id)
 }
 
+/// Deletes the object (or sub-object) at `path`; one already gone counts as deleted, so a
+/// resumed restore may delete again.
+pub(crate) async fn delete(path: &str, ty: &ObjectType, ctx: &Ctx<'_>) -> Result<(), WriteFailure> {
+    match ctx
+        .deps
+        .graph
+        .request(ctx.creds, ty.budget, Method::DELETE, path, None, false)
+        .await
+    {
+        Ok(_) | Err(GraphError::NotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Writes an administrative template's definition values. On a resumed item some may
 /// already exist (written by the attempt that was interrupted): they are removed first, so
 /// the object ends with exactly the snapshot's values.
@@ -216,21 +230,7 @@ async fn write_values(
     if resumed {
         for existing in deps.graph.list_all(creds, ty.budget, &path, false).await? {
             if let Some(vid) = existing.get("id").and_then(Value::as_str) {
-                match deps
-                    .graph
-                    .request(
-                        creds,
-                        ty.budget,
-                        Method::DELETE,
-                        &format!("{path}/{vid}"),
-                        None,
-                        false,
-                    )
-                    .await
-                {
-                    Ok(_) | Err(GraphError::NotFound) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                delete(&format!("{path}/{vid}"), ty, ctx).await?;
             }
         }
     }

@@ -137,10 +137,7 @@ fn target_apps(
     body: &Map<String, Value>,
     new_id: &mut dyn FnMut() -> String,
 ) -> Result<(), String> {
-    if !body.contains_key("apps") {
-        return Err("The 'apps' parameter is required.".into());
-    }
-    let apps: Vec<Value> = array(body, "apps")?
+    let apps: Vec<Value> = required_array(body, "apps")?
         .iter()
         .map(|a| with_id(a.clone(), new_id))
         .collect();
@@ -250,6 +247,14 @@ fn with_id(mut item: Value, new_id: &mut dyn FnMut() -> String) -> Value {
         map.insert("id".into(), json!(new_id()));
     }
     item
+}
+
+/// An action's array parameter that must be sent (an empty array clears).
+fn required_array<'b>(body: &'b Map<String, Value>, name: &str) -> Result<&'b [Value], String> {
+    if !body.contains_key(name) {
+        return Err(format!("The '{name}' parameter is required."));
+    }
+    array(body, name)
 }
 
 fn array<'b>(body: &'b Map<String, Value>, name: &str) -> Result<&'b [Value], String> {
@@ -400,10 +405,7 @@ fn schedule_actions(
     body: &Map<String, Value>,
     new_id: &mut dyn FnMut() -> String,
 ) -> Result<(), String> {
-    if !body.contains_key("deviceComplianceScheduledActionForRules") {
-        return Err("The 'deviceComplianceScheduledActionForRules' parameter is required.".into());
-    }
-    let rules: Vec<Value> = array(body, "deviceComplianceScheduledActionForRules")?
+    let rules: Vec<Value> = required_array(body, "deviceComplianceScheduledActionForRules")?
         .iter()
         .map(|rule| {
             let mut rule = with_id(rule.clone(), new_id);
