@@ -485,7 +485,6 @@ async fn a_graph_failure_on_some_objects_is_a_partial_set_with_per_object_failur
 async fn tick(stack: &TestStack, now: DateTime<Utc>) {
     let deps = tenantops_scheduler::Deps {
         store: stack.store().clone(),
-        dispatcher: stack.deps.dispatcher.clone(),
     };
     tenantops_scheduler::handle(&tenantops_scheduler::ScheduledEvent::at(now), &deps)
         .await

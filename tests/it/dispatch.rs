@@ -1,85 +1,57 @@
-//! Dispatch failure: the run exists, the message does not; the run must not stay queued.
+//! Dispatch: a committed run's first work message is the relay's to send, from the table's
+//! stream. A start answers with its run whatever SQS does; a send that fails leaves the run
+//! queued, and the relay's retry dispatches it once SQS answers again.
 
 use serde_json::json;
+use tenantops_aws::AuditQuery;
+use tenantops_aws::starts::START_ACTION;
+use tenantops_core::{Outcome, RunStatus};
 use tenantops_tests::{ApiCall, TestStack};
 
 #[tokio::test]
-async fn a_failed_send_fails_the_run_releases_its_lock_and_names_it() {
+async fn a_run_whose_message_cannot_be_sent_waits_queued_and_is_worked_once_sqs_is_back() {
     let stack = TestStack::new().await;
-    let missing_queue = format!("{}-missing", stack.resources.queue_url);
-    let broken = stack.with_queue_url(&missing_queue);
+    let missing = format!("{}-missing", stack.resources.queue_url);
+    stack.relay_to(&missing).await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
     let body = json!({ "type": "directory_groups.sync" }).to_string();
 
-    let failed = stack
-        .call_with(&broken, ApiCall::post(path.clone(), body.clone()).by(owner))
+    let started = stack
+        .call(ApiCall::post(path.clone(), body.clone()).by(owner))
         .await;
-    assert_eq!(failed.status, 503, "{}", failed.body);
-    assert_eq!(failed.code(), "dispatch.failed");
-    let run_id = failed.body["run_id"]
-        .as_str()
-        .expect("the problem names the run")
-        .to_owned();
-    assert_eq!(failed.body["run_url"], format!("/v1/operations/{run_id}"));
+    assert_eq!(started.status, 202, "{}", started.body);
+    let id = started.run_id();
+    assert!(stack.try_settle().await.is_err(), "the send fails");
+    assert_eq!(stack.queued_messages().await, 0);
+    let run = stack.run(&id).await;
+    assert_eq!(run.status, RunStatus::Queued);
+    // The identity stays held: a second click is the same run, not a second one.
+    let again = stack.call(ApiCall::post(path, body).by(owner)).await;
+    assert_eq!((again.status, again.run_id()), (200, id.clone()));
 
-    let view = stack
-        .call(ApiCall::get(format!("/v1/operations/{run_id}")).by(owner))
+    let worker = stack
+        .worker(
+            &[("groups", 3)],
+            tenantops_graph::throttle::RetryPolicy::default(),
+        )
         .await;
-    assert_eq!(view.status, 200);
-    assert_eq!(view.body["run"]["status"], "completed");
-    assert_eq!(view.body["run"]["outcome"], "failed");
-    assert_eq!(view.body["run"]["failures"][0]["code"], "dispatch.failed");
-
-    let retry = stack.call(ApiCall::post(path, body).by(owner)).await;
-    assert_eq!(
-        retry.status, 202,
-        "the identity is free again: {}",
-        retry.body
-    );
-    assert_ne!(retry.run_id(), run_id);
-    assert_eq!(stack.queued_messages().await, 1);
-}
-
-/// A send that SQS reported failed may still have been delivered: a worker that claimed the
-/// run keeps it, and only a run nobody claimed is failed `dispatch.failed`.
-#[tokio::test]
-async fn a_send_reported_failed_but_delivered_does_not_fail_the_run_a_worker_claimed() {
-    let stack = TestStack::new().await;
-    let store = stack.store();
-    let claimed_id: tenantops_core::RunId = stack
-        .start(json!({ "type": "inventory.sync" }))
-        .await
-        .parse()
-        .unwrap();
-    let unclaimed_id: tenantops_core::RunId = stack
-        .start(json!({ "type": "directory_groups.sync" }))
-        .await
-        .parse()
-        .unwrap();
-    // What the start path held when the send "failed": the runs as created.
-    let as_created = store.get_run(claimed_id).await.unwrap().unwrap();
-    let unclaimed = store.get_run(unclaimed_id).await.unwrap().unwrap();
-    // The message arrived after all, and a worker claimed the first run.
-    let claim = tenantops_core::Transition::Claim {
-        now: chrono::Utc::now(),
-        lease: chrono::TimeDelta::minutes(5),
-    };
-    store
-        .claim_dispatched(&as_created, "worker-1", &claim, 0)
+    stack.relay_to(&stack.resources.queue_url).await;
+    assert_eq!(stack.settle().await, 1, "the retry relays the run");
+    assert_eq!(worker.drain().await, 1);
+    let done = stack.run(&id).await;
+    assert_eq!((done.outcome, done.attempts), (Outcome::Succeeded, 1));
+    // The retried batch wrote the start's audit entry again, not a second one.
+    let (entries, _) = stack
+        .store()
+        .list_audit(&AuditQuery {
+            workspace: stack.demo.workspace_id,
+            action: Some(START_ACTION.into()),
+            tenant: None,
+            limit: 10,
+            after: None,
+        })
         .await
         .unwrap();
-
-    let now = chrono::Utc::now();
-    assert!(!store.fail_undispatched(&as_created, now).await.unwrap());
-    let kept = store.get_run(claimed_id).await.unwrap().unwrap();
-    assert_eq!(kept.status, tenantops_core::RunStatus::Running);
-    assert!(kept.failures.is_empty());
-
-    assert!(store.fail_undispatched(&unclaimed, now).await.unwrap());
-    let failed = store.get_run(unclaimed_id).await.unwrap().unwrap();
-    assert_eq!(
-        (failed.status, failed.failures[0].code.as_str()),
-        (tenantops_core::RunStatus::Completed, "dispatch.failed")
-    );
+    assert_eq!(entries.len(), 1);
 }

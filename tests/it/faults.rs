@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Value, json};
-use tenantops_aws::{Dispatcher, RunQuery, Store};
+use tenantops_aws::{RunQuery, Store};
 use tenantops_core::{Outcome, Run, RunStatus};
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_graph_sim::Fault;
@@ -77,67 +77,6 @@ async fn completed_notifications(stack: &TestStack, run_id: &str) -> usize {
 }
 
 #[tokio::test]
-async fn sqs_unavailable_at_start_fails_the_run_dispatch_failed_and_frees_its_identity() {
-    let stack = TestStack::new().await;
-    // An SQS endpoint nobody listens on: every send attempt is refused.
-    let down = aws_sdk_sqs::Client::from_conf(
-        aws_sdk_sqs::config::Builder::from(&stack.sdk)
-            .endpoint_url("http://127.0.0.1:9")
-            .build(),
-    );
-    let broken = stack.with_store_and_dispatcher(
-        stack.store().clone(),
-        Dispatcher::new(down, &stack.resources.queue_url),
-    );
-    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
-    let owner = &stack.users().owner;
-    let body = json!({ "type": "directory_groups.sync" }).to_string();
-    let failed = stack
-        .call_with(&broken, ApiCall::post(path.clone(), body.clone()).by(owner))
-        .await;
-    assert_eq!(
-        (failed.status, failed.code()),
-        (503, "dispatch.failed"),
-        "{}",
-        failed.body
-    );
-    let failed_id = failed.body["run_id"].as_str().unwrap().to_owned();
-    let run = stack.run(&failed_id).await;
-    assert_eq!(
-        (run.status, run.outcome, codes(&run)),
-        (
-            RunStatus::Completed,
-            Outcome::Failed,
-            vec!["dispatch.failed".into()]
-        )
-    );
-    assert_eq!(stack.queued_messages().await, 0, "nothing was sent");
-
-    // Nothing is left for anyone: no work, no stale run for the reaper.
-    let worker = stack.worker(&[("groups", 3)], policy()).await;
-    assert_eq!(worker.drain().await, 0);
-    let far = Utc::now() + chrono::Duration::days(2);
-    assert_eq!(
-        tenantops_reaper::tick(far, &stack.reaper()).await,
-        Tick::default()
-    );
-
-    // The identity is free: once SQS is back, the same start creates one new run.
-    let retry = stack.call(ApiCall::post(path, body).by(owner)).await;
-    assert_eq!(retry.status, 202, "{}", retry.body);
-    assert_eq!(worker.drain().await, 1);
-    let runs = tenant_runs(&stack).await;
-    assert_eq!(runs.len(), 2, "the failed run and its retry, nothing else");
-    let done = stack.run(&retry.run_id()).await;
-    assert_eq!(done.outcome, Outcome::Succeeded);
-    assert_eq!(
-        stack.run(&failed_id).await,
-        run,
-        "the failed run stays as it was"
-    );
-}
-
-#[tokio::test]
 async fn dynamodb_throttling_and_5xx_on_every_write_path_are_retried_without_loss_or_duplicates() {
     // Every second DynamoDB operation of the API, the worker and the reaper has its first two
     // attempts answered with a throttle or a 500 before it is sent.
@@ -163,7 +102,7 @@ async fn every_write_path_under(faults: DynamoFaults) {
     let stack = TestStack::new().await;
     let capture = stack.capture_events().await;
     let store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
-    let api = stack.with_store_and_dispatcher(store.clone(), stack.deps.dispatcher.clone());
+    let api = stack.with_store(store.clone());
     let counts: Vec<(&str, usize)> = tenantops_graph_sim::DEMO_COLLECTIONS
         .iter()
         .map(|p| (*p, 6))
@@ -637,14 +576,12 @@ async fn scheduler_ticks_run_concurrently_and_retried_under_dynamodb_faults_fire
     let throttled = DynamoFaults::every(2, 2);
     let deps = tenantops_scheduler::Deps {
         store: Store::new(throttled.dynamodb(&stack.sdk), &stack.resources.table_name),
-        dispatcher: stack.deps.dispatcher.clone(),
     };
     let ticks =
         futures::future::join_all((0..4).map(|_| tenantops_scheduler::handle(&event, &deps))).await;
     let lost = DynamoFaults::lose_answers(1, &["TransactWriteItems", "UpdateItem"]);
     let retry_deps = tenantops_scheduler::Deps {
         store: Store::new(lost.dynamodb(&stack.sdk), &stack.resources.table_name),
-        dispatcher: stack.deps.dispatcher.clone(),
     };
     let retried = tenantops_scheduler::handle(&event, &retry_deps).await;
     assert!(throttled.injected() > 0);

@@ -94,10 +94,10 @@ async fn a_handler_past_the_api_timeout_gets_api_gateways_500() {
         nth: 1,
         after_sending: false,
     });
-    let deps = stack.with_store_and_dispatcher(
-        Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name),
-        stack.deps.dispatcher.clone(),
-    );
+    let deps = stack.with_store(Store::new(
+        faults.dynamodb(&stack.sdk),
+        &stack.resources.table_name,
+    ));
     let gateway = Gateway::from_template(deps, stack.tokens.clone()).unwrap();
     assert_eq!(
         gateway.timeout,

@@ -192,12 +192,7 @@ async fn the_worker_host_respects_batch_size_and_reserved_concurrency() {
     // which the worker acknowledges.
     let messages = concurrency * batch_size + batch_size + 1;
     for _ in 0..messages {
-        stack
-            .deps
-            .dispatcher
-            .send(id.parse().unwrap())
-            .await
-            .unwrap();
+        stack.dispatcher().send(id.parse().unwrap()).await.unwrap();
     }
 
     let in_flight = AtomicUsize::new(0);

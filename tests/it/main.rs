@@ -23,6 +23,7 @@ mod openapi;
 mod preview;
 mod quotas;
 mod reaper;
+mod relay;
 mod restore;
 mod scheduler;
 mod schedules;

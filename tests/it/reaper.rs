@@ -589,7 +589,6 @@ async fn a_backlog_five_times_the_dispatch_deadline_is_waited_out_and_every_run_
         .unwrap();
     let scheduler = tenantops_scheduler::Deps {
         store: stack.store().clone(),
-        dispatcher: stack.deps.dispatcher.clone(),
     };
     let fired =
         tenantops_scheduler::handle(&tenantops_scheduler::ScheduledEvent::at(slot), &scheduler)

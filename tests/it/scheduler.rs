@@ -22,7 +22,6 @@ fn base(stack: &TestStack) -> String {
 fn deps(stack: &TestStack) -> Deps {
     Deps {
         store: stack.store().clone(),
-        dispatcher: stack.deps.dispatcher.clone(),
     }
 }
 
@@ -319,32 +318,35 @@ async fn a_daily_0230_berlin_schedule_fires_once_per_day_across_both_transitions
 }
 
 #[tokio::test]
-async fn a_scheduled_run_that_cannot_be_dispatched_fails_and_its_slot_stays_used() {
+async fn a_scheduled_run_waits_queued_while_its_message_cannot_be_sent_and_its_slot_stays_used() {
     let stack = TestStack::new().await;
     let s = create(
         &stack,
         json!({"cadence": {"kind": "hourly", "minute": 30}, "retention": {"keep_last": 3}}),
     )
     .await;
-    let broken = stack.with_queue_url("http://127.0.0.1:1/000000000000/missing");
-    let deps = Deps {
-        store: stack.store().clone(),
-        dispatcher: broken.dispatcher.clone(),
-    };
+    // The relay, not the scheduler, sends the work message: SQS being down costs the tick
+    // nothing.
+    let missing = format!("{}-missing", stack.resources.queue_url);
+    stack.relay_to(&missing).await;
     let slot = next_fire_at(&s);
-    let r = tenantops_scheduler::handle(&ScheduledEvent::at(slot), &deps)
+    let r = tenantops_scheduler::handle(&ScheduledEvent::at(slot), &deps(&stack))
         .await
         .unwrap();
-    assert_eq!((r.fired, r.dispatch_failed), (1, 1));
+    assert_eq!(r.fired, 1);
+    assert!(stack.try_settle().await.is_err(), "the send fails");
     let runs = scheduled_runs(&stack).await;
     let run = runs.values().next().unwrap();
-    assert_eq!(run["status"], "completed");
-    assert_eq!(run["outcome"], "failed");
-    assert_eq!(run["failures"][0]["code"], "dispatch.failed");
+    assert_eq!(run["status"], "queued");
+    assert!(run["failures"].as_array().unwrap().is_empty());
     // The slot is used: a repeated tick does not fire it again.
     rewind(&stack, &s, slot).await;
     let again = tick(&stack, slot).await;
     assert_eq!((again.fired, again.already_fired), (0, 1));
+    // Once SQS answers, the relay's retry dispatches it, once.
+    stack.relay_to(&stack.resources.queue_url).await;
+    assert_eq!(stack.settle().await, 1);
+    assert_eq!(stack.queued_messages().await, 1);
 }
 
 #[tokio::test]

@@ -128,8 +128,11 @@ async fn a_finished_run_frees_its_identity_for_a_new_run() {
     assert_ne!(second.run_id(), first.run_id());
 }
 
+/// A start of an identity that may be held reads first: a dedupe hit is that one read, a new
+/// start the read and the transaction. A start whose identity is new by construction (a click
+/// without `Idempotency-Key`) is the transaction alone. The API sends nothing: the relay does.
 #[tokio::test]
-async fn a_new_start_costs_one_transaction_and_one_send_and_a_dedupe_hit_one_call() {
+async fn a_new_start_costs_at_most_two_calls_and_a_dedupe_hit_one_read() {
     let stack = TestStack::new().await;
     let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let owner = &stack.users().owner;
@@ -138,13 +141,76 @@ async fn a_new_start_costs_one_transaction_and_one_send_and_a_dedupe_hit_one_cal
         .call(ApiCall::post(path.clone(), inventory()).by(owner))
         .await;
     assert_eq!(new.status, 202);
-    assert_eq!(stack.dynamodb_calls.take(), vec!["TransactWriteItems"]);
-    assert_eq!(stack.sqs_calls.take(), vec!["SendMessage"]);
-
-    let hit = stack.call(ApiCall::post(path, inventory()).by(owner)).await;
-    assert_eq!(hit.status, 200);
-    assert_eq!(stack.dynamodb_calls.take(), vec!["TransactWriteItems"]);
+    assert_eq!(
+        stack.dynamodb_calls.take(),
+        vec!["BatchGetItem", "TransactWriteItems"]
+    );
     assert!(stack.sqs_calls.take().is_empty());
+
+    let hit = stack
+        .call(ApiCall::post(path.clone(), inventory()).by(owner))
+        .await;
+    assert_eq!((hit.status, hit.run_id()), (200, new.run_id()));
+    assert_eq!(stack.dynamodb_calls.take(), vec!["BatchGetItem"]);
+    assert!(stack.sqs_calls.take().is_empty());
+
+    let schedule = stack
+        .call(
+            ApiCall::post(
+                format!(
+                    "/v1/workspaces/{}/tenants/{}/backup-schedules",
+                    stack.demo.workspace_id, stack.demo.tenant_id
+                ),
+                json!({"name": "Nightly", "cadence": {"kind": "daily", "at": "02:30"}, "retention": {"keep_last": 3}})
+                    .to_string(),
+            )
+            .by(owner),
+        )
+        .await;
+    assert_eq!(schedule.status, 201, "{}", schedule.body);
+    stack.dynamodb_calls.take();
+    let run_now = format!(
+        "/v1/workspaces/{}/tenants/{}/backup-schedules/{}/run-now",
+        stack.demo.workspace_id,
+        stack.demo.tenant_id,
+        schedule.body["schedule"]["id"].as_str().unwrap()
+    );
+    let fresh = stack.call(ApiCall::post(run_now, "{}").by(owner)).await;
+    assert_eq!(fresh.status, 202, "{}", fresh.body);
+    // The route reads its schedule first; the start itself is the transaction alone.
+    let calls = stack.dynamodb_calls.take();
+    assert_eq!(calls.last().map(String::as_str), Some("TransactWriteItems"));
+    assert!(!calls.iter().any(|c| c == "BatchGetItem"), "{calls:?}");
+    assert!(stack.sqs_calls.take().is_empty());
+}
+
+/// What the read answers, the transaction would have answered: a caller who may not see the
+/// run is refused as before, never handed it from the read.
+#[tokio::test]
+async fn the_dedupe_read_answers_only_a_member_with_the_capability() {
+    let stack = TestStack::new().await;
+    let path = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
+    let users = stack.users();
+    let held = stack
+        .call(ApiCall::post(path.clone(), inventory()).by(&users.owner))
+        .await;
+    assert_eq!(held.status, 202);
+    for (who, status) in [(&users.readonly, 403), (&users.outsider, 404)] {
+        let r = stack
+            .call(ApiCall::post(path.clone(), inventory()).by(who))
+            .await;
+        assert_eq!(r.status, status, "{who}: {}", r.body);
+        assert!(r.body.get("run").is_none());
+    }
+    let other = stack.start_path(stack.demo.other_workspace_id, stack.demo.tenant_id);
+    let r = stack
+        .call(ApiCall::post(other, inventory()).by(&users.outsider))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let operator = stack
+        .call(ApiCall::post(path, inventory()).by(&users.operator))
+        .await;
+    assert_eq!((operator.status, operator.run_id()), (200, held.run_id()));
 }
 
 #[tokio::test]
@@ -155,6 +221,8 @@ async fn every_start_writes_an_audit_entry() {
         .call(ApiCall::post(path, inventory()).by(&stack.users().operator))
         .await;
     assert_eq!(started.status, 202);
+    // It follows from the table's stream (the relay).
+    stack.settle().await;
     let audit: Vec<String> = stack
         .snapshot()
         .await

@@ -1,8 +1,7 @@
 //! The store's conditional writes, directly: strict identities and run transitions.
 
 use chrono::{Duration, Utc};
-use serde_json::json;
-use tenantops_aws::{AuditEntry, StartRun, Started, StoreError};
+use tenantops_aws::{StartRun, Started, StoreError};
 use tenantops_core::identity::request_fingerprint;
 use tenantops_core::params::BackupScheduledParams;
 use tenantops_core::{
@@ -36,26 +35,14 @@ fn scheduled(
 }
 
 async fn start_system(stack: &TestStack, run: &Run, identity: &Identity, fp: &str) -> Started {
-    let audit = AuditEntry {
-        id: ulid::Ulid::new(),
-        workspace_id: run.workspace_id,
-        tenant_id: Some(run.tenant_id),
-        actor: "system:scheduler".into(),
-        action: "operation.start".into(),
-        target: run.id.to_string(),
-        before: None,
-        after: Some(json!({"type": run.operation})),
-        at: Utc::now(),
-    };
     stack
         .store()
         .start_run(StartRun {
             run,
             lock: identity.lock,
+            fresh: identity.fresh,
             fingerprint: fp,
             guard: None,
-            audit: &audit,
-            notification: None,
             preconditions: &[],
             quota: None,
         })

@@ -16,6 +16,7 @@ const FUNCTION_ENV: &[(&str, &[&str])] = &[
     ("worker", &tenantops_worker::config::ENV_VARS),
     ("scheduler", &tenantops_scheduler::config::ENV_VARS),
     ("reaper", &tenantops_reaper::config::ENV_VARS),
+    ("relay", &tenantops_relay::config::ENV_VARS),
 ];
 
 /// SQS's default message retention (4 days), for queues that do not set one.
@@ -377,8 +378,13 @@ fn dead_letter_queues(t: &Value) -> BTreeSet<String> {
                 for (k, child) in m {
                     let dl = in_dead_letter
                         || k.as_str().is_some_and(|k| {
-                            ["deadLetterTargetArn", "DeadLetterConfig", "DeadLetterQueue"]
-                                .contains(&k)
+                            [
+                                "deadLetterTargetArn",
+                                "DeadLetterConfig",
+                                "DeadLetterQueue",
+                                "OnFailure",
+                            ]
+                            .contains(&k)
                         });
                     walk(child, dl, out);
                 }
@@ -523,9 +529,9 @@ fn the_table_declares_the_stores_keys_indexes_and_ttl() {
 #[test]
 fn the_work_queue_redrives_and_hides_messages_like_the_local_stack() {
     let t = template();
-    let (_, api) = function_for_crate(&t, "api");
-    let env = environment(&t, api);
-    let queue = referenced(env_var(&env, tenantops_api::config::QUEUE_URL))
+    let (_, relay) = function_for_crate(&t, "relay");
+    let env = environment(&t, relay);
+    let queue = referenced(env_var(&env, tenantops_relay::config::QUEUE_URL))
         .expect("TENANTOPS_QUEUE_URL is !Ref <work queue>");
     let q = &t["Resources"][queue.as_str()];
     assert_eq!(q["Type"].as_str(), Some("AWS::SQS::Queue"), "{queue}");
@@ -980,12 +986,14 @@ fn the_worker_consumes_the_work_queue_and_reports_failed_messages_one_by_one() {
     let env = environment(&t, worker);
     let (_, api) = function_for_crate(&t, "api");
     let api_env = environment(&t, api);
+    let (_, relay) = function_for_crate(&t, "relay");
+    let relay_env = environment(&t, relay);
     let queue = referenced(env_var(&env, tenantops_worker::config::QUEUE_URL))
         .expect("the worker's TENANTOPS_QUEUE_URL is !Ref <work queue>");
     assert_eq!(
-        referenced(env_var(&api_env, tenantops_api::config::QUEUE_URL)).as_deref(),
+        referenced(env_var(&relay_env, tenantops_relay::config::QUEUE_URL)).as_deref(),
         Some(queue.as_str()),
-        "{id}: the worker's queue is the one the API dispatches to"
+        "{id}: the worker's queue is the one the relay dispatches to"
     );
     assert_eq!(
         referenced(env_var(&env, tenantops_worker::config::TABLE_NAME)),
@@ -1331,5 +1339,38 @@ fn the_parts_of_continued_runs_expire_and_nothing_else_in_the_snapshot_bucket_do
     assert!(
         (1..=30).contains(&days),
         "run parts expire after {days} days"
+    );
+}
+
+/// A start is one DynamoDB write: the API and the scheduler may not touch SQS at all, and the
+/// relay, which dispatches new runs, may send to the work queue and its own dead-letter queue
+/// only.
+#[test]
+fn only_the_relay_dispatches_new_runs() {
+    let t = template();
+    for krate in ["api", "scheduler"] {
+        let (id, _) = function_for_crate(&t, krate);
+        let sqs: Vec<_> = grants(&t, &id)
+            .into_iter()
+            .filter(|(action, _, _)| action.starts_with("sqs:"))
+            .collect();
+        assert!(sqs.is_empty(), "{id} may use SQS: {sqs:?}");
+    }
+    let (id, _) = function_for_crate(&t, "relay");
+    let mut sqs: Vec<_> = grants(&t, &id)
+        .into_iter()
+        .filter(|(action, _, _)| action.starts_with("sqs:"))
+        .map(|(action, resource, _)| (action, resource.unwrap_or_default()))
+        .collect();
+    sqs.sort();
+    assert_eq!(
+        sqs,
+        [
+            (
+                "sqs:sendmessage".to_owned(),
+                "RelayDeadLetterQueue".to_owned()
+            ),
+            ("sqs:sendmessage".to_owned(), "WorkQueue".to_owned()),
+        ]
     );
 }

@@ -196,6 +196,25 @@ fn the_api_function_has_no_graph_dependency() {
     );
 }
 
+/// A start is one DynamoDB write: the API and the scheduler send no work message (the relay
+/// does, from the table's stream), so neither holds a dispatcher.
+#[test]
+fn no_start_path_sends_a_work_message() {
+    for krate in ["functions/api/src", "functions/scheduler/src"] {
+        let mut files = Vec::new();
+        rust_files(&repo_root().join(krate), &mut files);
+        assert!(!files.is_empty(), "{krate}");
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(
+                !text.contains("Dispatcher") && !text.contains("dispatcher"),
+                "{} dispatches runs itself",
+                file.display()
+            );
+        }
+    }
+}
+
 /// The README's reason-code table is the registry's (the golden file, verbatim).
 #[test]
 fn the_readme_documents_every_reason_code() {

@@ -250,12 +250,7 @@ async fn a_message_delivered_twice_concurrently_does_the_work_once() {
         .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
         .await;
     // A duplicate delivery, as SQS's at-least-once may produce.
-    stack
-        .deps
-        .dispatcher
-        .send(id.parse().unwrap())
-        .await
-        .unwrap();
+    stack.dispatcher().send(id.parse().unwrap()).await.unwrap();
     let (a, b) = tokio::join!(
         tenantops_local::worker_host::poll_once(&worker.deps, Duration::from_secs(0)),
         tenantops_local::worker_host::poll_once(&worker.deps, Duration::from_secs(0)),
@@ -318,12 +313,7 @@ async fn a_run_whose_worker_died_is_reclaimed_after_its_lease_and_completes() {
 
     // SQS redelivers after the visibility timeout; here, once the lease is over.
     tokio::time::sleep(Duration::from_millis(600)).await;
-    stack
-        .deps
-        .dispatcher
-        .send(id.parse().unwrap())
-        .await
-        .unwrap();
+    stack.dispatcher().send(id.parse().unwrap()).await.unwrap();
     worker.drain().await;
     let run = stack.run(&id).await;
     assert_eq!(

@@ -25,6 +25,16 @@ pub struct Redelivered {
 impl TestStack {
     /// Calls the API through this gateway (e.g. one with a short timeout).
     pub async fn call_via(&self, gateway: Gateway, req: ApiCall<'_>) -> Reply {
+        if req.method == "GET" {
+            self.settle_quietly().await;
+        }
+        let reply = Box::pin(self.call_unsettled(gateway, req)).await;
+        self.settle_quietly().await;
+        reply
+    }
+
+    /// [`TestStack::call_via`] without settling the relay, for calls made concurrently.
+    async fn call_unsettled(&self, gateway: Gateway, req: ApiCall<'_>) -> Reply {
         let app = gateway::router(gateway);
         let mut builder = Request::builder().method(req.method).uri(req.path);
         if let Some(user) = req.user {

@@ -73,6 +73,51 @@ pub struct TestStack {
     pub s3_calls: CallLog,
     /// The snapshot bucket through `s3` (what workers write, for tests to read).
     pub snapshots: tenantops_aws::SnapshotStore,
+    /// The relay's event source mapping on this stack's table stream, polled in the
+    /// background as Lambda polls it, and settled at once where a test looks (see
+    /// [`TestStack::settle`]).
+    relay: Arc<tokio::sync::Mutex<Relay>>,
+    relay_poller: tokio::task::JoinHandle<()>,
+    /// Set while a test holds the relay ([`TestStack::pause_relay`]): calls do not settle.
+    relay_paused: std::sync::atomic::AtomicBool,
+}
+
+/// The relay held still; see [`TestStack::pause_relay`].
+#[derive(Debug)]
+pub struct RelayPause<'a> {
+    _held: tokio::sync::MutexGuard<'a, Relay>,
+    paused: &'a std::sync::atomic::AtomicBool,
+}
+
+impl Drop for RelayPause<'_> {
+    fn drop(&mut self) {
+        self.paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The local relay and what it relays with: its own store and dispatcher, on clients whose
+/// calls are not logged (what the relay does is not the API's doing).
+#[derive(Debug)]
+pub struct Relay {
+    host: tenantops_local::relay_host::RelayHost,
+    deps: tenantops_relay::Deps,
+}
+
+impl Relay {
+    async fn poll(&mut self) -> anyhow::Result<usize> {
+        self.host.poll_once(&self.deps).await
+    }
+
+    async fn settle(&mut self) -> anyhow::Result<usize> {
+        self.host.settle(&self.deps).await
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        self.relay_poller.abort();
+    }
 }
 
 fn require_emulators() {
@@ -116,7 +161,6 @@ impl TestStack {
         let secrets = SecretVault::from_sdk(&sdk, format!("{prefix}/"));
         let deps = Arc::new(Deps {
             store,
-            dispatcher: Dispatcher::new(sqs.clone(), &resources.queue_url),
             secrets,
             events: tenantops_aws::events::LifecycleEvents::from_sdk(
                 &sdk,
@@ -127,6 +171,18 @@ impl TestStack {
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");
+        let relay = tenantops_local::relay_host::RelayHost::new(&sdk, &resources.table_name, true)
+            .await
+            .expect("the relay's stream");
+        let relay_deps = tenantops_relay::Deps {
+            store: Store::new(aws_sdk_dynamodb::Client::new(&sdk), &resources.table_name),
+            dispatcher: Dispatcher::from_sdk(&sdk, &resources.queue_url),
+        };
+        let relay = Arc::new(tokio::sync::Mutex::new(Relay {
+            host: relay,
+            deps: relay_deps,
+        }));
+        let relay_poller = tokio::spawn(poll_relay(relay.clone()));
         dynamodb_calls.take();
         sqs_calls.take();
         TestStack {
@@ -142,22 +198,62 @@ impl TestStack {
             snapshots,
             s3,
             s3_calls,
+            relay,
+            relay_poller,
+            relay_paused: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// The same stack with another dispatcher (e.g. a queue that does not exist).
-    pub fn with_queue_url(&self, queue_url: &str) -> Arc<Deps> {
-        Arc::new(Deps {
-            dispatcher: Dispatcher::new(self.sqs.clone(), queue_url),
-            ..(*self.deps).clone()
-        })
+    /// A dispatcher onto this stack's work queue (the reaper's, a worker's continuation).
+    pub fn dispatcher(&self) -> Dispatcher {
+        Dispatcher::new(self.sqs.clone(), &self.resources.queue_url)
     }
 
-    /// The same API with another store and dispatcher (e.g. through a fault layer).
-    pub fn with_store_and_dispatcher(&self, store: Store, dispatcher: Dispatcher) -> Arc<Deps> {
+    /// Lets the relay catch up with the table's stream: every start committed before the call
+    /// has its audit entry, notification and work message after it. API calls settle after
+    /// they answer (and reads before), the queue helpers and the worker harness before they
+    /// look; a test that reads the relay's items from the store settles itself.
+    pub async fn settle(&self) -> usize {
+        self.try_settle().await.expect("relaying the stream")
+    }
+
+    /// [`TestStack::settle`], for a test that expects the relay to fail.
+    pub async fn try_settle(&self) -> anyhow::Result<usize> {
+        // Boxed: the relay's SDK futures would otherwise sit inside every caller's future.
+        Box::pin(async { self.relay.lock().await.settle().await }).await
+    }
+
+    /// Holds the relay until the guard is dropped: for a test that looks at a start before
+    /// the stream is relayed, or a measurement of the API alone. API calls meanwhile do not
+    /// settle; an explicit settle waits for the guard.
+    pub async fn pause_relay(&self) -> RelayPause<'_> {
+        let held = self.relay.lock().await;
+        self.relay_paused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        RelayPause {
+            _held: held,
+            paused: &self.relay_paused,
+        }
+    }
+
+    /// Settles unless the relay is paused, ignoring a relay that fails (a test's broken
+    /// queue): what API calls and the queue helpers do before they look.
+    pub(crate) async fn settle_quietly(&self) {
+        if !self.relay_paused.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = self.try_settle().await;
+        }
+    }
+
+    /// Has the relay dispatch to `queue_url` from now on (e.g. a queue that does not exist).
+    pub async fn relay_to(&self, queue_url: &str) {
+        self.relay.lock().await.deps.dispatcher =
+            Dispatcher::new(aws_sdk_sqs::Client::new(&self.sdk), queue_url);
+    }
+
+    /// The same API with another store (e.g. through a fault layer).
+    pub fn with_store(&self, store: Store) -> Arc<Deps> {
         Arc::new(Deps {
             store,
-            dispatcher,
             ..(*self.deps).clone()
         })
     }
@@ -269,6 +365,8 @@ impl TestStack {
     /// Every item in the table, keyed by (PK, SK): for "nothing was written" assertions.
     /// A Scan is fine here; it is a test's view of a table it owns.
     pub async fn snapshot(&self) -> BTreeMap<(String, String), String> {
+        // What the relay owes for earlier starts is not a later call's doing.
+        self.settle_quietly().await;
         let mut out = BTreeMap::new();
         let mut start = None;
         loop {
@@ -302,6 +400,7 @@ impl TestStack {
 
     /// Messages waiting in the work queue (approximate, as SQS reports it).
     pub async fn queued_messages(&self) -> usize {
+        self.settle_quietly().await;
         let attrs = self
             .sqs
             .get_queue_attributes()
@@ -332,11 +431,16 @@ pub struct WorkerHarness {
     pub sim: tenantops_graph_sim::GraphSim,
     pub deps: tenantops_worker::Deps,
     pub entra_tenant_id: String,
+    relay: Arc<tokio::sync::Mutex<Relay>>,
 }
 
 impl WorkerHarness {
-    /// Runs every message queued now (and what they hand back immediately).
+    /// Runs every message queued now, after the relay caught up (and what they hand back
+    /// immediately).
     pub async fn drain(&self) -> usize {
+        Box::pin(async { self.relay.lock().await.settle().await })
+            .await
+            .expect("relaying the stream");
         tenantops_local::worker_host::drain(&self.deps)
             .await
             .unwrap()
@@ -406,6 +510,7 @@ impl TestStack {
             sim,
             deps,
             entra_tenant_id: self.entra_tenant_id().await,
+            relay: self.relay.clone(),
         }
     }
 
@@ -633,5 +738,18 @@ impl Reply {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+}
+
+/// How often the background relay polls the stream (Lambda: about four times a second; tests
+/// settle explicitly where they look, so this only keeps standing hosts fed).
+const RELAY_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+async fn poll_relay(relay: Arc<tokio::sync::Mutex<Relay>>) {
+    loop {
+        if let Err(e) = relay.lock().await.poll().await {
+            tracing::warn!(error = %e, "background relay poll failed");
+        }
+        tokio::time::sleep(RELAY_POLL).await;
     }
 }

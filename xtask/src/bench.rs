@@ -452,9 +452,9 @@ DynamoDB calls by operation: {sops}.
 
 The scheduler queries the sparse due index (4 shards, `next_fire_at <= now`), so the 9,500
 schedules that are not due cost nothing; each due schedule is one `TransactWriteItems`
-(schedule advance, tenant check, run, strict lock, audit), 16 at a time, and the runs go to
-the work queue ten to a `SendMessageBatch`. A repeated tick for the same minute finds
-nothing due: 4 queries.
+(schedule advance, tenant check, run, strict lock), 16 at a time; the relay dispatches the
+runs from the table's stream. A repeated tick for the same minute finds nothing due: 4
+queries.
 
 ## Handler CPU time per request (excluding I/O)
 

@@ -3,7 +3,6 @@
 use tenantops_aws::config::{MissingEnv, required_env};
 
 pub const TABLE_NAME: &str = "TENANTOPS_TABLE_NAME";
-pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
 /// Secrets Manager name prefix for provider-connection secrets, e.g. `tenantops/dev/`.
 /// The API may create and overwrite secrets under it, never read them.
 pub const SECRET_PREFIX: &str = "TENANTOPS_SECRET_PREFIX";
@@ -28,9 +27,8 @@ pub const PLATFORM_OPERATOR_CLAIM: &str = "TENANTOPS_PLATFORM_OPERATOR_CLAIM";
 pub const PLATFORM_OPERATOR_VALUE: &str = "TENANTOPS_PLATFORM_OPERATOR_VALUE";
 
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 10] = [
+pub const ENV_VARS: [&str; 9] = [
     TABLE_NAME,
-    QUEUE_URL,
     SECRET_PREFIX,
     EVENT_BUS_NAME,
     MIN_SCHEDULE_INTERVAL_MINUTES,
@@ -52,7 +50,6 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub table_name: String,
-    pub queue_url: String,
     pub secret_prefix: String,
     pub event_bus_name: String,
     pub min_schedule_interval_minutes: u32,
@@ -68,7 +65,6 @@ impl ApiConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         Ok(Self {
             table_name: required_env(TABLE_NAME)?,
-            queue_url: required_env(QUEUE_URL)?,
             secret_prefix: required_env(SECRET_PREFIX)?,
             event_bus_name: required_env(EVENT_BUS_NAME)?,
             min_schedule_interval_minutes: positive(MIN_SCHEDULE_INTERVAL_MINUTES)?,

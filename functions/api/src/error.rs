@@ -4,7 +4,7 @@
 use aws_lambda_events::http::{HeaderName, HeaderValue, header};
 use tenantops_aws::{Rejection, SecretsError, SnapshotError, StoreError, WriteError};
 use tenantops_core::membership::MembershipError;
-use tenantops_core::{Capability, OperationType, ReasonCode, RunId};
+use tenantops_core::{Capability, OperationType, ReasonCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resource {
@@ -52,8 +52,6 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("the tenant is archived")]
     TenantArchived,
-    #[error("run {0} could not be dispatched")]
-    DispatchFailed(RunId),
     #[error("membership change refused: {0}")]
     Membership(MembershipError),
     #[error("this Entra tenant is already managed in a workspace")]
@@ -147,7 +145,6 @@ impl ApiError {
             | ApiError::Membership(MembershipError::LastOwner) => 409,
             ApiError::Membership(MembershipError::NotMember) => 404,
             ApiError::Membership(_) => 403,
-            ApiError::DispatchFailed(_) => 503,
             ApiError::QuotaExceeded { .. } => 429,
             ApiError::Restore(code) => match code {
                 ReasonCode::RestoreNotFound | ReasonCode::RestoreBackupSetNotFound => 404,
@@ -191,7 +188,6 @@ impl ApiError {
             ApiError::InvalidIdempotencyKey => R::IdempotencyKeyInvalid,
             ApiError::IdempotencyKeyReused => R::IdempotencyKeyReused,
             ApiError::TenantArchived => R::TenantArchived,
-            ApiError::DispatchFailed(_) => R::DispatchFailed,
             ApiError::Membership(MembershipError::Forbidden) => R::AuthForbidden,
             ApiError::Membership(MembershipError::OwnerRequired) => R::MemberOwnerRequired,
             ApiError::Membership(MembershipError::SelfPromotion) => R::MemberSelfPromotion,
@@ -234,7 +230,6 @@ impl ApiError {
             ApiError::InvalidIdempotencyKey => "Invalid Idempotency-Key",
             ApiError::IdempotencyKeyReused => "Idempotency-Key reused",
             ApiError::TenantArchived => "Tenant archived",
-            ApiError::DispatchFailed(_) => "Run could not be dispatched",
             ApiError::Membership(MembershipError::NotMember) => "Member not found",
             ApiError::Membership(MembershipError::LastOwner) => "Last owner",
             ApiError::Membership(_) => "Membership change not allowed",
@@ -259,9 +254,6 @@ impl ApiError {
                 "No tenant with this id exists in this workspace.".to_owned()
             }
             ApiError::Forbidden(cap) => format!("Your role does not grant `{cap}`."),
-            ApiError::DispatchFailed(_) => {
-                "The run was created but could not be handed to a worker; it has been marked failed (dispatch.failed). Start it again.".to_owned()
-            }
             ApiError::Internal(_) => "The request could not be completed.".to_owned(),
             ApiError::QuotaExceeded { retry_after_secs } => format!(
                 "{} Retry after {retry_after_secs} seconds.",

@@ -1,17 +1,15 @@
 //! The one start path: every route that starts runs prepares a [`Launch`] and ends in
-//! [`launch`], so authorization, audit, notification, deduplication and dispatch-failure
-//! handling happen the same way for all of them.
+//! [`launch`], so authorization and deduplication happen the same way for all of them. A start
+//! is one conditional write: the run's audit entry, notification and work message follow from
+//! the table's stream (`functions/relay`).
 
-use chrono::Utc;
 use serde::Serialize;
-use serde_json::json;
 use tenantops_aws::{
-    AuditEntry, MemberGuard, Notification, Precondition, Rejection, StartQuota, StartRun, Started,
-    WriteError,
+    MemberGuard, Precondition, Rejection, StartQuota, StartRun, Started, WriteError,
 };
 use tenantops_core::identity::IdempotencyKey;
 use tenantops_core::links::{self, RunLinks};
-use tenantops_core::{Capability, Click, LockKind, OperationType, Run, RunStatus, UserId};
+use tenantops_core::{Capability, Click, LockKind, OperationType, Run, UserId};
 use ulid::Ulid;
 
 use crate::Deps;
@@ -51,6 +49,8 @@ pub struct Launch<'a> {
     pub caller: &'a UserId,
     pub run: Run,
     pub lock: LockKind,
+    /// See `Identity::fresh`.
+    pub fresh: bool,
     /// See `request_fingerprint`: what an `Idempotency-Key` replay must repeat.
     pub fingerprint: String,
     /// What the caller's membership must grant.
@@ -58,8 +58,8 @@ pub struct Launch<'a> {
     pub preconditions: &'a [Precondition],
 }
 
-/// Creates (or finds, on a dedupe hit) the run in one transaction, then dispatches a new run
-/// and answers 202, or 200 with the existing run. `precondition_failed` says what the
+/// Creates (or finds, on a dedupe hit) the run, and answers 202 with the new run (the relay
+/// dispatches it), or 200 with the existing run. `precondition_failed` says what the
 /// failed precondition at an index means to the route that passed it.
 pub async fn launch(
     deps: &Deps,
@@ -70,25 +70,12 @@ pub async fn launch(
         caller,
         run,
         lock,
+        fresh,
         fingerprint,
         capability,
         preconditions,
     } = launch;
     let operation = run.operation;
-    let now = run.created_at;
-    let audit = AuditEntry {
-        id: Ulid::new(),
-        workspace_id: run.workspace_id,
-        tenant_id: Some(run.tenant_id),
-        actor: caller.to_string(),
-        action: "operation.start".into(),
-        target: run.id.to_string(),
-        before: None,
-        after: Some(
-            json!({ "type": operation, "status": RunStatus::Queued, "params": run.params }),
-        ),
-        at: now,
-    };
     let roles = capability.roles();
     let quota = QUOTA_LIMITED.contains(&operation).then(|| StartQuota {
         limit: deps.limits.manual_backup_quota,
@@ -101,22 +88,11 @@ pub async fn launch(
         .start_run(StartRun {
             run: &run,
             lock,
+            fresh,
             fingerprint: &fingerprint,
             guard: Some(MemberGuard {
                 user: caller,
                 roles: &roles,
-            }),
-            audit: &audit,
-            notification: Some(&Notification {
-                id: Ulid::new(),
-                user_id: caller.clone(),
-                workspace_id: run.workspace_id,
-                tenant_id: run.tenant_id,
-                run_id: run.id,
-                operation: operation.to_string(),
-                status: RunStatus::Queued.to_string(),
-                outcome: run.outcome.as_str().to_owned(),
-                at: now,
             }),
             preconditions,
             quota,
@@ -142,20 +118,7 @@ pub async fn launch(
         }
         Started::Created => {
             tracing::Span::current().record("run_id", run.id.to_string());
-            if let Err(err) = deps.dispatcher.send(run.id).await {
-                tracing::error!(error = %err, code = ?err.code, "dispatch failed; failing the run");
-                match deps.store.fail_undispatched(&run, Utc::now()).await {
-                    // A worker claimed it: the send was reported failed but delivered.
-                    Ok(false) => tracing::warn!("the run was claimed after all; it stands"),
-                    Ok(true) => return Err(ApiError::DispatchFailed(run.id)),
-                    // If even that fails, the reaper finds the run later.
-                    Err(err) => {
-                        tracing::error!(error = %err, "could not mark the undispatched run failed");
-                        return Err(ApiError::DispatchFailed(run.id));
-                    }
-                }
-            }
-            tracing::info!(operation = %operation, "run created and dispatched");
+            tracing::info!(operation = %operation, "run created (the relay dispatches it)");
             Ok(Reply::json(
                 202,
                 &StartReply {

@@ -16,7 +16,7 @@ mod run_list;
 mod tenant_state;
 
 use tenantops_aws::events::LifecycleEvents;
-use tenantops_aws::{Dispatcher, SecretVault, Store};
+use tenantops_aws::{SecretVault, Store};
 
 pub use error::ApiError;
 pub use operators::PlatformOperators;
@@ -27,7 +27,6 @@ pub use router::{PUBLIC_ROUTES, ROUTES, allowed_methods, handle};
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: Store,
-    pub dispatcher: Dispatcher,
     /// Write-only access to provider-connection secrets.
     pub secrets: SecretVault,
     /// The run lifecycle bus: a cancel that finishes a queued run publishes its `Completed`
@@ -86,7 +85,6 @@ impl Deps {
         let sdk = tenantops_aws::config::load().await;
         Ok(Self {
             store: Store::from_sdk(&sdk, cfg.table_name),
-            dispatcher: Dispatcher::from_sdk(&sdk, cfg.queue_url),
             secrets: SecretVault::from_sdk(&sdk, cfg.secret_prefix),
             events: LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name),
             limits: Limits {

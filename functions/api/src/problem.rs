@@ -18,15 +18,8 @@ pub fn reply(err: &ApiError) -> Reply {
     body.insert("status".into(), json!(err.status()));
     body.insert("detail".into(), json!(err.detail()));
     body.insert("code".into(), json!(err.code().as_str()));
-    match err {
-        ApiError::DispatchFailed(run) => {
-            body.insert("run_id".into(), json!(run.to_string()));
-            body.insert("run_url".into(), json!(tenantops_core::links::view(*run)));
-        }
-        ApiError::Forbidden(cap) => {
-            body.insert("capability".into(), json!(cap.as_str()));
-        }
-        _ => {}
+    if let ApiError::Forbidden(cap) = err {
+        body.insert("capability".into(), json!(cap.as_str()));
     }
     Reply {
         status: err.status(),

@@ -3,22 +3,19 @@
 use tenantops_aws::config::{MissingEnv, required_env};
 
 pub const TABLE_NAME: &str = "TENANTOPS_TABLE_NAME";
-pub const QUEUE_URL: &str = "TENANTOPS_QUEUE_URL";
 
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 2] = [TABLE_NAME, QUEUE_URL];
+pub const ENV_VARS: [&str; 1] = [TABLE_NAME];
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     pub table_name: String,
-    pub queue_url: String,
 }
 
 impl SchedulerConfig {
     pub fn from_env() -> Result<Self, MissingEnv> {
         Ok(Self {
             table_name: required_env(TABLE_NAME)?,
-            queue_url: required_env(QUEUE_URL)?,
         })
     }
 }

@@ -6,30 +6,26 @@
 //!   computes the same slots;
 //! - due schedules come from the sparse due index (one Query per shard, `next_fire_at <= now`);
 //! - firing a slot is ONE transaction: the schedule moves on (conditional on the enabled flag,
-//!   version and next fire time the tick read), the tenant is active, the run and its strict
-//!   `(schedule, slot)` lock are new, and the audit entry is written. Of two concurrent ticks
-//!   only one can move the schedule; a slot that fired before can never fire again;
+//!   version and next fire time the tick read), the tenant is active, and the run and its
+//!   strict `(schedule, slot)` lock are new. Of two concurrent ticks only one can move the
+//!   schedule; a slot that fired before can never fire again;
 //! - missed slots follow `tenantops_core::schedule::Timetable::due`: the latest within the grace
 //!   window fires, older ones are recorded on the schedule as skipped.
 //!
-//! Runs are dispatched as the API does it, ten to a `SendMessageBatch`; a run whose message
-//! is not accepted is failed `dispatch.failed` at once.
+//! As for every start, the run's audit entry and work message follow from the table's stream
+//! (`functions/relay`): the scheduler only writes.
 
 pub mod config;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-use tenantops_aws::dispatch::MAX_BATCH;
 use tenantops_aws::schedules::{Advance, due_shards};
-use tenantops_aws::{
-    AuditEntry, Dispatcher, Rejection, StartRun, Started, Store, StoreError, WriteError,
-};
+use tenantops_aws::{Rejection, StartRun, Started, Store, StoreError, WriteError};
 use tenantops_core::params::BackupScheduledParams;
 use tenantops_core::schedule::{BackupSchedule, Due, SkippedSlot};
 use tenantops_core::{
-    Click, Identity, Initiator, NewRun, OperationParams, ReasonCode, Run, RunId, Trigger,
+    Click, Identity, Initiator, NewRun, OperationParams, ReasonCode, Run, Trigger,
 };
 use tracing::Instrument;
 use ulid::Ulid;
@@ -37,14 +33,11 @@ use ulid::Ulid;
 /// Schedules handled at once: 500 due schedules at a few DynamoDB round trips each fit well
 /// inside a minute.
 pub const CONCURRENCY: usize = 16;
-/// Dispatch batches in flight at once.
-const DISPATCHES: usize = 4;
 
 /// What the scheduler needs, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: Store,
-    pub dispatcher: Dispatcher,
 }
 
 /// The fields of EventBridge's scheduled event the scheduler reads (the rest is ignored).
@@ -86,21 +79,19 @@ pub struct TickReport {
     pub already_fired: usize,
     /// Schedules another tick (or a change through the API) moved first.
     pub lost_races: usize,
-    /// Runs created whose dispatch failed (they are failed `dispatch.failed`).
-    pub dispatch_failed: usize,
     /// Schedules that could not be handled (logged; the retry handles them).
     pub errors: usize,
 }
 
 impl TickReport {
-    /// Counts one schedule's outcome; a created run is returned for dispatch.
-    fn count(&mut self, fate: Result<Fate, StoreError>) -> Option<Run> {
+    /// Counts one schedule's outcome.
+    fn count(&mut self, fate: Result<Fate, StoreError>) {
         match fate {
             Ok(Fate::NotDue) => {}
             Ok(Fate::Fired { run, skipped }) => {
+                tracing::info!(run_id = %run.id, "scheduled run created");
                 self.fired += 1;
                 self.skipped_slots += skipped;
-                return Some(*run);
             }
             Ok(Fate::Skipped(n)) => self.skipped_slots += n,
             Ok(Fate::AlreadyFired(n)) => {
@@ -113,16 +104,6 @@ impl TickReport {
                 tracing::error!(error = %err, source = ?std::error::Error::source(&err), "a due schedule could not be handled");
             }
         }
-        None
-    }
-
-    fn add(&mut self, part: &TickReport) {
-        self.fired += part.fired;
-        self.skipped_slots += part.skipped_slots;
-        self.already_fired += part.already_fired;
-        self.lost_races += part.lost_races;
-        self.dispatch_failed += part.dispatch_failed;
-        self.errors += part.errors;
     }
 }
 
@@ -138,7 +119,7 @@ pub enum TickError {
 #[derive(Debug)]
 enum Fate {
     NotDue,
-    /// The run exists; its message is sent with others in a batch.
+    /// The run exists; the relay dispatches it.
     Fired {
         run: Box<Run>,
         skipped: u64,
@@ -161,26 +142,12 @@ pub async fn handle(event: &ScheduledEvent, deps: &Deps) -> Result<TickReport, T
             due: due.len(),
             ..TickReport::default()
         };
-        // Transactions run CONCURRENCY at a time; every MAX_BATCH outcomes, the runs they
-        // created are sent in one batch while the next transactions go on.
-        let mut batches = futures::stream::iter(due)
+        // Transactions run CONCURRENCY at a time.
+        let mut fates = futures::stream::iter(due)
             .map(|schedule| fire(schedule, now, deps))
-            .buffer_unordered(CONCURRENCY)
-            .chunks(MAX_BATCH)
-            .map(|fates| async move {
-                let mut part = TickReport::default();
-                let created: Vec<Run> = fates
-                    .into_iter()
-                    .filter_map(|fate| part.count(fate))
-                    .collect();
-                if !created.is_empty() {
-                    part.dispatch_failed += dispatch(created, deps).await;
-                }
-                part
-            })
-            .buffer_unordered(DISPATCHES);
-        while let Some(part) = batches.next().await {
-            report.add(&part);
+            .buffer_unordered(CONCURRENCY);
+        while let Some(fate) = fates.next().await {
+            report.count(fate);
         }
         tracing::info!(
             due = report.due,
@@ -188,7 +155,6 @@ pub async fn handle(event: &ScheduledEvent, deps: &Deps) -> Result<TickReport, T
             skipped_slots = report.skipped_slots,
             already_fired = report.already_fired,
             lost_races = report.lost_races,
-            dispatch_failed = report.dispatch_failed,
             errors = report.errors,
             "tick done"
         );
@@ -310,31 +276,15 @@ async fn fire(
             skipped_count: due.skipped_count,
             fired: Some((slot, run.id)),
         };
-        let audit = AuditEntry {
-            id: Ulid::new(),
-            workspace_id: run.workspace_id,
-            tenant_id: Some(run.tenant_id),
-            actor: Initiator::Scheduler.to_string(),
-            action: "operation.start".into(),
-            target: run.id.to_string(),
-            before: None,
-            after: Some(json!({
-                "type": run.operation,
-                "backup_schedule_id": observed.id,
-                "scheduled_for": tenantops_core::time::format(slot),
-            })),
-            at: created,
-        };
         let preconditions = [deps.store.advance_precondition(&observed, &advance)?];
         let started = deps
             .store
             .start_run(StartRun {
                 run: &run,
                 lock: identity.lock,
+                fresh: identity.fresh,
                 fingerprint: "",
                 guard: None,
-                audit: &audit,
-                notification: None,
                 preconditions: &preconditions,
                 // Slots are bounded by the schedule's minimum interval, not by a quota.
                 quota: None,
@@ -391,45 +341,4 @@ async fn fire(
     }
     .instrument(span)
     .await
-}
-
-/// Sends the runs' messages in one `SendMessageBatch`, as the API sends one; a run whose
-/// message was not accepted is failed `dispatch.failed` at once (its strict lock keeps the
-/// slot used, so it is not fired again). Returns how many failed.
-async fn dispatch(runs: Vec<Run>, deps: &Deps) -> usize {
-    let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
-    let failed = match deps.dispatcher.send_batch(&ids).await {
-        Ok(failed) => failed,
-        Err(err) => {
-            tracing::error!(error = %err, code = ?err.code, runs = ids.len(), "dispatch failed");
-            ids
-        }
-    };
-    for run in &runs {
-        let span = tracing::info_span!(
-            "run",
-            run_id = %run.id,
-            tenant_id = %run.tenant_id,
-            operation = %run.operation
-        );
-        let undispatched = failed.contains(&run.id);
-        async {
-            if !undispatched {
-                tracing::info!("scheduled run created and dispatched");
-                return;
-            }
-            tracing::error!("dispatch failed; failing the run");
-            match deps.store.fail_undispatched(run, Utc::now()).await {
-                Ok(true) => {}
-                // A worker claimed it: the send was reported failed but delivered.
-                Ok(false) => tracing::warn!("the run was claimed after all; it stands"),
-                Err(err) => {
-                    tracing::error!(error = %err, "could not mark the undispatched run failed");
-                }
-            }
-        }
-        .instrument(span)
-        .await;
-    }
-    failed.len()
 }

@@ -10,7 +10,6 @@ async fn main() -> Result<(), Error> {
     let sdk = tenantops_aws::config::load().await;
     let deps = Deps {
         store: tenantops_aws::Store::from_sdk(&sdk, cfg.table_name),
-        dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, cfg.queue_url),
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(

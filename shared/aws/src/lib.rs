@@ -75,6 +75,7 @@ pub mod secrets;
 pub mod slots;
 pub mod snapshot_refs;
 pub mod snapshots;
+pub mod starts;
 pub mod store;
 mod table;
 pub mod tenant_data;

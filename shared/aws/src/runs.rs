@@ -1,6 +1,7 @@
 //! Runs and their identity locks: the run item (with its index keys), the start transaction
-//! (membership, tenant, preconditions, run, lock, audit and notification in one write, a
-//! dedupe answered from the lock's old image), and reads. Transitions are in
+//! (membership, tenant, preconditions, run and lock in one write, a dedupe answered from the
+//! lock's old image; the start's audit entry and notification follow from the table's stream,
+//! see [`crate::starts`]), and reads. Transitions are in
 //! [`crate::transitions`]. Correctness lives in condition expressions: nothing here reads an
 //! item to decide whether to write it.
 
@@ -11,7 +12,6 @@ use tenantops_core::{
     LockKind, OperationType, Outcome, Run, RunId, RunStatus, TenantId, WorkspaceId,
 };
 
-use crate::audit::AuditEntry;
 use crate::error::StoreError;
 use crate::expr::{Changes, Placeholders};
 use crate::item::{
@@ -19,10 +19,10 @@ use crate::item::{
     with_key,
 };
 use crate::keys;
-use crate::notifications::{Notification, notification_item};
 use crate::table::{Query, Store};
 use crate::transactions::{
-    MemberGuard, Order, Precondition, Rejection, WriteError, failed_at, guard_rejection,
+    Attempt, CONFLICT_ATTEMPTS, MemberGuard, Order, Precondition, Rejection, WriteError, backoff,
+    contention, failed_at, guard_rejection,
 };
 
 /// How long a finished unique-per-click run's lock answers `Idempotency-Key` replays.
@@ -32,13 +32,12 @@ pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
 pub struct StartRun<'a> {
     pub run: &'a Run,
     pub lock: LockKind,
+    /// The identity was minted for this request (see `Identity::fresh`): no lock can hold it.
+    pub fresh: bool,
     /// For idempotency locks: what the request looked like (see `request_fingerprint`).
     pub fingerprint: &'a str,
     /// `None` for system starts (the scheduler).
     pub guard: Option<MemberGuard<'a>>,
-    pub audit: &'a AuditEntry,
-    /// The initiator's "queued" notification, written with the run.
-    pub notification: Option<&'a Notification>,
     /// What else must hold for the run to exist (the schedule a backup names, a restore's
     /// confirmed preview); checked, and possibly updated, in the same transaction.
     pub preconditions: &'a [Precondition],
@@ -222,12 +221,82 @@ fn lock_item(run: &Run, kind: LockKind, fingerprint: &str) -> Result<Item, Store
 impl Store {
     /// Creates a run and its identity lock in one transaction that also checks the caller's
     /// membership and the tenant. A conflicting identity answers with the existing run, from
-    /// the failed condition's `ALL_OLD` image: one DynamoDB call either way.
+    /// the failed condition's `ALL_OLD` image.
     /// With a quota, the start counts against it in the same transaction: a dedupe hit answers
     /// its run even when the quota is used up, and a refused start uses none of it.
+    ///
+    /// A caller's start of an identity that may be held reads first ([`Store::held_for`]): a
+    /// clean dedupe hit is then one consistent read, and a new start that read plus the
+    /// transaction. A transaction that collides with a concurrent one reads again before it is
+    /// retried, so the losers of a storm are answered as soon as the winner commits.
     pub async fn start_run(&self, start: StartRun<'_>) -> Result<Started, WriteError> {
+        let (items, at) = self.start_items(&start)?;
+        // Only a caller's start, and only if nothing must be refused before a dedupe hit.
+        let reader = start.guard.filter(|_| {
+            !start.fresh
+                && start
+                    .preconditions
+                    .iter()
+                    .all(|p| p.1 == Order::AfterDedupe)
+        });
+        for attempt in 0..CONFLICT_ATTEMPTS {
+            if let Some(guard) = reader
+                && let Some(existing) =
+                    Box::pin(self.held_for(start.run, guard, start.fingerprint)).await?
+            {
+                return Ok(Started::Deduplicated(Box::new(existing)));
+            }
+            match self.transact_once(items.clone()).await? {
+                Attempt::Committed => return Ok(Started::Created),
+                Attempt::Cancelled(reasons) => return refused(&start, at, &reasons),
+                Attempt::Collided => tokio::time::sleep(backoff(attempt)).await,
+            }
+        }
+        Err(contention().into())
+    }
+
+    /// The run holding `run`'s identity, if the caller could be answered with it without a
+    /// write: one consistent `BatchGetItem` of the membership, the tenant and the lock, and
+    /// the transaction's own guards applied to what it read (the caller holds one of the
+    /// roles, the tenant is active, and an idempotency lock is this very request's). `None`
+    /// leaves the answer to the transaction, which judges everything again.
+    async fn held_for(
+        &self,
+        run: &Run,
+        guard: MemberGuard<'_>,
+        fingerprint: &str,
+    ) -> Result<Option<Run>, StoreError> {
+        let member_key = keys::member(run.workspace_id, guard.user);
+        let tenant_key = keys::tenant(run.workspace_id, run.tenant_id);
+        let lock_key = keys::lock(&run.identity);
+        let found = self
+            .get_consistently([&member_key, &tenant_key, &lock_key])
+            .await?;
+        let Some([Some(member), Some(tenant), Some(lock)]) = found else {
+            return Ok(None);
+        };
+        if !Store::member_holds(Some(&member), guard) || !Store::tenant_is_active(Some(&tenant)) {
+            return Ok(None);
+        }
+        let kind = string_of(&lock, "kind").map(String::as_str);
+        if kind == Some(lock_kind_name(LockKind::Idempotent))
+            && string_of(&lock, "fingerprint").map(String::as_str) != Some(fingerprint)
+        {
+            return Ok(None);
+        }
+        match lock.get("run") {
+            Some(AttributeValue::M(m)) => Ok(Some(from_item("lock run copy", m.clone())?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The start transaction's items, and where its guards and locks are in it.
+    fn start_items(
+        &self,
+        start: &StartRun<'_>,
+    ) -> Result<(Vec<aws_sdk_dynamodb::types::TransactWriteItem>, StartLayout), StoreError> {
         let (run, quota) = (start.run, start.quota);
-        let mut items = Vec::with_capacity(5);
+        let mut items = Vec::with_capacity(4 + start.preconditions.len());
         let mut guard_at = None;
         if let Some(guard) = start.guard {
             guard_at = Some(items.len());
@@ -240,10 +309,6 @@ impl Store {
         items.push(self.put_new(run_item(run)?, false)?);
         let lock_at = items.len();
         items.push(self.put_new(lock_item(run, start.lock, start.fingerprint)?, true)?);
-        items.push(self.put_audit(start.audit)?);
-        if let Some(n) = start.notification {
-            items.push(self.put_new(notification_item(n)?, false)?);
-        }
         let quota_at = items.len();
         let window = quota.map(|q| q.window_at(run.created_at));
         if let (Some(q), Some((window_start, window_end))) = (quota, window) {
@@ -262,58 +327,17 @@ impl Store {
             items.push(self.tx_update(&key, update, cond, p, false)?);
         }
 
-        let reasons = match self.transact(items).await? {
-            None => return Ok(Started::Created),
-            Some(reasons) => reasons,
-        };
-        if let Some(rejection) = guard_rejection(&reasons, guard_at, Some(tenant_at)) {
-            return Err(WriteError::Rejected(rejection));
-        }
-        let failed = |i: usize| failed_at(&reasons, i);
-        let lock_failure = failed(lock_at).map(|r| r.item().cloned().unwrap_or_default());
-        // A key names one request: another request under the same key is refused as such,
-        // whatever else is wrong with it. Route preconditions come next (a restore's token is
-        // checked even while its run is active), and only then is a held lock a dedupe hit.
-        if let Some(old) = &lock_failure {
-            let kind = string_of(old, "kind").map(String::as_str);
-            let their_fingerprint = string_of(old, "fingerprint");
-            if kind == Some(lock_kind_name(LockKind::Idempotent))
-                && their_fingerprint.map(String::as_str) != Some(start.fingerprint)
-            {
-                return Err(WriteError::Rejected(Rejection::IdempotencyKeyReused));
-            }
-        }
-        let failed_precondition = |order: Order| {
-            (0..start.preconditions.len()).find(|i| {
-                start.preconditions[*i].1 == order && failed(preconditions_at + i).is_some()
-            })
-        };
-        if let Some(i) = failed_precondition(Order::BeforeDedupe) {
-            return Err(WriteError::Rejected(Rejection::Precondition(i)));
-        }
-        if let (None, Some(i)) = (&lock_failure, failed_precondition(Order::AfterDedupe)) {
-            return Err(WriteError::Rejected(Rejection::Precondition(i)));
-        }
-        if let Some(old) = lock_failure {
-            let existing = match old.get("run") {
-                Some(AttributeValue::M(m)) => from_item::<Run>("lock run copy", m.clone())?,
-                _ => {
-                    return Err(StoreError::Mapping {
-                        what: "lock run copy",
-                        source: serde_dynamo::Error::from(MissingRunCopy),
-                    }
-                    .into());
-                }
-            };
-            return Ok(Started::Deduplicated(Box::new(existing)));
-        }
-        if let Some((_, window_end)) = window.filter(|_| failed(quota_at).is_some()) {
-            let left = window_end - run.created_at.timestamp();
-            return Err(WriteError::Rejected(Rejection::QuotaExceeded {
-                retry_after_secs: u64::try_from(left).unwrap_or(1).max(1),
-            }));
-        }
-        Err(StoreError::TransitionRefused.into())
+        Ok((
+            items,
+            StartLayout {
+                guard_at,
+                tenant_at,
+                preconditions_at,
+                lock_at,
+                quota_at,
+                window,
+            },
+        ))
     }
 
     /// The run, read consistently. (The read's own future, so that callers' futures stay
@@ -475,4 +499,79 @@ impl From<MissingRunCopy> for serde_dynamo::Error {
     fn from(e: MissingRunCopy) -> Self {
         serde::de::Error::custom(e)
     }
+}
+
+/// Where a start transaction's guards, preconditions, lock and quota are.
+#[derive(Debug, Clone, Copy)]
+struct StartLayout {
+    guard_at: Option<usize>,
+    tenant_at: usize,
+    preconditions_at: usize,
+    lock_at: usize,
+    quota_at: usize,
+    window: Option<(i64, i64)>,
+}
+
+/// A cancelled start transaction read: a refusal, or a dedupe hit from the lock's old image.
+fn refused(
+    start: &StartRun<'_>,
+    at: StartLayout,
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+) -> Result<Started, WriteError> {
+    let StartLayout {
+        guard_at,
+        tenant_at,
+        preconditions_at,
+        lock_at,
+        quota_at,
+        window,
+    } = at;
+    let run = start.run;
+    if let Some(rejection) = guard_rejection(reasons, guard_at, Some(tenant_at)) {
+        return Err(WriteError::Rejected(rejection));
+    }
+    let failed = |i: usize| failed_at(reasons, i);
+    let lock_failure = failed(lock_at).map(|r| r.item().cloned().unwrap_or_default());
+    // A key names one request: another request under the same key is refused as such,
+    // whatever else is wrong with it. Route preconditions come next (a restore's token is
+    // checked even while its run is active), and only then is a held lock a dedupe hit.
+    if let Some(old) = &lock_failure {
+        let kind = string_of(old, "kind").map(String::as_str);
+        let their_fingerprint = string_of(old, "fingerprint");
+        if kind == Some(lock_kind_name(LockKind::Idempotent))
+            && their_fingerprint.map(String::as_str) != Some(start.fingerprint)
+        {
+            return Err(WriteError::Rejected(Rejection::IdempotencyKeyReused));
+        }
+    }
+    let failed_precondition = |order: Order| {
+        (0..start.preconditions.len())
+            .find(|i| start.preconditions[*i].1 == order && failed(preconditions_at + i).is_some())
+    };
+    if let Some(i) = failed_precondition(Order::BeforeDedupe) {
+        return Err(WriteError::Rejected(Rejection::Precondition(i)));
+    }
+    if let (None, Some(i)) = (&lock_failure, failed_precondition(Order::AfterDedupe)) {
+        return Err(WriteError::Rejected(Rejection::Precondition(i)));
+    }
+    if let Some(old) = lock_failure {
+        let existing = match old.get("run") {
+            Some(AttributeValue::M(m)) => from_item::<Run>("lock run copy", m.clone())?,
+            _ => {
+                return Err(StoreError::Mapping {
+                    what: "lock run copy",
+                    source: serde_dynamo::Error::from(MissingRunCopy),
+                }
+                .into());
+            }
+        };
+        return Ok(Started::Deduplicated(Box::new(existing)));
+    }
+    if let Some((_, window_end)) = window.filter(|_| failed(quota_at).is_some()) {
+        let left = window_end - run.created_at.timestamp();
+        return Err(WriteError::Rejected(Rejection::QuotaExceeded {
+            retry_after_secs: u64::try_from(left).unwrap_or(1).max(1),
+        }));
+    }
+    Err(StoreError::TransitionRefused.into())
 }

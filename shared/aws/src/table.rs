@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::get_item::builders::GetItemFluentBuilder;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{DeleteRequest, PutRequest, ReturnValue, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue, WriteRequest,
+};
 use futures::FutureExt;
 use serde::Deserialize;
 
@@ -149,6 +151,44 @@ impl Store {
                 .map(|out| out.item)
                 .map_err(|e| StoreError::dynamo("GetItem", e))
         })
+    }
+
+    /// Up to 100 items by key in one consistent `BatchGetItem`, in the order asked for
+    /// (`None`: no such item). `Ok(None)` when DynamoDB left some keys unprocessed: the caller
+    /// decides without them.
+    pub(crate) async fn get_consistently<const N: usize>(
+        &self,
+        keys: [&Key; N],
+    ) -> Result<Option<[Option<Item>; N]>, StoreError> {
+        let mut ask = KeysAndAttributes::builder().consistent_read(true);
+        for key in keys {
+            ask = ask.keys(key.to_item());
+        }
+        let out = self
+            .client
+            .batch_get_item()
+            .request_items(&self.table, ask.build().map_err(build_error)?)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+        if out
+            .unprocessed_keys
+            .as_ref()
+            .is_some_and(|u| u.values().any(|k| !k.keys.is_empty()))
+        {
+            return Ok(None);
+        }
+        let mut found = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table))
+            .unwrap_or_default();
+        Ok(Some(keys.map(|key| {
+            let at = found.iter().position(|item| {
+                item.get(crate::keys::PK).and_then(|v| v.as_s().ok()) == Some(&key.pk)
+                    && item.get(crate::keys::SK).and_then(|v| v.as_s().ok()) == Some(&key.sk)
+            });
+            at.map(|i| found.swap_remove(i))
+        })))
     }
 
     /// One item by key as its record, read consistently.

@@ -22,7 +22,7 @@ use crate::table::{Store, build_error};
 /// Attempts at a transaction that collides with concurrent ones before giving up. Twelve
 /// attempts wait at most about 4.5 s in backoff (within the API's 10 s), enough for twenty
 /// scheduler ticks racing over the same slots, where eight gave up under load.
-const CONFLICT_ATTEMPTS: u32 = 12;
+pub(crate) const CONFLICT_ATTEMPTS: u32 = 12;
 
 /// The caller must be a member of the run's workspace with one of `roles`.
 #[derive(Debug, Clone, Copy)]
@@ -210,6 +210,19 @@ impl Store {
         self.condition_check(keys::member(ws, guard.user), cond, p)
     }
 
+    /// What [`Store::member_check`] requires, of the membership item as read: a member
+    /// holding one of the guard's roles.
+    pub(crate) fn member_holds(item: Option<&Item>, guard: MemberGuard<'_>) -> bool {
+        item.and_then(|i| string_of(i, "role"))
+            .is_some_and(|role| guard.roles.iter().any(|r| r.as_str() == role))
+    }
+
+    /// What [`Store::tenant_active_check`] requires, of the tenant item as read.
+    pub(crate) fn tenant_is_active(item: Option<&Item>) -> bool {
+        item.and_then(|i| string_of(i, "status"))
+            .is_some_and(|s| s == "active")
+    }
+
     /// The tenant exists in `ws` and is active (old image on failure).
     pub(crate) fn tenant_active_check(
         &self,
@@ -231,51 +244,81 @@ impl Store {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Option<Vec<CancellationReason>>, StoreError> {
-        const OPERATION: &str = "TransactWriteItems";
         for attempt in 0..CONFLICT_ATTEMPTS {
-            let result = self
-                .client()
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => return Ok(None),
-                Err(e) => e,
-            };
-            let reasons = match &err {
-                SdkError::ServiceError(se) => match se.err() {
-                    TransactWriteItemsError::TransactionCanceledException(tc) => {
-                        Some(tc.cancellation_reasons().to_vec())
-                    }
-                    _ => None,
-                },
-                _ => None,
-            };
-            let conflict = match &reasons {
-                Some(rs) => {
-                    let failed = rs
-                        .iter()
-                        .any(|r| r.code() == Some("ConditionalCheckFailed"));
-                    if failed {
-                        return Ok(reasons);
-                    }
-                    rs.iter().any(|r| r.code() == Some("TransactionConflict"))
-                }
-                None => matches!(
-                    &err,
-                    SdkError::ServiceError(se)
-                        if matches!(se.err(), TransactWriteItemsError::TransactionInProgressException(_))
-                ),
-            };
-            if !conflict {
-                return Err(StoreError::dynamo(OPERATION, err));
+            match self.transact_once(items.clone()).await? {
+                Attempt::Committed => return Ok(None),
+                Attempt::Cancelled(reasons) => return Ok(Some(reasons)),
+                Attempt::Collided => tokio::time::sleep(backoff(attempt)).await,
             }
-            tokio::time::sleep(backoff(attempt)).await;
         }
-        Err(StoreError::Contention {
-            operation: OPERATION,
-        })
+        Err(contention())
+    }
+
+    /// One attempt at a transaction, a collision with a concurrent one left to the caller
+    /// (a start reads the lock again rather than retrying blind).
+    pub(crate) async fn transact_once(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Attempt, StoreError> {
+        let err = match self
+            .client()
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => return Ok(Attempt::Committed),
+            Err(e) => e,
+        };
+        let reasons = match &err {
+            SdkError::ServiceError(se) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(tc) => {
+                    Some(tc.cancellation_reasons().to_vec())
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        let collided = match reasons {
+            Some(rs) => {
+                if rs
+                    .iter()
+                    .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                {
+                    return Ok(Attempt::Cancelled(rs));
+                }
+                rs.iter().any(|r| r.code() == Some("TransactionConflict"))
+            }
+            None => matches!(
+                &err,
+                SdkError::ServiceError(se)
+                    if matches!(se.err(), TransactWriteItemsError::TransactionInProgressException(_))
+            ),
+        };
+        if collided {
+            Ok(Attempt::Collided)
+        } else {
+            Err(StoreError::dynamo(TRANSACT, err))
+        }
+    }
+}
+
+const TRANSACT: &str = "TransactWriteItems";
+
+/// What became of one attempt at a transaction.
+#[derive(Debug)]
+pub(crate) enum Attempt {
+    Committed,
+    /// A condition failed: the reasons, with the old images asked for.
+    Cancelled(Vec<CancellationReason>),
+    /// A concurrent transaction held an item; nothing was written.
+    Collided,
+}
+
+/// Gave up on a transaction that kept colliding.
+pub(crate) fn contention() -> StoreError {
+    StoreError::Contention {
+        operation: TRANSACT,
     }
 }
 
@@ -348,7 +391,7 @@ pub(crate) fn failed_at(reasons: &[CancellationReason], i: usize) -> Option<&Can
         .filter(|r| r.code() == Some("ConditionalCheckFailed"))
 }
 
-fn backoff(attempt: u32) -> StdDuration {
+pub(crate) fn backoff(attempt: u32) -> StdDuration {
     // Full jitter over an exponential cap: colliding starts spread out instead of re-colliding.
     let cap_ms = 10u64 << attempt.min(6);
     let jitter = u64::try_from(ulid::Ulid::new().random() % u128::from(cap_ms)).unwrap_or(0);

@@ -35,8 +35,6 @@ pub(crate) enum Seen<'a> {
     Dispatch(u32),
     /// It is still queued (a cancel finishes only a run no worker has claimed).
     Queued,
-    /// It is queued and no worker ever claimed it: its first message never arrived.
-    NeverClaimed,
     /// Nobody asked it to stop (a worker's checkpoint); the run's old image comes back on
     /// failure, to tell a cancel request from a lost lease.
     NoCancelRequest,
@@ -83,32 +81,6 @@ impl Store {
         match self.transition_items(run, worker, seen, t)? {
             Some(items) => committed(self.transact(items).await?),
             None => Ok(()),
-        }
-    }
-
-    /// Fails a run whose dispatch SQS reported failed (`dispatch.failed`), freeing its
-    /// identity, but only while no worker has claimed it: a send reported failed may still
-    /// have been delivered, and a run a worker took is left to that worker. `false`: a worker
-    /// claimed it (its message did arrive), and nothing was written.
-    pub async fn fail_undispatched(
-        &self,
-        run: &Run,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let finish = Transition::Finish {
-            now,
-            outcome: tenantops_core::Outcome::Failed,
-            failures: vec![tenantops_core::Failure::of(
-                tenantops_core::ReasonCode::DispatchFailed,
-            )],
-        };
-        match self
-            .transition_checked(run, None, Some(Seen::NeverClaimed), &finish)
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(StoreError::TransitionRefused) => Ok(false),
-            Err(e) => Err(e),
         }
     }
 
@@ -280,13 +252,6 @@ impl Store {
                 cond = format!(
                     "({cond}) AND {}",
                     p.eq("status", status_attr(RunStatus::Queued))
-                );
-            }
-            Some(Seen::NeverClaimed) => {
-                cond = format!(
-                    "({cond}) AND {} AND {}",
-                    p.eq("status", status_attr(RunStatus::Queued)),
-                    p.eq("attempts", number_attr(0u32))
                 );
             }
             Some(Seen::NoCancelRequest) => {

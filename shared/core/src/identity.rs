@@ -58,6 +58,9 @@ pub enum Click {
 pub struct Identity {
     pub key: String,
     pub lock: LockKind,
+    /// Minted for this request alone (a click without `Idempotency-Key`): no lock can hold it
+    /// yet, so a start need not look for one.
+    pub fresh: bool,
 }
 
 impl fmt::Display for Identity {
@@ -86,21 +89,25 @@ impl Identity {
             IdentityRule::DeterministicWhileActive => Identity {
                 key: scoped(),
                 lock: LockKind::WhileActive,
+                fresh: false,
             },
             IdentityRule::Strict => Identity {
                 key: scoped(),
                 lock: LockKind::Strict,
+                fresh: false,
             },
             IdentityRule::UniquePerClick => match click {
                 Click::Nonce(n) => Identity {
                     key: format!("{scope}/nonce/{n}"),
                     lock: LockKind::Idempotent,
+                    fresh: true,
                 },
                 // Keyed per workspace and caller, not per type or tenant: reusing a key for a
                 // different request must be caught (422), not silently start a second run.
                 Click::Keyed { user, key } => Identity {
                     key: format!("{ws}/idempotency/{user}/{}", hex_sha256(key.0.as_bytes())),
                     lock: LockKind::Idempotent,
+                    fresh: false,
                 },
             },
         }

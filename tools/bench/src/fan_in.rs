@@ -59,7 +59,6 @@ pub async fn fan_in() -> anyhow::Result<Value> {
     crate::scheduler::seed(&stack, schedules.into_iter()).await?;
     let deps = tenantops_scheduler::Deps {
         store: stack.store().clone(),
-        dispatcher: stack.deps.dispatcher.clone(),
     };
     let fired_at = Utc::now();
     let fired =

@@ -129,7 +129,6 @@ pub async fn tick_cost() -> anyhow::Result<Value> {
 
     let deps = Deps {
         store: stack.store().clone(),
-        dispatcher: stack.deps.dispatcher.clone(),
     };
     let event = ScheduledEvent::at(tick);
     let wall = Instant::now();

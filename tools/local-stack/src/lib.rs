@@ -7,9 +7,11 @@
 
 pub mod gateway;
 pub mod provision;
+pub mod relay_host;
 pub mod run_pipe;
 pub mod scheduler_host;
 pub mod seed;
+pub mod stream;
 pub mod template;
 pub mod tokens;
 pub mod worker_host;

@@ -44,7 +44,6 @@ async fn main() -> anyhow::Result<()> {
     let resources = provision::provision(&sdk, &prefix).await?;
     let deps = Arc::new(tenantops_api::Deps {
         store: tenantops_aws::Store::from_sdk(&sdk, &resources.table_name),
-        dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
         secrets: tenantops_aws::SecretVault::from_sdk(&sdk, format!("{prefix}/")),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
         // Every minute is allowed locally, to watch the scheduler fire without waiting an hour.
@@ -121,10 +120,17 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     tokio::spawn(pipe.run());
+    // The relay's event source mapping on the same stream.
+    let relay =
+        tenantops_local::relay_host::RelayHost::new(&sdk, &resources.table_name, false).await?;
+    tokio::spawn(relay.run(tenantops_relay::Deps {
+        store: deps.store.clone(),
+        dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
+    }));
     // The reaper's EventBridge schedule: a tick every 5 minutes.
     let reaper = tenantops_reaper::Deps {
         store: deps.store.clone(),
-        dispatcher: deps.dispatcher.clone(),
+        dispatcher: tenantops_aws::Dispatcher::from_sdk(&sdk, &resources.queue_url),
         dead_letters: tenantops_aws::DeadLetters::from_sdk(&sdk, &resources.dead_letter_queue_url),
         events: tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name),
         thresholds: tenantops_reaper::Thresholds::default(),
@@ -140,7 +146,6 @@ async fn main() -> anyhow::Result<()> {
     // The scheduler's EventBridge rule: a tick at every minute, for that minute.
     let scheduler = tenantops_scheduler::Deps {
         store: deps.store.clone(),
-        dispatcher: deps.dispatcher.clone(),
     };
     let scheduler_timeout = tenantops_local::scheduler_host::timeout()?;
     tokio::spawn(async move {

@@ -3,21 +3,14 @@
 //! start stays one transaction and one send), and the event exists exactly when the run was
 //! committed.
 
-use std::collections::HashMap;
-
-use anyhow::Context;
-use aws_sdk_dynamodbstreams::types::{OperationType as StreamOp, ShardIteratorType};
 use tenantops_aws::events::{Lifecycle, LifecycleEvents};
-use tenantops_core::Run;
+
+use crate::stream::RunInserts;
 
 #[derive(Debug)]
 pub struct RunPipe {
-    streams: aws_sdk_dynamodbstreams::Client,
-    stream_arn: String,
+    inserts: RunInserts,
     events: LifecycleEvents,
-    start: ShardIteratorType,
-    /// Where each shard's reading stands (`None`: the shard is closed and read to its end).
-    iterators: HashMap<String, Option<String>>,
 }
 
 impl RunPipe {
@@ -29,101 +22,19 @@ impl RunPipe {
         events: LifecycleEvents,
         from_start: bool,
     ) -> anyhow::Result<Self> {
-        let described = aws_sdk_dynamodb::Client::new(sdk)
-            .describe_table()
-            .table_name(table)
-            .send()
-            .await
-            .context("describing the table")?;
-        let stream_arn = described
-            .table
-            .and_then(|t| t.latest_stream_arn)
-            .context("the table has no stream")?;
-        // Locally, DynamoDB Local serves the table's stream as well as the table.
-        let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(sdk);
-        if let Ok(url) = std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
-            streams = streams.endpoint_url(url);
-        }
         Ok(Self {
-            streams: aws_sdk_dynamodbstreams::Client::from_conf(streams.build()),
-            stream_arn,
+            inserts: RunInserts::new(sdk, table, from_start).await?,
             events,
-            start: if from_start {
-                ShardIteratorType::TrimHorizon
-            } else {
-                ShardIteratorType::Latest
-            },
-            iterators: HashMap::new(),
         })
     }
 
     /// Reads every shard once; returns how many Queued events it published.
     pub async fn poll_once(&mut self) -> anyhow::Result<usize> {
-        let stream = self
-            .streams
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await
-            .context("describing the stream")?;
-        let shards: Vec<String> = stream
-            .stream_description
-            .map(|d| d.shards.unwrap_or_default())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|s| s.shard_id)
-            .collect();
-        let mut published = 0;
-        for shard in shards {
-            if !self.iterators.contains_key(&shard) {
-                let it = self
-                    .streams
-                    .get_shard_iterator()
-                    .stream_arn(&self.stream_arn)
-                    .shard_id(&shard)
-                    .shard_iterator_type(self.start.clone())
-                    .send()
-                    .await
-                    .context("getting a shard iterator")?
-                    .shard_iterator;
-                self.iterators.insert(shard.clone(), it);
-            }
-            let Some(Some(iterator)) = self.iterators.get(&shard).cloned() else {
-                continue;
-            };
-            let out = self
-                .streams
-                .get_records()
-                .shard_iterator(iterator)
-                .send()
-                .await
-                .context("reading stream records")?;
-            self.iterators.insert(shard, out.next_shard_iterator);
-            for record in out.records.unwrap_or_default() {
-                if record.event_name != Some(StreamOp::Insert) {
-                    continue;
-                }
-                let Some(data) = record.dynamodb else {
-                    continue;
-                };
-                let is_run = data
-                    .keys
-                    .as_ref()
-                    .and_then(|k| k.get(tenantops_aws::keys::SK))
-                    .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| {
-                        *sk == tenantops_aws::keys::run(tenantops_core::RunId::new()).sk
-                    });
-                let (true, Some(image)) = (is_run, data.new_image) else {
-                    continue;
-                };
-                let run: Run =
-                    serde_dynamo::from_item(image).context("a run image that does not map")?;
-                self.events.publish(Lifecycle::Queued, &run).await?;
-                published += 1;
-            }
+        let runs = self.inserts.next().await?;
+        for run in &runs {
+            self.events.publish(Lifecycle::Queued, run).await?;
         }
-        Ok(published)
+        Ok(runs.len())
     }
 
     /// Polls forever, as the pipe does.

@@ -94,6 +94,7 @@ pub async fn start(
             caller,
             run,
             lock: identity.lock,
+            fresh: identity.fresh,
             fingerprint,
             capability: spec.start_capability,
             preconditions: &conditions.preconditions,

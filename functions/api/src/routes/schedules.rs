@@ -404,6 +404,7 @@ async fn start_backup(
             caller,
             run,
             lock: identity.lock,
+            fresh: identity.fresh,
             fingerprint: request_fingerprint(tenant, &params),
             capability: Capability::BackupRun,
             preconditions: &[exists],

@@ -1,0 +1,74 @@
+//! Plays the template's `RelayEventSourceMapping`: the relay Lambda fed with the runs the
+//! table's stream shows inserted. What the relay did not finish is kept and handed to it
+//! again on the next poll, as the mapping retries a batch from its first failed record before
+//! it reads on.
+
+use std::time::Duration;
+
+use tenantops_core::Run;
+
+use crate::stream::RunInserts;
+
+/// How often the standing host polls: Lambda polls a stream's shards about four times a
+/// second.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
+#[derive(Debug)]
+pub struct RelayHost {
+    inserts: RunInserts,
+    /// Runs read but not yet relayed (their batch failed).
+    pending: Vec<Run>,
+}
+
+impl RelayHost {
+    /// A host for `table`'s stream; `from_start` as in [`RunInserts::new`].
+    pub async fn new(
+        sdk: &aws_config::SdkConfig,
+        table: &str,
+        from_start: bool,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            inserts: RunInserts::new(sdk, table, from_start).await?,
+            pending: Vec::new(),
+        })
+    }
+
+    /// Reads the stream once and relays what it found (with what failed before); returns how
+    /// many runs it relayed.
+    pub async fn poll_once(&mut self, deps: &tenantops_relay::Deps) -> anyhow::Result<usize> {
+        let fresh = self.inserts.next().await?;
+        self.pending.extend(fresh);
+        if self.pending.is_empty() {
+            return Ok(0);
+        }
+        match tenantops_relay::relay(&self.pending, deps).await {
+            Ok(()) => Ok(std::mem::take(&mut self.pending).len()),
+            Err(e) => {
+                // The relayed prefix is done; the rest is handed over again.
+                self.pending.drain(..e.retry_from());
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Polls until a read finds nothing new: everything committed before the call is relayed.
+    pub async fn settle(&mut self, deps: &tenantops_relay::Deps) -> anyhow::Result<usize> {
+        let mut relayed = 0;
+        loop {
+            match self.poll_once(deps).await? {
+                0 => return Ok(relayed),
+                n => relayed += n,
+            }
+        }
+    }
+
+    /// Polls forever, as the mapping does.
+    pub async fn run(mut self, deps: tenantops_relay::Deps) {
+        loop {
+            if let Err(e) = self.poll_once(&deps).await {
+                tracing::error!(error = %e, "relay poll failed");
+            }
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+}
