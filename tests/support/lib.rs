@@ -124,6 +124,7 @@ impl TestStack {
             ),
             limits: tenantops_api::Limits::default(),
             platform: tenantops_api::PlatformOperators::defaults(),
+            snapshots: snapshots.clone(),
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");

@@ -16,6 +16,7 @@ pub enum Resource {
     Connection,
     Schedule,
     BackupSet,
+    DriftReport,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +174,7 @@ impl ApiError {
             ApiError::NotFound(Resource::Connection) => R::ConnectionNotFound,
             ApiError::NotFound(Resource::Schedule) => R::ScheduleNotFound,
             ApiError::NotFound(Resource::BackupSet) => R::BackupSetNotFound,
+            ApiError::NotFound(Resource::DriftReport) => R::DriftReportNotFound,
             ApiError::Schedule(e) => e.code(),
             ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
             ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
@@ -216,6 +218,7 @@ impl ApiError {
             ApiError::NotFound(Resource::Connection) => "Provider connection not found",
             ApiError::NotFound(Resource::Schedule) => "Backup schedule not found",
             ApiError::NotFound(Resource::BackupSet) => "Backup set not found",
+            ApiError::NotFound(Resource::DriftReport) => "Drift report not found",
             ApiError::Schedule(_) => "Invalid backup schedule",
             ApiError::RetryRunInvalid => "Not a run of this schedule",
             ApiError::RetryNotAllowed => "Run not retryable",

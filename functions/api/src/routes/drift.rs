@@ -1,0 +1,230 @@
+//! Drift reports, read from the table only: a tenant's latest reports, and one report with a
+//! page of its items. A report is written by its `drift.check` run (started through the
+//! operations route); its items hold field values of normalized payloads (never secrets) and
+//! who made each change, so they need `drift.view`, not only `backup.view`.
+//!
+//! And the diff of two backup sets in the same item shape, computed per request from their
+//! manifest entries (the table) and, only for an object whose content hash differs, its two
+//! snapshots (S3, read-only): unchanged and assignment-only changes cost no S3 request.
+
+use serde_json::{Value, json};
+use tenantops_aws::drift::StoredDriftItem;
+use tenantops_core::backup::ManifestEntry;
+use tenantops_core::drift::{DriftCounts, DriftItem, DriftKind, DriftReport, Pairing, pair};
+use tenantops_core::{BackupSetId, Capability, RunId, TenantId, WorkspaceId};
+
+use super::common;
+use crate::Deps;
+use crate::cursor;
+use crate::error::{ApiError, Resource};
+use crate::request::ApiRequest;
+use crate::response::Reply;
+
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+
+fn report_json(r: &DriftReport) -> Value {
+    json!({
+        "id": r.id.to_string(),
+        "tenant_id": r.tenant_id.to_string(),
+        "run": tenantops_core::links::view(r.id),
+        "baseline_backup_set_id": r.baseline_set_id.to_string(),
+        "types": r.types,
+        "unread_types": r.unread_types,
+        "counts": r.counts,
+        "item_count": r.item_count,
+        "created_at": tenantops_core::time::format(r.created_at),
+    })
+}
+
+/// An item as the API shows it: its fields and its index in the report.
+fn item_json(i: &StoredDriftItem) -> Value {
+    let mut v = serde_json::to_value(&i.item).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("index".into(), json!(i.index));
+    }
+    v
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/drift?limit=&cursor=`: reports, newest first.
+pub async fn list(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+) -> Result<Reply, ApiError> {
+    let path = common::tenant_path(req, ws, tenant)?;
+    let q = common::query(req, &["limit", "cursor"])?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
+    let query_key = format!("drift|{}|{}", path.ws, path.tenant);
+    let after = cursor::after::<RunId>(&q, &query_key)?;
+    let scope = path.scope(deps, Capability::DriftView).await?;
+    let page = deps
+        .store
+        .drift_reports(scope.ws, scope.tenant, limit, after)
+        .await?;
+    let items: Vec<Value> = page.items.iter().map(report_json).collect();
+    Ok(Reply::json(
+        200,
+        &json!({
+            "items": items,
+            "next_cursor": page.next.map(|id| cursor::encode(&query_key, id)),
+        }),
+    ))
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/drift/{report}?limit=&cursor=`: the report and a
+/// page of its items (by object type, then id).
+pub async fn view(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    report: &str,
+) -> Result<Reply, ApiError> {
+    let path = common::tenant_path(req, ws, tenant)?;
+    // A malformed id names no report: the same answer as a missing one.
+    let report: RunId = report
+        .parse()
+        .map_err(|_| ApiError::NotFound(Resource::DriftReport))?;
+    let q = common::query(req, &["limit", "cursor"])?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
+    let query_key = format!("drift|{}|{}|{report}", path.ws, path.tenant);
+    let after = cursor::after::<u32>(&q, &query_key)?;
+    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
+    let found = deps
+        .store
+        .drift_report(ws, tenant, report)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::DriftReport))?;
+    let page = deps.store.drift_items_page(&found, limit, after).await?;
+    let items: Vec<Value> = page.items.iter().map(item_json).collect();
+    Ok(Reply::json(
+        200,
+        &json!({
+            "report": report_json(&found),
+            "items": items,
+            "next_cursor": page.next.map(|i| cursor::encode(&query_key, i)),
+        }),
+    ))
+}
+
+/// Manifest entries read per query.
+const MANIFEST_PAGE: usize = 500;
+
+/// Every manifest entry of a set, in (type, id) order.
+async fn entries(
+    deps: &Deps,
+    ws: WorkspaceId,
+    tenant: TenantId,
+    set: BackupSetId,
+) -> Result<Vec<ManifestEntry>, ApiError> {
+    let (mut out, mut after) = (Vec::new(), None);
+    loop {
+        let page = deps
+            .store
+            .manifest_entries(ws, tenant, set, MANIFEST_PAGE, after)
+            .await?;
+        out.extend(page.entries);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    out.sort_by(|a, b| (&a.object_type, &a.object_id).cmp(&(&b.object_type, &b.object_id)));
+    Ok(out)
+}
+
+/// A snapshot's normalized payload; one that cannot be read fails the request (logged once).
+async fn snapshot(deps: &Deps, key: &str) -> Result<Value, ApiError> {
+    let bytes = deps.snapshots.get(key).await.map_err(ApiError::internal)?;
+    serde_json::from_slice(&bytes).map_err(ApiError::internal)
+}
+
+/// `GET /v1/workspaces/{ws}/tenants/{t}/backups/{a}/diff/{b}?limit=&cursor=`: what changed
+/// from set `a` to set `b`, as drift items (by object type, then id), a page at a time.
+pub async fn backup_diff(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    (from, to): (&str, &str),
+) -> Result<Reply, ApiError> {
+    let path = common::tenant_path(req, ws, tenant)?;
+    let set = |s: &str| {
+        s.parse::<BackupSetId>()
+            .map_err(|_| ApiError::NotFound(Resource::BackupSet))
+    };
+    let (from, to) = (set(from)?, set(to)?);
+    let q = common::query(req, &["limit", "cursor"])?;
+    let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
+    let query_key = format!("diff|{}|{}|{from}|{to}", path.ws, path.tenant);
+    let after = cursor::after::<u32>(&q, &query_key)?;
+    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
+    for id in [from, to] {
+        deps.store
+            .backup_set(ws, tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound(Resource::BackupSet))?;
+    }
+    let (before, after_entries) = (
+        entries(deps, ws, tenant, from).await?,
+        entries(deps, ws, tenant, to).await?,
+    );
+    let pairs: Vec<Pairing<'_>> = pair(&before, &after_entries)
+        .into_iter()
+        .filter(|p| *p != Pairing::Unchanged)
+        .collect();
+    let mut counts = DriftCounts {
+        unchanged: u32::try_from(pair(&before, &after_entries).len() - pairs.len())
+            .unwrap_or(u32::MAX),
+        ..DriftCounts::default()
+    };
+    let first = after.map_or(0, |a| a as usize + 1);
+    let mut items = Vec::new();
+    for (index, p) in pairs.iter().enumerate() {
+        let kind = match p {
+            Pairing::Added(_) => DriftKind::Added,
+            Pairing::Removed(_) => DriftKind::Removed,
+            _ => DriftKind::Changed,
+        };
+        counts.count(kind);
+        if index < first || items.len() >= limit {
+            continue;
+        }
+        let item = match *p {
+            Pairing::Added(e) => DriftItem::added(e),
+            Pairing::Removed(e) => DriftItem::removed(e),
+            // Only the assignments differ: the snapshots are the same object.
+            Pairing::Changed(b, a) if b.hash == a.hash => {
+                DriftItem::changed(b, a, &Value::Null, &Value::Null).0
+            }
+            Pairing::Changed(b, a) => {
+                let (old, new) = (
+                    snapshot(deps, &b.snapshot_key).await?,
+                    snapshot(deps, &a.snapshot_key).await?,
+                );
+                // A two-set diff stores nothing: a cut diff keeps its excerpt only.
+                DriftItem::changed(b, a, &old, &new).0
+            }
+            Pairing::Unchanged => continue,
+        };
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        items.push(item_json(&StoredDriftItem { index, item }));
+    }
+    let last = first + items.len();
+    let next = (last < pairs.len() && !items.is_empty()).then(|| {
+        let index = u32::try_from(last - 1).unwrap_or(u32::MAX);
+        cursor::encode(&query_key, index)
+    });
+    Ok(Reply::json(
+        200,
+        &json!({
+            "from_backup_set_id": from.to_string(),
+            "to_backup_set_id": to.to_string(),
+            "counts": counts,
+            "items": items,
+            "next_cursor": next,
+        }),
+    ))
+}
