@@ -3,7 +3,8 @@
 //! each logged in graph-sim's Intune audit log), then a `drift.check` whose report names
 //! each change, its fields and who made it; no S3 write for unchanged objects; dedupe while
 //! active; a missing baseline; isolation; bad input; and no secret anywhere, nor the actor
-//! outside the report. And the diff of two backup sets, which reads S3 only for objects
+//! outside the report; accepting a report (a backup linked from it, once, audited); a check past its deadline continues across invocations, reading each
+//! object once. And the diff of two backup sets, which reads S3 only for objects
 //! whose hash differs.
 
 use serde_json::{Value, json};
@@ -11,7 +12,8 @@ use tenantops_core::{Outcome, RunStatus};
 use tenantops_graph_sim::audit::{AuditActor, record};
 use tenantops_tests::{ApiCall, LogBuffer, Reply, TestStack, WorkerHarness};
 
-use crate::restore::{backup, first_group, setup, tenant_path};
+use crate::continuation::{continue_to_end, reads_repeated, worker as paged_worker};
+use crate::restore::{backup, setup, tenant_path};
 
 const CONFIGS: &str = "deviceManagement/deviceConfigurations";
 const TYPE: &str = "deviceConfigurations";
@@ -35,6 +37,10 @@ fn set_field(worker: &WorkerHarness, id: &str, field: &str, value: Value) {
         let o = c.objects.iter_mut().find(|o| o["id"] == id).unwrap();
         o[field] = value;
     });
+}
+
+fn fresh_group() -> String {
+    ulid::Ulid::new().to_string().to_lowercase()
 }
 
 /// The S3 operations of `calls` named `name`.
@@ -89,7 +95,8 @@ async fn a_drift_check_names_each_change_its_fields_and_who_made_it_and_no_secre
 
     // The admin's changes, each as Intune logs it.
     let replanted = format!("PLANTED-{}-psk2", ulid::Ulid::new());
-    let group = first_group(&worker);
+    // A group no generated assignment names, so the assignment change always shows.
+    let group = fresh_group();
     let added = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         let c = t.collections.get_mut(CONFIGS).unwrap();
         let o = c.objects.iter_mut().find(|o| o["id"] == *setting).unwrap();
@@ -348,7 +355,8 @@ async fn the_diff_of_two_backup_sets_reads_s3_only_for_objects_whose_hash_differ
     let ids = ids(&worker);
     let first = backup(&stack, &worker, &[TYPE]).await;
     set_field(&worker, &ids[0], "description", json!("second version"));
-    let group = first_group(&worker);
+    // A group no generated assignment names, so the assignment change always shows.
+    let group = fresh_group();
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
         let c = t.collections.get_mut(CONFIGS).unwrap();
         c.objects.retain(|o| o["id"] != ids[1]);
@@ -430,4 +438,131 @@ async fn the_diff_of_two_backup_sets_reads_s3_only_for_objects_whose_hash_differ
         stack.s3_calls.take().is_empty(),
         "refusals read nothing from S3"
     );
+}
+
+#[tokio::test]
+async fn a_drift_check_past_its_deadline_continues_across_invocations_reading_each_object_once() {
+    let stack = TestStack::new().await;
+    let worker = paged_worker(&stack, &[(CONFIGS, 13)], &[CONFIGS], 3, true, false).await;
+    backup(&stack, &worker, &[TYPE]).await;
+    let ids = ids(&worker);
+    set_field(&worker, &ids[4], "description", json!("changed mid-list"));
+    set_field(
+        &worker,
+        &ids[11],
+        "description",
+        json!("changed on the last page"),
+    );
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(CONFIGS).unwrap();
+        c.objects.retain(|o| o["id"] != ids[7]);
+    });
+    worker.sim.clear_requests();
+    let id = stack
+        .start(json!({"type": "drift.check", "params": {"types": [TYPE]}}))
+        .await;
+    // Every invocation is past its margin: one page each.
+    let (run, invocations) = continue_to_end(&stack, &worker, &id, chrono::Utc::now).await;
+    assert_eq!(run.outcome, Outcome::Succeeded, "{:?}", run.failures);
+    assert!(invocations >= 4, "{invocations} invocations");
+    assert!(run.checkpoint.is_none());
+    let result = run.result.unwrap();
+    assert_eq!(
+        (
+            &result["added"],
+            &result["removed"],
+            &result["changed"],
+            &result["unchanged"]
+        ),
+        (&json!(0), &json!(1), &json!(2), &json!(10)),
+        "{result}"
+    );
+    assert_eq!(
+        reads_repeated(&worker),
+        Vec::<String>::new(),
+        "no read twice"
+    );
+    let items = all_items(&stack, &id).await;
+    let mut got: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["object_id"].as_str().unwrap().to_owned(),
+                i["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    let mut want = vec![
+        (ids[4].clone(), "changed".to_owned()),
+        (ids[7].clone(), "removed".to_owned()),
+        (ids[11].clone(), "changed".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(got, want);
+}
+
+#[tokio::test]
+async fn accepting_a_report_backs_up_its_types_once_links_the_run_and_is_audited() {
+    let (stack, worker) = setup(&[(CONFIGS, 3)]).await;
+    backup(&stack, &worker, &[TYPE]).await;
+    let ids = ids(&worker);
+    set_field(&worker, &ids[0], "description", json!("accepted change"));
+    let report = stack
+        .start(json!({"type": "drift.check", "params": {"types": [TYPE]}}))
+        .await;
+    worker.drain().await;
+    let users = stack.users();
+    let accept = tenant_path(&stack, &format!("drift/{report}/accept"));
+    let r = stack
+        .call(ApiCall::post(accept.clone(), "").by(&users.readonly))
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = stack
+        .call(ApiCall::post(accept.clone(), "").by(&users.outsider))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    let r = stack
+        .call(ApiCall::post(accept.clone(), "").by(&users.operator))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let run = r.run_id();
+    let again = stack
+        .call(ApiCall::post(accept.clone(), "").by(&users.owner))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert_eq!(again.code(), "drift.already_accepted");
+    let missing = tenant_path(&stack, &format!("drift/{}/accept", ulid::Ulid::new()));
+    let r = stack
+        .call(ApiCall::post(missing, "").by(&users.owner))
+        .await;
+    assert_eq!(r.code(), "drift.report_not_found");
+    worker.drain().await;
+    let backup_run = stack.run(&run).await;
+    assert_eq!(backup_run.outcome, Outcome::Succeeded, "{backup_run:?}");
+    assert_eq!(backup_run.context.target_scope, json!({"types": [TYPE]}));
+    let view = get(&stack, tenant_path(&stack, &format!("drift/{report}"))).await;
+    assert_eq!(
+        view.body["report"]["accepted_run"],
+        format!("/v1/operations/{run}")
+    );
+    let audit = get(
+        &stack,
+        format!(
+            "/v1/workspaces/{}/audit?action=drift.accept",
+            stack.demo.workspace_id
+        ),
+    )
+    .await;
+    assert_eq!(audit.status, 200, "{}", audit.body);
+    assert_eq!(audit.body["items"][0]["target"], report.as_str());
+    assert_eq!(audit.body["items"][0]["actor"], users.operator.to_string());
+    // The accepted state is the new baseline: no drift left.
+    let next = stack
+        .start(json!({"type": "drift.check", "params": {"types": [TYPE]}}))
+        .await;
+    worker.drain().await;
+    let result = stack.run(&next).await.result.unwrap();
+    assert_eq!(result["changed"], 0, "{result}");
+    assert_eq!(result["baseline_backup_set_id"], run.as_str());
 }

@@ -1241,6 +1241,19 @@ async fn every_route_answers_as_the_document_says() {
         404,
     )
     .await;
+    const ACCEPT: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept";
+    c.expect(
+        ACCEPT,
+        c.req(ACCEPT, &[&ws, &tenant, &check]).by(owner),
+        202,
+    )
+    .await;
+    c.expect(
+        ACCEPT,
+        c.req(ACCEPT, &[&ws, &tenant, &check]).by(owner),
+        409,
+    )
+    .await;
 
     // Restores: preview, view, execute.
     const PREVIEW: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/restores";

@@ -76,6 +76,8 @@ pub enum ApiError {
     /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
     #[error("restore refused: {0}")]
     Restore(ReasonCode),
+    #[error("the drift report was accepted already")]
+    DriftAlreadyAccepted,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -141,6 +143,7 @@ impl ApiError {
             // The body is well formed; the run it names is not one of this schedule's.
             ApiError::RetryRunInvalid => 409,
             ApiError::RetryNotAllowed | ApiError::NotCancellable(_) => 409,
+            ApiError::DriftAlreadyAccepted => 409,
             ApiError::UnsupportedMediaType => 415,
             ApiError::TenantArchived
             | ApiError::TenantAlreadyClaimed
@@ -178,6 +181,7 @@ impl ApiError {
             ApiError::Schedule(e) => e.code(),
             ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
             ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
+            ApiError::DriftAlreadyAccepted => R::DriftAlreadyAccepted,
             ApiError::NotCancellable(code) => *code,
             ApiError::MethodNotAllowed => R::MethodNotAllowed,
             ApiError::Forbidden(_) => R::AuthForbidden,
@@ -222,6 +226,7 @@ impl ApiError {
             ApiError::Schedule(_) => "Invalid backup schedule",
             ApiError::RetryRunInvalid => "Not a run of this schedule",
             ApiError::RetryNotAllowed => "Run not retryable",
+            ApiError::DriftAlreadyAccepted => "Drift report already accepted",
             ApiError::NotCancellable(_) => "Run not cancellable",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Forbidden(_) => "Not allowed",
@@ -275,6 +280,7 @@ impl ApiError {
             | ApiError::NotCancellable(_)
             | ApiError::TenantAlreadyClaimed
             | ApiError::ConcurrentChange
+            | ApiError::DriftAlreadyAccepted
             | ApiError::NotFound(_) => self.code().message().to_owned(),
             other => other.to_string(),
         }

@@ -51,6 +51,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
     "GET /v1/workspaces/{ws}",
     "PATCH /v1/workspaces/{ws}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
@@ -266,6 +267,19 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "tenants", t, "drift", report] => {
             only(m, Method::GET)?;
             drift::view(req, deps, ws, t, report).await
+        }
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "drift",
+            report,
+            "accept",
+        ] => {
+            only(m, Method::POST)?;
+            drift::accept(req, deps, ws, t, report).await
         }
         ["v1", "workspaces", ws] => match *m {
             Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,

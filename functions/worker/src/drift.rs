@@ -333,6 +333,7 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
         item_count: u32::try_from(items.len()).unwrap_or(u32::MAX),
         unread_types: unread.into_iter().collect(),
         created_at: Utc::now(),
+        accepted_run_id: None,
     };
     let lease = DriftLease {
         run: run.id,

@@ -16,13 +16,14 @@ use serde::{Deserialize, Serialize};
 use tenantops_core::drift::{DriftItem, DriftReport};
 use tenantops_core::{RunId, TenantId, WorkspaceId};
 
+use crate::audit::AuditEntry;
 use crate::error::StoreError;
-use crate::expr::Placeholders;
+use crate::expr::{Changes, Placeholders};
 use crate::item::{from_item, from_items, keyed_item, string_attr, string_of};
 use crate::keys::{self, Key};
 use crate::previews::{ITEMS_PER_WRITE, MAX_ITEM_BYTES, MAX_WRITE_BYTES, item_bytes};
 use crate::table::{Query, Store, build_error};
-use crate::transactions::committed;
+use crate::transactions::{Precondition, committed};
 
 /// A drift item as stored: its index in the report and the item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -117,6 +118,27 @@ impl Store {
             return Ok(());
         }
         committed(Some(reasons))
+    }
+
+    /// What accepting a report adds to the start of its backup run: the report names the run
+    /// (only if no run accepted it before), and the `drift.accept` audit entry. Both after the
+    /// dedupe check, so a replayed `Idempotency-Key` answers its run.
+    pub fn accept_drift_report(
+        &self,
+        report: &DriftReport,
+        run: RunId,
+        audit: &AuditEntry,
+    ) -> Result<Vec<Precondition>, StoreError> {
+        let key = keys::drift_report(report.workspace_id, report.tenant_id, report.id);
+        let mut p = Placeholders::default();
+        let cond = format!("{} AND {}", p.exists(keys::PK), p.absent("accepted_run_id"));
+        let update = Changes::default()
+            .set(&["accepted_run_id"], string_attr(run.to_string()))
+            .render(&mut p);
+        Ok(vec![
+            Precondition::after_dedupe(self.tx_update(&key, update, cond, p, false)?),
+            Precondition::after_dedupe(self.put_audit(audit)?),
+        ])
     }
 
     /// One drift report of a tenant.

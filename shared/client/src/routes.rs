@@ -52,6 +52,7 @@ pub const ROUTES: &[&str] = &[
 pub const NOT_COVERED: &[&str] = &[
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}",
 ];
 

@@ -277,6 +277,9 @@ pub struct DriftReport {
     pub unread_types: Vec<String>,
     #[serde(with = "crate::time")]
     pub created_at: DateTime<Utc>,
+    /// The backup run that accepted the report's state as the new baseline, once accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_run_id: Option<RunId>,
 }
 
 #[cfg(test)]

@@ -7,16 +7,24 @@
 //! manifest entries (the table) and, only for an object whose content hash differs, its two
 //! snapshots (S3, read-only): unchanged and assignment-only changes cost no S3 request.
 
+use chrono::Utc;
 use serde_json::{Value, json};
+use tenantops_aws::AuditEntry;
 use tenantops_aws::drift::StoredDriftItem;
 use tenantops_core::backup::ManifestEntry;
 use tenantops_core::drift::{DriftCounts, DriftItem, DriftKind, DriftReport, Pairing, pair};
-use tenantops_core::{BackupSetId, Capability, RunId, TenantId, WorkspaceId};
+use tenantops_core::identity::request_fingerprint;
+use tenantops_core::params::BackupRunNowParams;
+use tenantops_core::{
+    BackupSetId, Capability, Identity, Initiator, NewRun, OperationParams, Run, RunId, TenantId,
+    Trigger, WorkspaceId,
+};
 
 use super::common;
 use crate::Deps;
 use crate::cursor;
 use crate::error::{ApiError, Resource};
+use crate::launch::{self, Launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
 
@@ -34,6 +42,7 @@ fn report_json(r: &DriftReport) -> Value {
         "counts": r.counts,
         "item_count": r.item_count,
         "created_at": tenantops_core::time::format(r.created_at),
+        "accepted_run": r.accepted_run_id.map(tenantops_core::links::view),
     })
 }
 
@@ -107,6 +116,75 @@ pub async fn view(
             "next_cursor": page.next.map(|i| cursor::encode(&query_key, i)),
         }),
     ))
+}
+
+/// `POST /v1/workspaces/{ws}/tenants/{t}/drift/{report}/accept`: the tenant's current state
+/// becomes the baseline. Starts a backup of the report's types through the one start path,
+/// whose transaction also links the run from the report (once: a second accept is a 409) and
+/// writes the `drift.accept` audit entry.
+pub async fn accept(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    report: &str,
+) -> Result<Reply, ApiError> {
+    let path = common::tenant_path(req, ws, tenant)?;
+    let report: RunId = report
+        .parse()
+        .map_err(|_| ApiError::NotFound(Resource::DriftReport))?;
+    let caller = path.caller.clone();
+    let click = launch::click(req, &caller)?;
+    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
+    let found = deps
+        .store
+        .drift_report(ws, tenant, report)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::DriftReport))?;
+    let params = OperationParams::BackupScheduleRunNow(BackupRunNowParams {
+        backup_schedule_id: None,
+    });
+    let identity = Identity::derive(ws, tenant, &params, &click);
+    let now = Utc::now();
+    let run = Run::queued_with_scope(
+        NewRun {
+            workspace_id: ws,
+            tenant_id: tenant,
+            params: &params,
+            identity: &identity,
+            initiator: Initiator::User(caller.clone()),
+            trigger: Trigger::Manual,
+        },
+        Some(found.types.as_slice()),
+        now,
+    );
+    let audit = AuditEntry {
+        id: ulid::Ulid::new(),
+        workspace_id: ws,
+        tenant_id: Some(tenant),
+        actor: caller.to_string(),
+        action: "drift.accept".into(),
+        target: report.to_string(),
+        before: None,
+        after: Some(json!({ "run_id": run.id.to_string() })),
+        at: now,
+    };
+    let preconditions = deps.store.accept_drift_report(&found, run.id, &audit)?;
+    // A key replayed for another report's accept is another request.
+    let fingerprint = format!("{}|accept|{report}", request_fingerprint(tenant, &params));
+    launch::launch(
+        deps,
+        Launch {
+            caller: &caller,
+            run,
+            lock: identity.lock,
+            fingerprint,
+            capability: Capability::BackupRun,
+            preconditions: &preconditions,
+        },
+        |_| ApiError::DriftAlreadyAccepted,
+    )
+    .await
 }
 
 /// Manifest entries read per query.
