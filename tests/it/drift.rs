@@ -3,7 +3,8 @@
 //! each logged in graph-sim's Intune audit log), then a `drift.check` whose report names
 //! each change, its fields and who made it; no S3 write for unchanged objects; dedupe while
 //! active; a missing baseline; isolation; bad input; and no secret anywhere, nor the actor
-//! outside the report; accepting a report (a backup linked from it, once, audited); a check past its deadline continues across invocations, reading each
+//! outside the report; accepting a report (a backup linked from it, once, audited); reverting
+//! selected items (a restore preview of the baseline for exactly those, audited); a check past its deadline continues across invocations, reading each
 //! object once. And the diff of two backup sets, which reads S3 only for objects
 //! whose hash differs.
 
@@ -565,4 +566,92 @@ async fn accepting_a_report_backs_up_its_types_once_links_the_run_and_is_audited
     let result = stack.run(&next).await.result.unwrap();
     assert_eq!(result["changed"], 0, "{result}");
     assert_eq!(result["baseline_backup_set_id"], run.as_str());
+}
+
+#[tokio::test]
+async fn reverting_items_previews_a_restore_of_exactly_those_from_the_baseline() {
+    let (stack, worker) = setup(&[(CONFIGS, 4)]).await;
+    let set = backup(&stack, &worker, &[TYPE]).await;
+    let ids = ids(&worker);
+    set_field(&worker, &ids[0], "description", json!("to be reverted"));
+    set_field(&worker, &ids[2], "description", json!("kept"));
+    let added = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(CONFIGS).unwrap();
+        c.objects.retain(|o| o["id"] != ids[1]);
+        let mut new = c.objects[0].clone();
+        let id = fresh_group();
+        new["id"] = json!(id);
+        c.objects.push(new);
+        id
+    });
+    let report = stack
+        .start(json!({"type": "drift.check", "params": {"types": [TYPE]}}))
+        .await;
+    worker.drain().await;
+    let users = stack.users();
+    let revert = tenant_path(&stack, &format!("drift/{report}/revert"));
+    let item = |id: &str| json!({"object_type": TYPE, "object_id": id});
+    let post = |body: Value, user| ApiCall::post(revert.clone(), body.to_string()).by(user);
+    let body = json!({"items": [item(&ids[0]), item(&ids[1])]});
+    let r = stack.call(post(body.clone(), &users.readonly)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = stack.call(post(body.clone(), &users.outsider)).await;
+    assert_eq!(r.status, 404, "{}", r.body);
+    for (bad, status, code) in [
+        (
+            json!({"items": [item(&added)]}),
+            409,
+            "restore.items_invalid",
+        ),
+        (
+            json!({"items": [item("not-in-the-report")]}),
+            409,
+            "restore.items_invalid",
+        ),
+        (json!({"items": "all"}), 422, "request.invalid"),
+        (json!({"items": [], "other": 1}), 422, "request.invalid"),
+        (json!({"items": []}), 422, "request.invalid"),
+    ] {
+        let r = stack.call(post(bad.clone(), &users.owner)).await;
+        assert_eq!(r.status, status, "{bad}: {}", r.body);
+        assert_eq!(r.code(), code, "{bad}");
+    }
+    let r = stack.call(post(body.clone(), &users.operator)).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let restore = r.body["restore"]["id"].as_str().unwrap().to_owned();
+    assert!(r.body["confirmation_token"].is_string());
+    worker.drain().await;
+    let view = get(&stack, tenant_path(&stack, &format!("restores/{restore}"))).await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    assert_eq!(
+        view.body["restore"]["backup_set_id"],
+        set.as_str(),
+        "{}",
+        view.body
+    );
+    let mut planned: Vec<&str> = view.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["object_id"].as_str().unwrap())
+        .collect();
+    planned.sort();
+    let mut want = vec![ids[0].as_str(), ids[1].as_str()];
+    want.sort();
+    assert_eq!(planned, want, "exactly the selected items");
+    let audit = get(
+        &stack,
+        format!(
+            "/v1/workspaces/{}/audit?action=drift.revert",
+            stack.demo.workspace_id
+        ),
+    )
+    .await;
+    assert_eq!(
+        audit.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        audit.body
+    );
+    assert_eq!(audit.body["items"][0]["target"], report.as_str());
 }

@@ -1208,6 +1208,15 @@ async fn every_route_answers_as_the_document_says() {
         404,
     )
     .await;
+    // A setting changed in the tenant since the backup, for the report to name.
+    let changed = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t
+            .collections
+            .get_mut("deviceManagement/deviceConfigurations")
+            .unwrap();
+        c.objects[0]["description"] = json!("drifted");
+        c.objects[0]["id"].as_str().unwrap().to_owned()
+    });
     let check = c
         .expect(
             START,
@@ -1241,6 +1250,29 @@ async fn every_route_answers_as_the_document_says() {
         404,
     )
     .await;
+    const REVERT: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert";
+    let revert = |items: Value| {
+        with_body(
+            c.req(REVERT, &[&ws, &tenant, &check]),
+            json!({ "items": items }),
+        )
+        .by(owner)
+    };
+    c.expect(
+        REVERT,
+        revert(json!([{"object_type": "x", "object_id": "y"}])),
+        409,
+    )
+    .await;
+    c.expect(REVERT, revert(json!("all")), 422).await;
+    c.expect(
+        REVERT,
+        revert(json!([{"object_type": "deviceConfigurations", "object_id": changed}])),
+        202,
+    )
+    .await;
+    // The revert's preview ends before the restores below start theirs.
+    worker.drain().await;
     const ACCEPT: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept";
     c.expect(
         ACCEPT,

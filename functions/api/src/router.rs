@@ -52,6 +52,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
     "GET /v1/workspaces/{ws}",
     "PATCH /v1/workspaces/{ws}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
@@ -280,6 +281,22 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ] => {
             only(m, Method::POST)?;
             drift::accept(req, deps, ws, t, report).await
+        }
+        // A revert is a restore preview of the report's baseline: the drift module checks
+        // the selection, the restores module starts the preview.
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "drift",
+            report,
+            "revert",
+        ] => {
+            only(m, Method::POST)?;
+            let (body, audit) = drift::revert_selection(req, deps, ws, t, report).await?;
+            Box::pin(restores::preview_with(req, deps, ws, t, Some(body), audit)).await
         }
         ["v1", "workspaces", ws] => match *m {
             Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,

@@ -141,6 +141,12 @@ impl Store {
         ])
     }
 
+    /// A revert's `drift.revert` audit entry, as a precondition of its restore preview's start
+    /// (after the dedupe check: an active preview of the same selection is answered as is).
+    pub fn revert_drift_audit(&self, audit: &AuditEntry) -> Result<Precondition, StoreError> {
+        Ok(Precondition::after_dedupe(self.put_audit(audit)?))
+    }
+
     /// One drift report of a tenant.
     pub async fn drift_report(
         &self,

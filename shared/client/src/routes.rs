@@ -53,6 +53,7 @@ pub const NOT_COVERED: &[&str] = &[
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}",
 ];
 

@@ -16,8 +16,8 @@ use tenantops_core::drift::{DriftCounts, DriftItem, DriftKind, DriftReport, Pair
 use tenantops_core::identity::request_fingerprint;
 use tenantops_core::params::BackupRunNowParams;
 use tenantops_core::{
-    BackupSetId, Capability, Identity, Initiator, NewRun, OperationParams, Run, RunId, TenantId,
-    Trigger, WorkspaceId,
+    BackupSetId, Capability, Identity, Initiator, NewRun, OperationParams, ReasonCode, Run, RunId,
+    TenantId, Trigger, WorkspaceId,
 };
 
 use super::common;
@@ -185,6 +185,104 @@ pub async fn accept(
         |_| ApiError::DriftAlreadyAccepted,
     )
     .await
+}
+
+/// Report items read per query while checking a revert's selection.
+const ITEMS_PAGE: usize = 100;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ItemRef {
+    object_type: String,
+    object_id: String,
+}
+
+/// `POST /v1/workspaces/{ws}/tenants/{t}/drift/{report}/revert` `{items, mapping?}`: what a
+/// revert hands to the restore preview (`restores::preview_with`, through the router): the
+/// baseline set, exactly the selected items, each a changed or removed object of the report
+/// (an added one has nothing in the baseline: 409 `restore.items_invalid`), and the
+/// `drift.revert` audit entry for the preview's start transaction.
+pub async fn revert_selection(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    report: &str,
+) -> Result<(Value, Vec<tenantops_aws::Precondition>), ApiError> {
+    let path = common::tenant_path(req, ws, tenant)?;
+    let report: RunId = report
+        .parse()
+        .map_err(|_| ApiError::NotFound(Resource::DriftReport))?;
+    let caller = path.caller.clone();
+    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
+    let found = deps
+        .store
+        .drift_report(ws, tenant, report)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::DriftReport))?;
+    let Value::Object(mut body) = req.json_body()? else {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
+    };
+    if let Some(extra) = body.keys().find(|k| *k != "items" && *k != "mapping") {
+        return Err(ApiError::InvalidBody(format!(
+            "unknown field `{}`; expected `items` and `mapping`",
+            extra.chars().take(64).collect::<String>()
+        )));
+    }
+    let items = body
+        .remove("items")
+        .ok_or_else(|| ApiError::InvalidBody("`items` is required".into()))?;
+    // The list's shape and size are the preview's to check; here, that each is the report's.
+    let selected: Vec<ItemRef> = serde_json::from_value(items.clone()).map_err(|_| {
+        ApiError::InvalidBody("`items` must be a list of {\"object_type\", \"object_id\"}".into())
+    })?;
+    let mut revertible = std::collections::HashSet::new();
+    let mut after = None;
+    loop {
+        let page = deps
+            .store
+            .drift_items_page(&found, ITEMS_PAGE, after)
+            .await?;
+        for i in &page.items {
+            if i.item.kind != DriftKind::Added {
+                revertible.insert((i.item.object_type.clone(), i.item.object_id.clone()));
+            }
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    if selected
+        .iter()
+        .any(|i| !revertible.contains(&(i.object_type.clone(), i.object_id.clone())))
+    {
+        return Err(ApiError::Restore(ReasonCode::RestoreItemsInvalid));
+    }
+    let audit = AuditEntry {
+        id: ulid::Ulid::new(),
+        workspace_id: ws,
+        tenant_id: Some(tenant),
+        actor: caller.to_string(),
+        action: "drift.revert".into(),
+        target: report.to_string(),
+        before: None,
+        after: Some(json!({
+            "backup_set_id": found.baseline_set_id.to_string(),
+            "items": selected.len(),
+        })),
+        at: Utc::now(),
+    };
+    let mut preview = json!({
+        "backup_set_id": found.baseline_set_id.to_string(),
+        "items": items,
+    });
+    if let Some(mapping) = body.remove("mapping") {
+        preview["mapping"] = mapping;
+    }
+    Ok((preview, vec![deps.store.revert_drift_audit(&audit)?]))
 }
 
 /// Manifest entries read per query.
