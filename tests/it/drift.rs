@@ -14,7 +14,7 @@ use tenantops_graph_sim::audit::{AuditActor, record};
 use tenantops_tests::{ApiCall, LogBuffer, Reply, TestStack, WorkerHarness};
 
 use crate::continuation::{continue_to_end, reads_repeated, worker as paged_worker};
-use crate::restore::{backup, setup, tenant_path};
+use crate::restore::{SCRIPTS, backup, setup, tenant_path};
 
 const CONFIGS: &str = "deviceManagement/deviceConfigurations";
 const TYPE: &str = "deviceConfigurations";
@@ -654,4 +654,38 @@ async fn reverting_items_previews_a_restore_of_exactly_those_from_the_baseline()
         audit.body
     );
     assert_eq!(audit.body["items"][0]["target"], report.as_str());
+}
+
+#[tokio::test]
+async fn a_long_changed_value_is_kept_as_an_excerpt_and_its_whole_diff_referenced() {
+    let (stack, worker) = setup(&[(SCRIPTS, 2)]).await;
+    let content = |c: char| -> String { std::iter::repeat_n(c, 40_000).collect() };
+    let set_script = |value: String| {
+        worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+            t.collections.get_mut(SCRIPTS).unwrap().objects[0]["scriptContent"] = json!(value);
+        })
+    };
+    set_script(content('A'));
+    backup(&stack, &worker, &["deviceManagementScripts"]).await;
+    set_script(content('B'));
+    stack.s3_calls.take();
+    let report = stack
+        .start(json!({"type": "drift.check", "params": {"types": ["deviceManagementScripts"]}}))
+        .await;
+    worker.drain().await;
+    // The one write: the whole diff of the changed script, beside its item.
+    let s3 = stack.s3_calls.take();
+    assert_eq!(count(&s3, "PutObject"), 1, "{s3:?}");
+    let items = all_items(&stack, &report).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    assert_eq!(item["changes_truncated"], true);
+    let change = &item["changes"][0];
+    assert_eq!(change["path"], "scriptContent");
+    assert_eq!(change["excerpt"], true);
+    assert!(change["after"].as_str().unwrap().len() <= 512);
+    let key = item["diff_key"].as_str().unwrap();
+    let whole: Value = serde_json::from_slice(&stack.snapshots.get(key).await.unwrap()).unwrap();
+    assert_eq!(whole[0]["after"], content('B'));
+    assert!(item.to_string().len() < 20_000, "the item stays small");
 }

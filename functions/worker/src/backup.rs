@@ -16,10 +16,8 @@
 //! the manifest from the parts.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
-use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenantops_aws::snapshots::{manifest_key, run_part_key};
@@ -31,11 +29,8 @@ use tenantops_core::{BackupSetId, Counters, Failure, OperationType, ReasonCode, 
 
 use crate::capture::{Captured, capture, storage};
 use crate::job::{Deps, Job, Report, Stop};
-use crate::listing::{Cursor, Pause, TypeResult, Visited, get_part, put_part, scope, walk_type};
+use crate::listing::{Cursor, Pause, Visited, get_part, put_part, scope, walk_types};
 use crate::retention;
-
-/// Registry types backed up at the same time; the tenant's budgets pace the requests.
-const TYPE_CONCURRENCY: usize = 4;
 
 /// Where a backup stands between invocations (the checkpoint's state). Small: links and
 /// keys only; the entries captured so far are in the parts.
@@ -95,43 +90,25 @@ pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
     }
     let creds = job.credentials().await?;
 
-    // The first page of the invocation is always read, so every invocation moves on.
-    let moved = AtomicBool::new(false);
-    let pending: Vec<_> = known
-        .iter()
-        .filter(|ty| progress.types.get(ty.name).is_none_or(|c| c.next.is_some()))
-        .map(|ty| {
-            let cursor = progress.types.get(ty.name).cloned();
-            let creds = &creds;
-            walk_type(job, creds, ty, cursor, &moved, move |o| async move {
-                Ok(match capture(run, deps, creds, ty, o, set_id).await? {
-                    Captured::Stored { entry, created } => Visited::Kept((entry, created)),
-                    Captured::Vanished => Visited::Vanished,
-                    Captured::Failed(f) => Visited::Failed(f),
-                })
-            })
+    // The manifest and the set are written in one go: after work in this invocation, they
+    // start only with room to finish, else the next invocation writes them from the parts.
+    let creds = &creds;
+    let (walked, pause) = walk_types(job, creds, &known, &progress.types, |ty, o| async move {
+        Ok(match capture(run, deps, creds, ty, o, set_id).await? {
+            Captured::Stored { entry, created } => Visited::Kept((entry, created)),
+            Captured::Vanished => Visited::Vanished,
+            Captured::Failed(f) => Visited::Failed(f),
         })
-        .collect();
-    let per_type: Vec<Result<TypeResult<(ManifestEntry, bool)>, Stop>> = stream::iter(pending)
-        .buffer_unordered(TYPE_CONCURRENCY)
-        .collect()
-        .await;
+    })
+    .await?;
     let mut part = Part::default();
-    let mut pause: Option<Pause> = None;
-    for r in per_type {
-        let r = r?;
+    for r in walked {
         for (entry, created) in r.kept {
             progress.created += u64::from(created);
             part.entries.push(entry);
         }
         part.failures.extend(r.failures);
         progress.types.insert(r.ty.to_owned(), r.cursor);
-        pause = Pause::merge(pause, r.paused);
-    }
-    // The manifest and the set are written in one go: after work in this invocation, they
-    // start only with room to finish, else the next invocation writes them from the parts.
-    if pause.is_none() && moved.load(Ordering::SeqCst) && job.lacks_room_to_close() {
-        pause = Some(Pause::Deadline);
     }
     if let Some(pause) = pause {
         if !part.entries.is_empty() || !part.failures.is_empty() {

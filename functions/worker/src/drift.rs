@@ -15,10 +15,8 @@
 //! holds each type's next link, the baseline and the parts' keys.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{TimeDelta, Utc};
-use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenantops_aws::drift::DriftLease;
@@ -33,10 +31,8 @@ use tenantops_graph::{Credentials, GraphError};
 
 use crate::capture::{Reading, read_object, storage};
 use crate::job::{Deps, Job, Report, Stop};
-use crate::listing::{Cursor, Pause, TypeResult, Visited, get_part, put_part, scope, walk_type};
+use crate::listing::{Cursor, Pause, Visited, get_part, put_part, scope, walk_types};
 
-/// Types read at the same time; the tenant's budgets pace the requests.
-const TYPE_CONCURRENCY: usize = 4;
 /// Backup sets looked through for the latest complete one.
 const SET_PAGE: usize = 25;
 /// Manifest entries read per query.
@@ -231,26 +227,12 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
     let baseline = baseline_entries(deps, &set, &names).await?;
     let creds = job.credentials().await?;
 
-    let moved = AtomicBool::new(false);
-    let pending: Vec<_> = known
-        .iter()
-        .filter(|ty| progress.types.get(ty.name).is_none_or(|c| c.next.is_some()))
-        .map(|ty| {
-            let cursor = progress.types.get(ty.name).cloned();
-            let (creds, baseline) = (&creds, &baseline);
-            walk_type(job, creds, ty, cursor, &moved, move |o| {
-                visit(run, deps, creds, ty, baseline, o)
-            })
-        })
-        .collect();
-    let per_type: Vec<Result<TypeResult<Seen>, Stop>> = stream::iter(pending)
-        .buffer_unordered(TYPE_CONCURRENCY)
-        .collect()
-        .await;
+    let (walked, mut pause) = walk_types(job, &creds, &known, &progress.types, |ty, o| {
+        visit(run, deps, &creds, ty, &baseline, o)
+    })
+    .await?;
     let mut part = Part::default();
-    let mut pause: Option<Pause> = None;
-    for r in per_type {
-        let r = r?;
+    for r in walked {
         for seen in r.kept {
             part.seen.push(seen.key);
             part.items.extend(seen.item);
@@ -260,10 +242,6 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
             progress.unlisted.insert(r.ty.to_owned());
         }
         progress.types.insert(r.ty.to_owned(), r.cursor);
-        pause = Pause::merge(pause, r.paused);
-    }
-    if pause.is_none() && moved.load(Ordering::SeqCst) && job.lacks_room_to_close() {
-        pause = Some(Pause::Deadline);
     }
     // The audit log is read once every type is done; a throttle there pauses the same way.
     let mut actors = None;

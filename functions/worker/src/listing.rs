@@ -4,6 +4,7 @@
 //! near the deadline (but the invocation's first) or after a long throttle; and the parts
 //! a run continued across invocations keeps in the snapshot bucket.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -20,6 +21,8 @@ use tenantops_graph::registry::{ObjectType, REGISTRY};
 use crate::capture::storage;
 use crate::job::{Deps, Job, Stop};
 
+/// Registry types walked at the same time; the tenant's budgets pace the requests.
+const TYPE_CONCURRENCY: usize = 4;
 /// Objects of one type read at the same time (each is 0 to 2 Graph requests beyond its list).
 const OBJECT_CONCURRENCY: usize = 8;
 
@@ -99,10 +102,53 @@ pub(crate) fn scope(run: &Run) -> Vec<Result<&'static ObjectType, String>> {
     }
 }
 
+/// Walks every type of `types` not done yet (a type done has a cursor without a next link),
+/// from its cursor, each object through `visit`. Returns each walked type's result and why
+/// the invocation pauses: a type's own pause, or, after work in this invocation, too little
+/// room left to close the run (which the next invocation then does from the parts).
+pub(crate) async fn walk_types<T, F, Fut>(
+    job: Job<'_>,
+    creds: &Credentials,
+    types: &[&'static ObjectType],
+    cursors: &BTreeMap<String, Cursor>,
+    visit: F,
+) -> Result<(Vec<TypeResult<T>>, Option<Pause>), Stop>
+where
+    F: Fn(&'static ObjectType, Value) -> Fut,
+    Fut: Future<Output = Result<Visited<T>, Stop>>,
+{
+    // The first page of the invocation is always read, so every invocation moves on.
+    let moved = AtomicBool::new(false);
+    let visit = &visit;
+    let pending: Vec<_> = types
+        .iter()
+        .copied()
+        .filter(|ty| cursors.get(ty.name).is_none_or(|c| c.next.is_some()))
+        .map(|ty| {
+            let cursor = cursors.get(ty.name).cloned();
+            walk_type(job, creds, ty, cursor, &moved, move |o| visit(ty, o))
+        })
+        .collect();
+    let walked: Vec<Result<TypeResult<T>, Stop>> = stream::iter(pending)
+        .buffer_unordered(TYPE_CONCURRENCY)
+        .collect()
+        .await;
+    let (mut out, mut pause) = (Vec::new(), None);
+    for r in walked {
+        let r = r?;
+        pause = Pause::merge(pause, r.paused);
+        out.push(r);
+    }
+    if pause.is_none() && moved.load(Ordering::SeqCst) && job.lacks_room_to_close() {
+        pause = Some(Pause::Deadline);
+    }
+    Ok((out, pause))
+}
+
 /// Lists one type page by page from `cursor` (its start when `None`) and visits each page's
 /// objects; a page's counters move once the page is done. Stops before a new page once the
 /// deadline is near (but `moved` makes the invocation's first page go ahead).
-pub(crate) async fn walk_type<T, F, Fut>(
+async fn walk_type<T, F, Fut>(
     job: Job<'_>,
     creds: &Credentials,
     ty: &'static ObjectType,

@@ -55,6 +55,26 @@ fn item_json(i: &StoredDriftItem) -> Value {
     v
 }
 
+/// A report id from the path: a malformed one names no report, the same answer as a missing
+/// one.
+fn report_id(raw: &str) -> Result<RunId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(Resource::DriftReport))
+}
+
+/// The tenant's report, once the caller may view the tenant's drift.
+async fn report_in(
+    deps: &Deps,
+    path: common::TenantPath,
+    report: RunId,
+) -> Result<DriftReport, ApiError> {
+    let scope = path.scope(deps, Capability::DriftView).await?;
+    deps.store
+        .drift_report(scope.ws, scope.tenant, report)
+        .await?
+        .ok_or(ApiError::NotFound(Resource::DriftReport))
+}
+
 /// `GET /v1/workspaces/{ws}/tenants/{t}/drift?limit=&cursor=`: reports, newest first.
 pub async fn list(
     req: &ApiRequest,
@@ -92,20 +112,12 @@ pub async fn view(
     report: &str,
 ) -> Result<Reply, ApiError> {
     let path = common::tenant_path(req, ws, tenant)?;
-    // A malformed id names no report: the same answer as a missing one.
-    let report: RunId = report
-        .parse()
-        .map_err(|_| ApiError::NotFound(Resource::DriftReport))?;
+    let report = report_id(report)?;
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
     let query_key = format!("drift|{}|{}|{report}", path.ws, path.tenant);
     let after = cursor::after::<u32>(&q, &query_key)?;
-    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
-    let found = deps
-        .store
-        .drift_report(ws, tenant, report)
-        .await?
-        .ok_or(ApiError::NotFound(Resource::DriftReport))?;
+    let found = report_in(deps, path, report).await?;
     let page = deps.store.drift_items_page(&found, limit, after).await?;
     let items: Vec<Value> = page.items.iter().map(item_json).collect();
     Ok(Reply::json(
@@ -130,17 +142,11 @@ pub async fn accept(
     report: &str,
 ) -> Result<Reply, ApiError> {
     let path = common::tenant_path(req, ws, tenant)?;
-    let report: RunId = report
-        .parse()
-        .map_err(|_| ApiError::NotFound(Resource::DriftReport))?;
+    let report = report_id(report)?;
     let caller = path.caller.clone();
     let click = launch::click(req, &caller)?;
-    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
-    let found = deps
-        .store
-        .drift_report(ws, tenant, report)
-        .await?
-        .ok_or(ApiError::NotFound(Resource::DriftReport))?;
+    let found = report_in(deps, path, report).await?;
+    let (ws, tenant) = (found.workspace_id, found.tenant_id);
     let params = OperationParams::BackupScheduleRunNow(BackupRunNowParams {
         backup_schedule_id: None,
     });
@@ -210,16 +216,10 @@ pub async fn revert_selection(
     report: &str,
 ) -> Result<(Value, Vec<tenantops_aws::Precondition>), ApiError> {
     let path = common::tenant_path(req, ws, tenant)?;
-    let report: RunId = report
-        .parse()
-        .map_err(|_| ApiError::NotFound(Resource::DriftReport))?;
+    let report = report_id(report)?;
     let caller = path.caller.clone();
-    let common::TenantScope { ws, tenant, .. } = path.scope(deps, Capability::DriftView).await?;
-    let found = deps
-        .store
-        .drift_report(ws, tenant, report)
-        .await?
-        .ok_or(ApiError::NotFound(Resource::DriftReport))?;
+    let found = report_in(deps, path, report).await?;
+    let (ws, tenant) = (found.workspace_id, found.tenant_id);
     let Value::Object(mut body) = req.json_body()? else {
         return Err(ApiError::InvalidBody(
             "the body must be a JSON object".into(),
