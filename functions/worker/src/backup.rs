@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tenantops_aws::snapshots::{manifest_key, run_part_key};
+use tenantops_aws::snapshots::manifest_key;
 use tenantops_aws::{Recorded, Stored};
 use tenantops_core::backup::{
     BackupSet, BackupSetStatus, ManifestEntry, canonical_bytes, content_hash,
@@ -29,7 +29,7 @@ use tenantops_core::{BackupSetId, Counters, Failure, OperationType, ReasonCode, 
 
 use crate::capture::{Captured, capture, storage};
 use crate::job::{Deps, Job, Report, Stop};
-use crate::listing::{Cursor, Pause, Visited, get_part, put_part, scope, walk_types};
+use crate::listing::{Cursor, Visited, get_part, save_part, scope, stop_for, walk_types};
 use crate::retention;
 
 /// Where a backup stands between invocations (the checkpoint's state). Small: links and
@@ -111,30 +111,14 @@ pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
         progress.types.insert(r.ty.to_owned(), r.cursor);
     }
     if let Some(pause) = pause {
-        if !part.entries.is_empty() || !part.failures.is_empty() {
-            let key = run_part_key(
-                run.workspace_id,
-                run.tenant_id,
-                run.id,
-                progress.parts.len(),
-                job.owner,
-            );
-            put_part(deps, &key, &part).await?;
-            progress.parts.push(key);
-        }
+        let found = !part.entries.is_empty() || !part.failures.is_empty();
+        save_part(job, &mut progress.parts, &part, found).await?;
         let state = serde_json::to_value(&progress).map_err(|e| {
             tracing::error!(error = %e, "the backup's checkpoint does not serialize");
             Stop::Fail(ReasonCode::Internal)
         })?;
         tracing::info!(parts = progress.parts.len(), "backup paused");
-        return Err(match pause {
-            Pause::Deadline => job.pause(state).await,
-            Pause::HandBack(after) => {
-                // The throttle's hand-back keeps the work done so far.
-                job.checkpoint(state).await?;
-                Stop::HandBack(after)
-            }
-        });
+        return Err(stop_for(job, pause, state).await);
     }
 
     // Every type is done: the earlier invocations' parts, then this one's.

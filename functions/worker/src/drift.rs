@@ -20,7 +20,7 @@ use chrono::{TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tenantops_aws::drift::DriftLease;
-use tenantops_aws::snapshots::{drift_diff_key, run_part_key};
+use tenantops_aws::snapshots::drift_diff_key;
 use tenantops_core::backup::{BackupSet, BackupSetStatus, ManifestEntry};
 use tenantops_core::drift::{Actor, DriftCounts, DriftItem, DriftReport};
 use tenantops_core::restore::FieldChange;
@@ -31,7 +31,9 @@ use tenantops_graph::{Credentials, GraphError};
 
 use crate::capture::{Reading, read_object, storage};
 use crate::job::{Deps, Job, Report, Stop};
-use crate::listing::{Cursor, Pause, Visited, get_part, put_part, scope, walk_types};
+use crate::listing::{
+    Cursor, Pause, Visited, get_part, put_part, save_part, scope, stop_for, walk_types,
+};
 
 /// Backup sets looked through for the latest complete one.
 const SET_PAGE: usize = 25;
@@ -259,17 +261,12 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
         }
     }
     if let Some(pause) = pause {
-        save_part(job, &mut progress, &part).await?;
+        let found = !part.seen.is_empty() || !part.failures.is_empty();
+        save_part(job, &mut progress.parts, &part, found).await?;
         let state = serde_json::to_value(&progress)
             .map_err(|e| internal("the drift check's checkpoint does not serialize", e))?;
         tracing::info!(parts = progress.parts.len(), "drift check paused");
-        return Err(match pause {
-            Pause::Deadline => job.pause(state).await,
-            Pause::HandBack(after) => {
-                job.checkpoint(state).await?;
-                Stop::HandBack(after)
-            }
-        });
+        return Err(stop_for(job, pause, state).await);
     }
 
     let mut all = Part::default();
@@ -344,24 +341,6 @@ pub async fn check(job: Job<'_>) -> Result<Report, Stop> {
             "unchanged": counts.unchanged,
         })),
     })
-}
-
-/// Writes this invocation's findings as a part, if it found anything.
-async fn save_part(job: Job<'_>, progress: &mut Progress, part: &Part) -> Result<(), Stop> {
-    if part.seen.is_empty() && part.failures.is_empty() {
-        return Ok(());
-    }
-    let run = job.run;
-    let key = run_part_key(
-        run.workspace_id,
-        run.tenant_id,
-        run.id,
-        progress.parts.len(),
-        job.owner,
-    );
-    put_part(job.deps, &key, part).await?;
-    progress.parts.push(key);
-    Ok(())
 }
 
 /// Who last changed each resource since the baseline was taken: Intune's audit log of the

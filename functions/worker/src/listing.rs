@@ -18,6 +18,8 @@ use tenantops_graph::Credentials;
 use tenantops_graph::GraphError;
 use tenantops_graph::registry::{ObjectType, REGISTRY};
 
+use tenantops_aws::snapshots::run_part_key;
+
 use crate::capture::storage;
 use crate::job::{Deps, Job, Stop};
 
@@ -244,6 +246,42 @@ where
         moved.store(true, Ordering::SeqCst);
     }
     Ok(result)
+}
+
+/// Writes this invocation's part, when it `found` anything, and names it in `parts` (the
+/// checkpoint's list: the attempt in its key keeps a dead attempt's part out).
+pub(crate) async fn save_part<T: Serialize>(
+    job: Job<'_>,
+    parts: &mut Vec<String>,
+    part: &T,
+    found: bool,
+) -> Result<(), Stop> {
+    if !found {
+        return Ok(());
+    }
+    let run = job.run;
+    let key = run_part_key(
+        run.workspace_id,
+        run.tenant_id,
+        run.id,
+        parts.len(),
+        job.owner,
+    );
+    put_part(job.deps, &key, part).await?;
+    parts.push(key);
+    Ok(())
+}
+
+/// How a run stops for `pause` with `state` as its checkpoint: handed on to a new invocation
+/// at the deadline, or handed back after a throttle with the work done so far kept.
+pub(crate) async fn stop_for(job: Job<'_>, pause: Pause, state: Value) -> Stop {
+    match pause {
+        Pause::Deadline => job.pause(state).await,
+        Pause::HandBack(after) => match job.checkpoint(state).await {
+            Ok(()) => Stop::HandBack(after),
+            Err(stop) => stop,
+        },
+    }
 }
 
 /// Writes a run's part (what an invocation found) to the snapshot bucket, once.
