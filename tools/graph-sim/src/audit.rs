@@ -1,5 +1,5 @@
 //! Intune's audit log: `GET /deviceManagement/auditEvents`, the events of who changed what
-//! (https://learn.microsoft.com/en-us/graph/api/intune-auditing-auditevent-list), and
+//! ([`DOC`]), and
 //! [`record`], which tests and the admin routes use to log a change as the portal would.
 //!
 //! Events are the tenant's `deviceManagement/auditEvents` collection, oldest first. The list
@@ -19,8 +19,19 @@ use crate::reply::{Reply, RequestIds, graph_error};
 /// The collection's path (without version) in a tenant's collections.
 pub const PATH: &str = "deviceManagement/auditEvents";
 
+/// The list's reference page, which the rule below follows.
+pub const DOC: &str =
+    "https://learn.microsoft.com/graph/api/intune-auditing-auditevent-list?view=graph-rest-1.0";
+
 /// The `$filter` forms accepted, per the module's rule.
-const FILTER_RULE: &str = "https://learn.microsoft.com/en-us/graph/api/intune-auditing-auditevent-list: only `activityDateTime` comparisons (ge, gt, le, lt) joined by `and` are supported";
+const FILTER_RULE: &str =
+    "only `activityDateTime` comparisons (ge, gt, le, lt) joined by `and` are supported";
+
+/// The page whose rule a request to the audit log follows (`options::documented`'s answer
+/// for it): the list only.
+pub(crate) fn documented(method: &str, path: &str) -> Option<&'static str> {
+    (method.eq_ignore_ascii_case("GET") && path == PATH).then_some(DOC)
+}
 
 /// One bound of the time window.
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +94,7 @@ pub(crate) fn list(tenant: &SimTenant, raw_query: &str, ids: &RequestIds) -> Rep
                     return graph_error(
                         400,
                         "BadRequest",
-                        &format!("Invalid filter clause. ({FILTER_RULE})"),
+                        &format!("Invalid filter clause: {FILTER_RULE} ({DOC})."),
                         ids,
                     );
                 }
@@ -92,7 +103,7 @@ pub(crate) fn list(tenant: &SimTenant, raw_query: &str, ids: &RequestIds) -> Rep
                 return graph_error(
                     400,
                     "BadRequest",
-                    &format!("Query option '{other}' is not allowed. ({FILTER_RULE})"),
+                    &format!("Query option '{other}' is not allowed: {FILTER_RULE} ({DOC})."),
                     ids,
                 );
             }
