@@ -33,7 +33,7 @@ fn policy() -> RetryPolicy {
 
 /// A worker against a graph-sim whose `paged` collections answer `page_size` objects a page
 /// (and, with `empty_pages`, sometimes an empty page with a next link, as Graph does).
-async fn worker(
+pub(crate) async fn worker(
     stack: &TestStack,
     counts: &[(&str, usize)],
     paged: &[&str],
@@ -157,7 +157,7 @@ fn at_least(later: &Counters, earlier: &Counters) -> bool {
 
 /// Invokes with `deadline` until `run` completes; every message is received once, and the
 /// counters never go back. Returns the finished run and the number of invocations.
-async fn continue_to_end(
+pub(crate) async fn continue_to_end(
     stack: &TestStack,
     worker: &WorkerHarness,
     run: &str,
@@ -240,7 +240,7 @@ fn ids_in(worker: &WorkerHarness, paths: &[&str]) -> BTreeMap<String, Vec<String
 }
 
 /// Successful Graph reads that were sent more than once (same path and query).
-fn reads_repeated(worker: &WorkerHarness) -> Vec<String> {
+pub(crate) fn reads_repeated(worker: &WorkerHarness) -> Vec<String> {
     let mut seen = BTreeMap::<String, usize>::new();
     for r in worker.sim.requests() {
         if r.method == "GET" && r.status == 200 && r.path.starts_with("/graph/") {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tenantops_core::secret::SecretString;
 use tenantops_core::{Outcome, ReasonCode, RunStatus};
 use tenantops_graph::registry::{Assignments, Budget, REGISTRY, RestoreMethod};
-use tenantops_graph::requests::{PERMISSION_PROBES, groups_delta_path};
+use tenantops_graph::requests::{PERMISSION_PROBES, audit_events_path, groups_delta_path};
 use tenantops_graph::throttle::RetryPolicy;
 use tenantops_graph::{Credentials, GraphClient, GraphConfig, GraphError};
 use tenantops_graph_sim::{
@@ -203,6 +203,17 @@ async fn every_request_the_worker_makes_for_every_registry_type_is_one_graph_acc
     }
     client
         .page(&c, Budget::Directory, &delta_link.unwrap(), false)
+        .await
+        .unwrap();
+    // A drift check's read of Intune's audit log since a baseline.
+    let now = chrono::Utc::now();
+    client
+        .page(
+            &c,
+            Budget::Intune,
+            &audit_events_path(now - chrono::TimeDelta::hours(1), now),
+            false,
+        )
         .await
         .unwrap();
 

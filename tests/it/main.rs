@@ -9,6 +9,7 @@ mod cancel;
 mod cli;
 mod continuation;
 mod dispatch;
+mod drift;
 mod events;
 mod fairness;
 mod faults;

@@ -183,6 +183,7 @@ fn param_fields(t: tenantops_core::OperationType) -> &'static [&'static str] {
         T::BackupScheduleScheduled => fields::<BackupScheduledParams>(),
         T::RestorePreview => fields::<RestorePreviewParams>(),
         T::RestoreExecute => fields::<RestoreExecuteParams>(),
+        T::DriftCheck => fields::<DriftCheckParams>(),
     }
 }
 
@@ -1187,6 +1188,102 @@ async fn every_route_answers_as_the_document_says() {
         c.req(BACKUP_SET, &[&ws, &tenant, &ulid::Ulid::new()])
             .by(owner),
         404,
+    )
+    .await;
+
+    // Drift: a check against the latest complete set, its reports, and a two-set diff.
+    const DIFF: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}";
+    const DRIFT: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/drift";
+    const REPORT: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}";
+    c.expect(
+        DIFF,
+        with_query(c.req(DIFF, &[&ws, &tenant, &set, &set]), "limit=5").by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        DIFF,
+        c.req(DIFF, &[&ws, &tenant, &set, &ulid::Ulid::new()])
+            .by(owner),
+        404,
+    )
+    .await;
+    // A setting changed in the tenant since the backup, for the report to name.
+    let changed = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t
+            .collections
+            .get_mut("deviceManagement/deviceConfigurations")
+            .unwrap();
+        c.objects[0]["description"] = json!("drifted");
+        c.objects[0]["id"].as_str().unwrap().to_owned()
+    });
+    let check = c
+        .expect(
+            START,
+            with_body(
+                c.req(START, &[&ws, &tenant]),
+                json!({"type": "drift.check"}),
+            )
+            .by(owner),
+            202,
+        )
+        .await
+        .run_id();
+    worker.drain().await;
+    c.expect(DRIFT, c.req(DRIFT, &[&ws, &tenant]).by(owner), 200)
+        .await;
+    c.expect(
+        DRIFT,
+        with_query(c.req(DRIFT, &[&ws, &tenant]), "limit=0").by(owner),
+        400,
+    )
+    .await;
+    c.expect(
+        REPORT,
+        with_query(c.req(REPORT, &[&ws, &tenant, &check]), "limit=1").by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        REPORT,
+        c.req(REPORT, &[&ws, &tenant, &ulid::Ulid::new()]).by(owner),
+        404,
+    )
+    .await;
+    const REVERT: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert";
+    let revert = |items: Value| {
+        with_body(
+            c.req(REVERT, &[&ws, &tenant, &check]),
+            json!({ "items": items }),
+        )
+        .by(owner)
+    };
+    c.expect(
+        REVERT,
+        revert(json!([{"object_type": "x", "object_id": "y"}])),
+        409,
+    )
+    .await;
+    c.expect(REVERT, revert(json!("all")), 422).await;
+    c.expect(
+        REVERT,
+        revert(json!([{"object_type": "deviceConfigurations", "object_id": changed}])),
+        202,
+    )
+    .await;
+    // The revert's preview ends before the restores below start theirs.
+    worker.drain().await;
+    const ACCEPT: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept";
+    c.expect(
+        ACCEPT,
+        c.req(ACCEPT, &[&ws, &tenant, &check]).by(owner),
+        202,
+    )
+    .await;
+    c.expect(
+        ACCEPT,
+        c.req(ACCEPT, &[&ws, &tenant, &check]).by(owner),
+        409,
     )
     .await;
 

@@ -168,6 +168,7 @@ impl TestStack {
             ),
             limits: tenantops_api::Limits::default(),
             platform: tenantops_api::PlatformOperators::defaults(),
+            snapshots: snapshots.clone(),
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");
@@ -367,6 +368,11 @@ impl TestStack {
     pub async fn snapshot(&self) -> BTreeMap<(String, String), String> {
         // What the relay owes for earlier starts is not a later call's doing.
         self.settle_quietly().await;
+        self.snapshot_unsettled().await
+    }
+
+    /// [`TestStack::snapshot`] as the table stands, the relay left alone.
+    pub async fn snapshot_unsettled(&self) -> BTreeMap<(String, String), String> {
         let mut out = BTreeMap::new();
         let mut start = None;
         loop {

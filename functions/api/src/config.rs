@@ -26,8 +26,11 @@ pub const PLATFORM_OPERATOR_CLAIM: &str = "TENANTOPS_PLATFORM_OPERATOR_CLAIM";
 /// The value of that claim that makes its bearer a platform operator; empty: nobody is.
 pub const PLATFORM_OPERATOR_VALUE: &str = "TENANTOPS_PLATFORM_OPERATOR_VALUE";
 
+/// The snapshot bucket, read (never written) for the diff of two backup sets.
+pub const SNAPSHOT_BUCKET: &str = "TENANTOPS_SNAPSHOT_BUCKET";
+
 /// The names above, for the tidy test that holds the template to the code.
-pub const ENV_VARS: [&str; 9] = [
+pub const ENV_VARS: [&str; 10] = [
     TABLE_NAME,
     SECRET_PREFIX,
     EVENT_BUS_NAME,
@@ -37,6 +40,7 @@ pub const ENV_VARS: [&str; 9] = [
     STUCK_AFTER_SECONDS,
     PLATFORM_OPERATOR_CLAIM,
     PLATFORM_OPERATOR_VALUE,
+    SNAPSHOT_BUCKET,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +63,7 @@ pub struct ApiConfig {
     pub platform_operator_claim: String,
     /// Empty when the deployment names no platform operators.
     pub platform_operator_value: String,
+    pub snapshot_bucket: String,
 }
 
 impl ApiConfig {
@@ -75,6 +80,7 @@ impl ApiConfig {
             // Set by the template, possibly to the empty string (no operators).
             platform_operator_value: std::env::var(PLATFORM_OPERATOR_VALUE)
                 .map_err(|_| MissingEnv(PLATFORM_OPERATOR_VALUE))?,
+            snapshot_bucket: required_env(SNAPSHOT_BUCKET)?,
         })
     }
 }

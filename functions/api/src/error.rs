@@ -16,6 +16,7 @@ pub enum Resource {
     Connection,
     Schedule,
     BackupSet,
+    DriftReport,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +74,8 @@ pub enum ApiError {
     /// A restore refused with its own reason code (see [`ApiError::status`] for the mapping).
     #[error("restore refused: {0}")]
     Restore(ReasonCode),
+    #[error("the drift report was accepted already")]
+    DriftAlreadyAccepted,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -138,6 +141,7 @@ impl ApiError {
             // The body is well formed; the run it names is not one of this schedule's.
             ApiError::RetryRunInvalid => 409,
             ApiError::RetryNotAllowed | ApiError::NotCancellable(_) => 409,
+            ApiError::DriftAlreadyAccepted => 409,
             ApiError::UnsupportedMediaType => 415,
             ApiError::TenantArchived
             | ApiError::TenantAlreadyClaimed
@@ -170,9 +174,11 @@ impl ApiError {
             ApiError::NotFound(Resource::Connection) => R::ConnectionNotFound,
             ApiError::NotFound(Resource::Schedule) => R::ScheduleNotFound,
             ApiError::NotFound(Resource::BackupSet) => R::BackupSetNotFound,
+            ApiError::NotFound(Resource::DriftReport) => R::DriftReportNotFound,
             ApiError::Schedule(e) => e.code(),
             ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
             ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
+            ApiError::DriftAlreadyAccepted => R::DriftAlreadyAccepted,
             ApiError::NotCancellable(code) => *code,
             ApiError::MethodNotAllowed => R::MethodNotAllowed,
             ApiError::Forbidden(_) => R::AuthForbidden,
@@ -212,9 +218,11 @@ impl ApiError {
             ApiError::NotFound(Resource::Connection) => "Provider connection not found",
             ApiError::NotFound(Resource::Schedule) => "Backup schedule not found",
             ApiError::NotFound(Resource::BackupSet) => "Backup set not found",
+            ApiError::NotFound(Resource::DriftReport) => "Drift report not found",
             ApiError::Schedule(_) => "Invalid backup schedule",
             ApiError::RetryRunInvalid => "Not a run of this schedule",
             ApiError::RetryNotAllowed => "Run not retryable",
+            ApiError::DriftAlreadyAccepted => "Drift report already accepted",
             ApiError::NotCancellable(_) => "Run not cancellable",
             ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Forbidden(_) => "Not allowed",
@@ -264,6 +272,7 @@ impl ApiError {
             | ApiError::NotCancellable(_)
             | ApiError::TenantAlreadyClaimed
             | ApiError::ConcurrentChange
+            | ApiError::DriftAlreadyAccepted
             | ApiError::NotFound(_) => self.code().message().to_owned(),
             other => other.to_string(),
         }

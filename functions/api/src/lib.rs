@@ -16,7 +16,7 @@ mod run_list;
 mod tenant_state;
 
 use tenantops_aws::events::LifecycleEvents;
-use tenantops_aws::{SecretVault, Store};
+use tenantops_aws::{SecretVault, SnapshotStore, Store};
 
 pub use error::ApiError;
 pub use operators::PlatformOperators;
@@ -36,6 +36,8 @@ pub struct Deps {
     pub limits: Limits,
     /// Who may use the system plane (`/v1/system/...`).
     pub platform: PlatformOperators,
+    /// Read-only: the snapshots of objects whose hash differs between two backup sets.
+    pub snapshots: SnapshotStore,
 }
 
 /// The limits the API enforces, from its configuration.
@@ -97,6 +99,7 @@ impl Deps {
                 cfg.platform_operator_claim,
                 cfg.platform_operator_value,
             ),
+            snapshots: SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
         })
     }
 }

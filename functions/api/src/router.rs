@@ -48,6 +48,11 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{schedule}/retry",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
     "GET /v1/workspaces/{ws}",
     "PATCH /v1/workspaces/{ws}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
@@ -106,7 +111,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     use routes::{
-        backups, operations, restores, schedules, system, tenant_data, tenants, workspaces,
+        backups, drift, operations, restores, schedules, system, tenant_data, tenants, workspaces,
     };
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -241,6 +246,57 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "tenants", t, "backups", set] => {
             only(m, Method::GET)?;
             backups::view(req, deps, ws, t, set).await
+        }
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "backups",
+            a,
+            "diff",
+            b,
+        ] => {
+            only(m, Method::GET)?;
+            drift::backup_diff(req, deps, ws, t, (a, b)).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "drift"] => {
+            only(m, Method::GET)?;
+            drift::list(req, deps, ws, t).await
+        }
+        ["v1", "workspaces", ws, "tenants", t, "drift", report] => {
+            only(m, Method::GET)?;
+            drift::view(req, deps, ws, t, report).await
+        }
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "drift",
+            report,
+            "accept",
+        ] => {
+            only(m, Method::POST)?;
+            drift::accept(req, deps, ws, t, report).await
+        }
+        // A revert is a restore preview of the report's baseline: the drift module checks
+        // the selection, the restores module starts the preview.
+        [
+            "v1",
+            "workspaces",
+            ws,
+            "tenants",
+            t,
+            "drift",
+            report,
+            "revert",
+        ] => {
+            only(m, Method::POST)?;
+            let (body, audit) = drift::revert_selection(req, deps, ws, t, report).await?;
+            Box::pin(restores::preview_with(req, deps, ws, t, Some(body), audit)).await
         }
         ["v1", "workspaces", ws] => match *m {
             Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,

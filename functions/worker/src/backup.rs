@@ -16,31 +16,21 @@
 //! the manifest from the parts.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use chrono::Utc;
-use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tenantops_aws::snapshots::{manifest_key, run_part_key};
+use tenantops_aws::snapshots::manifest_key;
 use tenantops_aws::{Recorded, Stored};
 use tenantops_core::backup::{
     BackupSet, BackupSetStatus, ManifestEntry, canonical_bytes, content_hash,
 };
-use tenantops_core::reason::ReasonCategory;
 use tenantops_core::{BackupSetId, Counters, Failure, OperationType, ReasonCode, Run};
-use tenantops_graph::registry::{ObjectType, REGISTRY};
-use tenantops_graph::{Credentials, GraphError};
 
 use crate::capture::{Captured, capture, storage};
 use crate::job::{Deps, Job, Report, Stop};
+use crate::listing::{Cursor, Visited, get_part, save_part, scope, stop_for, walk_types};
 use crate::retention;
-
-/// Registry types backed up at the same time; the tenant's budgets pace the requests.
-const TYPE_CONCURRENCY: usize = 4;
-/// Objects of one type read at the same time (each is 0 to 2 Graph requests beyond its list).
-const OBJECT_CONCURRENCY: usize = 8;
 
 /// Where a backup stands between invocations (the checkpoint's state). Small: links and
 /// keys only; the entries captured so far are in the parts.
@@ -57,53 +47,11 @@ struct Progress {
     created: u64,
 }
 
-/// One type's listing position.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Cursor {
-    /// The next page to read (`@odata.nextLink`); `None` once the type is done.
-    next: Option<String>,
-    /// Pages finished.
-    pages: u32,
-}
-
 /// What an invocation captured: one part.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Part {
     entries: Vec<ManifestEntry>,
     failures: Vec<Failure>,
-}
-
-/// Why a type stopped before its end in this invocation.
-#[derive(Debug, Clone, Copy)]
-enum Pause {
-    Deadline,
-    HandBack(Duration),
-}
-
-/// The object types a backup run covers: `context.target_scope.types`, or every backup type.
-/// Names the registry does not know (or that are not backed up) come back as `Err`.
-fn scope(run: &Run) -> Vec<Result<&'static ObjectType, String>> {
-    let named: Option<Vec<String>> = run
-        .context
-        .target_scope
-        .get("types")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        });
-    match named {
-        Some(names) if !names.is_empty() => names
-            .into_iter()
-            .map(|n| match ObjectType::named(&n) {
-                Some(t) if t.backup => Ok(t),
-                _ => Err(n),
-            })
-            .collect(),
-        _ => REGISTRY.iter().filter(|t| t.backup).map(Ok).collect(),
-    }
 }
 
 pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
@@ -142,72 +90,41 @@ pub async fn backup(job: Job<'_>) -> Result<Report, Stop> {
     }
     let creds = job.credentials().await?;
 
-    // The first page of the invocation is always read, so every invocation moves on.
-    let moved = AtomicBool::new(false);
-    let pending: Vec<_> = known
-        .iter()
-        .filter(|ty| progress.types.get(ty.name).is_none_or(|c| c.next.is_some()))
-        .map(|ty| {
-            let cursor = progress.types.get(ty.name).cloned();
-            backup_type(job, &creds, ty, cursor, set_id, &moved)
-        })
-        .collect();
-    let per_type: Vec<Result<TypeResult, Stop>> = stream::iter(pending)
-        .buffer_unordered(TYPE_CONCURRENCY)
-        .collect()
-        .await;
-    let mut part = Part::default();
-    let mut pause: Option<Pause> = None;
-    for r in per_type {
-        let r = r?;
-        part.entries.extend(r.entries);
-        part.failures.extend(r.failures);
-        progress.created += r.created;
-        progress.types.insert(r.ty.to_owned(), r.cursor);
-        pause = match (pause, r.paused) {
-            (Some(Pause::HandBack(a)), Some(Pause::HandBack(b))) => Some(Pause::HandBack(a.max(b))),
-            (Some(Pause::HandBack(a)), _) | (_, Some(Pause::HandBack(a))) => {
-                Some(Pause::HandBack(a))
-            }
-            (p, q) => p.or(q),
-        };
-    }
     // The manifest and the set are written in one go: after work in this invocation, they
     // start only with room to finish, else the next invocation writes them from the parts.
-    if pause.is_none() && moved.load(Ordering::SeqCst) && job.lacks_room_to_close() {
-        pause = Some(Pause::Deadline);
+    let creds = &creds;
+    let (walked, pause) = walk_types(job, creds, &known, &progress.types, |ty, o| async move {
+        Ok(match capture(run, deps, creds, ty, o, set_id).await? {
+            Captured::Stored { entry, created } => Visited::Kept((entry, created)),
+            Captured::Vanished => Visited::Vanished,
+            Captured::Failed(f) => Visited::Failed(f),
+        })
+    })
+    .await?;
+    let mut part = Part::default();
+    for r in walked {
+        for (entry, created) in r.kept {
+            progress.created += u64::from(created);
+            part.entries.push(entry);
+        }
+        part.failures.extend(r.failures);
+        progress.types.insert(r.ty.to_owned(), r.cursor);
     }
     if let Some(pause) = pause {
-        if !part.entries.is_empty() || !part.failures.is_empty() {
-            let key = run_part_key(
-                run.workspace_id,
-                run.tenant_id,
-                run.id,
-                progress.parts.len(),
-                job.owner,
-            );
-            put_json(deps, &key, &part).await?;
-            progress.parts.push(key);
-        }
+        let found = !part.entries.is_empty() || !part.failures.is_empty();
+        save_part(job, &mut progress.parts, &part, found).await?;
         let state = serde_json::to_value(&progress).map_err(|e| {
             tracing::error!(error = %e, "the backup's checkpoint does not serialize");
             Stop::Fail(ReasonCode::Internal)
         })?;
         tracing::info!(parts = progress.parts.len(), "backup paused");
-        return Err(match pause {
-            Pause::Deadline => job.pause(state).await,
-            Pause::HandBack(after) => {
-                // The throttle's hand-back keeps the work done so far.
-                job.checkpoint(state).await?;
-                Stop::HandBack(after)
-            }
-        });
+        return Err(stop_for(job, pause, state).await);
     }
 
     // Every type is done: the earlier invocations' parts, then this one's.
     let (mut entries, mut failures) = (Vec::new(), unknown_failures);
     for key in &progress.parts {
-        let earlier: Part = get_json(deps, key).await?;
+        let earlier: Part = get_part(deps, key).await?;
         entries.extend(earlier.entries);
         failures.extend(earlier.failures);
     }
@@ -355,146 +272,9 @@ async fn write_manifest(
     }
 }
 
-async fn put_json<T: Serialize>(deps: &Deps, key: &str, value: &T) -> Result<(), Stop> {
-    let bytes = serde_json::to_vec(value).map_err(|e| {
-        tracing::error!(error = %e, "a backup part does not serialize");
-        Stop::Fail(ReasonCode::Internal)
-    })?;
-    deps.snapshots
-        .put_if_absent(key, bytes)
-        .await
-        .map_err(storage)?;
-    Ok(())
-}
-
-async fn get_json<T: serde::de::DeserializeOwned>(deps: &Deps, key: &str) -> Result<T, Stop> {
-    let bytes = deps.snapshots.get(key).await.map_err(storage)?;
-    serde_json::from_slice(&bytes).map_err(|_| {
-        tracing::error!("a stored backup part does not parse");
-        Stop::Fail(ReasonCode::BackupStorageFailed)
-    })
-}
-
-/// What one type came to in this invocation.
-struct TypeResult {
-    ty: &'static str,
-    /// Where its listing stands now.
-    cursor: Cursor,
-    /// Why it stopped before its end, if it did.
-    paused: Option<Pause>,
-    entries: Vec<ManifestEntry>,
-    created: u64,
-    failures: Vec<Failure>,
-}
-
-/// Lists one type page by page from `cursor` (its start when `None`) and captures each
-/// page's objects; a page's counters move once the page is done. Stops before a new page
-/// once the deadline is near (but `moved` makes the invocation's first page go ahead).
-async fn backup_type(
-    job: Job<'_>,
-    creds: &Credentials,
-    ty: &'static ObjectType,
-    cursor: Option<Cursor>,
-    set: BackupSetId,
-    moved: &AtomicBool,
-) -> Result<TypeResult, Stop> {
-    let Job { run, deps, .. } = job;
-    let mut result = TypeResult {
-        ty: ty.name,
-        cursor: cursor.unwrap_or(Cursor {
-            next: Some(ty.backup_list_path()),
-            pages: 0,
-        }),
-        paused: None,
-        entries: Vec::new(),
-        created: 0,
-        failures: Vec::new(),
-    };
-    while let Some(link) = result.cursor.next.clone() {
-        if job.should_yield() && moved.load(Ordering::SeqCst) {
-            result.paused = Some(Pause::Deadline);
-            break;
-        }
-        let page = match deps.graph.page(creds, ty.budget, &link, false).await {
-            Ok(p) => p,
-            Err(GraphError::Throttled { retry_after }) => {
-                result.paused = Some(Pause::HandBack(retry_after));
-                break;
-            }
-            Err(e) if e.reason().category() == ReasonCategory::Graph => {
-                tracing::warn!(object_type = ty.name, reason = %e.reason(), "type could not be listed");
-                job.progress(Counters {
-                    total: 1,
-                    processed: 1,
-                    failed: 1,
-                    ..Counters::default()
-                })
-                .await?;
-                result.failures.push(Failure {
-                    object_ref: Some(ty.name.to_owned()),
-                    ..e.failure()
-                });
-                result.cursor.next = None;
-                break;
-            }
-            Err(e) => return Err(Stop::from(e)),
-        };
-        let captured: Vec<Result<Captured, Stop>> = stream::iter(page.items)
-            .map(|o| capture(run, deps, creds, ty, o, set))
-            .buffer_unordered(OBJECT_CONCURRENCY)
-            .collect()
-            .await;
-        let mut done = TypeResult {
-            ty: ty.name,
-            cursor: Cursor::default(),
-            paused: None,
-            entries: Vec::new(),
-            created: 0,
-            failures: Vec::new(),
-        };
-        let mut delta = Counters::default();
-        let mut handed_back = None;
-        for c in captured {
-            match c {
-                Ok(Captured::Stored { entry, created }) => {
-                    delta.succeeded += 1;
-                    done.created += u64::from(created);
-                    done.entries.push(entry);
-                }
-                Ok(Captured::Vanished) => delta.skipped += 1,
-                Ok(Captured::Failed(f)) => {
-                    delta.failed += 1;
-                    done.failures.push(f);
-                }
-                Err(Stop::HandBack(after)) => {
-                    handed_back = Some(handed_back.map_or(after, |a: Duration| a.max(after)))
-                }
-                Err(stop) => return Err(stop),
-            }
-        }
-        if let Some(after) = handed_back {
-            // The page is read again after the throttle; what it captured is not counted.
-            result.paused = Some(Pause::HandBack(after));
-            break;
-        }
-        delta.processed = delta.succeeded + delta.skipped + delta.failed;
-        delta.total = delta.processed;
-        job.progress(delta).await?;
-        result.entries.extend(done.entries);
-        result.failures.extend(done.failures);
-        result.created += done.created;
-        result.cursor = Cursor {
-            next: page.next_link,
-            pages: result.cursor.pages + 1,
-        };
-        moved.store(true, Ordering::SeqCst);
-    }
-    Ok(result)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use tenantops_graph::registry::ObjectType;
 
     #[test]
     fn full_lists_select_nothing_and_expand_assignments_where_the_list_can() {

@@ -48,6 +48,70 @@ pub(crate) fn storage(e: SnapshotError) -> Stop {
     Stop::Fail(ReasonCode::BackupStorageFailed)
 }
 
+/// One object read in full and normalized, as a backup stores it.
+pub(crate) struct Read {
+    pub normalized: Value,
+    pub hash: String,
+    /// Its manifest entry (the snapshot key is where its content is, or would be, stored).
+    pub entry: ManifestEntry,
+}
+
+/// What reading one object came to.
+pub(crate) enum Reading {
+    Read(Box<Read>),
+    /// Gone between the list and the read.
+    Vanished,
+    Failed(Failure),
+}
+
+/// Reads one listed object in full through the registry and normalizes and hashes it: the
+/// path a backup and a drift check share. Nothing is stored.
+pub(crate) async fn read_object(
+    run: &Run,
+    deps: &Deps,
+    creds: &Credentials,
+    ty: &'static ObjectType,
+    listed: Value,
+) -> Result<Reading, Stop> {
+    let Some(id) = listed.get("id").and_then(Value::as_str).map(str::to_owned) else {
+        return Ok(Reading::Vanished);
+    };
+    let object_ref = format!("{}/{}", ty.name, id.chars().take(128).collect::<String>());
+    let payload = match read_full(deps, creds, ty, &id, listed).await {
+        Ok(p) => p,
+        Err(GraphError::NotFound) => return Ok(Reading::Vanished),
+        Err(GraphError::Throttled { retry_after }) => return Err(Stop::HandBack(retry_after)),
+        Err(e) if e.reason().category() == ReasonCategory::Graph => {
+            tracing::warn!(object_type = ty.name, reason = %e.reason(), "object could not be read");
+            return Ok(Reading::Failed(Failure {
+                object_ref: Some(object_ref),
+                ..e.failure()
+            }));
+        }
+        Err(e) => return Err(Stop::from(e)),
+    };
+    let normalized = normalize(&payload);
+    let hash = content_hash(&normalized);
+    let assignments = payload
+        .get("assignments")
+        .and_then(Value::as_array)
+        .map(|a| AssignmentsSummary::of(a))
+        .unwrap_or_default();
+    let entry = ManifestEntry {
+        object_type: ty.name.to_owned(),
+        object_id: id,
+        name: display_name(&payload),
+        hash: hash.clone(),
+        snapshot_key: snapshot_key(run.workspace_id, run.tenant_id, &hash),
+        assignments,
+    };
+    Ok(Reading::Read(Box::new(Read {
+        normalized,
+        hash,
+        entry,
+    })))
+}
+
 /// Reads one object in full, stores its normalized payload under its hash, and returns its
 /// manifest entry.
 pub(crate) async fn capture(
@@ -58,26 +122,22 @@ pub(crate) async fn capture(
     listed: Value,
     set: BackupSetId,
 ) -> Result<Captured, Stop> {
-    let Some(id) = listed.get("id").and_then(Value::as_str).map(str::to_owned) else {
-        return Ok(Captured::Vanished);
+    let read = match read_object(run, deps, creds, ty, listed).await? {
+        Reading::Read(r) => r,
+        Reading::Vanished => return Ok(Captured::Vanished),
+        Reading::Failed(f) => return Ok(Captured::Failed(f)),
     };
-    let object_ref = format!("{}/{}", ty.name, id.chars().take(128).collect::<String>());
-    let payload = match read_full(deps, creds, ty, &id, listed).await {
-        Ok(p) => p,
-        Err(GraphError::NotFound) => return Ok(Captured::Vanished),
-        Err(GraphError::Throttled { retry_after }) => return Err(Stop::HandBack(retry_after)),
-        Err(e) if e.reason().category() == ReasonCategory::Graph => {
-            tracing::warn!(object_type = ty.name, reason = %e.reason(), "object could not be read");
-            return Ok(Captured::Failed(Failure {
-                object_ref: Some(object_ref),
-                ..e.failure()
-            }));
-        }
-        Err(e) => return Err(Stop::from(e)),
-    };
-    let normalized = normalize(&payload);
-    let hash = content_hash(&normalized);
-    let key = snapshot_key(run.workspace_id, run.tenant_id, &hash);
+    let Read {
+        normalized,
+        hash,
+        entry,
+    } = *read;
+    let object_ref = format!(
+        "{}/{}",
+        entry.object_type,
+        entry.object_id.chars().take(128).collect::<String>()
+    );
+    let key = entry.snapshot_key.clone();
     // The reference comes first: retention never deletes what a set is about to use.
     let mut stored = None;
     for attempt in 0..BUSY_ATTEMPTS {
@@ -119,22 +179,7 @@ pub(crate) async fn capture(
             }));
         }
     };
-    let assignments = payload
-        .get("assignments")
-        .and_then(Value::as_array)
-        .map(|a| AssignmentsSummary::of(a))
-        .unwrap_or_default();
-    Ok(Captured::Stored {
-        entry: ManifestEntry {
-            object_type: ty.name.to_owned(),
-            object_id: id,
-            name: display_name(&payload),
-            hash,
-            snapshot_key: key,
-            assignments,
-        },
-        created,
-    })
+    Ok(Captured::Stored { entry, created })
 }
 
 /// The object with everything the registry says a full backup needs folded in: the item's

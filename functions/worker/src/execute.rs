@@ -6,7 +6,7 @@ use std::time::Duration;
 use tenantops_core::OperationType;
 
 use crate::job::{Job, Report, Stop};
-use crate::{backup, preview, restore, sync, verify};
+use crate::{backup, drift, preview, restore, sync, verify};
 
 /// What the handler does with the run next.
 #[derive(Debug)]
@@ -30,6 +30,7 @@ pub async fn execute(job: Job<'_>) -> Execution {
         | OperationType::BackupScheduleScheduled => backup::backup(job).await,
         OperationType::RestorePreview => preview::preview(job).await,
         OperationType::RestoreExecute => restore::execute(job).await,
+        OperationType::DriftCheck => drift::check(job).await,
     };
     match result {
         Ok(report) => Execution::Done(report),

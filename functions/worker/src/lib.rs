@@ -14,8 +14,10 @@
 mod backup;
 mod capture;
 pub mod config;
+mod drift;
 mod execute;
 mod job;
+mod listing;
 mod preview;
 mod restore;
 mod restore_inplace;

@@ -330,6 +330,30 @@ pub fn latest_snapshot(
     }
 }
 
+/// A tenant's drift reports, by report id (its run's ULID: newest first is a backwards query).
+pub fn drift_reports_of(ws: WorkspaceId, tenant: TenantId) -> String {
+    format!("WS#{ws}#T#{tenant}#DRIFT")
+}
+
+pub fn drift_report(ws: WorkspaceId, tenant: TenantId, report: RunId) -> Key {
+    Key {
+        pk: drift_reports_of(ws, tenant),
+        sk: report.to_string(),
+    }
+}
+
+/// The items of one drift report, by index.
+pub fn drift_items_of(ws: WorkspaceId, tenant: TenantId, report: RunId) -> String {
+    format!("WS#{ws}#T#{tenant}#DRIFT#{report}")
+}
+
+pub fn drift_item(ws: WorkspaceId, tenant: TenantId, report: RunId, index: u32) -> Key {
+    Key {
+        pk: drift_items_of(ws, tenant, report),
+        sk: format!("{index:05}"),
+    }
+}
+
 /// The backup sets referencing each of a tenant's snapshots.
 pub fn snapshot_refs_of(ws: WorkspaceId, tenant: TenantId) -> String {
     format!("WS#{ws}#T#{tenant}#SNAPREFS")

@@ -19,6 +19,7 @@
 //! | backup set, manifest entry, latest snapshot | see [`backups`] | | | |
 //! | snapshot references | see [`snapshot_refs`] | | | |
 //! | restore, restore item, inventory stamp | see [`restores`] | | | |
+//! | drift report, drift item | see [`drift`] | | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
 //! backwards index query, never a Scan. The lock item carries a copy of its run (kept in step
@@ -46,7 +47,7 @@
 //! | item layer | `item` (attribute values, records to and from items, index keys), `expr` (the one condition and update-expression builder: placeholders only), `table` (the [`Store`] handle: reads, conditional single-item writes, queries, batch writes), `transactions` (TransactWriteItems, membership and tenant guards, cancellation reasons as a [`Rejection`]) |
 //! | runs | [`runs`] (start, reads, listing), `transitions` (the state machine's conditional writes), [`reaping`] (stale runs) |
 //! | workspaces | [`workspaces`] (workspaces and members), [`tenants`] (tenants, Entra claims), [`connections`], [`audit`] |
-//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`], [`previews`] |
+//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`], [`previews`], [`drift`] |
 //! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS: the work message), [`queue`] (SQS: hand-back, dead letters), [`events`] (EventBridge), [`config`] |
 //!
 //! [`store`] re-exports the store's types under the paths other crates use.
@@ -56,6 +57,7 @@ pub mod backups;
 pub mod config;
 pub mod connections;
 pub mod dispatch;
+pub mod drift;
 pub mod error;
 pub mod events;
 mod expr;

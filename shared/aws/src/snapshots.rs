@@ -8,6 +8,7 @@
 //! | manifest of a backup set (JSON array of entries) | `manifests/{ws}/{tenant}/{set}.json` |
 //! | part of a run continued across invocations (what one invocation captured) | `runs/{ws}/{tenant}/{run}/part-{n}-{attempt}.json` |
 //! | a restore item's whole diff, when too long for the item | `restore-diffs/{ws}/{tenant}/{restore}/{index:05}.json` |
+//! | a drift item's whole diff, when too long for the item | `drift-diffs/{ws}/{tenant}/{before}-{after}.json` |
 //!
 //! Snapshots are content-addressed per tenant: an unchanged policy hashes the same in every
 //! backup, so its key already exists and costs no new object. Tenants never share a
@@ -72,6 +73,12 @@ pub fn restore_diff_key(
     index: u32,
 ) -> String {
     format!("restore-diffs/{ws}/{tenant}/{restore}/{index:05}.json")
+}
+
+/// The key of a drift item's whole field diff between two snapshots (the item keeps a capped
+/// excerpt and this key): named by the two hashes, so the same change is stored once.
+pub fn drift_diff_key(ws: WorkspaceId, tenant: TenantId, before: &str, after: &str) -> String {
+    format!("drift-diffs/{ws}/{tenant}/{before}-{after}.json")
 }
 
 /// What a conditional put found.

@@ -33,7 +33,11 @@ pub fn normalize(payload: &Value) -> Value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                if VOLATILE.contains(&k.as_str()) || k.starts_with('@') || k.contains("@odata.") {
+                if VOLATILE.contains(&k.as_str())
+                    || k.starts_with('@')
+                    || k.contains("@odata.")
+                    || is_secret(k, v, map)
+                {
                     continue;
                 }
                 let mut v = normalize(v);
@@ -47,6 +51,30 @@ pub fn normalize(payload: &Value) -> Value {
         Value::Array(items) => Value::Array(items.iter().map(normalize).collect()),
         other => other.clone(),
     }
+}
+
+/// Endings of property names that hold a credential (Wi-Fi and VPN pre-shared keys, PFX and
+/// proxy passwords, shared secrets). Graph answers them `null` on reads, but a payload that
+/// carries one must not carry it into a snapshot, a manifest, a diff or a drift report.
+const SECRET_ENDINGS: &[&str] = &[
+    "password",
+    "presharedkey",
+    "sharedsecret",
+    "secret",
+    "passphrase",
+];
+
+/// A string property named as a credential, or the `value` of a settings-catalog secret
+/// setting (`#microsoft.graph.deviceManagementConfigurationSecretSettingValue`).
+fn is_secret(key: &str, value: &Value, parent: &Map<String, Value>) -> bool {
+    let lower = key.to_ascii_lowercase();
+    let named = SECRET_ENDINGS.iter().any(|e| lower.ends_with(e)) && value.is_string();
+    let secret_setting = key == "value"
+        && parent
+            .get("@odata.type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.ends_with("SecretSettingValue"));
+    named || secret_setting
 }
 
 /// Hex sha256 of a normalized payload's canonical JSON.
@@ -191,6 +219,25 @@ mod tests {
             content_hash(&normalize(&before)),
             content_hash(&normalize(&after))
         );
+    }
+
+    #[test]
+    fn credentials_never_reach_a_snapshot() {
+        let payload = json!({
+            "name": "Wi-Fi", "preSharedKey": "hunter2", "passwordRequired": true,
+            "passwordMinimumLength": 8, "proxyPassword": "p", "secretReferenceValueId": null,
+            "settings": [{"settingInstance": {"simpleSettingValue": {
+                "@odata.type": "#microsoft.graph.deviceManagementConfigurationSecretSettingValue",
+                "value": "s3cr3t", "valueState": "encryptedValueToken"}}}]
+        });
+        let text = normalize(&payload).to_string();
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+        assert!(!text.contains("proxyPassword"), "{text}");
+        assert!(text.contains("passwordRequired") && text.contains("passwordMinimumLength"));
+        assert!(text.contains("valueState"), "{text}");
     }
 
     #[test]

@@ -44,6 +44,8 @@ impl Role {
                 SchedulesManage,
                 RestorePreview,
                 RestoreExecute,
+                DriftCheck,
+                DriftView,
                 MembersManage,
                 TenantsManage,
                 ConnectionManage,
@@ -60,6 +62,8 @@ impl Role {
                 SchedulesManage,
                 RestorePreview,
                 RestoreExecute,
+                DriftCheck,
+                DriftView,
                 MembersManage,
                 TenantsManage,
                 ConnectionManage,
@@ -74,6 +78,8 @@ impl Role {
                 BackupRun,
                 BackupView,
                 RestorePreview,
+                DriftCheck,
+                DriftView,
             ],
             Role::Readonly => &[WorkspaceView, ConnectionView, BackupView],
         }
@@ -145,6 +151,13 @@ pub enum Capability {
     RestorePreview,
     #[serde(rename = "restore.execute")]
     RestoreExecute,
+    /// Start a drift check (Graph reads only: the tenant compared with a backup set).
+    #[serde(rename = "drift.check")]
+    DriftCheck,
+    /// Read drift reports and backup-set diffs: they hold field values (never secrets), so
+    /// more than a manifest's metadata.
+    #[serde(rename = "drift.view")]
+    DriftView,
     /// Add, change and remove members (owners additionally manage owners).
     #[serde(rename = "members.manage")]
     MembersManage,
@@ -159,7 +172,7 @@ pub enum Capability {
 }
 
 impl Capability {
-    pub const ALL: [Capability; 15] = [
+    pub const ALL: [Capability; 17] = [
         Capability::WorkspaceView,
         Capability::WorkspaceSettings,
         Capability::ConnectionView,
@@ -171,6 +184,8 @@ impl Capability {
         Capability::SchedulesManage,
         Capability::RestorePreview,
         Capability::RestoreExecute,
+        Capability::DriftCheck,
+        Capability::DriftView,
         Capability::MembersManage,
         Capability::TenantsManage,
         Capability::ConnectionManage,
@@ -190,6 +205,8 @@ impl Capability {
             Capability::SchedulesManage => "schedules.manage",
             Capability::RestorePreview => "restore.preview",
             Capability::RestoreExecute => "restore.execute",
+            Capability::DriftCheck => "drift.check",
+            Capability::DriftView => "drift.view",
             Capability::MembersManage => "members.manage",
             Capability::TenantsManage => "tenants.manage",
             Capability::ConnectionManage => "connection.manage",

@@ -7,6 +7,7 @@
 
 pub mod backup;
 pub mod capability;
+pub mod drift;
 pub mod identity;
 pub mod ids;
 pub mod links;

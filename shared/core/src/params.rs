@@ -11,7 +11,7 @@ use crate::operation::{OperationType, TypeParams};
 // `operation/types.rs`; they are re-exported here, where callers have always found them.
 pub use crate::operation::{
     BackupRetryParams, BackupRunNowParams, BackupScheduledParams, DirectoryGroupsSyncParams,
-    DirectoryRoleDefinitionsSyncParams, InventorySyncParams, OperationParams,
+    DirectoryRoleDefinitionsSyncParams, DriftCheckParams, InventorySyncParams, OperationParams,
     ProviderConnectionVerifyParams, RestoreExecuteParams, RestorePreviewParams,
 };
 

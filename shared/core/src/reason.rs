@@ -209,6 +209,12 @@ reasons! {
         "No backup set with this id exists for this tenant.";
     BackupStorageFailed = "backup.storage_failed", Platform, retryable: true, blocks_onboarding: false,
         "The backup could not be written to snapshot storage. Run it again.";
+    DriftBaselineMissing = "drift.baseline_missing", Request, retryable: false, blocks_onboarding: false,
+        "The drift check has no baseline: the tenant has no complete backup set, or the named set does not exist.";
+    DriftReportNotFound = "drift.report_not_found", Access, retryable: false, blocks_onboarding: false,
+        "The drift report does not exist.";
+    DriftAlreadyAccepted = "drift.already_accepted", Request, retryable: false, blocks_onboarding: false,
+        "The drift report was accepted already: its backup run is linked from the report.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,

@@ -1,5 +1,6 @@
 //! Every Graph request path the worker builds, built here once: the backup's item reads and
-//! sub-collections, a restore's writes, the connection check's probes and the groups delta.
+//! sub-collections, a restore's writes, the connection check's probes, the groups delta and
+//! the audit log a drift check reads.
 //! The worker calls these, and so does the walk test (`tests/it/graph_queries.rs`) that sends
 //! each of them to graph-sim's model of the query options Microsoft documents, so the two
 //! cannot drift apart.
@@ -57,6 +58,27 @@ pub const GROUP_FIELDS: &[&str] = &[
 /// The first request of a full groups sync; Graph's own links follow it.
 pub fn groups_delta_path() -> String {
     format!("v1.0/groups/delta?$select={}", GROUP_FIELDS.join(","))
+}
+
+/// Intune's audit log of changes made in `(since, until]`, for who changed what a drift check
+/// found (https://learn.microsoft.com/en-us/graph/api/intune-auditing-auditevent-list; read
+/// with `DeviceManagementApps.Read.All`). The page documents no filter on the changed
+/// resource, so the window is Graph's filter (on `activityDateTime`, as the Intune portal's
+/// own) and the worker matches `resources[].resourceId` itself.
+pub fn audit_events_path(
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let at = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let filter = format!(
+        "activityDateTime gt {} and activityDateTime le {}",
+        at(since),
+        at(until)
+    );
+    format!(
+        "v1.0/deviceManagement/auditEvents?$filter={}",
+        encode_query(&filter)
+    )
 }
 
 /// Collections whose list takes no `$select`: the directory's role definitions list takes

@@ -57,6 +57,7 @@
 //! to the `$batch` envelope itself, only to its items.
 
 mod admin;
+pub mod audit;
 mod config;
 mod cursor;
 mod expand;

@@ -443,7 +443,9 @@ pub fn documented(method: &str, path: &str) -> Option<&'static str> {
         .strip_prefix("v1.0/")
         .or_else(|| path.strip_prefix("beta/"))
         .unwrap_or(path);
-    rule(method, path).map(|((_, doc), _)| doc)
+    rule(method, path)
+        .map(|((_, doc), _)| doc)
+        .or_else(|| crate::audit::documented(method, path))
 }
 
 #[cfg(test)]

@@ -820,6 +820,10 @@ impl Sim {
         let Some(state) = self.tenants.get(&caller.tenant_id) else {
             return graph_error(401, "InvalidAuthenticationToken", "Tenant is gone.", ids);
         };
+        // Intune's audit log has its own filter rule (audit.rs).
+        if call.method == "GET" && call.path == crate::audit::PATH {
+            return crate::audit::list(&state.tenant, call.query, ids);
+        }
         let Some((key, rest)) = resolve(&state.tenant, call.path) else {
             let segment = call.path.rsplit('/').next().unwrap_or_default();
             return graph_error(
@@ -1810,6 +1814,11 @@ fn accepted_permissions(path: &str, write: bool) -> Vec<&'static str> {
             "roleDefinitions" | "roleScopeTags" | "roleAssignments" => pair(
                 "DeviceManagementRBAC.Read.All",
                 "DeviceManagementRBAC.ReadWrite.All",
+            ),
+            // https://learn.microsoft.com/en-us/graph/api/intune-auditing-auditevent-list
+            "auditEvents" => pair(
+                "DeviceManagementApps.Read.All",
+                "DeviceManagementApps.ReadWrite.All",
             ),
             "deviceEnrollmentConfigurations"
             | "windowsAutopilotDeploymentProfiles"

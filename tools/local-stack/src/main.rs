@@ -55,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
             ..tenantops_api::Limits::default()
         },
         platform: tenantops_api::PlatformOperators::defaults(),
+        snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 

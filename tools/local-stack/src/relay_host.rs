@@ -51,15 +51,22 @@ impl RelayHost {
         }
     }
 
-    /// Polls until a read finds nothing new: everything committed before the call is relayed.
+    /// Polls until two reads in a row find nothing new: everything committed before the call
+    /// is relayed. (A stream read may come back empty before a shard's end, as DynamoDB
+    /// Streams documents; a second empty read makes a false end far less likely.)
     pub async fn settle(&mut self, deps: &tenantops_relay::Deps) -> anyhow::Result<usize> {
         let mut relayed = 0;
-        loop {
+        let mut empty = 0;
+        while empty < 2 {
             match self.poll_once(deps).await? {
-                0 => return Ok(relayed),
-                n => relayed += n,
+                0 => empty += 1,
+                n => {
+                    relayed += n;
+                    empty = 0;
+                }
             }
         }
+        Ok(relayed)
     }
 
     /// Polls forever, as the mapping does.

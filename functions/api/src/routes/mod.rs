@@ -3,6 +3,7 @@
 
 pub mod backups;
 mod common;
+pub mod drift;
 pub mod openapi;
 pub mod operations;
 pub mod restores;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tenantops_aws::Precondition;
 use tenantops_aws::restores::{
     ExecuteConditions, ExecutePrecondition, PlanSummary, RestoreItem, RestoreRecord, RestoreStatus,
     SelectedItem, expiry_of,
@@ -144,6 +145,19 @@ pub async fn preview(
     ws: &str,
     tenant: &str,
 ) -> Result<Reply, ApiError> {
+    preview_with(req, deps, ws, tenant, None, Vec::new()).await
+}
+
+/// A preview of `body` (`None`: the request's own body, read once the caller and tenant are
+/// checked), whose start transaction also holds `also` (a drift revert's audit entry).
+pub async fn preview_with(
+    req: &ApiRequest,
+    deps: &Deps,
+    ws: &str,
+    tenant: &str,
+    body: Option<Value>,
+    also: Vec<Precondition>,
+) -> Result<Reply, ApiError> {
     let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
     // The capability before the tenant lookup (unlike `TenantPath::scope`): a role without
     // it is refused whether or not the tenant exists.
@@ -152,7 +166,10 @@ pub async fn preview(
     if tenant_record.status != tenantops_aws::TenantStatus::Active {
         return Err(ApiError::TenantArchived);
     }
-    let request = parse_preview(req.json_body()?)?;
+    let request = parse_preview(match body {
+        Some(b) => b,
+        None => req.json_body()?,
+    })?;
     deps.store
         .backup_set(ws, tenant, request.backup_set)
         .await?
@@ -219,7 +236,8 @@ pub async fn preview(
         run_id: None,
         completed_at: None,
     };
-    let preconditions = [deps.store.new_restore(&record)?];
+    let mut preconditions = vec![deps.store.new_restore(&record)?];
+    preconditions.extend(also);
     let reply = launch(
         deps,
         Launch {

@@ -106,6 +106,17 @@ operations! {
         surface: DedicatedRoute,
         params: RestoreExecuteParams,
     }
+    /// Compare the tenant's live objects with a backup set (its latest complete one unless
+    /// the params name another) into a drift report. One active check per tenant.
+    DriftCheck {
+        name: "drift.check",
+        label: "Drift check",
+        identity: DeterministicWhileActive,
+        start: DriftCheck,
+        view: DriftView,
+        surface: OperationsRoute,
+        params: DriftCheckParams,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,5 +295,34 @@ impl TypeParams for RestorePreviewParams {
 
     fn fill_context(&self, ctx: &mut RunContext) {
         ctx.restore_id = Some(self.restore_id.to_string());
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftCheckParams {
+    /// The backup set to compare with; `None` is the tenant's latest complete set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_backup_set_id: Option<Ulid>,
+    /// Object types to compare; `None` covers every backup type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub types: Option<Vec<String>>,
+}
+
+impl TypeParams for DriftCheckParams {
+    fn validate(&self) -> Result<(), String> {
+        match &self.types {
+            Some(types) => validate_scope_types(types),
+            None => Ok(()),
+        }
+    }
+
+    /// The check reads the types in scope as a backup would (the params', else every
+    /// backup type), each compared with the baseline set's objects of that type.
+    fn fill_context(&self, ctx: &mut RunContext) {
+        match &self.types {
+            Some(types) => ctx.target_scope = json!({ "types": types }),
+            None => backup_scope(ctx),
+        }
     }
 }
