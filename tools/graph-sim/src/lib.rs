@@ -57,6 +57,7 @@
 //! to the `$batch` envelope itself, only to its items.
 
 mod admin;
+mod bodies;
 mod config;
 mod cursor;
 mod expand;
