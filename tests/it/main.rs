@@ -24,6 +24,7 @@ mod preview;
 mod quotas;
 mod reaper;
 mod restore;
+mod restore_cross;
 mod scheduler;
 mod schedules;
 mod start;

@@ -17,6 +17,7 @@ pub mod config;
 mod execute;
 mod job;
 mod preview;
+mod preview_cross;
 mod restore;
 mod restore_inplace;
 mod restore_write;

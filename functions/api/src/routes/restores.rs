@@ -1,6 +1,14 @@
 //! Restores: a preview (a `restore.preview` run that computes the plan from DynamoDB and the
 //! snapshots in S3, never from Graph), reading it page by page, and executing it with its
 //! confirmation token.
+//!
+//! A restore into another tenant of the workspace (a migration): the preview is started on the
+//! backup set's tenant (the path's) and names `destination_tenant_id`. The restore and its runs
+//! are the destination's (its lock, its inventory stamp, its writes); the start transactions
+//! also require the source tenant active and write an audit entry in its log. Membership is
+//! workspace-wide, so "the capability in both tenants" is: the caller's role in the workspace
+//! grants it, and both tenants are active tenants of the workspace, all checked by the start's
+//! transaction.
 
 use std::collections::HashSet;
 
@@ -48,6 +56,8 @@ struct ItemRef {
 #[derive(Debug)]
 struct PreviewRequest {
     backup_set: BackupSetId,
+    /// Where to restore; `None`: the set's own tenant.
+    destination: Option<TenantId>,
     items: Option<Vec<ItemRef>>,
     mapping: Mapping,
 }
@@ -56,19 +66,19 @@ fn refused(code: ReasonCode) -> ApiError {
     ApiError::Restore(code)
 }
 
-/// `{backup_set_id, items?, mapping?}`, checked field by field so each mistake has its code.
+/// `{backup_set_id, destination_tenant_id?, items?, mapping?}`, checked field by field so each
+/// mistake has its code.
 fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
     let Value::Object(mut map) = body else {
         return Err(ApiError::InvalidBody(
             "the body must be a JSON object".into(),
         ));
     };
-    if let Some(extra) = map
-        .keys()
-        .find(|k| !["backup_set_id", "items", "mapping"].contains(&k.as_str()))
-    {
+    if let Some(extra) = map.keys().find(|k| {
+        !["backup_set_id", "destination_tenant_id", "items", "mapping"].contains(&k.as_str())
+    }) {
         return Err(ApiError::InvalidBody(format!(
-            "unknown field `{}`; expected `backup_set_id`, `items` and `mapping`",
+            "unknown field `{}`; expected `backup_set_id`, `destination_tenant_id`, `items` and `mapping`",
             extra.chars().take(64).collect::<String>()
         )));
     }
@@ -82,6 +92,16 @@ fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
             ));
         }
         None => return Err(ApiError::InvalidBody("`backup_set_id` is required".into())),
+    };
+    let destination = match map.remove("destination_tenant_id") {
+        None | Some(Value::Null) => None,
+        // Not an id of any tenant: as missing as another workspace's.
+        Some(Value::String(s)) => Some(common::tenant_id(&s)?),
+        Some(_) => {
+            return Err(ApiError::InvalidBody(
+                "`destination_tenant_id` must be a string".into(),
+            ));
+        }
     };
     let items = match map.remove("items") {
         None | Some(Value::Null) => None,
@@ -121,6 +141,7 @@ fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
         .map_err(|_| refused(ReasonCode::RestoreMappingInvalid))?;
     Ok(PreviewRequest {
         backup_set,
+        destination,
         items,
         mapping,
     })
@@ -153,14 +174,25 @@ pub async fn preview(
         return Err(ApiError::TenantArchived);
     }
     let request = parse_preview(req.json_body()?)?;
+    // The path's tenant is the backup set's; the run, its lock and the restore are the
+    // destination's, where the writes happen.
+    let source = tenant;
+    let tenant = request.destination.unwrap_or(source);
+    let across = tenant != source;
+    if across
+        && common::tenant_record(deps, ws, tenant).await?.status
+            != tenantops_aws::TenantStatus::Active
+    {
+        return Err(ApiError::TenantArchived);
+    }
     deps.store
-        .backup_set(ws, tenant, request.backup_set)
+        .backup_set(ws, source, request.backup_set)
         .await?
         .ok_or(refused(ReasonCode::RestoreBackupSetNotFound))?;
     let selection: Option<Vec<SelectedItem>> = match &request.items {
         None => None,
         Some(items) => {
-            check_selected(deps, ws, tenant, request.backup_set, items).await?;
+            check_selected(deps, ws, source, request.backup_set, items).await?;
             Some(
                 items
                     .iter()
@@ -201,6 +233,7 @@ pub async fn preview(
         restore_id,
         workspace_id: ws,
         tenant_id: tenant,
+        source_tenant_id: across.then_some(source),
         backup_set_id: request.backup_set,
         created_by: caller.clone(),
         created_at: now,
@@ -219,7 +252,18 @@ pub async fn preview(
         run_id: None,
         completed_at: None,
     };
-    let preconditions = [deps.store.new_restore(&record)?];
+    let mut preconditions = vec![deps.store.new_restore(&record)?];
+    if across {
+        preconditions.extend(source_checks(
+            deps,
+            &caller,
+            source,
+            &record,
+            "restore.preview_started",
+            run.id,
+            now,
+        )?);
+    }
     let reply = launch(
         deps,
         Launch {
@@ -230,8 +274,12 @@ pub async fn preview(
             capability: Capability::RestorePreview,
             preconditions: &preconditions,
         },
-        // A fresh id cannot exist: a refusal here is the store's fault.
-        |_| ApiError::internal_message("a new restore's id was taken"),
+        // A fresh id cannot exist: a refusal of it is the store's fault; the next is the
+        // source tenant's check.
+        |i| match i {
+            1 => ApiError::TenantArchived,
+            _ => ApiError::internal_message("a new restore's id was taken"),
+        },
     )
     .await?;
     let mut body: Value =
@@ -245,8 +293,43 @@ pub async fn preview(
             .unwrap_or_default()
             .to_owned()
     };
-    body["restore"] = json!({ "id": restore, "status": RestoreStatus::Previewing });
+    body["restore"] =
+        json!({ "id": restore, "status": RestoreStatus::Previewing, "tenant_id": tenant });
     Ok(Reply::json(reply.status, &body))
+}
+
+/// What a start of a restore into another tenant also requires: the source tenant active in
+/// the workspace, and an entry in its audit log (the launch writes the destination's).
+fn source_checks(
+    deps: &Deps,
+    caller: &tenantops_core::UserId,
+    source: TenantId,
+    record: &RestoreRecord,
+    action: &str,
+    run: tenantops_core::RunId,
+    now: DateTime<Utc>,
+) -> Result<[tenantops_aws::Precondition; 2], ApiError> {
+    let audit = tenantops_aws::AuditEntry {
+        id: ulid::Ulid::new(),
+        workspace_id: record.workspace_id,
+        tenant_id: Some(source),
+        actor: caller.to_string(),
+        action: action.into(),
+        target: record.restore_id.to_string(),
+        before: None,
+        after: Some(json!({
+            "backup_set_id": record.backup_set_id,
+            "source_tenant_id": source,
+            "destination_tenant_id": record.tenant_id,
+            "run_id": run,
+        })),
+        at: now,
+    };
+    Ok([
+        deps.store
+            .source_tenant_active(record.workspace_id, source)?,
+        deps.store.start_audit(&audit)?,
+    ])
 }
 
 /// Every selected item is an object of the set: the manifest is read until all are found.
@@ -315,6 +398,8 @@ fn view(record: &RestoreRecord, preview_ended: Option<Outcome>) -> Value {
     };
     json!({
         "id": record.restore_id,
+        "tenant_id": record.tenant_id,
+        "source_tenant_id": record.source_tenant_id,
         "backup_set_id": record.backup_set_id,
         "status": status,
         "preview_run_id": record.preview_run_id,
@@ -460,11 +545,24 @@ pub async fn execute(
         high_risk: record.high_risk_items > 0,
         now,
     })?;
-    let (kinds, preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
+    let (kinds, mut preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
+    if let Some(source) = record.source_tenant_id {
+        preconditions.extend(source_checks(
+            deps,
+            &caller,
+            source,
+            &record,
+            "restore.execute_started",
+            run.id,
+            now,
+        )?);
+    }
     let explain = |i: usize| match kinds.get(i) {
         Some(ExecutePrecondition::Restore) => refused(why_not(&record, &token_hash, now)),
         Some(ExecutePrecondition::InventoryStamp) => refused(ReasonCode::RestoreInventoryChanged),
         Some(ExecutePrecondition::HighRiskSetting) => refused(ReasonCode::RestoreHighRiskDisabled),
+        // The source tenant's check (its audit entry cannot fail).
+        None if i == kinds.len() => ApiError::TenantArchived,
         None => ApiError::internal_message("unknown restore precondition"),
     };
     launch(
