@@ -26,6 +26,7 @@ mod quotas;
 mod reaper;
 mod relay;
 mod restore;
+mod restore_cross;
 mod scheduler;
 mod schedules;
 mod start;

@@ -10,6 +10,7 @@ pub mod operators;
 mod problem;
 mod request;
 mod response;
+mod restore_body;
 mod router;
 mod routes;
 mod run_list;

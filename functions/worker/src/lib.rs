@@ -19,6 +19,7 @@ mod execute;
 mod job;
 mod listing;
 mod preview;
+mod preview_cross;
 mod restore;
 mod restore_inplace;
 mod restore_write;

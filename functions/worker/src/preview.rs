@@ -14,6 +14,10 @@
 //! checkpoints the manifest cursor and the plan's running totals ([`Resume`]; the items
 //! themselves are already in the table), and the next invocation reads on from the cursor.
 //! Each page's progress is the cancel checkpoint.
+//!
+//! A restore into another tenant reads the backup set of its source tenant and plans against
+//! the destination's (the run's) inventory and caches: every object is created, and its
+//! targets are mapped by name ([`crate::preview_cross`]).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -34,6 +38,7 @@ use tenantops_core::restore::{
 use tenantops_core::{Counters, Outcome, ReasonCode, RestoreId};
 
 use crate::job::{Deps, Job, Report, Stop};
+use crate::preview_cross::{self, Across};
 
 /// Items planned at once (each reads a pointer and up to two snapshots).
 const CONCURRENCY: usize = 8;
@@ -48,6 +53,8 @@ struct Inputs<'a> {
     groups: HashSet<String>,
     filters: HashSet<String>,
     high_risk_enabled: bool,
+    /// A restore into another tenant: both tenants' caches of targets.
+    across: Option<Across>,
 }
 
 /// What the items planned so far add up to.
@@ -93,6 +100,8 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
         // A redelivery after the preview was finished: it stands.
         return Ok(report(&record));
     }
+    // The backup set's tenant; the run's own is the destination.
+    let source = record.source_tenant_id.unwrap_or(tenant);
     let lease = ItemLease {
         workspace: ws,
         tenant,
@@ -118,7 +127,7 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
     };
     let set = deps
         .store
-        .backup_set(ws, tenant, record.backup_set_id)
+        .backup_set(ws, source, record.backup_set_id)
         .await?
         .ok_or(Stop::Fail(ReasonCode::RestoreBackupSetNotFound))?;
     let selected: Option<HashMap<(String, String), u32>> = record.selection.as_ref().map(|s| {
@@ -162,6 +171,10 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
             .get_workspace(ws)
             .await?
             .is_some_and(|w| w.settings.restore_high_risk),
+        across: match record.source_tenant_id {
+            Some(from) => Some(preview_cross::load(deps, ws, from, tenant).await?),
+            None => None,
+        },
     };
 
     let (mut totals, mut after) = match resume {
@@ -171,7 +184,7 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
     loop {
         let page = deps
             .store
-            .manifest_entries(ws, tenant, record.backup_set_id, PAGE, after)
+            .manifest_entries(ws, source, record.backup_set_id, PAGE, after)
             .await?;
         let entries: Vec<(u32, ManifestEntry)> = page
             .entries
@@ -244,6 +257,7 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
     }
 
     let now = Utc::now();
+    let executable = totals.blockers.is_empty();
     let done = PreviewDone {
         item_count: totals.count,
         summary: totals.summary,
@@ -252,26 +266,32 @@ pub async fn preview(job: Job<'_>) -> Result<Report, Stop> {
         inventory_version,
         now,
     };
-    let audit = AuditEntry {
-        id: ulid::Ulid::new(),
-        workspace_id: ws,
-        tenant_id: Some(tenant),
-        actor: record.created_by.to_string(),
-        action: "restore.previewed".into(),
-        target: restore.to_string(),
-        before: None,
-        after: Some(json!({
-            "backup_set_id": record.backup_set_id,
-            "items": done.item_count,
-            "summary": done.summary,
-            "executable": done.blockers.is_empty(),
-            "blockers": done.blockers,
-            "run_id": run.id,
-        })),
-        at: now,
-    };
+    // Each tenant's log records the preview: a restore into another tenant's source too.
+    let audits: Vec<AuditEntry> = std::iter::once(tenant)
+        .chain(record.source_tenant_id)
+        .map(|logged| AuditEntry {
+            id: ulid::Ulid::new(),
+            workspace_id: ws,
+            tenant_id: Some(logged),
+            actor: record.created_by.to_string(),
+            action: "restore.previewed".into(),
+            target: restore.to_string(),
+            before: None,
+            after: Some(json!({
+                "backup_set_id": record.backup_set_id,
+                "source_tenant_id": source,
+                "destination_tenant_id": tenant,
+                "items": done.item_count,
+                "summary": done.summary,
+                "executable": executable,
+                "blockers": done.blockers,
+                "run_id": run.id,
+            })),
+            at: now,
+        })
+        .collect();
     deps.store
-        .finish_preview(&inputs.lease, &done, &audit)
+        .finish_preview(&inputs.lease, &done, &audits)
         .await
         .map_err(lost_or_failed)?;
     let finished = RestoreRecord {
@@ -364,6 +384,78 @@ async fn plan_item(
     let deps = inputs.deps;
     let (ws, tenant) = (inputs.record.workspace_id, inputs.record.tenant_id);
     let of_type = inputs.inventory.get(&entry.object_type);
+    let (action, diff_base, diff, targets) = match &inputs.across {
+        Some(across) => {
+            let snapshot = read_json(deps, &entry.snapshot_key).await?;
+            let targets = across.targets(&entry, &snapshot, &inputs.record.mapping);
+            let diff = plan::diff(&json!({}), &snapshot);
+            (Action::Create, DiffBase::None, diff, targets)
+        }
+        None => {
+            let (action, diff_base, diff) = plan_in_place(inputs, of_type, &entry).await?;
+            let targets = plan::resolve_targets(
+                &entry.assignments,
+                &|g| inputs.groups.contains(g),
+                &|f| inputs.filters.contains(f),
+                &inputs.record.mapping,
+            );
+            (action, diff_base, diff, targets)
+        }
+    };
+    let (inline, diff_truncated) = plan::inline_diff(&diff);
+    let diff_key = if diff_truncated {
+        let key = restore_diff_key(ws, tenant, inputs.record.restore_id, index);
+        let bytes = serde_json::to_vec(&diff).map_err(|_| Stop::Fail(ReasonCode::Internal))?;
+        deps.snapshots
+            .put_if_absent(&key, bytes)
+            .await
+            .map_err(snapshot_failed)?;
+        Some(key)
+    } else {
+        None
+    };
+    let policy = plan::type_policy(&entry.object_type, true);
+    let blockers = plan::blockers_of(policy, inputs.high_risk_enabled, action, &targets);
+    let preexisting_same_name = of_type
+        .map(|m| {
+            m.values()
+                .filter(|i| !i.deleted && i.name == entry.name)
+                .map(|i| i.object_id.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(RestoreItem {
+        index,
+        object_type: entry.object_type.clone(),
+        object_id: entry.object_id.clone(),
+        name: entry.name.clone(),
+        hash: entry.hash.clone(),
+        snapshot_key: entry.snapshot_key.clone(),
+        action,
+        diff_base,
+        diff: inline,
+        diff_truncated,
+        diff_key,
+        targets,
+        blockers,
+        preexisting_same_name,
+        status: ItemStatus::Pending,
+        owner: None,
+        attempts: 0,
+        written_id: None,
+        step: None,
+        failure: None,
+    })
+}
+
+/// The action and diff of an object restored into its own tenant.
+async fn plan_in_place(
+    inputs: &Inputs<'_>,
+    of_type: Option<&HashMap<String, InventoryItem>>,
+    entry: &ManifestEntry,
+) -> Result<(Action, DiffBase, Vec<plan::FieldChange>), Stop> {
+    let deps = inputs.deps;
+    let (ws, tenant) = (inputs.record.workspace_id, inputs.record.tenant_id);
     let seen = of_type.and_then(|m| m.get(&entry.object_id));
     let observed = seen.map(|i| Observed {
         deleted: i.deleted,
@@ -397,54 +489,5 @@ async fn plan_item(
             plan::diff(&json!({}), &snapshot)
         }
     };
-    let (inline, diff_truncated) = plan::inline_diff(&diff);
-    let diff_key = if diff_truncated {
-        let key = restore_diff_key(ws, tenant, inputs.record.restore_id, index);
-        let bytes = serde_json::to_vec(&diff).map_err(|_| Stop::Fail(ReasonCode::Internal))?;
-        deps.snapshots
-            .put_if_absent(&key, bytes)
-            .await
-            .map_err(snapshot_failed)?;
-        Some(key)
-    } else {
-        None
-    };
-    let targets = plan::resolve_targets(
-        &entry.assignments,
-        &|g| inputs.groups.contains(g),
-        &|f| inputs.filters.contains(f),
-        &inputs.record.mapping,
-    );
-    let policy = plan::type_policy(&entry.object_type, true);
-    let blockers = plan::blockers_of(policy, inputs.high_risk_enabled, action, &targets);
-    let preexisting_same_name = of_type
-        .map(|m| {
-            m.values()
-                .filter(|i| !i.deleted && i.name == entry.name)
-                .map(|i| i.object_id.clone())
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(RestoreItem {
-        index,
-        object_type: entry.object_type.clone(),
-        object_id: entry.object_id.clone(),
-        name: entry.name.clone(),
-        hash: entry.hash.clone(),
-        snapshot_key: entry.snapshot_key.clone(),
-        action,
-        diff_base,
-        diff: inline,
-        diff_truncated,
-        diff_key,
-        targets,
-        blockers,
-        preexisting_same_name,
-        status: ItemStatus::Pending,
-        owner: None,
-        attempts: 0,
-        written_id: None,
-        step: None,
-        failure: None,
-    })
+    Ok((action, diff_base, diff))
 }

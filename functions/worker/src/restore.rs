@@ -182,24 +182,30 @@ pub async fn execute(job: Job<'_>) -> Result<Report, Stop> {
     let cancelled = if stopped { never.len() as u64 } else { 0 };
 
     let now = Utc::now();
-    let audit = AuditEntry {
-        id: ulid::Ulid::new(),
-        workspace_id: ws,
-        tenant_id: Some(tenant),
-        actor: run.initiator.to_string(),
-        action: "restore.executed".into(),
-        target: restore.to_string(),
-        before: Some(json!({ "status": "executing", "run_id": run.id })),
-        after: Some(json!({
-            "status": if stopped { "cancelled" } else { "completed" },
-            "succeeded": succeeded,
-            "failed": failed,
-            "skipped": skipped,
-            "cancelled": cancelled,
-        })),
-        at: now,
-    };
-    match deps.store.complete_restore(&lease, now, &audit).await {
+    // Each tenant's log records the execution: a restore into another tenant's source too.
+    let audits: Vec<AuditEntry> = std::iter::once(tenant)
+        .chain(record.source_tenant_id)
+        .map(|logged| AuditEntry {
+            id: ulid::Ulid::new(),
+            workspace_id: ws,
+            tenant_id: Some(logged),
+            actor: run.initiator.to_string(),
+            action: "restore.executed".into(),
+            target: restore.to_string(),
+            before: Some(json!({ "status": "executing", "run_id": run.id })),
+            after: Some(json!({
+                "status": if stopped { "cancelled" } else { "completed" },
+                "source_tenant_id": record.source_tenant_id.unwrap_or(tenant),
+                "destination_tenant_id": tenant,
+                "succeeded": succeeded,
+                "failed": failed,
+                "skipped": skipped,
+                "cancelled": cancelled,
+            })),
+            at: now,
+        })
+        .collect();
+    match deps.store.complete_restore(&lease, now, &audits).await {
         Ok(()) | Err(StoreError::TransitionRefused) => {}
         Err(e) => return Err(e.into()),
     }

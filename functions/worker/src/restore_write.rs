@@ -9,6 +9,7 @@ use tenantops_aws::StoreError;
 use tenantops_aws::restores::{ItemLease, RestoreItem};
 use tenantops_core::ReasonCode;
 use tenantops_core::restore::{Action, rewrite_assignments};
+use tenantops_core::restore_map::rewrite_references;
 use tenantops_graph::registry::{Assignments, ExtraRead, ObjectType};
 use tenantops_graph::{Credentials, GraphError};
 
@@ -120,7 +121,10 @@ pub(crate) async fn write(
     } else {
         "name"
     };
-    let parts = split(snapshot, ty, item.action);
+    let mut parts = split(snapshot, ty, item.action);
+    // A restore into another tenant names the destination's scope tags, groups and named
+    // locations in the object itself too.
+    rewrite_references(&mut parts.body, &item.targets);
     let collection = ty.collection_path();
 
     let id = match item.action {

@@ -91,6 +91,23 @@ impl Store {
         ))
     }
 
+    /// A restore into another tenant: its source tenant (the backup set's) exists in the
+    /// workspace and is active, as a precondition of a start whose run is the destination's
+    /// (the start's own tenant guard checks that one).
+    pub fn source_tenant_active(
+        &self,
+        ws: WorkspaceId,
+        source: TenantId,
+    ) -> Result<Precondition, StoreError> {
+        Ok(Precondition::new(self.tenant_active_check(ws, source)?))
+    }
+
+    /// An audit entry for another tenant than the run's (a restore's source), written by the
+    /// start transaction or not at all.
+    pub fn start_audit(&self, entry: &AuditEntry) -> Result<Precondition, StoreError> {
+        Ok(Precondition::new(self.put_audit(entry)?))
+    }
+
     /// Writes a preview's items under the run's lease: each measured and refused above
     /// [`MAX_ITEM_BYTES`], at most [`ITEMS_PER_WRITE`] and [`MAX_WRITE_BYTES`] per
     /// transaction. An item is (re)written only while `pending`, so a redelivered preview
@@ -147,12 +164,13 @@ impl Store {
     }
 
     /// Completes a preview: `previewing` → `previewed` with its plan, conditioned on the
-    /// preview run's lease, with the `restore.previewed` audit entry, in one transaction.
+    /// preview run's lease, with the `restore.previewed` audit entries (the destination's,
+    /// and a restore into another tenant's source's), in one transaction.
     pub async fn finish_preview(
         &self,
         lease: &ItemLease<'_>,
         done: &PreviewDone,
-        audit: &AuditEntry,
+        audits: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let mut p = Placeholders::default();
         let cond = format!(
@@ -176,11 +194,13 @@ impl Store {
         let key = keys::restore(lease.workspace, lease.tenant, lease.restore);
         let mut lp = Placeholders::default();
         let lease_cond = lp.eq("lease_owner", string_attr(lease.owner));
-        let tx = vec![
+        let mut tx = vec![
             self.condition_check(keys::run(lease.run), lease_cond, lp)?,
             self.tx_update(&key, update, cond, p, false)?,
-            self.put_audit(audit)?,
         ];
+        for audit in audits {
+            tx.push(self.put_audit(audit)?);
+        }
         committed(self.transact(tx).await?)
     }
 

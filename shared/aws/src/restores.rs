@@ -70,7 +70,12 @@ pub struct PlanSummary {
 pub struct RestoreRecord {
     pub restore_id: RestoreId,
     pub workspace_id: WorkspaceId,
+    /// The destination: the tenant written to, whose runs preview and execute it.
     pub tenant_id: TenantId,
+    /// A restore into another tenant of the workspace: the backup set's tenant. `None`: the
+    /// set is the destination's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_tenant_id: Option<TenantId>,
     pub backup_set_id: BackupSetId,
     pub created_by: UserId,
     #[serde(with = "tenantops_core::time")]
@@ -517,12 +522,13 @@ impl Store {
         Ok(())
     }
 
-    /// Marks the restore completed by its run, with the execution's audit entry.
+    /// Marks the restore completed by its run, with the execution's audit entries (one per
+    /// tenant: a restore into another tenant's source has one too).
     pub async fn complete_restore(
         &self,
         lease: &ItemLease<'_>,
         now: DateTime<Utc>,
-        audit: &AuditEntry,
+        audits: &[AuditEntry],
     ) -> Result<(), StoreError> {
         let mut p = Placeholders::default();
         let cond = format!(
@@ -535,10 +541,10 @@ impl Store {
             .set(&["completed_at"], time_attr(now))
             .render(&mut p);
         let key = keys::restore(lease.workspace, lease.tenant, lease.restore);
-        let items = vec![
-            self.tx_update(&key, update, cond, p, false)?,
-            self.put_audit(audit)?,
-        ];
+        let mut items = vec![self.tx_update(&key, update, cond, p, false)?];
+        for audit in audits {
+            items.push(self.put_audit(audit)?);
+        }
         committed(self.transact(items).await?)
     }
 }

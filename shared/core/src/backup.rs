@@ -4,6 +4,12 @@
 //! content and assignments folded in) after [`normalize`]: volatile fields are removed so that an
 //! unchanged policy hashes the same in every backup and, after a restore gave it new ids, the same
 //! as before. The hash names the snapshot's storage key, so an unchanged policy costs no new object.
+//!
+//! `@odata.type` is kept, at every depth: it is configuration, not a stamp (it never changes
+//! for an object), and a restore must send it: Graph creates nothing in a collection of an
+//! abstract type (`deviceConfigurations`, `mobileApps`, `namedLocations`, ...) without it, nor
+//! a settings-catalog setting or an assignment target. Snapshots taken before it was kept
+//! hash differently from the same object's later ones (see ARCHITECTURE.md, "Snapshot hashes").
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,7 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::ids::{BackupSetId, RunId, ScheduleId, TenantId, WorkspaceId};
 
 /// Fields that change without the configuration changing: identifiers Graph assigns (a restored
-/// object gets new ones), timestamps, version stamps and OData annotations.
+/// object gets new ones), timestamps and version stamps. OData annotations other than
+/// [`ODATA_TYPE`] (`@odata.context`, `@odata.etag`, `x@odata.navigationLink`, ...) go too.
 const VOLATILE: &[&str] = &[
     "id",
     "createdDateTime",
@@ -25,6 +32,14 @@ const VOLATILE: &[&str] = &[
     "isAssigned",
 ];
 
+/// The one annotation a snapshot keeps: the object's concrete type, which a create must name.
+pub const ODATA_TYPE: &str = "@odata.type";
+
+/// Whether a key is an OData annotation a snapshot leaves out.
+fn dropped_annotation(k: &str) -> bool {
+    k != ODATA_TYPE && (k.starts_with('@') || k.contains("@odata."))
+}
+
 /// The payload as hashed and stored: volatile fields removed at every depth, object keys in a
 /// stable order (serde_json's map is sorted), array order kept except for `assignments`, which
 /// Graph returns in no particular order.
@@ -33,11 +48,7 @@ pub fn normalize(payload: &Value) -> Value {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                if VOLATILE.contains(&k.as_str())
-                    || k.starts_with('@')
-                    || k.contains("@odata.")
-                    || is_secret(k, v, map)
-                {
+                if VOLATILE.contains(&k.as_str()) || dropped_annotation(k) || is_secret(k, v, map) {
                     continue;
                 }
                 let mut v = normalize(v);
@@ -238,6 +249,24 @@ mod tests {
         assert!(!text.contains("proxyPassword"), "{text}");
         assert!(text.contains("passwordRequired") && text.contains("passwordMinimumLength"));
         assert!(text.contains("valueState"), "{text}");
+    }
+
+    #[test]
+    fn the_objects_type_is_kept_at_every_depth_and_other_annotations_go() {
+        let n = normalize(&json!({
+            "@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+            "@odata.context": "x", "@odata.etag": "W/1", "settings@odata.navigationLink": "y",
+            "assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget"}}]
+        }));
+        assert_eq!(
+            n,
+            json!({
+                "@odata.type": "#microsoft.graph.windows10GeneralConfiguration",
+                "assignments": [{"target": {"@odata.type": "#microsoft.graph.groupAssignmentTarget"}}]
+            })
+        );
+        let other = json!({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration"});
+        assert_ne!(content_hash(&n), content_hash(&normalize(&other)));
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod params;
 pub mod problem;
 pub mod reason;
 pub mod restore;
+pub mod restore_map;
 pub mod run;
 pub mod schedule;
 pub mod secret;

@@ -205,6 +205,8 @@ reasons! {
         "The preview is still being computed. Poll its run, then confirm.";
     RestoreTooManyItems = "restore.too_many_items", Request, retryable: false, blocks_onboarding: false,
         "At most 500 items may be selected by name. Leave `items` out to preview the whole backup set.";
+    RestoreMappingAmbiguous = "restore.mapping_ambiguous", Restore, retryable: false, blocks_onboarding: false,
+        "Several objects in the destination tenant have the source target's display name. Map it explicitly or drop it.";
     BackupSetNotFound = "backup.set_not_found", Access, retryable: false, blocks_onboarding: false,
         "No backup set with this id exists for this tenant.";
     BackupStorageFailed = "backup.storage_failed", Platform, retryable: true, blocks_onboarding: false,

@@ -34,7 +34,7 @@ use crate::reason::ReasonCode;
 pub const PREVIEW_VALIDITY: TimeDelta = TimeDelta::minutes(30);
 /// Field changes kept per item; a longer diff is cut and marked truncated.
 pub const MAX_DIFF_CHANGES: usize = 200;
-/// Entries a mapping may hold (groups, filters and drops together).
+/// Entries a mapping may hold (groups, filters, scope tags, named locations and drops together).
 pub const MAX_MAPPING_ENTRIES: usize = 500;
 /// Items a preview may select by name; leaving the selection out previews the whole backup
 /// set, at any size.
@@ -56,7 +56,17 @@ pub struct Mapping {
     /// Source assignment filter id → destination filter id (must be in the inventory).
     #[serde(default)]
     pub filters: BTreeMap<String, String>,
-    /// Group or filter ids whose assignments are left out of the restore.
+    /// Source scope tag id → destination scope tag id (must be in the destination's
+    /// inventory of `roleScopeTags`). Read by a restore into another tenant only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scope_tags: BTreeMap<String, String>,
+    /// Source named location id → destination named location id (must be in the
+    /// destination's inventory of `namedLocations`). Read by a restore into another tenant
+    /// only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub named_locations: BTreeMap<String, String>,
+    /// Group, filter, scope tag or named location ids left out of the restore: every
+    /// assignment that uses one, and the id itself from the lists that name it.
     #[serde(default)]
     pub drop: BTreeSet<String>,
 }
@@ -77,13 +87,18 @@ fn valid_id(id: &str) -> bool {
 
 impl Mapping {
     pub fn validate(&self) -> Result<(), MappingError> {
-        if self.groups.len() + self.filters.len() + self.drop.len() > MAX_MAPPING_ENTRIES {
+        let maps = [
+            &self.groups,
+            &self.filters,
+            &self.scope_tags,
+            &self.named_locations,
+        ];
+        if maps.iter().map(|m| m.len()).sum::<usize>() + self.drop.len() > MAX_MAPPING_ENTRIES {
             return Err(MappingError::TooLarge);
         }
-        let ids = self
-            .groups
+        let ids = maps
             .iter()
-            .chain(self.filters.iter())
+            .flat_map(|m| m.iter())
             .flat_map(|(a, b)| [a, b])
             .chain(self.drop.iter());
         for id in ids {
@@ -94,7 +109,7 @@ impl Mapping {
         if let Some(both) = self
             .drop
             .iter()
-            .find(|d| self.groups.contains_key(*d) || self.filters.contains_key(*d))
+            .find(|d| maps.iter().any(|m| m.contains_key(*d)))
         {
             return Err(MappingError::MappedAndDropped(
                 both.chars().take(64).collect(),
@@ -228,8 +243,8 @@ pub const INVENTORY_TYPE_FIELD: &str = "odataType";
 /// a diff against inventory metadata compares like with like: `(before, after)`.
 pub fn comparable_to_meta(snapshot: &Value, meta: &Value) -> (Value, Value) {
     let mut before = crate::backup::normalize(meta);
-    // The inventory's own record of `@odata.type`, which normalized payloads never carry:
-    // comparing it would always show a change that is not there.
+    // The inventory's own record of `@odata.type` under another name (a snapshot keeps it as
+    // `@odata.type`): the type of an existing object never changes, so it is not compared.
     if let Some(m) = before.as_object_mut() {
         m.remove(INVENTORY_TYPE_FIELD);
     }
@@ -307,6 +322,11 @@ pub fn diff_base(
 pub enum TargetKind {
     Group,
     Filter,
+    /// A scope tag an object names in `roleScopeTagIds` (restores into another tenant).
+    ScopeTag,
+    /// A named location a Conditional Access policy's conditions name (restores into
+    /// another tenant).
+    NamedLocation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -314,8 +334,11 @@ pub enum TargetKind {
 pub enum TargetStatus {
     /// The same id exists in the destination.
     Resolved,
-    /// The caller mapped it to an id that exists in the destination.
+    /// The caller mapped it to an id that exists in the destination (mapped explicitly).
     Mapped,
+    /// A restore into another tenant: the one destination object with the source's display
+    /// name.
+    MappedByName,
     /// The caller chose to leave its assignments out.
     Dropped,
     /// Neither: execution is blocked until it is mapped or dropped.
@@ -333,6 +356,13 @@ pub struct TargetResolution {
     /// Why an explicit mapping did not resolve (its destination is unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The source object's display name, as the source tenant's cache holds it (restores
+    /// into another tenant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    /// Why an unresolved target is unresolved, as a stable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReasonCode>,
 }
 
 /// Resolves every group and filter an item's assignments use.
@@ -344,8 +374,9 @@ pub fn resolve_targets(
 ) -> Vec<TargetResolution> {
     let one = |kind: TargetKind, id: &str| {
         let (map, exists) = match kind {
-            TargetKind::Group => (&mapping.groups, group_exists),
             TargetKind::Filter => (&mapping.filters, filter_exists),
+            // Only groups and filters are resolved in the same tenant.
+            _ => (&mapping.groups, group_exists),
         };
         let mut r = TargetResolution {
             kind,
@@ -353,6 +384,8 @@ pub fn resolve_targets(
             status: TargetStatus::Unresolved,
             target_id: None,
             note: None,
+            source_name: None,
+            reason: None,
         };
         if mapping.drop.contains(id) {
             r.status = TargetStatus::Dropped;
@@ -366,6 +399,9 @@ pub fn resolve_targets(
         } else if exists(id) {
             r.status = TargetStatus::Resolved;
             r.target_id = Some(id.to_owned());
+        }
+        if r.status == TargetStatus::Unresolved {
+            r.reason = Some(ReasonCode::RestoreMappingUnresolved);
         }
         r
     };
@@ -753,6 +789,7 @@ mod tests {
             ]),
             filters: BTreeMap::new(),
             drop: BTreeSet::from(["g-drop".into()]),
+            ..Default::default()
         };
         let r = resolve_targets(
             &summary(
@@ -784,6 +821,8 @@ mod tests {
                 status: TargetStatus::Mapped,
                 target_id: Some("g9".into()),
                 note: None,
+                source_name: None,
+                reason: None,
             },
             TargetResolution {
                 kind: TargetKind::Group,
@@ -791,6 +830,8 @@ mod tests {
                 status: TargetStatus::Dropped,
                 target_id: None,
                 note: None,
+                source_name: None,
+                reason: None,
             },
         ];
         let out = rewrite_assignments(
@@ -814,6 +855,8 @@ mod tests {
             status: TargetStatus::Unresolved,
             target_id: None,
             note: None,
+            source_name: None,
+            reason: Some(ReasonCode::RestoreMappingUnresolved),
         }];
         let risky = type_policy("conditionalAccessPolicies", true);
         assert_eq!(

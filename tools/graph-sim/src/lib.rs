@@ -58,6 +58,7 @@
 
 mod admin;
 pub mod audit;
+mod bodies;
 mod config;
 mod cursor;
 mod expand;

@@ -1309,6 +1309,9 @@ impl Sim {
                 &ids,
             );
         };
+        if let Err(message) = crate::bodies::check_create(key, &fields) {
+            return graph_error(400, "BadRequest", &message, &ids);
+        }
         let idempotent = self.idempotent_creates;
         let client_request_id = ids.client_request_id.clone();
         let new_id = self.next_rng("object-id").guid();

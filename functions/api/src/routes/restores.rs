@@ -1,6 +1,14 @@
 //! Restores: a preview (a `restore.preview` run that computes the plan from DynamoDB and the
 //! snapshots in S3, never from Graph), reading it page by page, and executing it with its
 //! confirmation token.
+//!
+//! A restore into another tenant of the workspace (a migration): the preview is started on the
+//! backup set's tenant (the path's) and names `destination_tenant_id`. The restore and its runs
+//! are the destination's (its lock, its inventory stamp, its writes); the start transactions
+//! also require the source tenant active and write an audit entry in its log. Membership is
+//! workspace-wide, so "the capability in both tenants" is: the caller's role in the workspace
+//! grants it, and both tenants are active tenants of the workspace, all checked by the start's
+//! transaction.
 
 use std::collections::HashSet;
 
@@ -16,7 +24,7 @@ use tenantops_aws::restores::{
 };
 use tenantops_core::identity::request_fingerprint;
 use tenantops_core::params::{RestoreExecuteParams, RestorePreviewParams};
-use tenantops_core::restore::{self as plan, MAX_SELECTED_ITEMS, Mapping};
+use tenantops_core::restore as plan;
 use tenantops_core::{
     BackupSetId, Capability, Click, Identity, Initiator, NewRun, OperationParams, Outcome,
     ReasonCode, RestoreId, Run, RunStatus, TenantId, Trigger, WorkspaceId,
@@ -29,6 +37,7 @@ use crate::error::ApiError;
 use crate::launch::{Launch, launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
+use crate::restore_body::{ItemRef, parse_preview};
 
 /// Manifest entries read per query while checking a selection.
 const MANIFEST_PAGE: usize = 500;
@@ -39,92 +48,8 @@ const MAX_ITEMS_PAGE: usize = 100;
 /// stays far below Lambda's 6 MB.
 const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ItemRef {
-    object_type: String,
-    object_id: String,
-}
-
-#[derive(Debug)]
-struct PreviewRequest {
-    backup_set: BackupSetId,
-    items: Option<Vec<ItemRef>>,
-    mapping: Mapping,
-}
-
 fn refused(code: ReasonCode) -> ApiError {
     ApiError::Restore(code)
-}
-
-/// `{backup_set_id, items?, mapping?}`, checked field by field so each mistake has its code.
-fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
-    let Value::Object(mut map) = body else {
-        return Err(ApiError::InvalidBody(
-            "the body must be a JSON object".into(),
-        ));
-    };
-    if let Some(extra) = map
-        .keys()
-        .find(|k| !["backup_set_id", "items", "mapping"].contains(&k.as_str()))
-    {
-        return Err(ApiError::InvalidBody(format!(
-            "unknown field `{}`; expected `backup_set_id`, `items` and `mapping`",
-            extra.chars().take(64).collect::<String>()
-        )));
-    }
-    let backup_set = match map.remove("backup_set_id") {
-        Some(Value::String(s)) => s
-            .parse()
-            .map_err(|_| refused(ReasonCode::RestoreBackupSetNotFound))?,
-        Some(_) => {
-            return Err(ApiError::InvalidBody(
-                "`backup_set_id` must be a string".into(),
-            ));
-        }
-        None => return Err(ApiError::InvalidBody("`backup_set_id` is required".into())),
-    };
-    let items = match map.remove("items") {
-        None | Some(Value::Null) => None,
-        Some(v) => {
-            // The list's shape is the document's (objects of two strings, 1 to 500 of them,
-            // none twice): a 422 like any body the schema refuses. Whether each is an
-            // object of the set is the set's to say (409 `restore.items_invalid`, below).
-            let items: Vec<ItemRef> = serde_json::from_value(v).map_err(|_| {
-                ApiError::InvalidBody(
-                    "`items` must be a list of {\"object_type\", \"object_id\"}".into(),
-                )
-            })?;
-            let distinct: HashSet<(&str, &str)> = items
-                .iter()
-                .map(|i| (i.object_type.as_str(), i.object_id.as_str()))
-                .collect();
-            if items.len() > MAX_SELECTED_ITEMS {
-                return Err(refused(ReasonCode::RestoreTooManyItems));
-            }
-            if items.is_empty() || distinct.len() != items.len() {
-                return Err(ApiError::InvalidBody(
-                    "`items` must name 1 to 500 objects, none twice; leave it out for every object"
-                        .into(),
-                ));
-            }
-            Some(items)
-        }
-    };
-    let mapping: Mapping = match map.remove("mapping") {
-        None | Some(Value::Null) => Mapping::default(),
-        Some(v) => {
-            serde_json::from_value(v).map_err(|_| refused(ReasonCode::RestoreMappingInvalid))?
-        }
-    };
-    mapping
-        .validate()
-        .map_err(|_| refused(ReasonCode::RestoreMappingInvalid))?;
-    Ok(PreviewRequest {
-        backup_set,
-        items,
-        mapping,
-    })
 }
 
 /// 32 random bytes, base64url: returned once, stored only as its sha256.
@@ -170,14 +95,25 @@ pub async fn preview_with(
         Some(b) => b,
         None => req.json_body()?,
     })?;
+    // The path's tenant is the backup set's; the run, its lock and the restore are the
+    // destination's, where the writes happen.
+    let source = tenant;
+    let tenant = request.destination.unwrap_or(source);
+    let across = tenant != source;
+    if across
+        && common::tenant_record(deps, ws, tenant).await?.status
+            != tenantops_aws::TenantStatus::Active
+    {
+        return Err(ApiError::TenantArchived);
+    }
     deps.store
-        .backup_set(ws, tenant, request.backup_set)
+        .backup_set(ws, source, request.backup_set)
         .await?
         .ok_or(refused(ReasonCode::RestoreBackupSetNotFound))?;
     let selection: Option<Vec<SelectedItem>> = match &request.items {
         None => None,
         Some(items) => {
-            check_selected(deps, ws, tenant, request.backup_set, items).await?;
+            check_selected(deps, ws, source, request.backup_set, items).await?;
             Some(
                 items
                     .iter()
@@ -218,6 +154,7 @@ pub async fn preview_with(
         restore_id,
         workspace_id: ws,
         tenant_id: tenant,
+        source_tenant_id: across.then_some(source),
         backup_set_id: request.backup_set,
         created_by: caller.clone(),
         created_at: now,
@@ -238,6 +175,17 @@ pub async fn preview_with(
     };
     let mut preconditions = vec![deps.store.new_restore(&record)?];
     preconditions.extend(also);
+    if across {
+        preconditions.extend(source_checks(
+            deps,
+            &caller,
+            source,
+            &record,
+            "restore.preview_started",
+            run.id,
+            now,
+        )?);
+    }
     let reply = launch(
         deps,
         Launch {
@@ -249,8 +197,12 @@ pub async fn preview_with(
             capability: Capability::RestorePreview,
             preconditions: &preconditions,
         },
-        // A fresh id cannot exist: a refusal here is the store's fault.
-        |_| ApiError::internal_message("a new restore's id was taken"),
+        // A fresh id cannot exist: a refusal of it is the store's fault; the next is the
+        // source tenant's check.
+        |i| match i {
+            1 => ApiError::TenantArchived,
+            _ => ApiError::internal_message("a new restore's id was taken"),
+        },
     )
     .await?;
     let mut body: Value =
@@ -264,8 +216,43 @@ pub async fn preview_with(
             .unwrap_or_default()
             .to_owned()
     };
-    body["restore"] = json!({ "id": restore, "status": RestoreStatus::Previewing });
+    body["restore"] =
+        json!({ "id": restore, "status": RestoreStatus::Previewing, "tenant_id": tenant });
     Ok(Reply::json(reply.status, &body))
+}
+
+/// What a start of a restore into another tenant also requires: the source tenant active in
+/// the workspace, and an entry in its audit log (the launch writes the destination's).
+fn source_checks(
+    deps: &Deps,
+    caller: &tenantops_core::UserId,
+    source: TenantId,
+    record: &RestoreRecord,
+    action: &str,
+    run: tenantops_core::RunId,
+    now: DateTime<Utc>,
+) -> Result<[tenantops_aws::Precondition; 2], ApiError> {
+    let audit = tenantops_aws::AuditEntry {
+        id: ulid::Ulid::new(),
+        workspace_id: record.workspace_id,
+        tenant_id: Some(source),
+        actor: caller.to_string(),
+        action: action.into(),
+        target: record.restore_id.to_string(),
+        before: None,
+        after: Some(json!({
+            "backup_set_id": record.backup_set_id,
+            "source_tenant_id": source,
+            "destination_tenant_id": record.tenant_id,
+            "run_id": run,
+        })),
+        at: now,
+    };
+    Ok([
+        deps.store
+            .source_tenant_active(record.workspace_id, source)?,
+        deps.store.start_audit(&audit)?,
+    ])
 }
 
 /// Every selected item is an object of the set: the manifest is read until all are found.
@@ -334,6 +321,8 @@ fn view(record: &RestoreRecord, preview_ended: Option<Outcome>) -> Value {
     };
     json!({
         "id": record.restore_id,
+        "tenant_id": record.tenant_id,
+        "source_tenant_id": record.source_tenant_id,
         "backup_set_id": record.backup_set_id,
         "status": status,
         "preview_run_id": record.preview_run_id,
@@ -479,11 +468,24 @@ pub async fn execute(
         high_risk: record.high_risk_items > 0,
         now,
     })?;
-    let (kinds, preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
+    let (kinds, mut preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
+    if let Some(source) = record.source_tenant_id {
+        preconditions.extend(source_checks(
+            deps,
+            &caller,
+            source,
+            &record,
+            "restore.execute_started",
+            run.id,
+            now,
+        )?);
+    }
     let explain = |i: usize| match kinds.get(i) {
         Some(ExecutePrecondition::Restore) => refused(why_not(&record, &token_hash, now)),
         Some(ExecutePrecondition::InventoryStamp) => refused(ReasonCode::RestoreInventoryChanged),
         Some(ExecutePrecondition::HighRiskSetting) => refused(ReasonCode::RestoreHighRiskDisabled),
+        // The source tenant's check (its audit entry cannot fail).
+        None if i == kinds.len() => ApiError::TenantArchived,
         None => ApiError::internal_message("unknown restore precondition"),
     };
     launch(
