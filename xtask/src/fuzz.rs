@@ -40,7 +40,8 @@ const MAX_EXAMPLES: &str = "100";
 const SEED: &str = "20261124";
 
 /// Ids the operations can reach past their 404 with: a backup schedule, a backup set its
-/// run-now wrote (the stack's worker runs it against graph-sim), a run, a restore preview.
+/// run-now wrote (the stack's worker runs it against graph-sim; a set's diff is with
+/// itself), a run, a restore preview, a drift report against that set.
 fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seeded> {
     let tenant_path = format!(
         "/v1/workspaces/{}/tenants/{}",
@@ -85,24 +86,43 @@ fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seede
         "a backup",
     )?;
     let run = started["run"]["id"].as_str().unwrap_or_default().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let set = loop {
-        let view = expect(
-            http(addr, "GET", &format!("/v1/operations/{run}"), token, None)?,
-            200,
-            "the backup run",
-        )?;
-        if view["run"]["status"] == "completed" {
-            match view["run"]["result"]["backup_set_id"].as_str() {
-                Some(set) => break set.to_owned(),
-                None => bail!("the seeding backup wrote no set: {view}"),
+    // A run of the stack's worker, finished.
+    let finished = |run: &str, what: &str| -> anyhow::Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let view = expect(
+                http(addr, "GET", &format!("/v1/operations/{run}"), token, None)?,
+                200,
+                what,
+            )?;
+            if view["run"]["status"] == "completed" {
+                return Ok(view);
             }
+            if Instant::now() > deadline {
+                bail!("{what} did not finish within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(500));
         }
-        if Instant::now() > deadline {
-            bail!("the seeding backup did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(500));
     };
+    let view = finished(&run, "the backup run")?;
+    let Some(set) = view["run"]["result"]["backup_set_id"].as_str() else {
+        bail!("the seeding backup wrote no set: {view}");
+    };
+    let set = set.to_owned();
+    // A drift report (its id is its run's) against that set.
+    let drift = expect(
+        http(
+            addr,
+            "POST",
+            &format!("{tenant_path}/operations"),
+            token,
+            Some(&serde_json::json!({ "type": "drift.check" })),
+        )?,
+        202,
+        "a drift check",
+    )?;
+    let report = drift["run"]["id"].as_str().unwrap_or_default().to_owned();
+    finished(&report, "the drift check")?;
     let preview = expect(
         http(
             addr,
@@ -166,9 +186,11 @@ fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seede
     Ok(Seeded {
         ids: vec![
             ("schedule", schedule),
+            ("other", set.clone()),
             ("set", set),
             ("run", run),
             ("restore", restore),
+            ("report", report),
         ],
         spare_schedule: id_of(&spare_schedule, "/schedule/id"),
         spare_tenant: id_of(&spare_tenant, "/tenant/id"),
@@ -240,7 +262,12 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
             "checks.positive_data_acceptance.expected-statuses = [\"2xx\", \"401\", \"403\", \"404\", \"409\", \"429\", \"5xx\", \"{extra}\"]\n"
         )
     };
-    for operation in ["startRun", "runScheduleNow", "retryScheduleRun"] {
+    for operation in [
+        "startRun",
+        "runScheduleNow",
+        "retryScheduleRun",
+        "acceptDriftReport",
+    ] {
         toml.push_str(&format!(
             "\n[[operations]]\ninclude-operation-id = \"{operation}\"\n{}",
             accepted("422")
