@@ -221,10 +221,14 @@ async fn the_worker_host_respects_batch_size_and_reserved_concurrency() {
 
     let drained = host.drain_with(deps, &handler).await.unwrap();
 
-    assert_eq!((drained.received, drained.timed_out), (messages, 0));
+    // At least what the test sent: the relay dispatches at least once (as Lambda's stream
+    // polling and an SDK retry of a send that went through both may repeat a send), so the
+    // run's first message may have had a twin that arrived after the first drain.
+    assert!(drained.received >= messages, "{drained:?}");
+    assert_eq!(drained.timed_out, 0);
     assert_eq!(*peak.borrow(), concurrency, "invocations at once");
     let batches = batches.into_inner().unwrap();
-    assert_eq!(batches.iter().sum::<usize>(), messages);
+    assert_eq!(batches.iter().sum::<usize>(), drained.received);
     assert!(
         batches.iter().all(|b| (1..=batch_size).contains(b)),
         "{batches:?}"

@@ -193,8 +193,10 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
             .get_mut(&format!("{id}/definitionValues"))
             .unwrap();
         values.remove(0);
+        // A preference: every generated value is a policy, so the added value differs from
+        // the removed one whatever was generated (ids are not content).
         values.push(
-            json!({"id": "added-by-an-admin", "enabled": false, "configurationType": "policy"}),
+            json!({"id": "added-by-an-admin", "enabled": false, "configurationType": "preference"}),
         );
         c.sub_resources.remove(&format!("{id}/assignments"));
         touched(&mut c.objects[0]);

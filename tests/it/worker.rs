@@ -285,11 +285,14 @@ async fn a_run_whose_worker_died_is_reclaimed_after_its_lease_and_completes() {
     let id = stack
         .start(json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}}))
         .await;
-    // A worker claims it with a short lease and dies.
+    // A worker claims it with a short lease and dies. The lease outlasts the first drain
+    // even on a loaded machine (a 500 ms lease once ran out before it).
     let run = stack.run(&id).await;
+    let lease = Duration::from_secs(3);
+    let lease_ends = tokio::time::Instant::now() + lease;
     let claim = Transition::Claim {
         now: chrono::Utc::now(),
-        lease: chrono::Duration::milliseconds(500),
+        lease: chrono::Duration::from_std(lease).unwrap(),
     };
     stack.store().transition(&run, &claim).await.unwrap();
     // It got halfway: its counters moved before it died.
@@ -312,7 +315,7 @@ async fn a_run_whose_worker_died_is_reclaimed_after_its_lease_and_completes() {
     );
 
     // SQS redelivers after the visibility timeout; here, once the lease is over.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep_until(lease_ends + Duration::from_millis(100)).await;
     stack.dispatcher().send(id.parse().unwrap()).await.unwrap();
     worker.drain().await;
     let run = stack.run(&id).await;
