@@ -364,9 +364,11 @@ async fn a_worker_killed_after_a_checkpoint_is_resumed_from_it_with_consistent_c
     assert_eq!(saved.counters, checkpoint.counters);
 
     // A second worker claims it, counts work it never saves, and dies holding the lease.
+    // Long enough that a loaded machine still finds it held below, slept out to its end.
+    let lease_ends = tokio::time::Instant::now() + Duration::from_secs(2);
     let claim = Transition::Claim {
         now: Utc::now(),
-        lease: chrono::Duration::milliseconds(300),
+        lease: chrono::Duration::seconds(2),
     };
     let store = stack.store();
     store
@@ -390,7 +392,7 @@ async fn a_worker_killed_after_a_checkpoint_is_resumed_from_it_with_consistent_c
     );
 
     // A claim that read the run before that checkpoint is refused: it would resume wrongly.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep_until(lease_ends + Duration::from_millis(100)).await;
     let mut stale = saved.clone();
     stale.checkpoint = None;
     let again = Transition::Claim {

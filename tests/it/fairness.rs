@@ -220,14 +220,10 @@ async fn a_slot_is_released_by_its_holder_only_and_taken_over_once_its_lease_exp
         lease,
     };
     let one = store.get_run(first).await.unwrap().unwrap();
+    // Long enough that a loaded machine still finds it held below, slept out to its end.
+    let lease_ends = tokio::time::Instant::now() + Duration::from_secs(2);
     let got = store
-        .claim_with_slot(
-            &one,
-            "dies",
-            &claim(chrono::Duration::milliseconds(300)),
-            0,
-            1,
-        )
+        .claim_with_slot(&one, "dies", &claim(chrono::Duration::seconds(2)), 0, 1)
         .await
         .unwrap();
     assert_eq!(got, SlotClaim::Claimed(0));
@@ -247,7 +243,7 @@ async fn a_slot_is_released_by_its_holder_only_and_taken_over_once_its_lease_exp
     );
 
     // The first worker dies; once its lease is over its slot is taken over.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep_until(lease_ends + Duration::from_millis(100)).await;
     let took = store
         .claim_with_slot(&two, "lives", &claim(chrono::Duration::minutes(5)), 0, 1)
         .await

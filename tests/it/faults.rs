@@ -278,7 +278,9 @@ async fn kill_then_recover(at: KillAt) -> Killed {
     let faults = DynamoFaults::none();
     let mut kill = faults.kill_at(at);
     worker.deps.store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
-    worker.deps.lease = chrono::Duration::milliseconds(500);
+    // As long as the message's visibility: the retry does not wait longer, and a loaded
+    // machine does not see the doomed worker's lease run out before its kill.
+    worker.deps.lease = chrono::Duration::seconds(2);
     let received = stack
         .sqs
         .receive_message()
@@ -731,7 +733,9 @@ async fn a_restore_killed_after_its_graph_writes_but_before_finishing_writes_not
         after_sending: false,
     });
     worker.deps.store = Store::new(faults.dynamodb(&stack.sdk), &stack.resources.table_name);
-    worker.deps.lease = chrono::Duration::milliseconds(500);
+    // As long as the message's visibility: the retry does not wait longer, and a loaded
+    // machine does not see the doomed worker's lease run out before its kill.
+    worker.deps.lease = chrono::Duration::seconds(2);
     let received = stack
         .sqs
         .receive_message()
