@@ -5,6 +5,7 @@ mod admin;
 mod architecture;
 mod backup;
 mod bad_input;
+mod batches;
 mod cancel;
 mod cli;
 mod continuation;

@@ -1287,6 +1287,56 @@ async fn every_route_answers_as_the_document_says() {
     )
     .await;
 
+    // Batches: a directory sync of every tenant (started by the relay), viewed, refused,
+    // cancelled.
+    const BATCHES: &str = "POST /v1/workspaces/{ws}/batches";
+    const BATCH: &str = "GET /v1/workspaces/{ws}/batches/{batch}";
+    const BATCH_CANCEL: &str = "POST /v1/workspaces/{ws}/batches/{batch}/cancel";
+    let batch = c
+        .expect(
+            BATCHES,
+            with_body(
+                c.req(BATCHES, &[&ws]),
+                json!({"type": "directory_groups.sync", "tenants": "all"}),
+            )
+            .by(owner),
+            202,
+        )
+        .await;
+    let batch = batch.body["batch"]["id"].as_str().unwrap().to_owned();
+    c.expect(
+        BATCHES,
+        with_body(
+            c.req(BATCHES, &[&ws]),
+            json!({"type": "restore.execute", "tenants": "all"}),
+        )
+        .by(owner),
+        422,
+    )
+    .await;
+    c.expect(BATCH, c.req(BATCH, &[&ws, &batch]).by(owner), 200)
+        .await;
+    c.expect(
+        BATCH,
+        c.req(BATCH, &[&ws, &ulid::Ulid::new()]).by(owner),
+        404,
+    )
+    .await;
+    c.expect(
+        BATCH_CANCEL,
+        c.req(BATCH_CANCEL, &[&ws, &batch]).by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        BATCH_CANCEL,
+        c.req(BATCH_CANCEL, &[&ws, &batch])
+            .by(&stack.users().readonly),
+        403,
+    )
+    .await;
+    worker.drain().await;
+
     // Restores: preview, view, execute.
     const PREVIEW: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/restores";
     const RESTORE: &str = "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}";

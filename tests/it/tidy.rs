@@ -273,6 +273,7 @@ fn the_queued_event_has_the_same_fields_in_aws_and_locally() {
             scheduled_for: None,
             restore_id: None,
             retry_of: None,
+            batch_id: None,
         },
         counters: Default::default(),
         failures: vec![],

@@ -17,6 +17,7 @@ pub enum Resource {
     Schedule,
     BackupSet,
     DriftReport,
+    Batch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,12 @@ pub enum ApiError {
     Restore(ReasonCode),
     #[error("the drift report was accepted already")]
     DriftAlreadyAccepted,
+    /// A batch's `tenants` or `exclude` that is not one of its forms (`batch.invalid_targets`).
+    #[error("{0}")]
+    BatchTargets(String),
+    /// A batch refused with its own reason code (`batch.no_tenants`).
+    #[error("batch refused: {0}")]
+    Batch(ReasonCode),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -135,6 +142,8 @@ impl ApiError {
             | ApiError::UnknownOperationType(_)
             | ApiError::InvalidParams(_)
             | ApiError::NotStartableHere(_)
+            | ApiError::BatchTargets(_)
+            | ApiError::Batch(_)
             | ApiError::IdempotencyKeyReused => 422,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Schedule(_) => 400,
@@ -175,6 +184,9 @@ impl ApiError {
             ApiError::NotFound(Resource::Schedule) => R::ScheduleNotFound,
             ApiError::NotFound(Resource::BackupSet) => R::BackupSetNotFound,
             ApiError::NotFound(Resource::DriftReport) => R::DriftReportNotFound,
+            ApiError::NotFound(Resource::Batch) => R::BatchNotFound,
+            ApiError::BatchTargets(_) => R::BatchInvalidTargets,
+            ApiError::Batch(code) => *code,
             ApiError::Schedule(e) => e.code(),
             ApiError::RetryRunInvalid => R::ScheduleRetryRunInvalid,
             ApiError::RetryNotAllowed => R::ScheduleRetryNotAllowed,
@@ -219,6 +231,9 @@ impl ApiError {
             ApiError::NotFound(Resource::Schedule) => "Backup schedule not found",
             ApiError::NotFound(Resource::BackupSet) => "Backup set not found",
             ApiError::NotFound(Resource::DriftReport) => "Drift report not found",
+            ApiError::NotFound(Resource::Batch) => "Batch not found",
+            ApiError::BatchTargets(_) => "Invalid batch targets",
+            ApiError::Batch(_) => "Batch refused",
             ApiError::Schedule(_) => "Invalid backup schedule",
             ApiError::RetryRunInvalid => "Not a run of this schedule",
             ApiError::RetryNotAllowed => "Run not retryable",
@@ -273,6 +288,7 @@ impl ApiError {
             | ApiError::TenantAlreadyClaimed
             | ApiError::ConcurrentChange
             | ApiError::DriftAlreadyAccepted
+            | ApiError::Batch(_)
             | ApiError::NotFound(_) => self.code().message().to_owned(),
             other => other.to_string(),
         }

@@ -55,6 +55,9 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
     "GET /v1/workspaces/{ws}",
     "PATCH /v1/workspaces/{ws}",
+    "POST /v1/workspaces/{ws}/batches",
+    "GET /v1/workspaces/{ws}/batches/{batch}",
+    "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
@@ -79,6 +82,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
         path = %req.path,
         caller = field::Empty,
         run_id = field::Empty,
+        batch_id = field::Empty,
     );
     async {
         // Boxed and type-erased: the router's future nests every route's, and its type grew
@@ -111,7 +115,8 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     use routes::{
-        backups, drift, operations, restores, schedules, system, tenant_data, tenants, workspaces,
+        backups, batches, drift, operations, restores, schedules, system, tenant_data, tenants,
+        workspaces,
     };
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -297,6 +302,18 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             only(m, Method::POST)?;
             let (body, audit) = drift::revert_selection(req, deps, ws, t, report).await?;
             Box::pin(restores::preview_with(req, deps, ws, t, Some(body), audit)).await
+        }
+        ["v1", "workspaces", ws, "batches"] => {
+            only(m, Method::POST)?;
+            Box::pin(batches::create(req, deps, ws)).await
+        }
+        ["v1", "workspaces", ws, "batches", batch] => {
+            only(m, Method::GET)?;
+            Box::pin(batches::view(req, deps, ws, batch)).await
+        }
+        ["v1", "workspaces", ws, "batches", batch, "cancel"] => {
+            only(m, Method::POST)?;
+            Box::pin(batches::cancel(req, deps, ws, batch)).await
         }
         ["v1", "workspaces", ws] => match *m {
             Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,

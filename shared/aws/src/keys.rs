@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use tenantops_core::{BackupSetId, OperationType, RestoreId, RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{
+    BackupSetId, BatchId, OperationType, RestoreId, RunId, TenantId, UserId, WorkspaceId,
+};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -149,6 +151,31 @@ pub fn start_quota(ws: WorkspaceId, tenant: TenantId, window_start: i64) -> Key 
     Key {
         pk: format!("WS#{ws}#T#{tenant}"),
         sk: format!("QUOTA#{window_start}"),
+    }
+}
+
+/// The sort-key prefix of a workspace's batches (newest last, as ULIDs sort).
+pub const BATCH_PREFIX: &str = "BATCH#";
+
+/// A batch, in its workspace's partition: the relay's stream filter knows batches by this
+/// sort key's prefix.
+pub fn batch(ws: WorkspaceId, batch: BatchId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("{BATCH_PREFIX}{batch}"),
+    }
+}
+
+/// The partition of a batch's children, one item per tenant.
+pub fn batch_children(batch: BatchId) -> String {
+    format!("BATCH#{batch}")
+}
+
+/// A tenant's child of a batch: written once, by the start that created (or attached) it.
+pub fn batch_child(batch: BatchId, tenant: TenantId) -> Key {
+    Key {
+        pk: batch_children(batch),
+        sk: format!("CHILD#{tenant}"),
     }
 }
 

@@ -54,6 +54,7 @@
 
 pub mod audit;
 pub mod backups;
+pub mod batches;
 pub mod config;
 pub mod connections;
 pub mod dispatch;

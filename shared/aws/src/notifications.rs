@@ -65,7 +65,8 @@ pub async fn announce_completed(events: &LifecycleEvents, store: &Store, run: &R
     if let Err(e) = events.publish(Lifecycle::Completed, run).await {
         tracing::error!(error = %e, code = ?e.code, "could not publish the Completed event");
     }
-    if let Initiator::User(user) = &run.initiator {
+    // A batch's children are followed in the batch, not notified one by one.
+    if let (Initiator::User(user), None) = (&run.initiator, run.context.batch_id) {
         let n = Notification {
             id: ulid::Ulid::new(),
             user_id: user.clone(),

@@ -40,9 +40,10 @@ pub fn start_audit(run: &Run) -> AuditEntry {
     }
 }
 
-/// The user initiator's "queued" notification; a scheduled run has no one to tell.
+/// The user initiator's "queued" notification; a scheduled run has no one to tell, and a
+/// batch's child is followed in its batch (a thousand notifications would bury the rest).
 pub fn queued_notification(run: &Run) -> Option<Notification> {
-    let Initiator::User(user) = &run.initiator else {
+    let (Initiator::User(user), None) = (&run.initiator, run.context.batch_id) else {
         return None;
     };
     Some(Notification {

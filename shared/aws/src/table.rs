@@ -191,6 +191,57 @@ impl Store {
         })))
     }
 
+    /// The items at `keys` that exist (only the attributes `projection` names), read
+    /// consistently, 100 keys to a `BatchGetItem`; keys DynamoDB leaves unprocessed are asked
+    /// again after a short pause.
+    pub(crate) async fn get_all_consistently(
+        &self,
+        keys: &[Key],
+        projection: &[&str],
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut p = Placeholders::default();
+        let projected: Vec<String> = projection.iter().map(|a| p.name(a)).collect();
+        let projected = projected.join(", ");
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(Key::to_item).collect();
+            for attempt in 0u32.. {
+                let ask = KeysAndAttributes::builder()
+                    .consistent_read(true)
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .projection_expression(projected.clone())
+                    .set_expression_attribute_names(p.names())
+                    .build()
+                    .map_err(build_error)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+                found.extend(
+                    out.responses
+                        .and_then(|mut r| r.remove(&self.table))
+                        .unwrap_or_default(),
+                );
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt >= 8 {
+                    return Err(crate::transactions::contention());
+                }
+                tokio::time::sleep(crate::transactions::backoff(attempt)).await;
+            }
+        }
+        Ok(found)
+    }
+
     /// One item by key as its record, read consistently.
     pub(crate) fn get_as<T: for<'de> Deserialize<'de>>(
         &self,

@@ -90,9 +90,18 @@ impl Store {
         self.get_as("tenant", &keys::tenant(ws, tenant)).await
     }
 
+    /// The workspace's tenants, read consistently: a batch that names a tenant created a
+    /// moment ago finds it.
     pub async fn list_tenants(&self, ws: WorkspaceId) -> Result<Vec<TenantRecord>, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} AND begins_with({}, {})",
+            p.eq(keys::PK, string_attr(keys::workspace(ws).pk)),
+            p.name(keys::SK),
+            p.value(string_attr(keys::tenant_prefix()))
+        );
         let items = self
-            .partition(keys::workspace(ws).pk, Some(&keys::tenant_prefix()), None)
+            .query_all(crate::table::Query::new(None, cond, p).consistent())
             .await?;
         from_items("tenant", items)
     }

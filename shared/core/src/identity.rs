@@ -105,13 +105,20 @@ impl Identity {
                 // Keyed per workspace and caller, not per type or tenant: reusing a key for a
                 // different request must be caught (422), not silently start a second run.
                 Click::Keyed { user, key } => Identity {
-                    key: format!("{ws}/idempotency/{user}/{}", hex_sha256(key.0.as_bytes())),
+                    key: keyed(ws, user, key),
                     lock: LockKind::Idempotent,
                     fresh: false,
                 },
             },
         }
     }
+}
+
+/// The identity of a caller's `Idempotency-Key` in a workspace: one per workspace, caller and
+/// key, whatever the request (a run's start or a batch), so a key reused for another request
+/// is caught by its fingerprint.
+pub fn keyed(ws: WorkspaceId, user: &UserId, key: &IdempotencyKey) -> String {
+    format!("{ws}/idempotency/{user}/{}", hex_sha256(key.0.as_bytes()))
 }
 
 /// A fingerprint of a start request, stored on idempotency locks: the same key with a
@@ -125,7 +132,7 @@ pub fn request_fingerprint(tenant: TenantId, params: &OperationParams) -> String
     hex_sha256(canonical.to_string().as_bytes())
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
+pub(crate) fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))

@@ -96,6 +96,10 @@ ulid_id!(
     /// A restore: its preview, confirmation and (once executed) its run.
     RestoreId
 );
+ulid_id!(
+    /// A batch: one request that starts a type's run in many tenants of a workspace.
+    BatchId
+);
 
 /// The authenticated caller: the JWT `sub` claim that API Gateway verified.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,6 +6,7 @@
 //! reason codes that runs and problems carry.
 
 pub mod backup;
+pub mod batch;
 pub mod capability;
 pub mod drift;
 pub mod identity;
@@ -28,7 +29,9 @@ pub mod time;
 
 pub use capability::{Capability, Role};
 pub use identity::{Click, Identity, IdentityError, LockKind};
-pub use ids::{BackupSetId, IdError, RestoreId, RunId, ScheduleId, TenantId, UserId, WorkspaceId};
+pub use ids::{
+    BackupSetId, BatchId, IdError, RestoreId, RunId, ScheduleId, TenantId, UserId, WorkspaceId,
+};
 pub use operation::{IdentityRule, OperationSpec, OperationType, UnknownOperationType};
 pub use params::{OperationParams, ParamsError};
 pub use reason::ReasonCode;

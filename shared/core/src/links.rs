@@ -66,6 +66,16 @@ pub fn related(run: &Run) -> RunLinks {
 }
 
 /// The system plane's view of any run.
+/// A batch of the workspace (its progress and children).
+pub fn batch(ws: WorkspaceId, batch: crate::BatchId) -> String {
+    format!("/v1/workspaces/{ws}/batches/{batch}")
+}
+
+/// Where a batch is cancelled.
+pub fn batch_cancel(ws: WorkspaceId, id: crate::BatchId) -> String {
+    format!("{}/cancel", batch(ws, id))
+}
+
 pub fn system_view(run: RunId) -> String {
     format!("/v1/system/operations/{run}")
 }

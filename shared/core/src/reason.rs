@@ -217,6 +217,12 @@ reasons! {
         "The drift report does not exist.";
     DriftAlreadyAccepted = "drift.already_accepted", Request, retryable: false, blocks_onboarding: false,
         "The drift report was accepted already: its backup run is linked from the report.";
+    BatchNotFound = "batch.not_found", Access, retryable: false, blocks_onboarding: false,
+        "The batch does not exist.";
+    BatchInvalidTargets = "batch.invalid_targets", Request, retryable: false, blocks_onboarding: false,
+        "The batch's tenants must be \"all\", a list of the workspace's tenant ids or a tag, with exclusions among them.";
+    BatchNoTenants = "batch.no_tenants", Request, retryable: false, blocks_onboarding: false,
+        "The batch's targets name no active tenant.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::ids::{RunId, TenantId, UserId, WorkspaceId};
+use crate::ids::{BatchId, RunId, TenantId, UserId, WorkspaceId};
 use crate::operation::OperationType;
 use crate::reason::ReasonCode;
 
@@ -112,6 +112,8 @@ pub enum Trigger {
     Schedule,
     /// A user retrying an earlier run.
     Retry,
+    /// A user's batch over many tenants (`context.batch_id` names it).
+    Batch,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +135,9 @@ pub struct RunContext {
     pub restore_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<RunId>,
+    /// The batch that started the run (see `crate::batch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<BatchId>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

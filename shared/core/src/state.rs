@@ -211,6 +211,7 @@ fn context_of(params: &OperationParams, trigger: Trigger, types: Option<&[String
         scheduled_for: None,
         restore_id: None,
         retry_of: None,
+        batch_id: None,
     };
     params.type_params().fill_context(&mut ctx);
     ctx

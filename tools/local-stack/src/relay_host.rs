@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tenantops_core::Run;
+use tenantops_relay::Insert;
 
 use crate::stream::RunInserts;
 
@@ -13,11 +13,14 @@ use crate::stream::RunInserts;
 /// second.
 const POLL_EVERY: Duration = Duration::from_millis(250);
 
+/// The template's `RelayEventSourceMapping` `BatchSize`: records to one invocation.
+pub const BATCH_SIZE: usize = 100;
+
 #[derive(Debug)]
 pub struct RelayHost {
     inserts: RunInserts,
-    /// Runs read but not yet relayed (their batch failed).
-    pending: Vec<Run>,
+    /// Inserts read but not yet relayed (their batch failed).
+    pending: Vec<Insert>,
 }
 
 impl RelayHost {
@@ -33,22 +36,28 @@ impl RelayHost {
         })
     }
 
-    /// Reads the stream once and relays what it found (with what failed before); returns how
-    /// many runs it relayed.
+    /// Reads the stream once and relays what it found (with what failed before), at most
+    /// [`BATCH_SIZE`] records to an invocation as the mapping delivers them; returns how many
+    /// inserts it relayed.
     pub async fn poll_once(&mut self, deps: &tenantops_relay::Deps) -> anyhow::Result<usize> {
-        let fresh = self.inserts.next().await?;
+        let fresh = self.inserts.next_inserts().await?;
         self.pending.extend(fresh);
-        if self.pending.is_empty() {
-            return Ok(0);
-        }
-        match tenantops_relay::relay(&self.pending, deps).await {
-            Ok(()) => Ok(std::mem::take(&mut self.pending).len()),
-            Err(e) => {
-                // The relayed prefix is done; the rest is handed over again.
-                self.pending.drain(..e.retry_from());
-                Err(e.into())
+        let mut relayed = 0;
+        while !self.pending.is_empty() {
+            let take = self.pending.len().min(BATCH_SIZE);
+            match tenantops_relay::relay_inserts(&self.pending[..take], deps).await {
+                Ok(()) => {
+                    self.pending.drain(..take);
+                    relayed += take;
+                }
+                Err(e) => {
+                    // The relayed prefix is done; the rest is handed over again.
+                    self.pending.drain(..e.retry_from());
+                    return Err(e.into());
+                }
             }
         }
+        Ok(relayed)
     }
 
     /// Polls until two reads in a row find nothing new: everything committed before the call

@@ -1,12 +1,14 @@
 //! Reading the table's stream as Lambda's and Pipes' pollers do: every shard, in order, from
 //! where the last read stopped. What the local pipe and the local relay consume: the runs
-//! the stream shows inserted (the filter both have in the template).
+//! (and, for the relay, the batches) the stream shows inserted (the filters they have in the
+//! template).
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 use aws_sdk_dynamodbstreams::types::{OperationType as StreamOp, ShardIteratorType};
 use tenantops_core::Run;
+use tenantops_relay::Insert;
 
 #[derive(Debug)]
 pub struct RunInserts {
@@ -54,6 +56,20 @@ impl RunInserts {
 
     /// Reads every shard once: the runs inserted since the last read, in stream order.
     pub async fn next(&mut self) -> anyhow::Result<Vec<Run>> {
+        Ok(self
+            .next_inserts()
+            .await?
+            .into_iter()
+            .filter_map(|insert| match insert {
+                Insert::Run(run) => Some(*run),
+                Insert::Batch(_) => None,
+            })
+            .collect())
+    }
+
+    /// Reads every shard once: the runs and batches inserted since the last read, in stream
+    /// order.
+    pub async fn next_inserts(&mut self) -> anyhow::Result<Vec<Insert>> {
         let stream = self
             .streams
             .describe_stream()
@@ -102,16 +118,26 @@ impl RunInserts {
                 let Some(data) = record.dynamodb else {
                     continue;
                 };
-                let is_run = data
+                let sort = data
                     .keys
                     .as_ref()
                     .and_then(|k| k.get(tenantops_aws::keys::SK))
                     .and_then(|v| v.as_s().ok())
-                    .is_some_and(|sk| *sk == run_sort);
-                let (true, Some(image)) = (is_run, data.new_image) else {
+                    .cloned()
+                    .unwrap_or_default();
+                let Some(image) = data.new_image else {
                     continue;
                 };
-                runs.push(serde_dynamo::from_item(image).context("a run image that does not map")?);
+                if sort == run_sort {
+                    runs.push(Insert::Run(Box::new(
+                        serde_dynamo::from_item(image).context("a run image that does not map")?,
+                    )));
+                } else if sort.starts_with(tenantops_aws::keys::BATCH_PREFIX) {
+                    runs.push(Insert::Batch(Box::new(
+                        serde_dynamo::from_item(image)
+                            .context("a batch image that does not map")?,
+                    )));
+                }
             }
         }
         Ok(runs)

@@ -2,6 +2,7 @@
 //! `common.rs` and the modules above them (`launch`, `error`, `run_list`, `tenant_state`), never through each other.
 
 pub mod backups;
+pub mod batches;
 mod common;
 pub mod drift;
 pub mod openapi;

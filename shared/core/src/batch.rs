@@ -1,0 +1,363 @@
+//! Batches: one request that starts one operation type's run in many tenants of a workspace
+//! (every active tenant, a chosen list, or those with a tag, less exclusions), tracked as one.
+//!
+//! A batch is a record of intent: its type, params, targets and the tenants they resolved to.
+//! Each child is an ordinary run with its type's own identity, so a tenant whose run of that
+//! identity is already active gets that run attached, not a second one. The batch's status is
+//! never stored: it is read from its children every time, so it cannot disagree with them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::ids::{BatchId, RunId, TenantId, UserId, WorkspaceId};
+use crate::operation::{OperationType, StartSurface};
+use crate::reason::ReasonCode;
+use crate::run::{Outcome, RunStatus};
+use crate::tag::Tag;
+
+/// The most tenants one batch targets (named or resolved): the children are recorded one item
+/// each, and the batch item holds their ids (26 bytes each), far below DynamoDB's 400 KB.
+pub const MAX_TENANTS: usize = 1000;
+
+/// Params that name one tenant's own objects: a batch applies its params to every tenant, so
+/// they cannot be given (the field, what it names).
+const PER_TENANT_PARAMS: &[(&str, &str)] = &[
+    ("backup_schedule_id", "a schedule"),
+    ("baseline_backup_set_id", "a backup set"),
+];
+
+/// Which tenants a batch targets, as the request names them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Targets {
+    /// Every active tenant of the workspace.
+    All,
+    /// These tenants (each must be an active tenant of the workspace).
+    Tenants(Vec<TenantId>),
+    /// The active tenants carrying this tag.
+    Tag(Tag),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("`{0}` runs cannot be started in a batch")]
+    NotBatchable(OperationType),
+}
+
+impl Targets {
+    /// `"all"`, a list of tenant ids, or `{"tag": "..."}`.
+    pub fn parse(v: &Value) -> Result<Self, BatchError> {
+        let invalid = |m: &str| BatchError::Invalid(m.to_owned());
+        match v {
+            Value::String(s) if s == "all" => Ok(Targets::All),
+            Value::Array(ids) => {
+                if ids.is_empty() || ids.len() > MAX_TENANTS {
+                    return Err(invalid("`tenants` must list 1 to 1000 tenant ids"));
+                }
+                let ids = parse_ids(ids, "tenants")?;
+                Ok(Targets::Tenants(ids))
+            }
+            Value::Object(m) if m.len() == 1 && m.contains_key("tag") => {
+                let raw = m.get("tag").and_then(Value::as_str).unwrap_or_default();
+                Tag::parse(raw)
+                    .map(Targets::Tag)
+                    .map_err(|e| BatchError::Invalid(format!("`tenants.tag`: {e}")))
+            }
+            _ => Err(invalid(
+                "`tenants` must be \"all\", a list of tenant ids, or {\"tag\": \"...\"}",
+            )),
+        }
+    }
+}
+
+/// Tenant ids, each once, in the order given.
+pub fn parse_ids(ids: &[Value], field: &str) -> Result<Vec<TenantId>, BatchError> {
+    let mut out: Vec<TenantId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        let parsed = id
+            .as_str()
+            .and_then(|s| s.parse::<TenantId>().ok())
+            .ok_or_else(|| BatchError::Invalid(format!("`{field}` holds an invalid tenant id")))?;
+        if out.contains(&parsed) {
+            return Err(BatchError::Invalid(format!(
+                "`{field}` names tenant {parsed} twice"
+            )));
+        }
+        out.push(parsed);
+    }
+    Ok(out)
+}
+
+/// Whether `operation` may run in a batch, and params that apply to every tenant: the types a
+/// user starts on the operations route (each reads the tenant and writes only tenantops's own
+/// records), without params that name one tenant's objects. Writes to tenants (restores) are
+/// not batchable.
+pub fn check_batchable(operation: OperationType, params: Option<&Value>) -> Result<(), BatchError> {
+    if operation.spec().start_surface != StartSurface::OperationsRoute {
+        return Err(BatchError::NotBatchable(operation));
+    }
+    if let Some(Value::Object(p)) = params
+        && let Some((field, what)) = PER_TENANT_PARAMS
+            .iter()
+            .find(|(f, _)| p.get(*f).is_some_and(|v| !v.is_null()))
+    {
+        return Err(BatchError::Invalid(format!(
+            "`params.{field}` names {what} of one tenant; a batch's params apply to every tenant"
+        )));
+    }
+    Ok(())
+}
+
+/// A fingerprint of a batch request, stored on its `Idempotency-Key` lock: the same key with
+/// another request is refused.
+pub fn fingerprint(
+    operation: OperationType,
+    params: &Value,
+    targets: &Targets,
+    exclude: &[TenantId],
+) -> String {
+    let canonical = serde_json::json!({
+        "batch": operation.as_str(),
+        "params": params,
+        "targets": targets,
+        "exclude": exclude,
+    });
+    crate::identity::hex_sha256(canonical.to_string().as_bytes())
+}
+
+/// A batch as stored: what was asked and the tenants it resolved to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: BatchId,
+    pub workspace_id: WorkspaceId,
+    #[serde(rename = "type")]
+    pub operation: OperationType,
+    pub params: Value,
+    pub targets: Targets,
+    #[serde(default)]
+    pub exclude: Vec<TenantId>,
+    /// The active tenants the targets named when the batch was created, less exclusions.
+    pub tenants: Vec<TenantId>,
+    pub created_by: UserId,
+    #[serde(with = "crate::time")]
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Set once by a cancel: no child is started after it.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::time::option"
+    )]
+    pub cancelled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// How a tenant's child came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildOrigin {
+    /// The batch started it.
+    Started,
+    /// A run of the same identity was already active: it became the tenant's child.
+    Attached,
+    /// The start was refused (the tenant was archived, the connection is missing, ...).
+    Refused,
+}
+
+/// One tenant's child, as recorded when the batch started (or attached) its run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Child {
+    pub tenant_id: TenantId,
+    pub origin: ChildOrigin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// Why a refused start was refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ReasonCode>,
+}
+
+/// What a batch's children are doing, read from their runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Some targeted tenants have no child yet: the batch is still starting them.
+    Starting,
+    /// Every tenant has its child, and some are active.
+    Running,
+    Succeeded,
+    PartiallySucceeded,
+    Failed,
+    /// Cancelled, and every child is terminal.
+    Cancelled,
+}
+
+/// A child's state as the batch shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildState {
+    pub status: RunStatus,
+    pub outcome: Outcome,
+}
+
+/// Counts by status and outcome, and the batch's status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub tenants: usize,
+    /// Tenants without a child yet.
+    pub not_started: usize,
+    pub refused: usize,
+    pub queued: usize,
+    pub running: usize,
+    pub completed: usize,
+    pub succeeded: usize,
+    pub partially_succeeded: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+}
+
+impl Progress {
+    /// Counts `children` (each with its run's state, `None` for a refused start) of a batch
+    /// over `tenants` tenants.
+    pub fn of(tenants: usize, children: &[Option<ChildState>]) -> Progress {
+        let mut p = Progress {
+            tenants,
+            not_started: tenants.saturating_sub(children.len()),
+            ..Progress::default()
+        };
+        for child in children {
+            let Some(state) = child else {
+                p.refused += 1;
+                continue;
+            };
+            match state.status {
+                RunStatus::Queued => p.queued += 1,
+                RunStatus::Running => p.running += 1,
+                RunStatus::Completed => p.completed += 1,
+            }
+            match state.outcome {
+                Outcome::Pending => {}
+                Outcome::Succeeded => p.succeeded += 1,
+                Outcome::PartiallySucceeded => p.partially_succeeded += 1,
+                Outcome::Failed => p.failed += 1,
+                Outcome::Cancelled => p.cancelled += 1,
+            }
+        }
+        p
+    }
+
+    /// Starting while a tenant lacks its child (unless cancelled: none will come), running
+    /// while a child is active, then by outcome: succeeded if every tenant's child succeeded,
+    /// failed if none did, else partially succeeded.
+    pub fn status(&self, cancelled: bool) -> BatchStatus {
+        if self.not_started > 0 && !cancelled {
+            return BatchStatus::Starting;
+        }
+        if self.queued + self.running > 0 {
+            return BatchStatus::Running;
+        }
+        if cancelled {
+            return BatchStatus::Cancelled;
+        }
+        if self.succeeded == self.tenants {
+            BatchStatus::Succeeded
+        } else if self.succeeded + self.partially_succeeded == 0 {
+            BatchStatus::Failed
+        } else {
+            BatchStatus::PartiallySucceeded
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn done(outcome: Outcome) -> Option<ChildState> {
+        Some(ChildState {
+            status: RunStatus::Completed,
+            outcome,
+        })
+    }
+
+    #[test]
+    fn targets_parse_each_form_and_refuse_the_rest() {
+        assert_eq!(Targets::parse(&json!("all")), Ok(Targets::All));
+        let t = TenantId::new();
+        assert_eq!(
+            Targets::parse(&json!([t.to_string()])),
+            Ok(Targets::Tenants(vec![t]))
+        );
+        assert!(matches!(
+            Targets::parse(&json!({"tag": "gold"})),
+            Ok(Targets::Tag(_))
+        ));
+        for bad in [
+            json!("some"),
+            json!([]),
+            json!(["nope"]),
+            json!([t.to_string(), t.to_string()]),
+            json!({"tag": ""}),
+            json!({"tag": "a", "x": 1}),
+            json!(3),
+        ] {
+            assert!(Targets::parse(&bad).is_err(), "{bad}");
+        }
+        let many: Vec<String> = (0..=MAX_TENANTS)
+            .map(|_| TenantId::new().to_string())
+            .collect();
+        assert!(Targets::parse(&json!(many)).is_err());
+    }
+
+    #[test]
+    fn only_operations_route_types_without_per_tenant_params_are_batchable() {
+        assert!(check_batchable(OperationType::InventorySync, None).is_ok());
+        assert!(check_batchable(OperationType::BackupScheduleRunNow, Some(&json!({}))).is_ok());
+        assert!(
+            check_batchable(
+                OperationType::BackupScheduleRunNow,
+                Some(&json!({"backup_schedule_id": ulid::Ulid::new().to_string()}))
+            )
+            .is_err()
+        );
+        assert!(
+            check_batchable(
+                OperationType::DriftCheck,
+                Some(&json!({"baseline_backup_set_id": ulid::Ulid::new().to_string()}))
+            )
+            .is_err()
+        );
+        for write in [OperationType::RestoreExecute, OperationType::RestorePreview] {
+            assert_eq!(
+                check_batchable(write, None),
+                Err(BatchError::NotBatchable(write))
+            );
+        }
+        assert!(check_batchable(OperationType::BackupScheduleScheduled, None).is_err());
+    }
+
+    #[test]
+    fn the_status_follows_the_children() {
+        let active = Some(ChildState {
+            status: RunStatus::Running,
+            outcome: Outcome::Pending,
+        });
+        let ok = done(Outcome::Succeeded);
+        let failed = done(Outcome::Failed);
+        let status = |n, c: &[Option<ChildState>], cancelled| Progress::of(n, c).status(cancelled);
+        assert_eq!(status(3, &[ok, ok], false), BatchStatus::Starting);
+        assert_eq!(status(2, &[ok, active], false), BatchStatus::Running);
+        assert_eq!(status(2, &[ok, ok], false), BatchStatus::Succeeded);
+        assert_eq!(
+            status(3, &[ok, ok, None], false),
+            BatchStatus::PartiallySucceeded
+        );
+        assert_eq!(status(2, &[failed, None], false), BatchStatus::Failed);
+        assert_eq!(status(3, &[ok], true), BatchStatus::Cancelled);
+        assert_eq!(status(3, &[ok, active], true), BatchStatus::Running);
+        let p = Progress::of(4, &[ok, failed, None]);
+        assert_eq!(
+            (p.not_started, p.refused, p.completed, p.succeeded, p.failed),
+            (1, 1, 2, 1, 1)
+        );
+    }
+}
