@@ -330,3 +330,62 @@ async fn batches_are_invisible_across_workspaces_and_refuse_foreign_tenants() {
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+#[tokio::test]
+async fn relays_racing_over_one_batch_start_each_tenants_child_once() {
+    let stack = TestStack::new().await;
+    let (ws, owner) = (stack.demo.workspace_id, stack.users().owner.clone());
+    stack.add_connected_tenants(ws, &owner, 7).await;
+    let held = stack.pause_relay().await;
+    let r = stack
+        .call(
+            ApiCall::post(
+                format!("/v1/workspaces/{ws}/batches"),
+                json!({"type": "backup_schedule.run_now", "tenants": "all"}).to_string(),
+            )
+            .by(&owner),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id: tenantops_core::BatchId = r.body["batch"]["id"].as_str().unwrap().parse().unwrap();
+    let batch = stack.store().get_batch(ws, id).await.unwrap().unwrap();
+    assert_eq!(batch.tenants.len(), 8);
+
+    // Four deliveries of the same stream record at once (a retried batch, a bisected one),
+    // each with its own client: every tenant gets one child, and one run.
+    let deps = tenantops_relay::Deps {
+        store: tenantops_aws::Store::from_sdk(&stack.sdk, &stack.resources.table_name),
+        dispatcher: stack.dispatcher(),
+    };
+    let results = futures::future::join_all(
+        (0..4).map(|_| tenantops_relay::children::start_children(&batch, &deps)),
+    )
+    .await;
+    let recorded: usize = results.into_iter().map(|r| r.unwrap()).sum();
+    assert_eq!(recorded, 8, "each child recorded by exactly one delivery");
+    let children = stack.store().batch_children(id).await.unwrap();
+    assert_eq!(children.len(), 8);
+    let mut runs: Vec<_> = children.iter().map(|c| c.run_id.unwrap()).collect();
+    runs.sort();
+    runs.dedup();
+    assert_eq!(runs.len(), 8, "one run per tenant");
+    drop(held);
+    stack.settle().await;
+    let listed = stack
+        .call(
+            ApiCall::get(format!(
+                "/v1/workspaces/{ws}/operations?type=backup_schedule.run_now&limit=100"
+            ))
+            .by(&owner),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 8);
+    // The stream's own delivery afterwards finds every child recorded and starts nothing.
+    assert_eq!(
+        tenantops_relay::children::start_children(&batch, &deps)
+            .await
+            .unwrap(),
+        0
+    );
+}
