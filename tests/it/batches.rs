@@ -178,6 +178,41 @@ async fn a_batch_over_50_tenants_attaches_active_runs_and_reports_the_failed_one
         assert_eq!(run.body["run"]["context"]["trigger"], "batch");
     }
     assert_eq!(audit_count(&stack, "batch.create").await, 1);
+
+    // Retry: a new batch over the three failed tenants only, linked to this one.
+    let retry = view.body["links"]["retry"].as_str().unwrap().to_owned();
+    let r = stack
+        .call(
+            ApiCall::post(retry.clone(), "{}")
+                .by(&owner)
+                .header("Idempotency-Key", "retry-1"),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["batch"]["retry_of"], json!(id));
+    let mut retried: Vec<&str> = r.body["batch"]["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    retried.sort();
+    assert_eq!(retried, expected);
+    let replay = stack
+        .call(
+            ApiCall::post(retry, "{}")
+                .by(&owner)
+                .header("Idempotency-Key", "retry-1"),
+        )
+        .await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    assert_eq!(replay.body["batch"]["id"], r.body["batch"]["id"]);
+    stack.settle().await;
+    let second = stack
+        .call(ApiCall::get(r.body["links"]["view"].as_str().unwrap()).by(&owner))
+        .await;
+    assert_eq!(second.body["children"].as_array().unwrap().len(), 3);
+    assert_eq!(audit_count(&stack, "batch.retry").await, 1);
 }
 
 #[tokio::test]
@@ -228,6 +263,12 @@ async fn cancel_stops_the_children_not_started() {
     assert_eq!(count(&c.body, "cancelled"), 5);
     let again = stack.call(ApiCall::post(cancel, "{}").by(&owner)).await;
     assert_eq!(again.status, 200);
+    // Cancelled is not failed: nothing to retry.
+    let retry = stack
+        .call(ApiCall::post(c.body["links"]["retry"].as_str().unwrap(), "{}").by(&owner))
+        .await;
+    assert_eq!(retry.status, 409, "{}", retry.body);
+    assert_eq!(retry.body["code"], "batch.nothing_to_retry");
     assert_eq!(audit_count(&stack, "batch.cancelled").await, 2);
 }
 

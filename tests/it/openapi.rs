@@ -1328,6 +1328,32 @@ async fn every_route_answers_as_the_document_says() {
         200,
     )
     .await;
+    const BATCH_RETRY: &str = "POST /v1/workspaces/{ws}/batches/{batch}/retry";
+    c.expect(
+        BATCH_RETRY,
+        c.req(BATCH_RETRY, &[&ws, &batch]).by(owner),
+        409,
+    )
+    .await;
+    // A check of a connection the tenant lacks: its child is refused, and retried.
+    let refused = c
+        .expect(
+            BATCHES,
+            with_body(
+                c.req(BATCHES, &[&ws]),
+                json!({"type": "provider_connection.verify", "params": {"connection_id": "missing"}, "tenants": [tenant.to_string()]}),
+            )
+            .by(owner),
+            202,
+        )
+        .await;
+    let refused = refused.body["batch"]["id"].as_str().unwrap().to_owned();
+    c.expect(
+        BATCH_RETRY,
+        c.req(BATCH_RETRY, &[&ws, &refused]).by(owner),
+        202,
+    )
+    .await;
     c.expect(
         BATCH_CANCEL,
         c.req(BATCH_CANCEL, &[&ws, &batch])

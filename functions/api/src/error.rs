@@ -143,8 +143,10 @@ impl ApiError {
             | ApiError::InvalidParams(_)
             | ApiError::NotStartableHere(_)
             | ApiError::BatchTargets(_)
-            | ApiError::Batch(_)
+            | ApiError::Batch(ReasonCode::BatchNoTenants)
             | ApiError::IdempotencyKeyReused => 422,
+            // The batch's state refuses it (nothing failed to retry).
+            ApiError::Batch(_) => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Schedule(_) => 400,
             // The body is well formed; the run it names is not one of this schedule's.

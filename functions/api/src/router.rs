@@ -58,6 +58,7 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/workspaces/{ws}/batches",
     "GET /v1/workspaces/{ws}/batches/{batch}",
     "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
+    "POST /v1/workspaces/{ws}/batches/{batch}/retry",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
@@ -314,6 +315,10 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "batches", batch, "cancel"] => {
             only(m, Method::POST)?;
             Box::pin(batches::cancel(req, deps, ws, batch)).await
+        }
+        ["v1", "workspaces", ws, "batches", batch, "retry"] => {
+            only(m, Method::POST)?;
+            Box::pin(batches::retry(req, deps, ws, batch)).await
         }
         ["v1", "workspaces", ws] => match *m {
             Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,

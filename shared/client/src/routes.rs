@@ -53,6 +53,7 @@ pub const NOT_COVERED: &[&str] = &[
     "POST /v1/workspaces/{ws}/batches",
     "GET /v1/workspaces/{ws}/batches/{batch}",
     "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
+    "POST /v1/workspaces/{ws}/batches/{batch}/retry",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",

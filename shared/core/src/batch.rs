@@ -26,9 +26,9 @@ const PER_TENANT_PARAMS: &[(&str, &str)] = &[
     ("baseline_backup_set_id", "a backup set"),
 ];
 
-/// Which tenants a batch targets, as the request names them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Which tenants a batch targets, as the request names them (and as it is stored and shown:
+/// `"all"`, a list of ids, or `{"tag": ...}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Targets {
     /// Every active tenant of the workspace.
     All,
@@ -44,6 +44,23 @@ pub enum BatchError {
     Invalid(String),
     #[error("`{0}` runs cannot be started in a batch")]
     NotBatchable(OperationType),
+}
+
+impl Serialize for Targets {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Targets::All => s.serialize_str("all"),
+            Targets::Tenants(ids) => ids.serialize(s),
+            Targets::Tag(tag) => serde_json::json!({ "tag": tag }).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Targets {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        Targets::parse(&v).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Targets {
@@ -117,12 +134,14 @@ pub fn fingerprint(
     params: &Value,
     targets: &Targets,
     exclude: &[TenantId],
+    retry_of: Option<BatchId>,
 ) -> String {
     let canonical = serde_json::json!({
         "batch": operation.as_str(),
         "params": params,
         "targets": targets,
         "exclude": exclude,
+        "retry_of": retry_of,
     });
     crate::identity::hex_sha256(canonical.to_string().as_bytes())
 }
@@ -150,6 +169,9 @@ pub struct Batch {
         with = "crate::time::option"
     )]
     pub cancelled_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The batch whose failed children this one retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<BatchId>,
 }
 
 /// How a tenant's child came to be.
@@ -306,6 +328,19 @@ mod tests {
             .map(|_| TenantId::new().to_string())
             .collect();
         assert!(Targets::parse(&json!(many)).is_err());
+    }
+
+    #[test]
+    fn targets_are_stored_as_they_are_asked_for() {
+        for v in [
+            json!("all"),
+            json!([TenantId::new().to_string()]),
+            json!({"tag": "gold"}),
+        ] {
+            let t = Targets::parse(&v).unwrap();
+            assert_eq!(serde_json::to_value(&t).unwrap(), v);
+            assert_eq!(serde_json::from_value::<Targets>(v).unwrap(), t);
+        }
     }
 
     #[test]

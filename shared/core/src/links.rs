@@ -71,6 +71,11 @@ pub fn batch(ws: WorkspaceId, batch: crate::BatchId) -> String {
     format!("/v1/workspaces/{ws}/batches/{batch}")
 }
 
+/// Where a batch's failed children are retried (as a new batch).
+pub fn batch_retry(ws: WorkspaceId, id: crate::BatchId) -> String {
+    format!("{}/retry", batch(ws, id))
+}
+
 /// Where a batch is cancelled.
 pub fn batch_cancel(ws: WorkspaceId, id: crate::BatchId) -> String {
     format!("{}/cancel", batch(ws, id))

@@ -223,6 +223,8 @@ reasons! {
         "The batch's tenants must be \"all\", a list of the workspace's tenant ids or a tag, with exclusions among them.";
     BatchNoTenants = "batch.no_tenants", Request, retryable: false, blocks_onboarding: false,
         "The batch's targets name no active tenant.";
+    BatchNothingToRetry = "batch.nothing_to_retry", Request, retryable: false, blocks_onboarding: false,
+        "The batch has no failed or refused child in an active tenant to retry.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,

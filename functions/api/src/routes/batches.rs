@@ -154,40 +154,54 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
     let params = OperationParams::parse(request.operation, request.params)
         .map_err(|e| ApiError::InvalidParams(e.to_string()))?;
     let click = launch::click(req, &caller)?;
-    let capability = request.operation.spec().start_capability;
-    common::authorize(deps, ws, &caller, capability).await?;
+    common::authorize(deps, ws, &caller, request.operation.spec().start_capability).await?;
     let tenants = resolve(deps, ws, &request.targets, &request.exclude).await?;
 
-    let params = params.to_value();
-    let fingerprint = batch::fingerprint(
-        request.operation,
-        &params,
-        &request.targets,
-        &request.exclude,
-    );
-    let identity = match &click {
-        Click::Keyed { user, key } => Some(tenantops_core::identity::keyed(ws, user, key)),
-        Click::Nonce(_) => None,
-    };
     let now = Utc::now();
     let batch = Batch {
         id: BatchId::new(),
         workspace_id: ws,
         operation: request.operation,
-        params,
+        params: params.to_value(),
         targets: request.targets,
         exclude: request.exclude,
         tenants,
         created_by: caller.clone(),
         created_at: now,
         cancelled_at: None,
+        retry_of: None,
+    };
+    write(deps, &click, &caller, batch, "batch.create").await
+}
+
+/// Writes a new batch (see `Store::create_batch`) and answers it: 202, or 200 with the batch
+/// an `Idempotency-Key` replay names.
+async fn write(
+    deps: &Deps,
+    click: &Click,
+    caller: &tenantops_core::UserId,
+    batch: Batch,
+    action: &str,
+) -> Result<Reply, ApiError> {
+    let ws = batch.workspace_id;
+    let capability = batch.operation.spec().start_capability;
+    let fingerprint = batch::fingerprint(
+        batch.operation,
+        &batch.params,
+        &batch.targets,
+        &batch.exclude,
+        batch.retry_of,
+    );
+    let identity = match click {
+        Click::Keyed { user, key } => Some(tenantops_core::identity::keyed(ws, user, key)),
+        Click::Nonce(_) => None,
     };
     tracing::Span::current().record("batch_id", batch.id.to_string());
     let audit = common::Audit {
         workspace: ws,
         tenant: None,
-        actor: &caller,
-        action: "batch.create",
+        actor: caller,
+        action,
         target: batch.id.to_string(),
     }
     .entry(
@@ -198,11 +212,12 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
             "targets": batch.targets,
             "exclude": batch.exclude,
             "tenants": batch.tenants.len(),
+            "retry_of": batch.retry_of,
         })),
     );
     let roles = capability.roles();
     let guard = MemberGuard {
-        user: &caller,
+        user: caller,
         roles: &roles,
     };
     let key = identity.as_deref().map(|identity| BatchKey {
@@ -228,6 +243,48 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
         }
         Err(e) => Err(ApiError::write(e, capability)),
     }
+}
+
+/// Retries a batch's failed children: a new batch of the same type and params over the
+/// tenants whose child failed or was refused (those still active), linked by `retry_of`.
+/// Audited `batch.retry`; an `Idempotency-Key` replay answers the retry it created. A batch
+/// with nothing failed (yet) is 409 `batch.nothing_to_retry`.
+pub async fn retry(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<Reply, ApiError> {
+    let (caller, original) = visible(req, deps, ws, id, true).await?;
+    let click = launch::click(req, &caller)?;
+    let (children, runs) = children_of(deps, &original).await?;
+    let failed: Vec<TenantId> = failed_of(&children, &runs)
+        .into_iter()
+        .map(|f| f.tenant_id)
+        .collect();
+    let active: Vec<TenantId> = deps
+        .store
+        .list_tenants(original.workspace_id)
+        .await?
+        .into_iter()
+        .filter(|t| t.status == TenantStatus::Active && failed.contains(&t.tenant_id))
+        .map(|t| t.tenant_id)
+        .collect();
+    let tenants: Vec<TenantId> = failed.into_iter().filter(|t| active.contains(t)).collect();
+    if tenants.is_empty() {
+        return Err(ApiError::Batch(
+            tenantops_core::ReasonCode::BatchNothingToRetry,
+        ));
+    }
+    let batch = Batch {
+        id: BatchId::new(),
+        workspace_id: original.workspace_id,
+        operation: original.operation,
+        params: original.params.clone(),
+        targets: Targets::Tenants(tenants.clone()),
+        exclude: Vec::new(),
+        tenants,
+        created_by: caller.clone(),
+        created_at: Utc::now(),
+        cancelled_at: None,
+        retry_of: Some(original.id),
+    };
+    write(deps, &click, &caller, batch, "batch.retry").await
 }
 
 /// The batch `raw` names in `ws`, if the caller may `view` (or, with `start`, cancel) it:
@@ -402,6 +459,31 @@ struct ChildView {
     view: Option<String>,
 }
 
+/// The tenants whose child failed or was refused, with why (a refused start's reason, or the
+/// failed run's first failure code).
+fn failed_of(children: &[Child], runs: &[ChildRun]) -> Vec<FailedTenant> {
+    children
+        .iter()
+        .filter_map(|child| {
+            let run = child.run_id.and_then(|id| runs.iter().find(|r| r.id == id));
+            let failed_run = run.filter(|r| r.outcome == Outcome::Failed);
+            if child.origin != ChildOrigin::Refused && failed_run.is_none() {
+                return None;
+            }
+            let reason = child
+                .reason
+                .map(|c| c.as_str().to_owned())
+                .or_else(|| failed_run.and_then(|r| r.finish_code.clone()))
+                .unwrap_or_else(|| tenantops_core::ReasonCode::Internal.as_str().to_owned());
+            Some(FailedTenant {
+                tenant_id: child.tenant_id,
+                run_id: child.run_id,
+                reason,
+            })
+        })
+        .collect()
+}
+
 #[derive(Debug, Serialize)]
 struct FailedTenant {
     tenant_id: TenantId,
@@ -414,6 +496,7 @@ struct FailedTenant {
 struct BatchLinks {
     view: String,
     cancel: String,
+    retry: String,
     runs: String,
 }
 
@@ -421,7 +504,6 @@ fn view_of<'a>(batch: &'a Batch, children: &[Child], runs: &[ChildRun]) -> Batch
     let run_of = |id| runs.iter().find(|r| r.id == id);
     let mut states = Vec::with_capacity(children.len());
     let mut shown = Vec::with_capacity(children.len());
-    let mut failed = Vec::new();
     for child in children {
         let run = child.run_id.and_then(run_of);
         states.push(run.map(|r| ChildState {
@@ -433,14 +515,6 @@ fn view_of<'a>(batch: &'a Batch, children: &[Child], runs: &[ChildRun]) -> Batch
             (None, Some(r)) if r.outcome == Outcome::Failed => r.finish_code.clone(),
             _ => None,
         };
-        if child.origin == ChildOrigin::Refused || run.is_some_and(|r| r.outcome == Outcome::Failed)
-        {
-            failed.push(FailedTenant {
-                tenant_id: child.tenant_id,
-                run_id: child.run_id,
-                reason: reason.clone().unwrap_or_else(|| "internal".to_owned()),
-            });
-        }
         shown.push(ChildView {
             tenant_id: child.tenant_id,
             origin: child.origin,
@@ -459,10 +533,11 @@ fn view_of<'a>(batch: &'a Batch, children: &[Child], runs: &[ChildRun]) -> Batch
             progress,
         },
         children: shown,
-        failed,
+        failed: failed_of(children, runs),
         links: BatchLinks {
             view: links::batch(batch.workspace_id, batch.id),
             cancel: links::batch_cancel(batch.workspace_id, batch.id),
+            retry: links::batch_retry(batch.workspace_id, batch.id),
             runs: links::collection(batch.workspace_id, None),
         },
     }
