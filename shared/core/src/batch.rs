@@ -337,9 +337,9 @@ mod tests {
             json!([TenantId::new().to_string()]),
             json!({"tag": "gold"}),
         ] {
-            let t = Targets::parse(&v).unwrap();
-            assert_eq!(serde_json::to_value(&t).unwrap(), v);
-            assert_eq!(serde_json::from_value::<Targets>(v).unwrap(), t);
+            let t = Targets::parse(&v).expect("valid");
+            assert_eq!(serde_json::to_value(&t).expect("serializes"), v);
+            assert_eq!(serde_json::from_value::<Targets>(v).expect("deserializes"), t);
         }
     }
 
