@@ -16,7 +16,9 @@
 //! - fan-in: 300 tenants' nightly backups fired by one scheduler tick on the strict host
 //!   with the reaper ticking beside them: queue waits, 0 `run.stale`, nothing read twice;
 //! - starvation (and starvation_unlimited): one workspace bursts 500 run-now, another starts
-//!   one sync: its wait, with the per-workspace limit (and without it).
+//!   one sync: its wait, with the per-workspace limit (and without it);
+//! - batch: a 1,000-tenant batch: its request (time, DynamoDB calls), the time until the
+//!   relay has dispatched every child, and the relay's AWS calls per child.
 //!
 //! `tenantops-bench <name>` runs one measurement (the report's key), e.g. `large_backup`.
 #![allow(
@@ -27,6 +29,7 @@
 )]
 
 mod backup;
+mod batch;
 mod cpu;
 mod fan_in;
 mod fleet;
@@ -89,6 +92,7 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
         "starvation_unlimited" => starvation::starvation_unlimited().await?,
         "starvation" => starvation::starvation().await?,
         "dedupe_storm" => storm::dedupe_storm().await?,
+        "batch_1000" => batch::batch_1000().await?,
         "scheduler_tick" => scheduler::tick_cost().await?,
         "handler_cpu" => tokio::task::spawn_blocking(cpu::handler_cpu).await??,
         "function_init" => function_init().await?,
@@ -97,7 +101,7 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
 }
 
 /// Every measurement, in the report's order.
-const MEASUREMENTS: [&str; 11] = [
+const MEASUREMENTS: [&str; 12] = [
     "starts",
     "sync_5000",
     "backup_1000",
@@ -106,6 +110,7 @@ const MEASUREMENTS: [&str; 11] = [
     "starvation_unlimited",
     "starvation",
     "dedupe_storm",
+    "batch_1000",
     "scheduler_tick",
     "handler_cpu",
     "function_init",
