@@ -430,3 +430,156 @@ async fn relays_racing_over_one_batch_start_each_tenants_child_once() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_tag_targeted_workspace_schedule_fired_by_ten_concurrent_ticks_runs_once_per_tenant_per_slot()
+ {
+    let stack = TestStack::new().await;
+    let users = stack.users();
+    let (ws, owner) = (stack.demo.workspace_id, &users.owner);
+    let tenants = stack.add_connected_tenants(ws, owner, 5).await;
+    // Three of the five carry the tag; an archived one with the tag is not targeted.
+    for t in &tenants[..4] {
+        let mut c = ApiCall::post(
+            format!("/v1/workspaces/{ws}/tenants/{}", t.id),
+            json!({"tags": ["nightly"]}).to_string(),
+        );
+        c.method = "PATCH";
+        let r = stack.call(c.by(owner)).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = stack
+        .call(
+            ApiCall::post(
+                format!("/v1/workspaces/{ws}/tenants/{}/archive", tenants[3].id),
+                "{}",
+            )
+            .by(owner),
+        )
+        .await;
+    assert!(r.status < 300, "{}", r.body);
+    let tagged: Vec<String> = tenants[..3].iter().map(|t| t.id.to_string()).collect();
+
+    let base = format!("/v1/workspaces/{ws}/backup-schedules");
+    let body = json!({
+        "name": "Nightly, every tagged tenant",
+        "cadence": {"kind": "daily", "at": "02:00"},
+        "retention": {"keep_last": 7},
+        "types": ["deviceConfigurations"],
+        "tenants": {"tag": "nightly"},
+    });
+    // Refused: a list of tenants, a missing `tenants`, a non-member, a role without the
+    // capability; nothing is written.
+    for (bad, user, status) in [
+        (
+            json!({"cadence": {"kind": "daily", "at": "02:00"}, "retention": {"keep_last": 7}, "tenants": [tenants[0].id.to_string()]}),
+            owner,
+            400,
+        ),
+        (
+            json!({"cadence": {"kind": "daily", "at": "02:00"}, "retention": {"keep_last": 7}}),
+            owner,
+            400,
+        ),
+        (body.clone(), &users.outsider, 404),
+        (body.clone(), &users.readonly, 403),
+    ] {
+        let r = stack
+            .call(ApiCall::post(base.clone(), bad.to_string()).by(user))
+            .await;
+        assert_eq!(r.status, status, "{bad}: {}", r.body);
+    }
+    let listed = stack.call(ApiCall::get(base.clone()).by(owner)).await;
+    assert_eq!(listed.body["items"], json!([]));
+
+    let r = stack
+        .call(ApiCall::post(base.clone(), body.to_string()).by(owner))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["schedule"]["targets"], json!({"tag": "nightly"}));
+    let id = r.body["schedule"]["id"].as_str().unwrap().to_owned();
+    let slot: chrono::DateTime<chrono::Utc> = r.body["schedule"]["next_fire_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // Another workspace's member cannot see it under its own workspace or this one.
+    let other = stack
+        .call(
+            ApiCall::get(format!(
+                "/v1/workspaces/{}/backup-schedules/{id}",
+                stack.demo.other_workspace_id
+            ))
+            .by(&users.outsider),
+        )
+        .await;
+    assert_eq!(other.status, 404, "{}", other.body);
+
+    // Ten ticks of the slot's minute at once: one fires it.
+    let deps = tenantops_scheduler::Deps {
+        store: stack.store().clone(),
+    };
+    let event = tenantops_scheduler::ScheduledEvent::at(slot);
+    let reports =
+        futures::future::join_all((0..10).map(|_| tenantops_scheduler::handle(&event, &deps)))
+            .await;
+    let fired: usize = reports
+        .into_iter()
+        .map(|r| r.expect("every tick completes").fired)
+        .sum();
+    assert_eq!(fired, 1, "one batch for the slot");
+    stack.settle().await;
+    // And again, later in that minute: nothing new.
+    for _ in 0..3 {
+        let again = tenantops_scheduler::handle(&event, &deps).await.unwrap();
+        assert_eq!(again.fired, 0);
+    }
+    stack.settle().await;
+
+    let view = stack
+        .call(ApiCall::get(format!("{base}/{id}")).by(owner))
+        .await;
+    assert_eq!(view.status, 200, "{}", view.body);
+    let batch = view.body["schedule"]["last_batch_id"].as_str().unwrap();
+    let b = stack
+        .call(ApiCall::get(format!("/v1/workspaces/{ws}/batches/{batch}")).by(owner))
+        .await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    let mut children: Vec<String> = b.body["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["tenant_id"].as_str().unwrap().to_owned())
+        .collect();
+    children.sort();
+    let mut expected = tagged.clone();
+    expected.sort();
+    assert_eq!(children, expected, "the tagged active tenants, each once");
+
+    // Exactly one scheduled run per tenant for the slot, each scoped to the schedule's types.
+    let runs = stack
+        .call(
+            ApiCall::get(format!(
+                "/v1/workspaces/{ws}/operations?type=backup_schedule.scheduled&limit=100"
+            ))
+            .by(owner),
+        )
+        .await;
+    let runs = runs.body["items"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    let mut run_tenants: Vec<String> = runs
+        .iter()
+        .map(|r| r["tenant_id"].as_str().unwrap().to_owned())
+        .collect();
+    run_tenants.sort();
+    assert_eq!(run_tenants, expected);
+    for run in &runs {
+        assert_eq!(run["context"]["backup_schedule_id"], json!(id));
+        assert_eq!(run["context"]["trigger"], "schedule");
+        assert_eq!(
+            run["context"]["target_scope"],
+            json!({"types": ["deviceConfigurations"]})
+        );
+        assert_eq!(run["initiator"], "system:scheduler");
+    }
+}

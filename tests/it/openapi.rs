@@ -1287,6 +1287,88 @@ async fn every_route_answers_as_the_document_says() {
     )
     .await;
 
+    // Workspace schedules: created, listed, viewed, changed, refused, deleted.
+    const WS_SCHEDULES: &str = "GET /v1/workspaces/{ws}/backup-schedules";
+    const WS_CREATE: &str = "POST /v1/workspaces/{ws}/backup-schedules";
+    const WS_SCHEDULE: &str = "GET /v1/workspaces/{ws}/backup-schedules/{schedule}";
+    const WS_PATCH: &str = "PATCH /v1/workspaces/{ws}/backup-schedules/{schedule}";
+    const WS_DELETE: &str = "DELETE /v1/workspaces/{ws}/backup-schedules/{schedule}";
+    let created = c
+        .expect(
+            WS_CREATE,
+            with_body(
+                c.req(WS_CREATE, &[&ws]),
+                json!({"cadence": {"kind": "daily", "at": "01:00"}, "retention": {"keep_last": 3}, "tenants": {"tag": "gold"}}),
+            )
+            .by(owner),
+            201,
+        )
+        .await;
+    let ws_schedule = created.body["schedule"]["id"].as_str().unwrap().to_owned();
+    c.expect(
+        WS_CREATE,
+        with_body(
+            c.req(WS_CREATE, &[&ws]),
+            json!({"cadence": {"kind": "daily", "at": "01:00"}, "retention": {"keep_last": 3}, "tenants": "some"}),
+        )
+        .by(owner),
+        400,
+    )
+    .await;
+    c.expect(WS_SCHEDULES, c.req(WS_SCHEDULES, &[&ws]).by(owner), 200)
+        .await;
+    c.expect(
+        WS_SCHEDULES,
+        with_query(c.req(WS_SCHEDULES, &[&ws]), "limit=0").by(owner),
+        400,
+    )
+    .await;
+    c.expect(
+        WS_SCHEDULE,
+        c.req(WS_SCHEDULE, &[&ws, &ws_schedule]).by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        WS_SCHEDULE,
+        c.req(WS_SCHEDULE, &[&ws, &ulid::Ulid::new()]).by(owner),
+        404,
+    )
+    .await;
+    c.expect(
+        WS_PATCH,
+        with_body(
+            c.req(WS_PATCH, &[&ws, &ws_schedule]),
+            json!({"tenants": "all", "enabled": false}),
+        )
+        .by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        WS_PATCH,
+        with_body(
+            c.req(WS_PATCH, &[&ws, &ws_schedule]),
+            json!({"tenants": []}),
+        )
+        .by(owner),
+        400,
+    )
+    .await;
+    c.expect(
+        WS_DELETE,
+        c.req(WS_DELETE, &[&ws, &ws_schedule])
+            .by(&stack.users().readonly),
+        403,
+    )
+    .await;
+    c.expect(
+        WS_DELETE,
+        c.req(WS_DELETE, &[&ws, &ws_schedule]).by(owner),
+        204,
+    )
+    .await;
+
     // Batches: a directory sync of every tenant (started by the relay), viewed, refused,
     // cancelled.
     const BATCHES: &str = "POST /v1/workspaces/{ws}/batches";

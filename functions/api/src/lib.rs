@@ -14,6 +14,7 @@ mod restore_body;
 mod router;
 mod routes;
 mod run_list;
+mod schedule_body;
 mod tenant_state;
 
 use tenantops_aws::events::LifecycleEvents;

@@ -55,6 +55,11 @@ pub const ROUTES: &[&str] = &[
     "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
     "GET /v1/workspaces/{ws}",
     "PATCH /v1/workspaces/{ws}",
+    "GET /v1/workspaces/{ws}/backup-schedules",
+    "POST /v1/workspaces/{ws}/backup-schedules",
+    "GET /v1/workspaces/{ws}/backup-schedules/{schedule}",
+    "PATCH /v1/workspaces/{ws}/backup-schedules/{schedule}",
+    "DELETE /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "POST /v1/workspaces/{ws}/batches",
     "GET /v1/workspaces/{ws}/batches/{batch}",
     "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
@@ -115,6 +120,7 @@ pub async fn handle(event: ApiGatewayV2httpRequest, deps: &Deps) -> ApiGatewayV2
 }
 
 async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
+    use routes::schedules::Owner;
     use routes::{
         backups, batches, drift, operations, restores, schedules, system, tenant_data, tenants,
         workspaces,
@@ -209,14 +215,14 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             tenant_data::notifications(req, deps).await
         }
         ["v1", "workspaces", ws, "tenants", t, "backup-schedules"] => match *m {
-            Method::GET => schedules::list(req, deps, ws, t).await,
-            Method::POST => schedules::create(req, deps, ws, t).await,
+            Method::GET => schedules::list(req, deps, ws, Owner::Tenant(t)).await,
+            Method::POST => schedules::create(req, deps, ws, Owner::Tenant(t)).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
         ["v1", "workspaces", ws, "tenants", t, "backup-schedules", id] => match *m {
-            Method::GET => schedules::view(req, deps, ws, t, id).await,
-            Method::PATCH => schedules::update(req, deps, ws, t, id).await,
-            Method::DELETE => schedules::delete(req, deps, ws, t, id).await,
+            Method::GET => schedules::view(req, deps, ws, Owner::Tenant(t), id).await,
+            Method::PATCH => schedules::update(req, deps, ws, Owner::Tenant(t), id).await,
+            Method::DELETE => schedules::delete(req, deps, ws, Owner::Tenant(t), id).await,
             _ => Err(ApiError::MethodNotAllowed),
         },
         [
@@ -304,6 +310,17 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
             let (body, audit) = drift::revert_selection(req, deps, ws, t, report).await?;
             Box::pin(restores::preview_with(req, deps, ws, t, Some(body), audit)).await
         }
+        ["v1", "workspaces", ws, "backup-schedules"] => match *m {
+            Method::GET => schedules::list(req, deps, ws, Owner::Workspace).await,
+            Method::POST => schedules::create(req, deps, ws, Owner::Workspace).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "backup-schedules", id] => match *m {
+            Method::GET => schedules::view(req, deps, ws, Owner::Workspace, id).await,
+            Method::PATCH => schedules::update(req, deps, ws, Owner::Workspace, id).await,
+            Method::DELETE => schedules::delete(req, deps, ws, Owner::Workspace, id).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
         ["v1", "workspaces", ws, "batches"] => {
             only(m, Method::POST)?;
             Box::pin(batches::create(req, deps, ws)).await

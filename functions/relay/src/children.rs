@@ -75,16 +75,20 @@ async fn start_child(
 ) -> Result<ChildStart, StoreError> {
     let ws = batch.workspace_id;
     let identity = Identity::derive(ws, tenant, params, &Click::Nonce(batch.id.ulid()));
+    let trigger = match batch.created_by {
+        Initiator::User(_) => Trigger::Batch,
+        Initiator::Scheduler => Trigger::Schedule,
+    };
     let mut run = Run::queued_with_scope(
         NewRun {
             workspace_id: ws,
             tenant_id: tenant,
             params,
             identity: &identity,
-            initiator: Initiator::User(batch.created_by.clone()),
-            trigger: Trigger::Batch,
+            initiator: batch.created_by.clone(),
+            trigger,
         },
-        None,
+        batch.scope.as_deref(),
         Utc::now(),
     );
     run.context.batch_id = Some(batch.id);

@@ -15,15 +15,16 @@
 //! As for every start, the run's audit entry and work message follow from the table's stream
 //! (`functions/relay`): the scheduler only writes.
 
+mod batches;
 pub mod config;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tenantops_aws::schedules::{Advance, due_shards};
+use tenantops_aws::schedules::{Advance, Fired, due_shards};
 use tenantops_aws::{Rejection, StartRun, Started, Store, StoreError, WriteError};
 use tenantops_core::params::BackupScheduledParams;
-use tenantops_core::schedule::{BackupSchedule, Due, SkippedSlot};
+use tenantops_core::schedule::{BackupSchedule, Due, ScheduleScope, SkippedSlot};
 use tenantops_core::{
     Click, Identity, Initiator, NewRun, OperationParams, ReasonCode, Run, Trigger,
 };
@@ -93,6 +94,15 @@ impl TickReport {
                 self.fired += 1;
                 self.skipped_slots += skipped;
             }
+            Ok(Fate::FiredBatch {
+                batch,
+                tenants,
+                skipped,
+            }) => {
+                tracing::info!(batch_id = %batch, tenants, "scheduled batch created");
+                self.fired += 1;
+                self.skipped_slots += skipped;
+            }
             Ok(Fate::Skipped(n)) => self.skipped_slots += n,
             Ok(Fate::AlreadyFired(n)) => {
                 self.already_fired += 1;
@@ -122,6 +132,12 @@ enum Fate {
     /// The run exists; the relay dispatches it.
     Fired {
         run: Box<Run>,
+        skipped: u64,
+    },
+    /// A workspace schedule's batch exists; the relay starts its children.
+    FiredBatch {
+        batch: tenantops_core::BatchId,
+        tenants: usize,
         skipped: u64,
     },
     Skipped(u64),
@@ -194,7 +210,7 @@ async fn due_schedules(
     Ok(out)
 }
 
-fn skipped_slots(due: &Due, reason: ReasonCode) -> Vec<SkippedSlot> {
+pub(crate) fn skipped_slots(due: &Due, reason: ReasonCode) -> Vec<SkippedSlot> {
     due.skipped
         .iter()
         .map(|slot| SkippedSlot {
@@ -213,8 +229,9 @@ async fn fire(
     let span = tracing::info_span!(
         "schedule",
         schedule_id = %observed.id,
-        tenant_id = %observed.tenant_id,
+        tenant_id = tracing::field::Empty,
         run_id = tracing::field::Empty,
+        batch_id = tracing::field::Empty,
     );
     async {
         let timetable = match observed.timetable() {
@@ -245,6 +262,14 @@ async fn fire(
             });
         };
 
+        let tenant = match observed.scope() {
+            ScheduleScope::Tenant(t) => t,
+            ScheduleScope::Workspace(targets) => {
+                let targets = targets.clone();
+                return batches::fire_batch(&observed, &targets, slot, due, deps).await;
+            }
+        };
+        tracing::Span::current().record("tenant_id", tenant.to_string());
         let params = OperationParams::BackupScheduleScheduled(BackupScheduledParams {
             backup_schedule_id: observed.id.ulid(),
             scheduled_for: slot,
@@ -252,7 +277,7 @@ async fn fire(
         // Strict: the identity is (schedule, slot); the click plays no part.
         let identity = Identity::derive(
             observed.workspace_id,
-            observed.tenant_id,
+            tenant,
             &params,
             &Click::Nonce(Ulid::new()),
         );
@@ -260,7 +285,7 @@ async fn fire(
         let run = Run::queued_with_scope(
             NewRun {
                 workspace_id: observed.workspace_id,
-                tenant_id: observed.tenant_id,
+                tenant_id: tenant,
                 params: &params,
                 identity: &identity,
                 initiator: Initiator::Scheduler,
@@ -274,7 +299,7 @@ async fn fire(
             next_fire_at: due.next,
             skipped: skipped.clone(),
             skipped_count: due.skipped_count,
-            fired: Some((slot, run.id)),
+            fired: Some((slot, Fired::Run(run.id))),
         };
         let preconditions = [deps.store.advance_precondition(&observed, &advance)?];
         let started = deps

@@ -85,11 +85,20 @@ async fn schedule_retention(
     schedule: ScheduleId,
     deps: &Deps,
 ) -> Result<Option<Retention>, RetentionError> {
-    Ok(deps
+    // A tenant's schedule, else (a child of a workspace schedule's batch) the workspace's.
+    let own = deps
         .store
         .schedule(run.workspace_id, run.tenant_id, schedule)
-        .await?
-        .map(|s| s.retention))
+        .await?;
+    let schedule = match own {
+        Some(s) => Some(s),
+        None => {
+            deps.store
+                .workspace_schedule(run.workspace_id, schedule)
+                .await?
+        }
+    };
+    Ok(schedule.map(|s| s.retention))
 }
 
 /// Removes what remains of an expiring set: references and entries, then its manifest once

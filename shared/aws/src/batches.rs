@@ -53,6 +53,17 @@ pub enum ChildStart {
     BatchCancelled,
 }
 
+/// What firing a workspace schedule's slot as a batch came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotBatch {
+    /// The batch exists and the schedule moved on; the relay starts its children.
+    Created,
+    /// The slot's batch existed already: nothing was written.
+    AlreadyFired,
+    /// The schedule is not as the tick read it (another tick moved it, or a change).
+    Lost,
+}
+
 /// A child's run as the batch view reads it: only what the counts and the failure list need.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct ChildRun {
@@ -167,9 +178,14 @@ impl Store {
     ) -> Result<ChildStart, StoreError> {
         let tenant = run.tenant_id;
         let roles = batch.operation.spec().start_capability.roles();
-        let guard = MemberGuard {
-            user: &batch.created_by,
-            roles: &roles,
+        // A user's batch starts what its creator may still start; the scheduler's is a
+        // system start, as its tenant schedules' are.
+        let guard = match &batch.created_by {
+            tenantops_core::Initiator::User(user) => Some(MemberGuard {
+                user,
+                roles: &roles,
+            }),
+            tenantops_core::Initiator::Scheduler => None,
         };
         let mut p = Placeholders::default();
         let open = format!(
@@ -198,7 +214,7 @@ impl Store {
                 lock,
                 fresh: true,
                 fingerprint,
-                guard: Some(guard),
+                guard,
                 preconditions: &all,
                 quota: None,
             })
@@ -244,6 +260,38 @@ impl Store {
                 ChildStart::AlreadyRecorded
             },
         )
+    }
+
+    /// Fires a workspace schedule's slot: the schedule's advance (as the tick read it), the
+    /// slot's strict lock (`identity`), the batch and its audit entry, in one transaction.
+    /// Of concurrent ticks one moves the schedule; a slot that fired before never fires again.
+    pub async fn create_scheduled_batch(
+        &self,
+        batch: &Batch,
+        advance: Precondition,
+        identity: &str,
+        audit: &AuditEntry,
+    ) -> Result<SlotBatch, StoreError> {
+        let mut lock = keys::lock(identity).to_item();
+        lock.insert("batch_id".into(), string_attr(batch.id.to_string()));
+        lock.insert("kind".into(), string_attr(lock_kind_name(LockKind::Strict)));
+        let item = keyed_item("batch", batch, &keys::batch(batch.workspace_id, batch.id))?;
+        let items = vec![
+            advance.0,
+            self.put_new(lock, false)?,
+            self.put_new(item, false)?,
+            self.put_audit(audit)?,
+        ];
+        let Some(reasons) = self.transact(items).await? else {
+            return Ok(SlotBatch::Created);
+        };
+        Ok(if failed_at(&reasons, 0).is_some() {
+            SlotBatch::Lost
+        } else if failed_at(&reasons, 1).is_some() {
+            SlotBatch::AlreadyFired
+        } else {
+            return Err(crate::transactions::contention());
+        })
     }
 
     /// Marks the batch cancelled with `audit`, once, if `guard` holds: no child starts after

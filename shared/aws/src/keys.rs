@@ -404,6 +404,17 @@ pub fn schedule(ws: WorkspaceId, tenant: TenantId, id: tenantops_core::ScheduleI
     }
 }
 
+/// A workspace's backup schedule (over its tenants), in the workspace's partition.
+pub fn workspace_schedule(ws: WorkspaceId, id: tenantops_core::ScheduleId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("{WORKSPACE_SCHEDULE_PREFIX}{id}"),
+    }
+}
+
+/// Sort-key prefix of a workspace's own schedules.
+pub const WORKSPACE_SCHEDULE_PREFIX: &str = "WSCHEDULE#";
+
 /// Sort-key prefix of a tenant's schedules.
 pub fn schedules_prefix(tenant: TenantId) -> String {
     format!("SCHEDULE#{tenant}#")

@@ -12,7 +12,7 @@
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use chrono::{DateTime, Utc};
-use tenantops_core::schedule::{BackupSchedule, SKIPPED_KEPT, SkippedSlot};
+use tenantops_core::schedule::{BackupSchedule, SKIPPED_KEPT, ScheduleScope, SkippedSlot};
 use tenantops_core::{RunId, ScheduleId, TenantId, WorkspaceId};
 
 use crate::audit::AuditEntry;
@@ -41,8 +41,15 @@ pub struct Advance {
     pub skipped: Vec<SkippedSlot>,
     /// How many slots that is (may exceed `skipped.len()`).
     pub skipped_count: u64,
-    /// The slot fired and its run, when one fires.
-    pub fired: Option<(DateTime<Utc>, RunId)>,
+    /// The slot fired and what it started, when one fires.
+    pub fired: Option<(DateTime<Utc>, Fired)>,
+}
+
+/// What a fired slot started: a tenant schedule's run, or a workspace schedule's batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    Run(RunId),
+    Batch(tenantops_core::BatchId),
 }
 
 /// A schedule's item: while enabled, also in the due index at its next fire time.
@@ -83,10 +90,18 @@ fn advance_write(
                 number_attr(observed.skipped_total + advance.skipped_count),
             );
     }
-    if let Some((slot, run)) = advance.fired {
-        changes = changes
-            .set(&["last_fired_slot"], time_attr(slot))
-            .set(&["last_run_id"], string_attr(run.to_string()));
+    match advance.fired {
+        Some((slot, Fired::Run(run))) => {
+            changes = changes
+                .set(&["last_fired_slot"], time_attr(slot))
+                .set(&["last_run_id"], string_attr(run.to_string()));
+        }
+        Some((slot, Fired::Batch(batch))) => {
+            changes = changes
+                .set(&["last_fired_slot"], time_attr(slot))
+                .set(&["last_batch_id"], string_attr(batch.to_string()));
+        }
+        None => {}
     }
     let mut p = Placeholders::default();
     let update = changes.render(&mut p);
@@ -100,7 +115,10 @@ fn advance_write(
 }
 
 fn schedule_key(sch: &BackupSchedule) -> Key {
-    keys::schedule(sch.workspace_id, sch.tenant_id, sch.id)
+    match sch.scope() {
+        ScheduleScope::Tenant(t) => keys::schedule(sch.workspace_id, t, sch.id),
+        ScheduleScope::Workspace(_) => keys::workspace_schedule(sch.workspace_id, sch.id),
+    }
 }
 
 /// `attribute_exists(PK) AND version = {version}`: the schedule as the API read it.
@@ -121,13 +139,17 @@ impl Store {
         guard: MemberGuard<'_>,
         audit: &AuditEntry,
     ) -> Result<(), WriteError> {
-        let items = vec![
-            self.member_check(sch.workspace_id, guard)?,
-            self.tenant_active_check(sch.workspace_id, sch.tenant_id)?,
-            self.put_new(schedule_item(sch)?, false)?,
-            self.put_audit(audit)?,
-        ];
-        committed_guarded(self.transact(items).await?, Some(1), Rejection::Conflict)
+        let mut items = vec![self.member_check(sch.workspace_id, guard)?];
+        let tenant_at = match sch.scope() {
+            ScheduleScope::Tenant(t) => {
+                items.push(self.tenant_active_check(sch.workspace_id, t)?);
+                Some(1)
+            }
+            ScheduleScope::Workspace(_) => None,
+        };
+        items.push(self.put_new(schedule_item(sch)?, false)?);
+        items.push(self.put_audit(audit)?);
+        committed_guarded(self.transact(items).await?, tenant_at, Rejection::Conflict)
     }
 
     /// One schedule, read consistently (`None`: no such schedule for this tenant).
@@ -138,6 +160,40 @@ impl Store {
         id: ScheduleId,
     ) -> impl Future<Output = Result<Option<BackupSchedule>, StoreError>> + Send + use<> {
         self.get_as("schedule", &keys::schedule(ws, tenant, id))
+    }
+
+    /// A workspace's own schedule, read consistently (`None`: no such workspace schedule).
+    pub fn workspace_schedule(
+        &self,
+        ws: WorkspaceId,
+        id: ScheduleId,
+    ) -> impl Future<Output = Result<Option<BackupSchedule>, StoreError>> + Send + use<> {
+        self.get_as("schedule", &keys::workspace_schedule(ws, id))
+    }
+
+    /// A workspace's own schedules in id (creation) order, from one partition Query.
+    pub async fn list_workspace_schedules(
+        &self,
+        ws: WorkspaceId,
+        limit: usize,
+        after: Option<ScheduleId>,
+    ) -> Result<SchedulePage, StoreError> {
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} AND begins_with({}, {})",
+            p.eq(keys::PK, string_attr(keys::workspace(ws).pk)),
+            p.name(keys::SK),
+            p.value(string_attr(keys::WORKSPACE_SCHEDULE_PREFIX))
+        );
+        let start = after.map(|id| keys::workspace_schedule(ws, id).to_item());
+        let q = Query::new(None, cond, p).consistent();
+        let (items, last) = self.query_page(&q, Some(limit), start).await?;
+        let items: Vec<BackupSchedule> = from_items("schedule", items)?;
+        let next = match (last, items.last()) {
+            (Some(_), Some(last)) => Some(last.id),
+            _ => None,
+        };
+        Ok(SchedulePage { items, next })
     }
 
     /// A tenant's schedules in id (creation) order, from one partition Query.

@@ -9,10 +9,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{BatchId, RunId, TenantId, UserId, WorkspaceId};
+use crate::ids::{BatchId, RunId, ScheduleId, TenantId, WorkspaceId};
 use crate::operation::{OperationType, StartSurface};
 use crate::reason::ReasonCode;
-use crate::run::{Outcome, RunStatus};
+use crate::run::{Initiator, Outcome, RunStatus};
 use crate::tag::Tag;
 
 /// The most tenants one batch targets (named or resolved): the children are recorded one item
@@ -146,6 +146,16 @@ pub fn fingerprint(
     crate::identity::hex_sha256(canonical.to_string().as_bytes())
 }
 
+/// The strict identity of a workspace schedule's batch for one slot: a slot fires one batch,
+/// ever (each child's own identity is strict per schedule, slot and tenant).
+pub fn scheduled_identity(
+    ws: WorkspaceId,
+    schedule: ScheduleId,
+    slot: chrono::DateTime<chrono::Utc>,
+) -> String {
+    format!("{ws}/batch/{schedule}/{}", crate::params::slot_string(slot))
+}
+
 /// A batch as stored: what was asked and the tenants it resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
@@ -159,7 +169,12 @@ pub struct Batch {
     pub exclude: Vec<TenantId>,
     /// The active tenants the targets named when the batch was created, less exclusions.
     pub tenants: Vec<TenantId>,
-    pub created_by: UserId,
+    /// A user, or the scheduler for a workspace schedule's slot.
+    pub created_by: Initiator,
+    /// The object types the children cover (a workspace schedule's); `None`: the type's
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<Vec<String>>,
     #[serde(with = "crate::time")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Set once by a cancel: no child is started after it.
@@ -339,7 +354,10 @@ mod tests {
         ] {
             let t = Targets::parse(&v).expect("valid");
             assert_eq!(serde_json::to_value(&t).expect("serializes"), v);
-            assert_eq!(serde_json::from_value::<Targets>(v).expect("deserializes"), t);
+            assert_eq!(
+                serde_json::from_value::<Targets>(v).expect("deserializes"),
+                t
+            );
         }
     }
 

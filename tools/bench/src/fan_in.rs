@@ -55,7 +55,10 @@ pub async fn fan_in() -> anyhow::Result<Value> {
         .enumerate()
         .map(|(i, t)| crate::scheduler::schedule(&stack, t.id, i, minute, &at))
         .collect();
-    let keys: Vec<_> = schedules.iter().map(|s| (s.tenant_id, s.id)).collect();
+    let keys: Vec<_> = schedules
+        .iter()
+        .filter_map(|s| Some((s.tenant_id?, s.id)))
+        .collect();
     crate::scheduler::seed(&stack, schedules.into_iter()).await?;
     let deps = tenantops_scheduler::Deps {
         store: stack.store().clone(),

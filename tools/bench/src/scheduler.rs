@@ -28,7 +28,8 @@ pub fn schedule(
     BackupSchedule {
         id: ScheduleId::new(),
         workspace_id: stack.demo.workspace_id,
-        tenant_id: tenant,
+        tenant_id: Some(tenant),
+        targets: None,
         name: format!("bench {i}"),
         cadence: Cadence::Daily { at: at.into() },
         timezone: "UTC".into(),
@@ -45,6 +46,7 @@ pub fn schedule(
         updated_at: now,
         last_fired_slot: None,
         last_run_id: None,
+        last_batch_id: None,
         skipped: Vec::new(),
         skipped_total: 0,
     }
@@ -71,7 +73,7 @@ pub async fn seed(
             let audit = AuditEntry {
                 id: ulid::Ulid::new(),
                 workspace_id: s.workspace_id,
-                tenant_id: Some(s.tenant_id),
+                tenant_id: s.tenant_id,
                 actor: owner.to_string(),
                 action: "backup_schedule.create".into(),
                 target: s.id.to_string(),

@@ -1,18 +1,17 @@
-//! Backup schedules: create, list, view, change, delete; and the manual backups of a
-//! schedule (run now, retry a failed run).
+//! Backup schedules: create, list, view, change, delete, a tenant's (`.../tenants/{t}/
+//! backup-schedules`) or the workspace's own over its tenants (`.../backup-schedules`, whose
+//! slots fire batches); and the manual backups of a tenant's schedule (run now, retry a
+//! failed run).
 //!
 //! Every bad input is a 400 with a `schedule.*` code (or `request.malformed_json`) and
 //! changes nothing; every change is audited with before and after, in the same transaction.
 
 use chrono::Utc;
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tenantops_aws::MemberGuard;
 use tenantops_core::identity::request_fingerprint;
 use tenantops_core::params::{BackupRetryParams, BackupRunNowParams};
-use tenantops_core::schedule::{
-    BackupSchedule, Cadence, Retention, ScheduleError, Timetable, scope_types,
-};
+use tenantops_core::schedule::{BackupSchedule, ScheduleError, Timetable, scope_types};
 use tenantops_core::{
     Capability, Identity, Initiator, NewRun, OperationParams, Outcome, Run, RunId, RunStatus,
     ScheduleId, Trigger, UserId,
@@ -25,126 +24,93 @@ use crate::error::{ApiError, Resource};
 use crate::launch::{self, Launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
+pub use crate::schedule_body::Owner;
+use crate::schedule_body::{Fields, audited, field, invalid, object, schedule_json};
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 100;
 const DEFAULT_NAME: &str = "Backup";
 
-fn invalid(msg: impl Into<String>) -> ApiError {
-    ApiError::Schedule(ScheduleError::Invalid(msg.into()))
+/// The caller and the schedules' owner a path names; nothing is read yet.
+struct SchedulePath {
+    caller: UserId,
+    ws: tenantops_core::WorkspaceId,
+    tenant: Option<tenantops_core::TenantId>,
 }
 
-/// The body as an object whose keys are all in `allowed`.
-fn object(req: &ApiRequest, allowed: &[&str]) -> Result<Map<String, Value>, ApiError> {
-    let Value::Object(map) = req.json_body()? else {
-        return Err(invalid("the body must be a JSON object"));
-    };
-    if let Some(k) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(invalid(format!(
-            "unknown field `{}`; expected {}",
-            k.chars().take(64).collect::<String>(),
-            allowed.join(", ")
-        )));
-    }
-    Ok(map)
-}
-
-fn field<T: for<'de> Deserialize<'de>>(
-    map: &Map<String, Value>,
-    name: &str,
-    err: impl Fn(String) -> ScheduleError,
-) -> Result<Option<T>, ApiError> {
-    match map.get(name) {
-        None => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| ApiError::Schedule(err(format!("`{name}`: {e}")))),
-    }
-}
-
-/// What a create or change may set; absent fields are left as they are (or defaulted).
-#[derive(Debug, Default)]
-struct Fields {
-    name: Option<String>,
-    cadence: Option<Cadence>,
-    timezone: Option<String>,
-    types: Option<Vec<String>>,
-    retention: Option<Retention>,
-    enabled: Option<bool>,
-}
-
-const FIELDS: &[&str] = &[
-    "name",
-    "cadence",
-    "timezone",
-    "types",
-    "retention",
-    "enabled",
-];
-
-impl Fields {
-    fn parse(req: &ApiRequest) -> Result<Fields, ApiError> {
-        let map = object(req, FIELDS)?;
-        let name: Option<String> = field(&map, "name", ScheduleError::Invalid)?;
-        let types: Option<Vec<String>> = field(&map, "types", ScheduleError::Invalid)?;
-        let retention: Option<Retention> = field(&map, "retention", ScheduleError::Retention)?;
-        if let Some(r) = &retention {
-            r.validate().map_err(ApiError::Schedule)?;
+fn schedule_path(req: &ApiRequest, ws: &str, owner: Owner) -> Result<SchedulePath, ApiError> {
+    Ok(match owner {
+        Owner::Tenant(t) => {
+            let p = common::tenant_path(req, ws, t)?;
+            SchedulePath {
+                caller: p.caller,
+                ws: p.ws,
+                tenant: Some(p.tenant),
+            }
         }
-        Ok(Fields {
-            name: name
-                .map(|n| {
-                    common::name("name", &n).map_err(|_| {
-                        invalid("`name` must be 1 to 128 characters without control characters")
-                    })
-                })
-                .transpose()?,
-            cadence: field(&map, "cadence", ScheduleError::Cadence)?,
-            timezone: field(&map, "timezone", ScheduleError::Invalid)?,
-            types: types
-                .map(|t| scope_types(Some(&t)))
-                .transpose()
-                .map_err(ApiError::Schedule)?,
-            retention,
-            enabled: field(&map, "enabled", ScheduleError::Invalid)?,
-        })
+        Owner::Workspace => SchedulePath {
+            caller: common::caller(req)?,
+            ws: common::workspace_id(ws)?,
+            tenant: None,
+        },
+    })
+}
+
+impl SchedulePath {
+    fn tenant_path(&self, tenant: tenantops_core::TenantId) -> common::TenantPath {
+        common::TenantPath {
+            caller: self.caller.clone(),
+            ws: self.ws,
+            tenant,
+        }
+    }
+
+    /// The caller may do `capability` here (and, for a tenant's, the tenant exists).
+    async fn authorize(&self, deps: &Deps, capability: Capability) -> Result<(), ApiError> {
+        match self.tenant {
+            Some(t) => self
+                .tenant_path(t)
+                .scope(deps, capability)
+                .await
+                .map(|_| ()),
+            None => common::authorize(deps, self.ws, &self.caller, capability)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// The schedule `id` of this owner, if the caller's role grants `capability`.
+    async fn schedule(
+        &self,
+        deps: &Deps,
+        id: ScheduleId,
+        capability: Capability,
+    ) -> Result<BackupSchedule, ApiError> {
+        match self.tenant {
+            Some(t) => self.tenant_path(t).schedule(deps, id, capability).await,
+            None => {
+                common::authorize(deps, self.ws, &self.caller, capability).await?;
+                deps.store
+                    .workspace_schedule(self.ws, id)
+                    .await?
+                    .ok_or(ApiError::NotFound(Resource::Schedule))
+            }
+        }
     }
 }
 
-/// A schedule as the API shows it.
-fn schedule_json(s: &BackupSchedule) -> Value {
-    json!({
-        "id": s.id,
-        "workspace_id": s.workspace_id,
-        "tenant_id": s.tenant_id,
-        "name": s.name,
-        "cadence": s.cadence,
-        "timezone": s.timezone,
-        "types": s.types,
-        "retention": s.retention,
-        "enabled": s.enabled,
-        "next_fire_at": tenantops_core::time::format(s.next_fire_at),
-        "version": s.version,
-        "created_by": s.created_by,
-        "created_at": tenantops_core::time::format(s.created_at),
-        "updated_at": tenantops_core::time::format(s.updated_at),
-        "last_fired_slot": s.last_fired_slot.map(tenantops_core::time::format),
-        "last_run_id": s.last_run_id,
-        "skipped": s.skipped,
-        "skipped_total": s.skipped_total,
-    })
-}
-
-/// What the audit log records of a schedule: what the API lets a user set.
-fn audited(s: &BackupSchedule) -> Value {
-    json!({
-        "name": s.name,
-        "cadence": s.cadence,
-        "timezone": s.timezone,
-        "types": s.types,
-        "retention": s.retention,
-        "enabled": s.enabled,
-    })
+/// The body's fields, the name held to the API's name rule.
+fn fields(req: &ApiRequest, owner: Owner) -> Result<Fields, ApiError> {
+    let mut f = Fields::parse(req, owner)?;
+    f.name = f
+        .name
+        .map(|n| {
+            common::name("name", &n).map_err(|_| {
+                invalid("`name` must be 1 to 128 characters without control characters")
+            })
+        })
+        .transpose()?;
+    Ok(f)
 }
 
 fn schedule_id(raw: &str) -> Result<ScheduleId, ApiError> {
@@ -165,15 +131,19 @@ fn first_slot(t: &Timetable) -> Result<chrono::DateTime<Utc>, ApiError> {
         .ok_or_else(|| ApiError::Schedule(ScheduleError::Cadence("the cadence never fires".into())))
 }
 
-/// `POST /v1/workspaces/{ws}/tenants/{t}/backup-schedules`.
+/// `POST .../backup-schedules`: a tenant's schedule, or the workspace's over the tenants its
+/// `tenants` names.
 pub async fn create(
     req: &ApiRequest,
     deps: &Deps,
     ws: &str,
-    tenant: &str,
+    owner: Owner<'_>,
 ) -> Result<Reply, ApiError> {
-    let common::TenantPath { caller, ws, tenant } = common::tenant_path(req, ws, tenant)?;
-    let f = Fields::parse(req)?;
+    let SchedulePath { caller, ws, tenant } = schedule_path(req, ws, owner)?;
+    let f = fields(req, owner)?;
+    if tenant.is_none() && f.targets.is_none() {
+        return Err(invalid("`tenants` is required"));
+    }
     let cadence = f.cadence.ok_or_else(|| {
         ApiError::Schedule(ScheduleError::Cadence("`cadence` is required".into()))
     })?;
@@ -194,6 +164,7 @@ pub async fn create(
         id: ScheduleId::new(),
         workspace_id: ws,
         tenant_id: tenant,
+        targets: f.targets,
         name: f.name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
         cadence,
         timezone,
@@ -207,12 +178,13 @@ pub async fn create(
         updated_at: now,
         last_fired_slot: None,
         last_run_id: None,
+        last_batch_id: None,
         skipped: Vec::new(),
         skipped_total: 0,
     };
     let audit = Audit {
         workspace: ws,
-        tenant: Some(tenant),
+        tenant,
         actor: &caller,
         action: "backup_schedule.create",
         target: schedule.id.to_string(),
@@ -230,23 +202,30 @@ pub async fn create(
     ))
 }
 
-/// `GET /v1/workspaces/{ws}/tenants/{t}/backup-schedules`.
+/// `GET .../backup-schedules`: a tenant's schedules, or the workspace's own.
 pub async fn list(
     req: &ApiRequest,
     deps: &Deps,
     ws: &str,
-    tenant: &str,
+    owner: Owner<'_>,
 ) -> Result<Reply, ApiError> {
-    let path = common::tenant_path(req, ws, tenant)?;
+    let path = schedule_path(req, ws, owner)?;
     let q = common::query(req, &["limit", "cursor"])?;
     let limit = common::limit(&q, DEFAULT_PAGE, MAX_PAGE)?;
-    let query_key = format!("schedules|{}|{}", path.ws, path.tenant);
+    let owner_key = path
+        .tenant
+        .map_or_else(|| "workspace".to_owned(), |t| t.to_string());
+    let query_key = format!("schedules|{}|{owner_key}", path.ws);
     let after = cursor::after::<ScheduleId>(&q, &query_key)?;
-    let scope = path.scope(deps, Capability::BackupView).await?;
-    let page = deps
-        .store
-        .list_schedules(scope.ws, scope.tenant, limit, after)
-        .await?;
+    path.authorize(deps, Capability::BackupView).await?;
+    let page = match path.tenant {
+        Some(t) => deps.store.list_schedules(path.ws, t, limit, after).await?,
+        None => {
+            deps.store
+                .list_workspace_schedules(path.ws, limit, after)
+                .await?
+        }
+    };
     let items: Vec<Value> = page.items.iter().map(schedule_json).collect();
     Ok(Reply::json(
         200,
@@ -257,15 +236,15 @@ pub async fn list(
     ))
 }
 
-/// `GET /v1/workspaces/{ws}/tenants/{t}/backup-schedules/{id}`.
+/// `GET .../backup-schedules/{id}`.
 pub async fn view(
     req: &ApiRequest,
     deps: &Deps,
     ws: &str,
-    tenant: &str,
+    owner: Owner<'_>,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let path = common::tenant_path(req, ws, tenant)?;
+    let path = schedule_path(req, ws, owner)?;
     let id = schedule_id(id)?;
     let s = path.schedule(deps, id, Capability::BackupView).await?;
     Ok(Reply::json(200, &json!({ "schedule": schedule_json(&s) })))
@@ -278,15 +257,18 @@ pub async fn update(
     req: &ApiRequest,
     deps: &Deps,
     ws: &str,
-    tenant: &str,
+    owner: Owner<'_>,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let path = common::tenant_path(req, ws, tenant)?;
+    let path = schedule_path(req, ws, owner)?;
     let id = schedule_id(id)?;
-    let f = Fields::parse(req)?;
+    let f = fields(req, owner)?;
     let observed = path.schedule(deps, id, Capability::SchedulesManage).await?;
-    let common::TenantPath { caller, ws, tenant } = path;
+    let SchedulePath { caller, ws, tenant } = path;
     let mut new = observed.clone();
+    if let Some(t) = f.targets {
+        new.targets = Some(t);
+    }
     if let Some(n) = f.name {
         new.name = n;
     }
@@ -327,7 +309,7 @@ pub async fn update(
     new.updated_at = Utc::now();
     let audit = Audit {
         workspace: ws,
-        tenant: Some(tenant),
+        tenant,
         actor: &caller,
         action: "backup_schedule.update",
         target: id.to_string(),
@@ -350,16 +332,16 @@ pub async fn delete(
     req: &ApiRequest,
     deps: &Deps,
     ws: &str,
-    tenant: &str,
+    owner: Owner<'_>,
     id: &str,
 ) -> Result<Reply, ApiError> {
-    let path = common::tenant_path(req, ws, tenant)?;
+    let path = schedule_path(req, ws, owner)?;
     let id = schedule_id(id)?;
     let observed = path.schedule(deps, id, Capability::SchedulesManage).await?;
-    let common::TenantPath { caller, ws, tenant } = path;
+    let SchedulePath { caller, ws, tenant } = path;
     let audit = Audit {
         workspace: ws,
-        tenant: Some(tenant),
+        tenant,
         actor: &caller,
         action: "backup_schedule.delete",
         target: id.to_string(),
@@ -383,7 +365,11 @@ async fn start_backup(
     params: OperationParams,
     trigger: Trigger,
 ) -> Result<Reply, ApiError> {
-    let (ws, tenant) = (schedule.workspace_id, schedule.tenant_id);
+    // Read through its tenant's path, so a tenant's schedule.
+    let ws = schedule.workspace_id;
+    let tenant = schedule
+        .tenant_id
+        .ok_or(ApiError::NotFound(Resource::Schedule))?;
     let identity = Identity::derive(ws, tenant, &params, &launch::click(req, caller)?);
     let run = Run::queued_with_scope(
         NewRun {

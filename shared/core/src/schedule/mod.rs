@@ -23,6 +23,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Targets;
 use crate::ids::{RunId, ScheduleId, TenantId, WorkspaceId};
 use crate::reason::ReasonCode;
 
@@ -173,12 +174,25 @@ pub struct SkippedSlot {
     pub reason: ReasonCode,
 }
 
-/// A tenant's backup schedule as stored and served.
+/// What a schedule backs up: one tenant, or (a workspace schedule) the workspace's active
+/// tenants that its targets name when each slot fires, as one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleScope<'a> {
+    Tenant(TenantId),
+    Workspace(&'a Targets),
+}
+
+/// A backup schedule as stored and served: a tenant's, or a workspace's over its tenants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupSchedule {
     pub id: ScheduleId,
     pub workspace_id: WorkspaceId,
-    pub tenant_id: TenantId,
+    /// The tenant of a tenant's schedule; absent on a workspace schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
+    /// The tenants a workspace schedule backs up (`all` or a tag); absent on a tenant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Targets>,
     pub name: String,
     pub cadence: Cadence,
     /// IANA timezone name the cadence is read in.
@@ -202,12 +216,29 @@ pub struct BackupSchedule {
     pub last_fired_slot: Option<DateTime<Utc>>,
     #[serde(default)]
     pub last_run_id: Option<RunId>,
+    /// A workspace schedule's last slot's batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_batch_id: Option<crate::ids::BatchId>,
     /// The most recent skipped slots, oldest first, at most [`SKIPPED_KEPT`].
     #[serde(default)]
     pub skipped: Vec<SkippedSlot>,
     /// Every slot ever skipped.
     #[serde(default)]
     pub skipped_total: u64,
+}
+
+static NO_TENANTS: Targets = Targets::Tenants(Vec::new());
+
+impl BackupSchedule {
+    /// Whose backups the schedule fires. A stored schedule has exactly one of the two; one
+    /// without either (never written) reads as a workspace schedule of no tenant.
+    pub fn scope(&self) -> ScheduleScope<'_> {
+        match (&self.tenant_id, &self.targets) {
+            (Some(t), _) => ScheduleScope::Tenant(*t),
+            (None, Some(targets)) => ScheduleScope::Workspace(targets),
+            (None, None) => ScheduleScope::Workspace(&NO_TENANTS),
+        }
+    }
 }
 
 /// Validates a scope: every name a backup type, none twice; `None` is every backup type. The
