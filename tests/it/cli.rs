@@ -672,7 +672,8 @@ fn batch_id_in(o: &Output) -> String {
 
 /// `batch start --wait` follows a batch over three tenants to its end: exit 0 when every
 /// child succeeded, 2 when one tenant's failed (graph-sim does not know it), that tenant and
-/// its reason shown by `batch view`, and progress as plain lines off a terminal.
+/// its reason shown by `batch view`, and progress as plain lines off a terminal; `batch retry`
+/// of that tenant fails again: exit 1.
 #[tokio::test]
 async fn batch_start_wait_follows_every_tenant_and_exits_by_the_batchs_status() {
     let stack = TestStack::new().await;
@@ -786,6 +787,21 @@ async fn batch_start_wait_follows_every_tenant_and_exits_by_the_batchs_status() 
         .await;
     assert_eq!(api.status, 200, "{}", api.body);
     assert_eq!(json_of(&out), api.body);
+
+    // `batch retry --wait`: a new batch over the failed tenant only, which fails again: exit 1.
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["--json", "batch", "retry", &id, "--wait"],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let retried = json_of(&out);
+    assert_eq!(retried["batch"]["retry_of"], id.as_str(), "{retried}");
+    assert_eq!(retried["batch"]["tenants"], json!([unknown]), "{retried}");
+    assert_eq!(retried["batch"]["status"], "failed", "{retried}");
+    no_token_in(&out, &token);
 }
 
 /// `batch cancel` before the relay starts any child: the batch is cancelled and no child ever

@@ -85,6 +85,9 @@ pub struct Batch {
     pub created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<String>,
+    /// The batch whose failed children this one retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<BatchId>,
     pub status: BatchStatus,
     pub progress: BatchProgress,
 }
@@ -121,6 +124,7 @@ pub struct BatchFailedTenant {
 pub struct BatchLinks {
     pub view: String,
     pub cancel: String,
+    pub retry: String,
     pub runs: String,
 }
 
@@ -165,6 +169,21 @@ impl Client {
             Route::CancelBatch,
             links::batch_cancel(ws, batch),
         ))
+        .await
+    }
+
+    /// Retries a batch's failed and refused children as a new batch (`retry_of` the first):
+    /// 202 new, 200 the one this Idempotency-Key created.
+    pub async fn retry_batch(
+        &self,
+        ws: WorkspaceId,
+        batch: BatchId,
+        idempotency_key: Option<&str>,
+    ) -> Result<BatchView, Error> {
+        self.json(
+            Call::new(Route::RetryBatch, links::batch_retry(ws, batch))
+                .idempotency_key(idempotency_key),
+        )
         .await
     }
 }
@@ -212,6 +231,7 @@ mod tests {
                 "tenants": ["01JD0000000000000000000003", "01JD0000000000000000000004"],
                 "created_by": "user-1",
                 "created_at": "2026-12-06T19:00:00Z",
+                "retry_of": "01JD0000000000000000000006",
                 "status": "partially_succeeded",
                 "progress": {"tenants": 2, "not_started": 0, "refused": 1, "queued": 0,
                     "running": 0, "completed": 1, "succeeded": 1, "partially_succeeded": 0,
@@ -226,6 +246,7 @@ mod tests {
             ],
             "failed": [{"tenant_id": "01JD0000000000000000000004", "reason": "connection.missing"}],
             "links": {"view": links::batch(ws, batch), "cancel": links::batch_cancel(ws, batch),
+                "retry": links::batch_retry(ws, batch),
                 "runs": links::collection(ws, None)}
         });
         let view: BatchView = serde_json::from_value(body.clone()).expect("a batch view");

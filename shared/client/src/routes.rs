@@ -108,6 +108,7 @@ pub enum Route {
     CreateBatch,
     ViewBatch,
     CancelBatch,
+    RetryBatch,
     ListDriftReports,
     ViewDriftReport,
     AcceptDriftReport,
@@ -117,7 +118,7 @@ pub enum Route {
 
 impl Route {
     /// Every variant, in declaration order.
-    pub const ALL: [Route; 50] = [
+    pub const ALL: [Route; 51] = [
         Route::Health,
         Route::OpenApi,
         Route::ListWorkspaces,
@@ -163,6 +164,7 @@ impl Route {
         Route::CreateBatch,
         Route::ViewBatch,
         Route::CancelBatch,
+        Route::RetryBatch,
         Route::ListDriftReports,
         Route::ViewDriftReport,
         Route::AcceptDriftReport,

@@ -405,6 +405,16 @@ pub enum BatchesCmd {
     View { batch: BatchId },
     /// Cancels a batch: no child starts after it, its queued children are cancelled
     Cancel { batch: BatchId },
+    /// Retries the tenants whose child failed or was refused, as a new batch
+    Retry {
+        batch: BatchId,
+        /// Makes a retried request answer the retry batch it created
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Follow the new batch until every child is done; the exit code follows its status
+        #[arg(long, visible_alias = "watch")]
+        wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

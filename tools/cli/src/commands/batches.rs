@@ -1,4 +1,4 @@
-//! `tenantops batch start|view|cancel`. A started batch is followed through the `links.view`
+//! `tenantops batch start|view|cancel|retry`. A started batch is followed through the `links.view`
 //! it answered until no child is starting or active; the exit code follows its status as a
 //! watched run's follows its outcome (0 succeeded, 2 partially succeeded, 1 failed or
 //! cancelled).
@@ -78,6 +78,9 @@ fn show(v: &BatchView) -> Result<(), CliError> {
     output::line(&format!("  {}", counts(v)))?;
     if let Some(at) = &v.batch.cancelled_at {
         output::line(&format!("  cancelled at {at}"))?;
+    }
+    if let Some(first) = &v.batch.retry_of {
+        output::line(&format!("  retries batch {first}"))?;
     }
     if !v.failed.is_empty() {
         output::line("  failed tenants:")?;
@@ -193,6 +196,26 @@ pub async fn follow(client: &Client, link: &str, out: Output) -> Result<BatchVie
     }
 }
 
+/// Prints a created batch and, with `wait`, follows it: the exit code is then its status's.
+async fn created_batch(ctx: &Ctx, created: BatchView, wait: bool) -> Result<u8, CliError> {
+    if !wait {
+        ctx.out.show(&created, || {
+            output::line(&headline(&created))?;
+            output::line(&format!(
+                "  follow it: tenantops batch view {}",
+                created.batch.id
+            ))
+        })?;
+        return Ok(0);
+    }
+    if !ctx.out.json {
+        output::note(&format!("{} (started)", headline(&created)));
+    }
+    let done = follow(&ctx.client, &created.links.view, ctx.out).await?;
+    ctx.out.show(&done, || show(&done))?;
+    Ok(exit_code(done.batch.status))
+}
+
 pub async fn batches(ctx: &Ctx, cmd: BatchesCmd) -> Result<u8, CliError> {
     let client = &ctx.client;
     let ws = ctx.workspace()?;
@@ -221,22 +244,7 @@ pub async fn batches(ctx: &Ctx, cmd: BatchesCmd) -> Result<u8, CliError> {
             let created = client
                 .create_batch(ws, &request, idempotency_key.as_deref())
                 .await?;
-            if !wait {
-                ctx.out.show(&created, || {
-                    output::line(&headline(&created))?;
-                    output::line(&format!(
-                        "  follow it: tenantops batch view {}",
-                        created.batch.id
-                    ))
-                })?;
-                return Ok(0);
-            }
-            if !ctx.out.json {
-                output::note(&format!("{} (started)", headline(&created)));
-            }
-            let done = follow(client, &created.links.view, ctx.out).await?;
-            ctx.out.show(&done, || show(&done))?;
-            Ok(exit_code(done.batch.status))
+            created_batch(ctx, created, wait).await
         }
         BatchesCmd::View { batch } => {
             let view = client.view_batch(ws, batch).await?;
@@ -247,6 +255,16 @@ pub async fn batches(ctx: &Ctx, cmd: BatchesCmd) -> Result<u8, CliError> {
             let view = client.cancel_batch(ws, batch).await?;
             ctx.out.show(&view, || show(&view))?;
             Ok(0)
+        }
+        BatchesCmd::Retry {
+            batch,
+            idempotency_key,
+            wait,
+        } => {
+            let created = client
+                .retry_batch(ws, batch, idempotency_key.as_deref())
+                .await?;
+            created_batch(ctx, created, wait).await
         }
     }
 }
