@@ -659,3 +659,369 @@ async fn the_system_plane_answers_a_platform_operator_and_no_one_else() {
     assert_eq!(failed.status.code(), Some(0), "{}", shown(&failed));
     assert!(json_of(&failed)["items"].is_array(), "{}", shown(&failed));
 }
+
+/// The id a human `batch ...` line starts with: `batch ID (TYPE) STATUS: N tenants`.
+fn batch_id_in(o: &Output) -> String {
+    text(&o.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("batch "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no batch line:\n{}", shown(o)))
+        .to_owned()
+}
+
+/// `batch start --wait` follows a batch over three tenants to its end: exit 0 when every
+/// child succeeded, 2 when one tenant's failed (graph-sim does not know it), that tenant and
+/// its reason shown by `batch view`, and progress as plain lines off a terminal; `batch retry`
+/// of that tenant fails again: exit 1.
+#[tokio::test]
+async fn batch_start_wait_follows_every_tenant_and_exits_by_the_batchs_status() {
+    let stack = TestStack::new().await;
+    let (ws, owner) = (stack.demo.workspace_id, stack.users().owner.clone());
+    let mut tenants = vec![stack.demo_tenant().await];
+    tenants.extend(stack.add_connected_tenants(ws, &owner, 2).await);
+    let config = tenantops_tests::tenants::sim_serving(&tenants[..2], &[(CONFIGS, 2)]);
+    let worker = stack.worker_with(config, policy()).await;
+    let s = serve(stack, worker).await;
+    let token = s.owner_token();
+    let params = r#"{"types": ["deviceConfigurations"]}"#;
+    let (served, unknown) = (
+        format!("{},{}", tenants[0].id, tenants[1].id),
+        tenants[2].id.to_string(),
+    );
+
+    let out = s
+        .run(
+            s.as_user(&token),
+            &[
+                "batch",
+                "start",
+                "--type",
+                "inventory.sync",
+                "--params",
+                params,
+                "--tenants",
+                &served,
+                "--wait",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("(inventory.sync) succeeded: 2 tenants"),
+        "{}",
+        shown(&out)
+    );
+    assert!(stdout.contains("2 succeeded"), "{}", shown(&out));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("(started)"), "{}", shown(&out));
+    assert!(
+        stderr.contains("not started "),
+        "progress as plain lines: {}",
+        shown(&out)
+    );
+    no_token_in(&out, &token);
+
+    // Every tenant, for scripts: the finished batch as JSON, exit 2.
+    let out = s
+        .run(
+            s.as_user(&token),
+            &[
+                "--json",
+                "batch",
+                "start",
+                "--type",
+                "inventory.sync",
+                "--params",
+                params,
+                "--all",
+                "--wait",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let done = json_of(&out);
+    assert_eq!(done["batch"]["status"], "partially_succeeded", "{done}");
+    assert_eq!(done["batch"]["progress"]["succeeded"], 2, "{done}");
+    assert_eq!(done["failed"][0]["tenant_id"], unknown.as_str(), "{done}");
+    let id = done["batch"]["id"].as_str().unwrap().to_owned();
+    no_token_in(&out, &token);
+
+    // `batch view`: the counts, the failed tenant with its reason, one line per child.
+    let out = s.run(s.as_user(&token), &["batch", "view", &id], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(batch_id_in(&out), id);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("partially_succeeded"), "{}", shown(&out));
+    assert!(stdout.contains("failed tenants:"), "{}", shown(&out));
+    let reason = done["failed"][0]["reason"].as_str().unwrap();
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(&unknown) && l.contains(reason)),
+        "{}",
+        shown(&out)
+    );
+    for t in &tenants {
+        let id = t.id.to_string();
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(&id)
+                && l.contains("started")
+                && l.contains("completed")),
+            "a line for child {id}: {}",
+            shown(&out)
+        );
+    }
+    no_token_in(&out, &token);
+
+    // --json view is the body as the API sent it.
+    let out = s
+        .run(s.as_user(&token), &["--json", "batch", "view", &id], "")
+        .await;
+    let api = s
+        .stack
+        .call(ApiCall::get(done["links"]["view"].as_str().unwrap()).by(&owner))
+        .await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    assert_eq!(json_of(&out), api.body);
+
+    // `batch retry --wait`: a new batch over the failed tenant only, which fails again: exit 1.
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["--json", "batch", "retry", &id, "--wait"],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let retried = json_of(&out);
+    assert_eq!(retried["batch"]["retry_of"], id.as_str(), "{retried}");
+    assert_eq!(retried["batch"]["tenants"], json!([unknown]), "{retried}");
+    assert_eq!(retried["batch"]["status"], "failed", "{retried}");
+    no_token_in(&out, &token);
+}
+
+/// `batch cancel` before the relay starts any child: the batch is cancelled and no child ever
+/// starts; a read-only member may not cancel it, a non-member sees no batch.
+#[tokio::test]
+async fn batch_cancel_stops_a_batch_and_batch_view_shows_it() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(CONFIGS, 1)], policy()).await;
+    let s = serve(stack, worker).await;
+    let token = s.owner_token();
+    let paused = s.stack.pause_relay().await;
+    let out = s
+        .run(
+            s.as_user(&token),
+            &[
+                "--json",
+                "batch",
+                "start",
+                "--type",
+                "inventory.sync",
+                "--all",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let created = json_of(&out);
+    assert_eq!(created["batch"]["status"], "starting", "{created}");
+    let id = created["batch"]["id"].as_str().unwrap().to_owned();
+
+    let readonly = s.stack.token(&s.stack.users().readonly);
+    let out = s
+        .run(s.as_user(&readonly), &["batch", "cancel", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("code: auth.forbidden"),
+        "{}",
+        shown(&out)
+    );
+    no_token_in(&out, &readonly);
+
+    let out = s
+        .run(s.as_user(&token), &["batch", "cancel", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(batch_id_in(&out), id);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("(inventory.sync) cancelled: 1 tenants"),
+        "{}",
+        shown(&out)
+    );
+    assert!(stdout.contains("cancelled at "), "{}", shown(&out));
+    no_token_in(&out, &token);
+    drop(paused);
+    s.stack.settle().await;
+
+    let out = s
+        .run(s.as_user(&token), &["--json", "batch", "view", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let view = json_of(&out);
+    assert_eq!(view["batch"]["status"], "cancelled", "{view}");
+    assert!(
+        view["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["run_id"].is_null()),
+        "no child started after the cancel: {view}"
+    );
+    no_token_in(&out, &token);
+
+    let outsider = s.stack.token(&s.stack.users().outsider);
+    let out = s
+        .run(s.as_user(&outsider), &["batch", "view", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("(404)"), "{}", shown(&out));
+    no_token_in(&out, &outsider);
+}
+
+/// Drift through the command line: a report listed and viewed (what changed, which field),
+/// its changed items reverted (a restore preview of the baseline, its token kept, not shown),
+/// the report accepted (a backup, watched), and the diff of the baseline and that backup.
+#[tokio::test]
+async fn drift_reports_are_listed_viewed_reverted_and_accepted() {
+    let (stack, worker) = restore::setup(&[(CONFIGS, 3)]).await;
+    let baseline = restore::backup(&stack, &worker, &["deviceConfigurations"]).await;
+    let changed = worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let o = &mut t.collections.get_mut(CONFIGS).unwrap().objects[0];
+        o["description"] = json!("changed behind our back");
+        o["id"].as_str().unwrap().to_owned()
+    });
+    let report = stack
+        .start(json!({"type": "drift.check", "params": {"types": ["deviceConfigurations"]}}))
+        .await;
+    worker.drain().await;
+    let s = serve(stack, worker).await;
+    let token = s.owner_token();
+
+    let out = s.run(s.as_user(&token), &["drift", "list"], "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(text(&out.stdout).contains(&report), "{}", shown(&out));
+    no_token_in(&out, &token);
+
+    let out = s
+        .run(s.as_user(&token), &["drift", "view", &report], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.trim_start().starts_with("changed")
+            && l.contains(&changed)
+            && l.contains("description")),
+        "{}",
+        shown(&out)
+    );
+    assert!(stdout.contains(&baseline), "{}", shown(&out));
+    no_token_in(&out, &token);
+
+    // An item that is not TYPE/ID is refused before any request.
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["drift", "revert", &report, "--item", "nothing"],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("TYPE/ID"), "{}", shown(&out));
+
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["--json", "drift", "revert", &report, "--all", "--watch"],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let preview = json_of(&out);
+    assert_eq!(preview["run"]["outcome"], "succeeded", "{preview}");
+    let restore = &preview["restore"]["restore"];
+    assert_eq!(restore["backup_set_id"], baseline.as_str(), "{preview}");
+    let planned: Vec<&str> = preview["restore"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["object_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(planned, [changed.as_str()], "{preview}");
+    assert!(
+        !preview.to_string().contains("confirmation_token"),
+        "{preview}"
+    );
+    // The token is kept for `restores execute`, as a preview's is.
+    let id = restore["id"].as_str().unwrap();
+    assert!(
+        s.config
+            .join("restores")
+            .join(format!("{id}.token"))
+            .is_file(),
+        "{}",
+        shown(&out)
+    );
+    no_token_in(&out, &token);
+
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["drift", "accept", &report, "--watch"],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("completed: succeeded"),
+        "{}",
+        shown(&out)
+    );
+    no_token_in(&out, &token);
+    let again = s
+        .run(s.as_user(&token), &["drift", "accept", &report], "")
+        .await;
+    assert_eq!(again.status.code(), Some(1), "{}", shown(&again));
+    assert!(
+        text(&again.stderr).contains("code: drift.already_accepted"),
+        "{}",
+        shown(&again)
+    );
+
+    let sets = s
+        .run(s.as_user(&token), &["--json", "backups", "list"], "")
+        .await;
+    let accepted = json_of(&sets)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(accepted, baseline);
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["backup", "diff", &baseline, &accepted],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("added 0, removed 0, changed 1, unchanged 2"),
+        "{}",
+        shown(&out)
+    );
+    assert!(
+        stdout.lines().any(|l| l.trim_start().starts_with("changed")
+            && l.contains(&changed)
+            && l.contains("description")),
+        "{}",
+        shown(&out)
+    );
+    no_token_in(&out, &token);
+}

@@ -6,12 +6,19 @@
 //! `tenantops_core::links` (the only place that mints them) or from the `links` the API
 //! answered, and a followed link must be a path of the route it is followed as.
 
+mod batches;
 mod calls;
+mod drift;
 mod error;
 mod routes;
 mod system;
 mod types;
 
+pub use batches::{
+    Batch, BatchChild, BatchFailedTenant, BatchLinks, BatchProgress, BatchRequest, BatchStatus,
+    BatchTargets, BatchView, ChildOrigin,
+};
+pub use drift::{BackupSetDiff, DriftCounts, DriftItem, DriftReport, DriftReportView, ObjectRef};
 pub use error::{Error, Problem};
 pub use routes::{NOT_COVERED, ROUTES, Route};
 pub use types::*;

@@ -45,6 +45,15 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/system/operations/{run}",
     "GET /v1/system/workspaces",
     "GET /v1/system/workspaces/{ws}",
+    "POST /v1/workspaces/{ws}/batches",
+    "GET /v1/workspaces/{ws}/batches/{batch}",
+    "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
+    "POST /v1/workspaces/{ws}/batches/{batch}/retry",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
+    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
+    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}",
 ];
 
 /// Routes the API serves that the client does not call yet. A route the router gains is
@@ -55,15 +64,6 @@ pub const NOT_COVERED: &[&str] = &[
     "GET /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "PATCH /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "DELETE /v1/workspaces/{ws}/backup-schedules/{schedule}",
-    "POST /v1/workspaces/{ws}/batches",
-    "GET /v1/workspaces/{ws}/batches/{batch}",
-    "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
-    "POST /v1/workspaces/{ws}/batches/{batch}/retry",
-    "GET /v1/workspaces/{ws}/tenants/{tenant}/drift",
-    "GET /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}",
-    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/accept",
-    "POST /v1/workspaces/{ws}/tenants/{tenant}/drift/{report}/revert",
-    "GET /v1/workspaces/{ws}/tenants/{tenant}/backups/{set}/diff/{other}",
 ];
 
 /// A route the client calls. Its key is `ROUTES[route as usize]`.
@@ -111,11 +111,20 @@ pub enum Route {
     SystemViewRun,
     SystemListWorkspaces,
     SystemViewWorkspace,
+    CreateBatch,
+    ViewBatch,
+    CancelBatch,
+    RetryBatch,
+    ListDriftReports,
+    ViewDriftReport,
+    AcceptDriftReport,
+    RevertDrift,
+    DiffBackupSets,
 }
 
 impl Route {
     /// Every variant, in declaration order.
-    pub const ALL: [Route; 42] = [
+    pub const ALL: [Route; 51] = [
         Route::Health,
         Route::OpenApi,
         Route::ListWorkspaces,
@@ -158,6 +167,15 @@ impl Route {
         Route::SystemViewRun,
         Route::SystemListWorkspaces,
         Route::SystemViewWorkspace,
+        Route::CreateBatch,
+        Route::ViewBatch,
+        Route::CancelBatch,
+        Route::RetryBatch,
+        Route::ListDriftReports,
+        Route::ViewDriftReport,
+        Route::AcceptDriftReport,
+        Route::RevertDrift,
+        Route::DiffBackupSets,
     ];
 
     /// `METHOD /path/{template}`.

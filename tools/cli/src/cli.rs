@@ -5,9 +5,9 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use tenantops_core::secret::SecretString;
-use tenantops_core::{OperationType, RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{BatchId, OperationType, RunId, TenantId, UserId, WorkspaceId};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -87,8 +87,14 @@ pub enum Command {
     #[command(subcommand)]
     Runs(RunsCmd),
     /// The tenant's backup sets
-    #[command(subcommand)]
+    #[command(subcommand, visible_alias = "backup")]
     Backups(BackupsCmd),
+    /// Batches: one type's run in many tenants at once
+    #[command(subcommand, visible_alias = "batch")]
+    Batches(BatchesCmd),
+    /// The tenant's drift reports: list, view, accept, revert
+    #[command(subcommand)]
+    Drift(DriftCmd),
     /// The tenant's backup schedules
     #[command(subcommand)]
     Schedules(SchedulesCmd),
@@ -357,9 +363,98 @@ pub enum BackupsCmd {
         #[command(flatten)]
         page: PageArgs,
     },
-    /// What changed from one backup set to another: objects added, removed and changed (by
-    /// their normalized content's hash)
+    /// What changed from one backup set to another: objects added, removed and changed, and
+    /// a changed object's fields
     Diff { from: String, to: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BatchesCmd {
+    /// Starts a type's run in every targeted tenant, e.g.
+    /// `batch start --type backup_schedule.run_now --all --wait`
+    #[command(group(ArgGroup::new("targets").required(true).multiple(false)))]
+    Start {
+        /// The operation type
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        /// The type's params, as JSON (applied to every tenant)
+        #[arg(long)]
+        params: Option<String>,
+        /// Every active tenant of the workspace
+        #[arg(long, group = "targets")]
+        all: bool,
+        /// The active tenants carrying this tag
+        #[arg(long, group = "targets")]
+        tag: Option<String>,
+        /// These tenants, comma separated or repeated (`--tenant` is the one tenant of other
+        /// commands)
+        #[arg(long, value_name = "ID", value_delimiter = ',', num_args = 1.., group = "targets")]
+        tenants: Vec<TenantId>,
+        /// Tenants left out, comma separated or repeated
+        #[arg(long, value_name = "ID", value_delimiter = ',', num_args = 1..)]
+        exclude: Vec<TenantId>,
+        /// Makes a retried start answer the batch it created
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Follow the batch until every child is done; the exit code follows its status
+        #[arg(long, visible_alias = "watch")]
+        wait: bool,
+    },
+    /// A batch: status, counts, failed tenants with reasons, one line per child
+    #[command(visible_alias = "show")]
+    View { batch: BatchId },
+    /// Cancels a batch: no child starts after it, its queued children are cancelled
+    Cancel { batch: BatchId },
+    /// Retries the tenants whose child failed or was refused, as a new batch
+    Retry {
+        batch: BatchId,
+        /// Makes a retried request answer the retry batch it created
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Follow the new batch until every child is done; the exit code follows its status
+        #[arg(long, visible_alias = "watch")]
+        wait: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriftCmd {
+    /// The tenant's drift reports, newest first
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// A report: its counts and a page of its items (what changed, which fields, who)
+    #[command(visible_alias = "show")]
+    View {
+        report: RunId,
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// Accepts a report: backs up its types now, the tenant's state becoming the baseline
+    Accept {
+        report: RunId,
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Reverts items of a report: a restore preview of its baseline for exactly those
+    /// (then `tenantops restores execute`)
+    Revert {
+        report: RunId,
+        /// Every changed and removed object of the report
+        #[arg(long, conflicts_with = "item", required_unless_present = "item")]
+        all: bool,
+        /// An object of the report, as TYPE/ID (repeat for more)
+        #[arg(long, value_name = "TYPE/ID")]
+        item: Vec<String>,
+        /// `{"groups": {old: new}, "filters": {...}, "drop": [...]}`, as JSON
+        #[arg(long)]
+        mapping: Option<String>,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
 }
 
 #[derive(Debug, Args, Default)]
@@ -482,4 +577,75 @@ pub struct AuditArgs {
 pub struct NotificationsArgs {
     #[arg(long)]
     pub limit: Option<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tenantops").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_grammar_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_batch_names_exactly_one_kind_of_target() {
+        let t = "01JD0000000000000000000003";
+        let ok = parse(&[
+            "batch",
+            "start",
+            "--type",
+            "inventory.sync",
+            "--tenants",
+            &format!("{t},{t}"),
+        ])
+        .expect("a tenant list");
+        let Command::Batches(BatchesCmd::Start { tenants, all, .. }) = ok.command else {
+            panic!("not a batch start");
+        };
+        assert_eq!(tenants.len(), 2);
+        assert!(!all);
+        assert!(
+            parse(&[
+                "batch",
+                "start",
+                "--type",
+                "inventory.sync",
+                "--all",
+                "--wait"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["batches", "start", "--type", "x", "--tag", "gold"]).is_ok());
+        for bad in [
+            vec!["batch", "start", "--type", "inventory.sync"],
+            vec![
+                "batch",
+                "start",
+                "--type",
+                "inventory.sync",
+                "--all",
+                "--tag",
+                "gold",
+            ],
+        ] {
+            assert!(parse(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_revert_names_all_or_items() {
+        let r = "01JD0000000000000000000005";
+        assert!(parse(&["drift", "revert", r, "--all"]).is_ok());
+        assert!(parse(&["drift", "revert", r, "--item", "a/b", "--item", "c/d"]).is_ok());
+        assert!(parse(&["drift", "revert", r]).is_err());
+        assert!(parse(&["drift", "revert", r, "--all", "--item", "a/b"]).is_err());
+        assert!(parse(&["backup", "diff", "A", "B"]).is_ok());
+    }
 }

@@ -65,4 +65,8 @@ pub enum CliError {
     NotConfirmed,
     #[error("`{0}` is not an id the API answered")]
     BadId(String),
+    #[error("--item `{0}`: use TYPE/ID, e.g. deviceConfigurations/<object id>")]
+    ItemRef(String),
+    #[error("drift report {0} has no changed or removed object to revert")]
+    NothingToRevert(String),
 }

@@ -1,7 +1,5 @@
 //! `tenantops backups`, `inventory`, `audit` and `notifications`: what the API has recorded.
 
-use tenantops_client::{ManifestEntry, PageQuery};
-
 use super::{Ctx, page};
 use crate::cli::{AuditArgs, BackupsCmd, InventoryArgs, NotificationsArgs};
 use crate::error::CliError;
@@ -60,91 +58,9 @@ pub async fn backups(ctx: &Ctx, cmd: BackupsCmd) -> Result<u8, CliError> {
                 Ok(())
             })?;
         }
-        BackupsCmd::Diff { from, to } => {
-            let (before, after) = (
-                manifest(ctx, ws, t, &from).await?,
-                manifest(ctx, ws, t, &to).await?,
-            );
-            let changes = diff(&before, &after);
-            ctx.out.show(&changes, || {
-                let rows = changes
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.change.to_owned(),
-                            c.object_type.clone(),
-                            c.name.clone(),
-                            c.object_id.clone(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["CHANGE", "TYPE", "NAME", "OBJECT"], rows)
-            })?;
-        }
+        BackupsCmd::Diff { from, to } => return super::drift::diff(ctx, &from, &to).await,
     }
     Ok(0)
-}
-
-/// One object's change between two backup sets.
-#[derive(Debug, serde::Serialize)]
-struct Change {
-    change: &'static str,
-    object_type: String,
-    object_id: String,
-    name: String,
-}
-
-/// Every manifest entry of a set, page by page, by (type, id).
-async fn manifest(
-    ctx: &Ctx,
-    ws: tenantops_core::WorkspaceId,
-    t: tenantops_core::TenantId,
-    set: &str,
-) -> Result<std::collections::BTreeMap<(String, String), ManifestEntry>, CliError> {
-    let mut entries = std::collections::BTreeMap::new();
-    let mut query = PageQuery {
-        limit: Some(100),
-        cursor: None,
-    };
-    loop {
-        let view = ctx.client.backup_set(ws, t, set, &query).await?;
-        for e in view.items {
-            entries.insert((e.object_type.clone(), e.object_id.clone()), e);
-        }
-        match view.next_cursor {
-            Some(c) => query.cursor = Some(c),
-            None => return Ok(entries),
-        }
-    }
-}
-
-/// Added, removed and changed objects (a changed object's normalized content hash differs),
-/// in type and id order.
-fn diff(
-    before: &std::collections::BTreeMap<(String, String), ManifestEntry>,
-    after: &std::collections::BTreeMap<(String, String), ManifestEntry>,
-) -> Vec<Change> {
-    let change = |change, e: &ManifestEntry| Change {
-        change,
-        object_type: e.object_type.clone(),
-        object_id: e.object_id.clone(),
-        name: e.name.clone(),
-    };
-    let mut out: Vec<Change> = Vec::new();
-    for (key, e) in after {
-        match before.get(key) {
-            None => out.push(change("added", e)),
-            Some(old) if old.hash != e.hash => out.push(change("changed", e)),
-            Some(_) => {}
-        }
-    }
-    for (key, e) in before {
-        if !after.contains_key(key) {
-            out.push(change("removed", e));
-        }
-    }
-    out.sort_by(|a, b| (&a.object_type, &a.object_id).cmp(&(&b.object_type, &b.object_id)));
-    out
 }
 
 pub async fn inventory(ctx: &Ctx, args: InventoryArgs) -> Result<u8, CliError> {
@@ -224,43 +140,4 @@ pub async fn notifications(ctx: &Ctx, args: NotificationsArgs) -> Result<u8, Cli
         output::table(&["AT", "RUN", "TYPE", "STATUS", "OUTCOME"], rows)
     })?;
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(id: &str, hash: &str) -> ((String, String), ManifestEntry) {
-        (
-            ("deviceConfigurations".into(), id.into()),
-            ManifestEntry {
-                object_type: "deviceConfigurations".into(),
-                object_id: id.into(),
-                name: format!("policy {id}"),
-                hash: hash.into(),
-            },
-        )
-    }
-
-    #[test]
-    fn a_diff_names_added_removed_and_changed_objects() {
-        let before = [entry("a", "1"), entry("b", "2"), entry("c", "3")]
-            .into_iter()
-            .collect();
-        let after = [entry("b", "2"), entry("c", "4"), entry("d", "5")]
-            .into_iter()
-            .collect();
-        let got: Vec<(&str, String)> = diff(&before, &after)
-            .into_iter()
-            .map(|c| (c.change, c.object_id))
-            .collect();
-        assert_eq!(
-            got,
-            vec![
-                ("removed", "a".to_owned()),
-                ("changed", "c".to_owned()),
-                ("added", "d".to_owned())
-            ]
-        );
-    }
 }

@@ -2,7 +2,9 @@
 //! resource's module, and answers the exit code.
 
 mod admin;
+mod batches;
 mod data;
+mod drift;
 mod login;
 mod restores;
 mod runs;
@@ -71,6 +73,8 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Members(c) => admin::members(&ctx, c).await,
         Command::Runs(c) => runs::runs(&ctx, c).await,
         Command::Backups(c) => data::backups(&ctx, c).await,
+        Command::Batches(c) => batches::batches(&ctx, c).await,
+        Command::Drift(c) => drift::drift(&ctx, c).await,
         Command::Schedules(c) => schedules::schedules(&ctx, c).await,
         Command::Restores(c) => restores::restores(&ctx, c).await,
         Command::Inventory(a) => data::inventory(&ctx, a).await,

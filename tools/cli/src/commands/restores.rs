@@ -5,7 +5,8 @@
 use std::io::{BufRead, Write};
 
 use serde_json::json;
-use tenantops_client::{PageQuery, Restore, RestoreView};
+use tenantops_client::{PageQuery, PreviewResponse, Restore, RestoreView};
+use tenantops_core::{TenantId, WorkspaceId};
 
 use super::runs::{json_arg, started};
 use super::{Ctx, page};
@@ -98,6 +99,53 @@ fn confirm(display_name: &str) -> Result<(), CliError> {
     }
 }
 
+/// Prints a preview's answer, keeping its confirmation token for `restores execute`, and with
+/// `watch` follows its run and shows the restore (the exit code is then the run's outcome's).
+pub async fn previewed(
+    ctx: &Ctx,
+    ws: WorkspaceId,
+    t: TenantId,
+    p: PreviewResponse,
+    watch: bool,
+) -> Result<u8, CliError> {
+    let client = &ctx.client;
+    let kept = match &p.confirmation_token {
+        Some(token) => Some(config::save_confirmation(&p.restore.id, token)?),
+        None => None,
+    };
+    let first = format!(
+        "restore {} {}: preview run {}",
+        p.restore.id, p.restore.status, p.run.id
+    );
+    let then = if kept.is_some() {
+        format!(
+            "  its confirmation token is kept for `tenantops restores execute {}`",
+            p.restore.id
+        )
+    } else {
+        "  an active preview of the same selection: its token went to the preview that created it"
+            .to_owned()
+    };
+    if !watch {
+        ctx.out.show(&p, || {
+            output::line(&first)?;
+            output::line(&then)
+        })?;
+        return Ok(0);
+    }
+    output::note(&first);
+    output::note(&then);
+    let run = watch::follow(client, &p.links.view, ctx.out).await?;
+    let view = client
+        .view_restore(ws, t, &p.restore.id, &PageQuery::default())
+        .await?;
+    ctx.out.show(&json!({ "run": run, "restore": view }), || {
+        watch::report(&run, ctx.out)?;
+        show(&view)
+    })?;
+    Ok(watch::exit_code(run.outcome))
+}
+
 pub async fn restores(ctx: &Ctx, cmd: RestoresCmd) -> Result<u8, CliError> {
     let client = &ctx.client;
     let (ws, t) = ctx.tenant()?;
@@ -116,40 +164,7 @@ pub async fn restores(ctx: &Ctx, cmd: RestoresCmd) -> Result<u8, CliError> {
                 body["mapping"] = json_arg("mapping", &m)?;
             }
             let p = client.preview_restore(ws, t, &body).await?;
-            let kept = match &p.confirmation_token {
-                Some(token) => Some(config::save_confirmation(&p.restore.id, token)?),
-                None => None,
-            };
-            let first = format!(
-                "restore {} {}: preview run {}",
-                p.restore.id, p.restore.status, p.run.id
-            );
-            let then = if kept.is_some() {
-                format!(
-                    "  its confirmation token is kept for `tenantops restores execute {}`",
-                    p.restore.id
-                )
-            } else {
-                "  an active preview of the same selection: its token went to the preview that created it".to_owned()
-            };
-            if !w.watch {
-                ctx.out.show(&p, || {
-                    output::line(&first)?;
-                    output::line(&then)
-                })?;
-                return Ok(0);
-            }
-            output::note(&first);
-            output::note(&then);
-            let run = watch::follow(client, &p.links.view, ctx.out).await?;
-            let view = client
-                .view_restore(ws, t, &p.restore.id, &PageQuery::default())
-                .await?;
-            ctx.out.show(&json!({ "run": run, "restore": view }), || {
-                watch::report(&run, ctx.out)?;
-                show(&view)
-            })?;
-            Ok(watch::exit_code(run.outcome))
+            previewed(ctx, ws, t, p, w.watch).await
         }
         RestoresCmd::Show { restore, page: p } => {
             let view = client.view_restore(ws, t, &restore, &page(&p)).await?;
