@@ -123,7 +123,7 @@ async fn every_request_the_worker_makes_for_every_registry_type_is_one_graph_acc
         if let Some(t) = listed[0].get("@odata.type") {
             created["@odata.type"] = t.clone();
         }
-        client
+        let created = client
             .write_once(
                 &c,
                 ty.budget,
@@ -158,19 +158,34 @@ async fn every_request_the_worker_makes_for_every_registry_type_is_one_graph_acc
                 .unwrap_or_else(|e| panic!("{}: assign: {e:?}", ty.name));
         }
         if ty.name == "groupPolicyConfigurations" {
-            let values = ty.definition_values_path(&id);
+            // The create's values go to the object it created.
+            let values = ty.definition_values_path(created["id"].as_str().unwrap());
             client
                 .list_all(&c, ty.budget, &values, false)
                 .await
                 .unwrap();
-            let value = client
+            // A value as a restore writes it: bound to the definition and presentations a
+            // backup read expanded (Graph takes them only as binds).
+            let backed_up_id = listed[0]["id"].as_str().unwrap();
+            let (_, read) = ty.sub_collection_paths(backed_up_id)[0].clone();
+            let backed_up = client.list_all(&c, ty.budget, &read, false).await.unwrap();
+            let bound = bound_value(&backed_up[0]);
+            assert!(bound["presentationValues"].as_array().is_some(), "{bound}");
+            // An update in place sends it under the id of the value it replaces.
+            let mut updated = bound.clone();
+            updated["id"] = backed_up[0]["id"].clone();
+            client
                 .write_once(
                     &c,
                     ty.budget,
                     Method::POST,
-                    &values,
-                    Some(&json!({ "enabled": true })),
+                    &format!("{}/updateDefinitionValues", ty.item_path(backed_up_id)),
+                    Some(&json!({ "added": [], "updated": [updated], "deletedIds": [] })),
                 )
+                .await
+                .unwrap_or_else(|e| panic!("updateDefinitionValues: {e:?}"));
+            let value = client
+                .write_once(&c, ty.budget, Method::POST, &values, Some(&bound))
                 .await
                 .unwrap();
             let vid = value["id"].as_str().unwrap();
@@ -453,4 +468,38 @@ async fn syncs_a_backup_and_a_connection_check_of_a_tenant_with_every_type_send_
         "the second groups sync read its delta link"
     );
     assert_eq!(refused_or_undocumented(&requests), Vec::<String>::new());
+}
+
+/// A definition value read with its expansions, as the worker's restore writes it
+/// (`restore_inplace::value_write`): the definition and presentations bound by id.
+fn bound_value(read: &Value) -> Value {
+    let base = "https://graph.microsoft.com/beta/deviceManagement/groupPolicyDefinitions";
+    let definition = read["definition"]["id"].as_str().unwrap();
+    let presentation_values: Vec<Value> = read["presentationValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            let map = p.as_object_mut().unwrap();
+            let presentation = map.remove("presentation").unwrap();
+            for k in ["id", "createdDateTime", "lastModifiedDateTime"] {
+                map.remove(k);
+            }
+            map.insert(
+                "presentation@odata.bind".into(),
+                json!(format!(
+                    "{base}('{definition}')/presentations('{}')",
+                    presentation["id"].as_str().unwrap()
+                )),
+            );
+            p
+        })
+        .collect();
+    json!({
+        "enabled": read["enabled"],
+        "configurationType": read["configurationType"],
+        "definition@odata.bind": format!("{base}('{definition}')"),
+        "presentationValues": presentation_values,
+    })
 }
