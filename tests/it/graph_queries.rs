@@ -312,6 +312,7 @@ async fn graph_sim_refuses_the_query_options_graph_refuses() {
     let first = |path: &str| tenant[path].objects[0]["id"].as_str().unwrap().to_owned();
     let profile = first("deviceManagement/deviceConfigurations");
     let policy = first("deviceManagement/configurationPolicies");
+    let template = first("deviceManagement/groupPolicyConfigurations");
     let not_a_collection = "The query specified in the URI is not valid. The requested resource is not a collection. Query options $filter, $orderby, $count, $skip, and $top can be applied only on collections.".to_owned();
     for (method, path, message) in [
         // `$top` on one object.
@@ -353,6 +354,17 @@ async fn graph_sim_refuses_the_query_options_graph_refuses() {
             Method::GET,
             "v1.0/identity/conditionalAccess/policies?$expand=conditions".to_owned(),
             not_allowed("Expand"),
+        ),
+        // An administrative template's values expand only their definition and options.
+        (
+            Method::GET,
+            format!("beta/deviceManagement/groupPolicyConfigurations/{template}/definitionValues?$expand=settings"),
+            "Parsing OData Select and Expand failed: Could not find a property named 'settings' on type 'microsoft.graph.groupPolicyDefinitionValue'.".to_owned(),
+        ),
+        (
+            Method::GET,
+            format!("beta/deviceManagement/groupPolicyConfigurations/{template}/definitionValues?$expand=presentationValues($expand=definition)"),
+            "Parsing OData Select and Expand failed: Could not find a property named 'definition' on type 'microsoft.graph.groupPolicyPresentationValue'.".to_owned(),
         ),
         // A write takes a body, not query options.
         (

@@ -402,9 +402,9 @@ impl Nested {
         Ok(items)
     }
 
-    /// One listed item with its expansions, inline as Graph answers them. `tenant` holds the
-    /// catalog and the template's presentation values; `template` is the template's
-    /// collection; `path` is the list's path below the collection.
+    /// One listed item with its expansions, inline as Graph answers them: `catalog` holds the
+    /// definitions and presentations, `template` the templates and their values, `path` is the
+    /// list's path below the templates' collection.
     pub(crate) fn shape(
         &self,
         catalog: &Collection,
@@ -687,6 +687,48 @@ pub(crate) fn create_value(
     Ok(hide_binds(&stored))
 }
 
+/// `POST {template}/definitionValues/{value}/presentationValues`: one presentation value,
+/// bound to a presentation of the value's definition; `Err` is the status and Graph's message.
+/// https://learn.microsoft.com/graph/api/intune-grouppolicy-grouppolicypresentationvaluetext-create?view=graph-rest-beta
+pub(crate) fn create_presentation_value(
+    tenant: &mut SimTenant,
+    template_id: &str,
+    value_id: &str,
+    body: &Value,
+    new_id: &mut dyn FnMut() -> String,
+) -> Result<Value, (u16, String)> {
+    let catalog = catalog_of(tenant);
+    let template = tenant
+        .collections
+        .get_mut(TEMPLATES)
+        .ok_or((404, "Resource not found.".to_owned()))?;
+    let value = template
+        .sub_resources
+        .get(&format!("{template_id}/{VALUES}"))
+        .and_then(|items| find(items, value_id))
+        .ok_or_else(|| (404, format!("No entity with id '{value_id}' was found.")))?;
+    // Checked as the value's only option, under the value's own bind.
+    let as_value = json!({
+        DEFINITION_BIND: value.get(DEFINITION_BIND).cloned().unwrap_or(Value::Null),
+        PRESENTATION_VALUES: [body],
+    });
+    check_value(&catalog, &as_value, Write::Added).map_err(|message| (400, message))?;
+    let now = crate::sim::intune_now();
+    let mut stored = body.as_object().cloned().unwrap_or_default();
+    stored.insert("id".into(), json!(new_id()));
+    stored.insert("createdDateTime".into(), json!(now));
+    stored.insert("lastModifiedDateTime".into(), json!(now));
+    let stored = Value::Object(stored);
+    template
+        .sub_resources
+        .entry(format!(
+            "{template_id}/{VALUES}/{value_id}/{PRESENTATION_VALUES}"
+        ))
+        .or_default()
+        .push(stored.clone());
+    Ok(hide_binds(&stored))
+}
+
 /// `updateDefinitionValues`: every `added` and `updated` value checked first (a refused body
 /// changes nothing), then `deletedIds` removed with their presentation values, `updated`
 /// ones replaced by id, `added` ones created at the end.
@@ -862,6 +904,46 @@ mod tests {
             Nested::of(TEMPLATES, &format!("{TEMPLATES}/t/assignments")),
             None
         );
+    }
+
+    #[test]
+    fn a_presentation_value_is_created_only_bound_to_an_option_of_its_values_definition() {
+        let mut tenant = SimTenant::default();
+        let mut template = Collection::default();
+        template.objects.push(json!({"id": "t"}));
+        generate_values(&mut template, "t", "c", "m", &mut Rng::derive(2, "x"));
+        let value = template.sub_resources["t/definitionValues"][0].clone();
+        let vid = value["id"].as_str().unwrap().to_owned();
+        let bind = value[DEFINITION_BIND].as_str().unwrap().to_owned();
+        tenant.collections.insert(TEMPLATES.into(), template);
+        let catalog = builtin_catalog();
+        let definition = bound_definition(&bind).unwrap();
+        let other = catalog
+            .objects
+            .iter()
+            .map(|d| d["id"].as_str().unwrap())
+            .find(|d| *d != definition && !presentations(&catalog, d).is_empty())
+            .unwrap();
+        let foreign = format!(
+            "{}/presentations('{}')",
+            definition_url(other),
+            presentations(&catalog, other)[0]["id"].as_str().unwrap()
+        );
+        for bad in [
+            json!({"value": "x"}),
+            json!({"value": "x", PRESENTATION_BIND: foreign}),
+        ] {
+            let e = create_presentation_value(&mut tenant, "t", &vid, &bad, &mut counter());
+            assert_eq!(e.map_err(|(status, _)| status), Err(400), "{bad}");
+        }
+        let own = presentations(&catalog, definition)
+            .first()
+            .expect("the generated value's definition has options");
+        let good = json!({"value": "x", PRESENTATION_BIND: format!("{bind}/presentations('{}')", own["id"].as_str().unwrap())});
+        let created =
+            create_presentation_value(&mut tenant, "t", &vid, &good, &mut counter()).unwrap();
+        assert_eq!(created["id"], "new1");
+        assert!(created.get(PRESENTATION_BIND).is_none());
     }
 
     #[test]

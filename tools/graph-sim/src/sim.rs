@@ -1460,14 +1460,28 @@ impl Sim {
         };
         let mut rng = self.next_rng("object-id");
         let new_id = rng.guid();
-        if key == group_policy::TEMPLATES && nav == ["definitionValues"] {
+        // An administrative template's values and their options bind what they configure.
+        if key == group_policy::TEMPLATES
+            && matches!(
+                nav,
+                ["definitionValues"] | ["definitionValues", _, "presentationValues"]
+            )
+        {
             let Some(state) = self.tenants.get_mut(&caller.tenant_id) else {
                 return graph_error(401, "InvalidAuthenticationToken", "Tenant is gone.", &ids);
             };
             let body = Value::Object(fields);
-            return match group_policy::create_value(&mut state.tenant, id, &body, &mut || {
-                rng.guid()
-            }) {
+            let created = match nav {
+                [_, value, _] => group_policy::create_presentation_value(
+                    &mut state.tenant,
+                    id,
+                    value,
+                    &body,
+                    &mut || rng.guid(),
+                ),
+                _ => group_policy::create_value(&mut state.tenant, id, &body, &mut || rng.guid()),
+            };
+            return match created {
                 Ok(value) => Reply::json(201, value),
                 Err((404, message)) => graph_error(404, "ResourceNotFound", &message, &ids),
                 Err((status, message)) => graph_error(status, "BadRequest", &message, &ids),
