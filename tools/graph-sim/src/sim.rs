@@ -1335,8 +1335,9 @@ impl Sim {
         }
         let idempotent = self.idempotent_creates;
         let client_request_id = ids.client_request_id.clone();
-        let new_id = self.next_rng("object-id").guid();
+        // Inline definition values take their ids from the same stream.
         let mut value_ids = self.next_rng("object-id");
+        let new_id = value_ids.guid();
         let context = format!(
             "{}/{}/$metadata#{key}/$entity",
             self.graph_base, call.version
