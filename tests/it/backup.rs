@@ -1241,6 +1241,57 @@ fn navigations(ty: &tenantops_graph::ObjectType) -> Vec<&'static str> {
     navs
 }
 
+/// An administrative template's values as the registry's read expands them: each value's
+/// bound definition and each presentation value's bound presentation inline (graph-sim holds
+/// the binds, which Graph never answers).
+fn definition_values_as_read(
+    tenant: &std::collections::BTreeMap<String, tenantops_graph_sim::Collection>,
+    id: &str,
+) -> Value {
+    let templates = &tenant["deviceManagement/groupPolicyConfigurations"];
+    let catalog = &tenant["deviceManagement/groupPolicyDefinitions"];
+    let bound = |v: &mut Value, bind: &str| {
+        let url = v[bind].as_str().unwrap().to_owned();
+        v.as_object_mut().unwrap().remove(bind);
+        url
+    };
+    let key = |url: &str, name: &str| {
+        let from = url.rfind(&format!("{name}('")).unwrap() + name.len() + 2;
+        url[from..url.len() - 2].to_owned()
+    };
+    let values = templates.sub_resources[&format!("{id}/definitionValues")].clone();
+    let values = values.into_iter().map(|mut v| {
+        let definition = key(
+            &bound(&mut v, "definition@odata.bind"),
+            "groupPolicyDefinitions",
+        );
+        v["definition"] = catalog
+            .objects
+            .iter()
+            .find(|d| d["id"] == definition.as_str())
+            .unwrap()
+            .clone();
+        let below = format!(
+            "{id}/definitionValues/{}/presentationValues",
+            v["id"].as_str().unwrap()
+        );
+        let presentations = &catalog.sub_resources[&format!("{definition}/presentations")];
+        let options = templates.sub_resources[&below].iter().map(|p| {
+            let mut p = p.clone();
+            let presentation = key(&bound(&mut p, "presentation@odata.bind"), "presentations");
+            p["presentation"] = presentations
+                .iter()
+                .find(|x| x["id"] == presentation.as_str())
+                .unwrap()
+                .clone();
+            p
+        });
+        v["presentationValues"] = Value::Array(options.collect());
+        v
+    });
+    Value::Array(values.collect())
+}
+
 #[tokio::test]
 async fn a_backup_of_the_default_tenant_reads_at_most_1_2_graph_requests_per_object_and_every_navigation()
  {
@@ -1290,6 +1341,9 @@ async fn a_backup_of_the_default_tenant_reads_at_most_1_2_graph_requests_per_obj
                 .cloned()
                 .unwrap_or_default();
             full[nav] = Value::Array(items);
+        }
+        if ty.name == "groupPolicyConfigurations" {
+            full["definitionValues"] = definition_values_as_read(&tenant, &entry.object_id);
         }
         let stored = object(&stack, &entry.snapshot_key).await.unwrap();
         assert_eq!(

@@ -123,7 +123,7 @@ async fn every_request_the_worker_makes_for_every_registry_type_is_one_graph_acc
         if let Some(t) = listed[0].get("@odata.type") {
             created["@odata.type"] = t.clone();
         }
-        client
+        let created = client
             .write_once(
                 &c,
                 ty.budget,
@@ -158,19 +158,34 @@ async fn every_request_the_worker_makes_for_every_registry_type_is_one_graph_acc
                 .unwrap_or_else(|e| panic!("{}: assign: {e:?}", ty.name));
         }
         if ty.name == "groupPolicyConfigurations" {
-            let values = ty.definition_values_path(&id);
+            // The create's values go to the object it created.
+            let values = ty.definition_values_path(created["id"].as_str().unwrap());
             client
                 .list_all(&c, ty.budget, &values, false)
                 .await
                 .unwrap();
-            let value = client
+            // A value as a restore writes it: bound to the definition and presentations a
+            // backup read expanded (Graph takes them only as binds).
+            let backed_up_id = listed[0]["id"].as_str().unwrap();
+            let (_, read) = ty.sub_collection_paths(backed_up_id)[0].clone();
+            let backed_up = client.list_all(&c, ty.budget, &read, false).await.unwrap();
+            let bound = bound_value(&backed_up[0]);
+            assert!(bound["presentationValues"].as_array().is_some(), "{bound}");
+            // An update in place sends it under the id of the value it replaces.
+            let mut updated = bound.clone();
+            updated["id"] = backed_up[0]["id"].clone();
+            client
                 .write_once(
                     &c,
                     ty.budget,
                     Method::POST,
-                    &values,
-                    Some(&json!({ "enabled": true })),
+                    &format!("{}/updateDefinitionValues", ty.item_path(backed_up_id)),
+                    Some(&json!({ "added": [], "updated": [updated], "deletedIds": [] })),
                 )
+                .await
+                .unwrap_or_else(|e| panic!("updateDefinitionValues: {e:?}"));
+            let value = client
+                .write_once(&c, ty.budget, Method::POST, &values, Some(&bound))
                 .await
                 .unwrap();
             let vid = value["id"].as_str().unwrap();
@@ -297,6 +312,7 @@ async fn graph_sim_refuses_the_query_options_graph_refuses() {
     let first = |path: &str| tenant[path].objects[0]["id"].as_str().unwrap().to_owned();
     let profile = first("deviceManagement/deviceConfigurations");
     let policy = first("deviceManagement/configurationPolicies");
+    let template = first("deviceManagement/groupPolicyConfigurations");
     let not_a_collection = "The query specified in the URI is not valid. The requested resource is not a collection. Query options $filter, $orderby, $count, $skip, and $top can be applied only on collections.".to_owned();
     for (method, path, message) in [
         // `$top` on one object.
@@ -338,6 +354,17 @@ async fn graph_sim_refuses_the_query_options_graph_refuses() {
             Method::GET,
             "v1.0/identity/conditionalAccess/policies?$expand=conditions".to_owned(),
             not_allowed("Expand"),
+        ),
+        // An administrative template's values expand only their definition and options.
+        (
+            Method::GET,
+            format!("beta/deviceManagement/groupPolicyConfigurations/{template}/definitionValues?$expand=settings"),
+            "Parsing OData Select and Expand failed: Could not find a property named 'settings' on type 'microsoft.graph.groupPolicyDefinitionValue'.".to_owned(),
+        ),
+        (
+            Method::GET,
+            format!("beta/deviceManagement/groupPolicyConfigurations/{template}/definitionValues?$expand=presentationValues($expand=definition)"),
+            "Parsing OData Select and Expand failed: Could not find a property named 'definition' on type 'microsoft.graph.groupPolicyPresentationValue'.".to_owned(),
         ),
         // A write takes a body, not query options.
         (
@@ -453,4 +480,38 @@ async fn syncs_a_backup_and_a_connection_check_of_a_tenant_with_every_type_send_
         "the second groups sync read its delta link"
     );
     assert_eq!(refused_or_undocumented(&requests), Vec::<String>::new());
+}
+
+/// A definition value read with its expansions, as the worker's restore writes it
+/// (`restore_inplace::value_write`): the definition and presentations bound by id.
+fn bound_value(read: &Value) -> Value {
+    let base = "https://graph.microsoft.com/beta/deviceManagement/groupPolicyDefinitions";
+    let definition = read["definition"]["id"].as_str().unwrap();
+    let presentation_values: Vec<Value> = read["presentationValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            let map = p.as_object_mut().unwrap();
+            let presentation = map.remove("presentation").unwrap();
+            for k in ["id", "createdDateTime", "lastModifiedDateTime"] {
+                map.remove(k);
+            }
+            map.insert(
+                "presentation@odata.bind".into(),
+                json!(format!(
+                    "{base}('{definition}')/presentations('{}')",
+                    presentation["id"].as_str().unwrap()
+                )),
+            );
+            p
+        })
+        .collect();
+    json!({
+        "enabled": read["enabled"],
+        "configurationType": read["configurationType"],
+        "definition@odata.bind": format!("{base}('{definition}')"),
+        "presentationValues": presentation_values,
+    })
 }

@@ -20,6 +20,7 @@ use super::{
 };
 
 const COMPLIANCE: &str = "deviceManagement/compliancePolicies";
+const DEFINITIONS: &str = "deviceManagement/groupPolicyDefinitions";
 const DEVICE_COMPLIANCE: &str = "deviceManagement/deviceCompliancePolicies";
 const POLICY_SETS: &str = "deviceAppManagement/policySets";
 const INTENTS: &str = "deviceManagement/intents";
@@ -133,6 +134,19 @@ async fn enable_high_risk(stack: &tenantops_tests::TestStack) {
     assert_eq!(r.status, 200, "{}", r.body);
 }
 
+/// A presentation value (an option of an administrative template's setting) as an admin
+/// changes it in the portal, whatever its kind.
+fn admin_edit(option: &Value) -> Value {
+    let mut option = option.clone();
+    match option.get("value").cloned() {
+        Some(Value::String(_)) => option["value"] = json!("changed by an admin"),
+        Some(Value::Bool(b)) => option["value"] = json!(!b),
+        Some(Value::Number(n)) => option["value"] = json!(n.as_u64().unwrap_or_default() + 1000),
+        _ => option["values"] = json!(["changed.contoso.com"]),
+    }
+    option
+}
+
 /// Moves the object's modification stamp, as every portal save does.
 fn touched(object: &mut Value) {
     object["lastModifiedDateTime"] = json!(chrono::Utc::now().to_rfc3339());
@@ -185,19 +199,42 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
     });
     portal_put(&worker, COMPLIANCE, body).await;
     worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
-        // An administrative template: one value removed, one added, its assignments gone.
+        // An administrative template: a setting's option changed (a presentation value), its
+        // last other value removed, one added, its assignments gone.
+        let catalog = t.collections[DEFINITIONS].objects.clone();
         let c = t.collections.get_mut(TEMPLATES).unwrap();
         let id = c.objects[0]["id"].as_str().unwrap().to_owned();
-        let values = c
+        let values_key = format!("{id}/definitionValues");
+        let value_ids: Vec<String> = c.sub_resources[&values_key]
+            .iter()
+            .map(|v| v["id"].as_str().unwrap().to_owned())
+            .collect();
+        let presentations = |v: &str| format!("{values_key}/{v}/presentationValues");
+        let edited = value_ids
+            .iter()
+            .position(|v| !c.sub_resources[&presentations(v)].is_empty())
+            .expect("a generated template has a value with options");
+        let option = &mut c
             .sub_resources
-            .get_mut(&format!("{id}/definitionValues"))
+            .get_mut(&presentations(&value_ids[edited]))
+            .unwrap()[0];
+        *option = admin_edit(option);
+        let values = c.sub_resources.get_mut(&values_key).unwrap();
+        if values.len() > edited + 1 {
+            values.pop();
+        }
+        // A definition the template does not configure, so the added value is new content.
+        let bound: Vec<String> = values
+            .iter()
+            .map(|v| v["definition@odata.bind"].as_str().unwrap().to_owned())
+            .collect();
+        let unused = catalog
+            .iter()
+            .map(|d| format!("https://graph.microsoft.com/beta/{DEFINITIONS}('{}')", d["id"].as_str().unwrap()))
+            .find(|b| !bound.contains(b))
             .unwrap();
-        values.remove(0);
-        // A preference: every generated value is a policy, so the added value differs from
-        // the removed one whatever was generated (ids are not content).
-        values.push(
-            json!({"id": "added-by-an-admin", "enabled": false, "configurationType": "preference"}),
-        );
+        values.push(json!({"id": "added-by-an-admin", "enabled": false,
+            "configurationType": "preference", "definition@odata.bind": unused}));
         c.sub_resources.remove(&format!("{id}/assignments"));
         touched(&mut c.objects[0]);
         // A compliance policy: its grace period and description changed.
@@ -274,6 +311,20 @@ async fn every_type_restored_in_full_round_trips_an_admins_change_in_place() {
             "{ty}: the preview shows the change at {shows}: {item}"
         );
     }
+    // The option's new text shows where it lives, not as a whole value replaced.
+    let template = p.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["object_type"] == "groupPolicyConfigurations")
+        .unwrap();
+    assert!(
+        template["diff"].as_array().unwrap().iter().any(|c| {
+            let path = c["path"].as_str().unwrap();
+            path.starts_with("definitionValues[") && path.contains("].presentationValues[")
+        }),
+        "{template}"
+    );
     assert!(worker.sim.writes().is_empty(), "a preview never writes");
 
     let (restore, token) = ids(&p);
@@ -422,11 +473,43 @@ async fn graph_sim_refuses_in_place_writes_graph_refuses() {
         matches!(e, GraphError::Rejected { status: 400, .. }),
         "{e:?}"
     );
+    // A value added without the definition it configures (Graph takes it only bound).
+    let values = |sim: &GraphSim| {
+        sim.with_tenant(TENANT, |t| {
+            t.collections[TEMPLATES].sub_resources[&format!("{template}/definitionValues")].clone()
+        })
+    };
+    let before_values = values(&sim);
+    for unbound in [
+        json!({"added": [{"enabled": true, "configurationType": "policy"}]}),
+        json!({"added": [{"enabled": true, "definition": before_values[0].clone()}]}),
+    ] {
+        let e = client
+            .request(
+                &creds("app"),
+                Budget::Intune,
+                Method::POST,
+                &format!("beta/{TEMPLATES}/{template}/updateDefinitionValues"),
+                Some(&unbound),
+                false,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, GraphError::Rejected { status: 400, .. }),
+            "{unbound}: {e:?}"
+        );
+    }
+    assert_eq!(
+        values(&sim),
+        before_values,
+        "a refused value changes nothing"
+    );
     assert_eq!(settings(&sim), before, "a refused write changes nothing");
     let writes = sim.writes();
     assert_eq!(
         writes.iter().map(|w| w.status).collect::<Vec<_>>(),
-        vec![403, 400, 400],
+        vec![403, 400, 400, 400, 400],
         "each refusal is logged as a write"
     );
 }

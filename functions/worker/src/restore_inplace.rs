@@ -139,9 +139,19 @@ async fn definition_values(
         .list_all(creds, ty.budget, &format!("{item}/{read}"), false)
         .await?;
     if let Some(change) = value_changes(&live, wanted) {
+        let live_of = |v: &Value| {
+            let id = v.get("id")?;
+            live.iter().find(|l| l.get("id") == Some(id))
+        };
+        let updated: Vec<Value> = change
+            .updated
+            .iter()
+            .map(|v| value_write(v, live_of(v)))
+            .collect();
+        let added: Vec<Value> = change.added.iter().map(|v| value_write(v, None)).collect();
         let change = json!({
-            "added": change.added,
-            "updated": change.updated,
+            "added": added,
+            "updated": updated,
             "deletedIds": change.deleted,
         });
         // Not repeated blindly: a lost answer leaves the item failed, and running it again
@@ -271,9 +281,99 @@ pub(crate) struct Changes {
     pub(crate) deleted: Vec<Value>,
 }
 
-/// What a definition value configures: its definition, when the read carried it.
+/// What a definition value configures: its definition's id (a snapshot keeps it, see
+/// `backup::normalize`), or the whole definition when the read carried no id.
 fn definition_of(value: &Value) -> Option<&Value> {
-    value.get("definition").filter(|d| !d.is_null())
+    let definition = value.get("definition").filter(|d| !d.is_null())?;
+    Some(definition.get("id").unwrap_or(definition))
+}
+
+/// The catalog a template value's binds name, as Graph takes them: absolute beta URLs of
+/// `groupPolicyDefinitions('{id}')` and `.../presentations('{id}')`. Microsoft's reference
+/// examples leave the binds out
+/// (https://learn.microsoft.com/graph/api/intune-grouppolicy-grouppolicydefinitionvalue-create?view=graph-rest-beta,
+/// https://learn.microsoft.com/graph/api/intune-grouppolicy-grouppolicyconfiguration-updatedefinitionvalues?view=graph-rest-beta);
+/// Graph takes a navigation of a written entity only as an OData bind
+/// (https://docs.oasis-open.org/odata/odata-json-format/v4.01/odata-json-format-v4.01.html#sec_BindOperation),
+/// and working tooling binds these exactly so (IntuneCD, https://github.com/almenscorner/IntuneCD).
+const DEFINITIONS: &str =
+    "https://graph.microsoft.com/beta/deviceManagement/groupPolicyDefinitions";
+
+/// Read-only fields of a definition value and of a presentation value
+/// (https://learn.microsoft.com/graph/api/resources/intune-grouppolicy-grouppolicydefinitionvalue?view=graph-rest-beta,
+/// https://learn.microsoft.com/graph/api/resources/intune-grouppolicy-grouppolicypresentationvalue?view=graph-rest-beta).
+const VALUE_READ_ONLY: &[&str] = &["createdDateTime", "lastModifiedDateTime", "version"];
+
+/// A snapshot's definition value as a write sends it: its expanded `definition` and each
+/// presentation value's `presentation` turned into binds by the ids the snapshot keeps,
+/// read-only fields and the presentation values' own ids left out. `live` is the value an
+/// `updated` one replaces: its presentation values lend their ids to the ones bound to the
+/// same presentation, so Graph updates them rather than adding beside them. A snapshot taken
+/// before the definition's id was kept binds nothing, and Graph refuses the write: the item
+/// fails with Graph's reason rather than writing a value without its setting.
+pub(crate) fn value_write(value: &Value, live: Option<&Value>) -> Value {
+    let Some(map) = value.as_object() else {
+        return value.clone();
+    };
+    let id_of = |v: &Value, nav: &str| {
+        v.get(nav)
+            .and_then(|n| n.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let definition = id_of(value, "definition");
+    let mut out: Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| {
+            !VALUE_READ_ONLY.contains(&k.as_str())
+                && !matches!(k.as_str(), "definition" | "presentationValues")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(d) = &definition {
+        out.insert(
+            "definition@odata.bind".into(),
+            json!(format!("{DEFINITIONS}('{d}')")),
+        );
+    }
+    let live_values = live
+        .and_then(|l| l.get("presentationValues"))
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if let Some(Value::Array(values)) = map.get("presentationValues") {
+        let values: Vec<Value> = values
+            .iter()
+            .map(|p| {
+                let mut pv: Map<String, Value> = p
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| {
+                        !VALUE_READ_ONLY.contains(&k.as_str())
+                            && !matches!(k.as_str(), "id" | "presentation" | "definitionValue")
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                let presentation = id_of(p, "presentation");
+                if let (Some(d), Some(pid)) = (&definition, &presentation) {
+                    pv.insert(
+                        "presentation@odata.bind".into(),
+                        json!(format!("{DEFINITIONS}('{d}')/presentations('{pid}')")),
+                    );
+                }
+                let same = live_values
+                    .iter()
+                    .find(|l| presentation.is_some() && id_of(l, "presentation") == presentation);
+                if let Some(id) = same.and_then(|l| l.get("id")) {
+                    pv.insert("id".into(), id.clone());
+                }
+                Value::Object(pv)
+            })
+            .collect();
+        out.insert("presentationValues".into(), Value::Array(values));
+    }
+    Value::Object(out)
 }
 
 /// The change that turns a template's `live` definition values into `wanted` (normalized
@@ -373,20 +473,55 @@ mod tests {
             json!({"id": "b", "enabled": true, "definition": {"id": "d2", "displayName": "Two"}}),
         ];
         let wanted = vec![
-            json!({"enabled": false, "definition": {"displayName": "One"}}),
-            json!({"enabled": true, "definition": {"displayName": "Three"}}),
+            json!({"enabled": false, "definition": {"id": "d1", "displayName": "One"}}),
+            json!({"enabled": true, "definition": {"id": "d3", "displayName": "Three"}}),
         ];
         let change = value_changes(&live, &wanted);
         assert_eq!(
             change,
             Some(Changes {
-                added: vec![json!({"enabled": true, "definition": {"displayName": "Three"}})],
+                added: vec![
+                    json!({"enabled": true, "definition": {"id": "d3", "displayName": "Three"}})
+                ],
                 updated: vec![
-                    json!({"id": "a", "enabled": false, "definition": {"displayName": "One"}})
+                    json!({"id": "a", "enabled": false, "definition": {"id": "d1", "displayName": "One"}})
                 ],
                 deleted: vec![json!("b")],
             })
         );
+    }
+
+    #[test]
+    fn a_value_is_written_with_binds_to_its_definition_and_presentations() {
+        let snapshot = json!({"enabled": true, "configurationType": "policy",
+        "definition": {"id": "d1", "displayName": "Home page"},
+        "presentationValues": [
+            {"@odata.type": "#microsoft.graph.groupPolicyPresentationValueText", "value": "x",
+             "presentation": {"id": "p1", "label": "URL"}},
+            {"@odata.type": "#microsoft.graph.groupPolicyPresentationValueBoolean", "value": true,
+             "presentation": {"id": "p2", "label": "Ask"}}
+        ]});
+        let base = "https://graph.microsoft.com/beta/deviceManagement/groupPolicyDefinitions('d1')";
+        let added = value_write(&snapshot, None);
+        assert_eq!(
+            added,
+            json!({"enabled": true, "configurationType": "policy",
+            "definition@odata.bind": base,
+            "presentationValues": [
+                {"@odata.type": "#microsoft.graph.groupPolicyPresentationValueText", "value": "x",
+                 "presentation@odata.bind": format!("{base}/presentations('p1')")},
+                {"@odata.type": "#microsoft.graph.groupPolicyPresentationValueBoolean", "value": true,
+                 "presentation@odata.bind": format!("{base}/presentations('p2')")}
+            ]})
+        );
+        let live = json!({"id": "v", "presentationValues": [
+            {"id": "live-p2", "value": false, "presentation": {"id": "p2"}}]});
+        let mut with_id = snapshot.clone();
+        with_id["id"] = json!("v");
+        let updated = value_write(&with_id, Some(&live));
+        assert_eq!(updated["id"], "v");
+        assert_eq!(updated["presentationValues"][0].get("id"), None);
+        assert_eq!(updated["presentationValues"][1]["id"], "live-p2");
     }
 
     #[test]

@@ -239,8 +239,10 @@ async fn write_values(
         }
     }
     for v in values {
+        // Bound to its definition and presentations, as Graph takes a value.
+        let v = crate::restore_inplace::value_write(v, None);
         deps.graph
-            .write_once(creds, ty.budget, Method::POST, &path, Some(v))
+            .write_once(creds, ty.budget, Method::POST, &path, Some(&v))
             .await?;
     }
     Ok(())

@@ -35,6 +35,16 @@ const VOLATILE: &[&str] = &[
 /// The one annotation a snapshot keeps: the object's concrete type, which a create must name.
 pub const ODATA_TYPE: &str = "@odata.type";
 
+/// Navigations that name an entry of a catalog the tenant does not own rather than a part of
+/// the object: an administrative template value's `definition` (a groupPolicyDefinition)
+/// and its presentation values' `presentation`. Their `id` is kept: it is the same before and
+/// after a restore (the catalog is not restored, and Microsoft's built-in definitions carry the
+/// same ids in every tenant), and it is the only thing a restore can bind the value to
+/// (`definition@odata.bind` names the definition by id; a displayName is not unique across
+/// ADMX files). Snapshots written before kept no such id (see ARCHITECTURE.md, "Snapshot
+/// hashes").
+const CATALOG_REFERENCES: &[&str] = &["definition", "presentation"];
+
 /// Whether a key is an OData annotation a snapshot leaves out.
 fn dropped_annotation(k: &str) -> bool {
     k != ODATA_TYPE && (k.starts_with('@') || k.contains("@odata."))
@@ -44,14 +54,23 @@ fn dropped_annotation(k: &str) -> bool {
 /// stable order (serde_json's map is sorted), array order kept except for `assignments`, which
 /// Graph returns in no particular order.
 pub fn normalize(payload: &Value) -> Value {
+    normalize_in(payload, false)
+}
+
+/// [`normalize`], keeping the `id` of an object that is a catalog reference.
+fn normalize_in(payload: &Value, catalog_reference: bool) -> Value {
     match payload {
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                if VOLATILE.contains(&k.as_str()) || dropped_annotation(k) || is_secret(k, v, map) {
+                let kept_id = catalog_reference && k == "id";
+                if (VOLATILE.contains(&k.as_str()) && !kept_id)
+                    || dropped_annotation(k)
+                    || is_secret(k, v, map)
+                {
                     continue;
                 }
-                let mut v = normalize(v);
+                let mut v = normalize_in(v, CATALOG_REFERENCES.contains(&k.as_str()));
                 if let (true, Value::Array(items)) = (k == "assignments", &mut v) {
                     items.sort_by_key(|a| a.to_string());
                 }
@@ -267,6 +286,34 @@ mod tests {
         );
         let other = json!({"@odata.type": "#microsoft.graph.iosGeneralDeviceConfiguration"});
         assert_ne!(content_hash(&n), content_hash(&normalize(&other)));
+    }
+
+    #[test]
+    fn a_template_value_keeps_the_ids_of_the_definition_and_presentations_it_binds() {
+        let value = |value_id: &str, stamp: &str| {
+            json!({"definitionValues": [{
+                "id": value_id, "enabled": true, "lastModifiedDateTime": stamp,
+                "definition": {"id": "d1", "displayName": "Home page", "version": "1.0",
+                    "lastModifiedDateTime": stamp},
+                "presentationValues": [{"id": format!("{value_id}-p"), "value": "https://a",
+                    "presentation": {"id": "p1", "label": "URL", "lastModifiedDateTime": stamp}}]
+            }]})
+        };
+        let n = normalize(&value("v1", "2026-01-01T00:00:00Z"));
+        assert_eq!(
+            n,
+            json!({"definitionValues": [{
+                "enabled": true,
+                "definition": {"id": "d1", "displayName": "Home page"},
+                "presentationValues": [{"value": "https://a",
+                    "presentation": {"id": "p1", "label": "URL"}}]
+            }]})
+        );
+        assert_eq!(
+            content_hash(&n),
+            content_hash(&normalize(&value("v9", "2026-02-01T00:00:00Z"))),
+            "a restored value (new ids, new stamps) hashes the same"
+        );
     }
 
     #[test]

@@ -257,6 +257,12 @@ impl SimTenant {
             }
             collections.insert((*path).to_owned(), collection);
         }
+        // Administrative templates' values bind definitions of the tenant's catalog.
+        if collections.contains_key(crate::group_policy::TEMPLATES) {
+            collections
+                .entry(crate::group_policy::DEFINITIONS.to_owned())
+                .or_insert_with(crate::group_policy::builtin_catalog);
+        }
         SimTenant {
             tenant_id,
             clients,

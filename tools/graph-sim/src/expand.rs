@@ -41,6 +41,19 @@ const NAVIGATIONS: &[(&str, &str, &[&str])] = &[
         "groupPolicyConfiguration",
         &["assignments", "definitionValues"],
     ),
+    // The administrative templates' catalog (group_policy.rs).
+    // https://learn.microsoft.com/graph/api/resources/intune-grouppolicy-grouppolicydefinition?view=graph-rest-beta
+    (
+        "deviceManagement/groupPolicyDefinitions",
+        "groupPolicyDefinition",
+        &[
+            "category",
+            "definitionFile",
+            "presentations",
+            "nextVersionDefinition",
+            "previousVersionDefinition",
+        ],
+    ),
     (
         "deviceManagement/intents",
         "deviceManagementIntent",

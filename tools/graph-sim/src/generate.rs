@@ -263,31 +263,7 @@ fn object_for(
             })
         }
         "deviceManagement/groupPolicyConfigurations" => {
-            let values = 1 + rng.below(6);
-            let mut definition_values = Vec::new();
-            for _ in 0..values {
-                let value_id = rng.guid();
-                collection.sub_resources.insert(
-                    format!("{id}/definitionValues/{value_id}/presentationValues"),
-                    vec![json!({
-                        "@odata.type": "#microsoft.graph.groupPolicyPresentationValueText",
-                        "id": rng.guid(),
-                        "createdDateTime": created,
-                        "lastModifiedDateTime": modified,
-                        "value": format!("https://intranet.contoso.com/{}", rng.below(1000)),
-                    })],
-                );
-                definition_values.push(json!({
-                    "id": value_id,
-                    "enabled": rng.chance(0.8),
-                    "configurationType": "policy",
-                    "createdDateTime": created,
-                    "lastModifiedDateTime": modified,
-                }));
-            }
-            collection
-                .sub_resources
-                .insert(format!("{id}/definitionValues"), definition_values);
+            crate::group_policy::generate_values(collection, id, &created, &modified, rng);
             json!({
                 "id": id,
                 "displayName": ctx.name("Administrative templates", rng),

@@ -79,6 +79,7 @@ impl Write {
 /// success.
 pub(crate) fn apply(
     collection: &mut Collection,
+    catalog: &Collection,
     write: Write,
     rest: &[&str],
     body: Option<&Value>,
@@ -108,8 +109,9 @@ pub(crate) fn apply(
     }
     let result = match write {
         Write::ReplacePolicy => replace_policy(collection, id, body, new_id),
+        // Each value binds its definition (group_policy.rs).
         Write::UpdateDefinitionValues => {
-            apply_changes(collection, id, body, &DEFINITION_VALUES, new_id)
+            crate::group_policy::update_definition_values(collection, catalog, id, body, new_id)
         }
         Write::ScheduleActionsForRules => schedule_actions(collection, id, body, new_id),
         Write::UpdatePolicySet => apply_changes(collection, id, body, &POLICY_SET_ITEMS, new_id),
@@ -375,17 +377,6 @@ fn apply_changes(
     Ok(())
 }
 
-/// `updateDefinitionValues`: `added` values created, `updated` ones (by id) replaced,
-/// `deletedIds` removed with their presentation values.
-/// https://learn.microsoft.com/graph/api/intune-grouppolicy-grouppolicyconfiguration-updatedefinitionvalues?view=graph-rest-beta
-const DEFINITION_VALUES: Changes = Changes {
-    sub: "definitionValues",
-    deleted: "deletedIds",
-    updated: "updated",
-    added: "added",
-    noun: "definition value",
-};
-
 /// A policy set's `update`: `addedPolicySetItems` created, `updatedPolicySetItems` (by id)
 /// replaced, `deletedPolicySetItems` (ids) removed.
 /// https://learn.microsoft.com/graph/api/intune-policyset-policyset-update?view=graph-rest-beta
@@ -460,6 +451,7 @@ mod tests {
         let body = json!({"name": "Q", "settings": [{"settingInstance": {"v": 1}}]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::ReplacePolicy,
             &["p"],
             Some(&body),
@@ -477,6 +469,7 @@ mod tests {
         let no_settings = json!({"name": "R"});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::ReplacePolicy,
             &["p"],
             Some(&no_settings),
@@ -502,9 +495,23 @@ mod tests {
             "t/definitionValues/a/presentationValues".into(),
             vec![json!({})],
         );
-        let body = json!({"added": [{"enabled": false}], "updated": [{"id": "b", "enabled": false}], "deletedIds": ["a"]});
+        // A value added without the definition it configures is refused (group_policy.rs).
+        let unbound = json!({"added": [{"enabled": false}], "deletedIds": ["a"]});
         let r = apply(
             &mut c,
+            &Collection::default(),
+            Write::UpdateDefinitionValues,
+            &["t"],
+            Some(&unbound),
+            &mut counter(),
+            &ids(),
+        );
+        assert_eq!(r.status, 400);
+        assert_eq!(c.sub_resources["t/definitionValues"].len(), 2);
+        let body = json!({"updated": [{"id": "b", "enabled": false}], "deletedIds": ["a"]});
+        let r = apply(
+            &mut c,
+            &Collection::default(),
             Write::UpdateDefinitionValues,
             &["t"],
             Some(&body),
@@ -512,12 +519,11 @@ mod tests {
             &ids(),
         );
         assert_eq!(r.status, 204);
+        let values = &c.sub_resources["t/definitionValues"];
+        assert_eq!(values.len(), 1);
         assert_eq!(
-            c.sub_resources["t/definitionValues"],
-            vec![
-                json!({"id": "b", "enabled": false}),
-                json!({"id": "new1", "enabled": false})
-            ]
+            (&values[0]["id"], &values[0]["enabled"]),
+            (&json!("b"), &json!(false))
         );
         assert!(
             !c.sub_resources
@@ -526,6 +532,7 @@ mod tests {
         let unknown = json!({"deletedIds": ["zzz"]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::UpdateDefinitionValues,
             &["t"],
             Some(&unknown),
@@ -533,7 +540,7 @@ mod tests {
             &ids(),
         );
         assert_eq!(r.status, 400);
-        assert_eq!(c.sub_resources["t/definitionValues"].len(), 2);
+        assert_eq!(c.sub_resources["t/definitionValues"].len(), 1);
     }
 
     #[test]
@@ -543,6 +550,7 @@ mod tests {
         let body = json!({"deviceComplianceScheduledActionForRules": [{"ruleName": null, "scheduledActionConfigurations": [{"actionType": "block"}]}]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::ScheduleActionsForRules,
             &["c"],
             Some(&body),
@@ -557,6 +565,7 @@ mod tests {
         );
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::ScheduleActionsForRules,
             &["zzz"],
             Some(&body),
@@ -580,6 +589,7 @@ mod tests {
         let body = json!({"addedPolicySetItems": [{"payloadId": "p3"}], "updatedPolicySetItems": [{"id": "b", "payloadId": "p2", "displayName": "x"}], "deletedPolicySetItems": ["a"]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::UpdatePolicySet,
             &["s"],
             Some(&body),
@@ -597,6 +607,7 @@ mod tests {
         let unknown = json!({"updatedPolicySetItems": [{"id": "zzz"}]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::UpdatePolicySet,
             &["s"],
             Some(&unknown),
@@ -613,6 +624,7 @@ mod tests {
         let body = json!({"apps": [{"mobileAppIdentifier": {"bundleId": "x"}}]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::TargetApps,
             &["a"],
             Some(&body),
@@ -634,6 +646,7 @@ mod tests {
         let body = json!({"settings": [{"definitionId": "d1", "valueJson": "false"}]});
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::UpdateIntentSettings,
             &["a"],
             Some(&body),
@@ -662,6 +675,7 @@ mod tests {
         let rest = ["n", "localizedNotificationMessages", "n_en-us"];
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::PatchLocalizedMessage,
             &rest,
             Some(&body),
@@ -676,6 +690,7 @@ mod tests {
         let missing = ["n", "localizedNotificationMessages", "n_fr-fr"];
         let r = apply(
             &mut c,
+            &Collection::default(),
             Write::PatchLocalizedMessage,
             &missing,
             Some(&body),

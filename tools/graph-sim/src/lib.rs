@@ -15,7 +15,9 @@
 //!   tamper-checked `$skiptoken` nextLinks (occasionally an empty page that still links on),
 //!   `$top` (directory: 400 above the maximum; Intune: capped), `$select`, `$expand` of
 //!   the navigations each entity has (`expand.rs`: others answer Graph's 400; settings-catalog
-//!   lists expanding `settings` page by 2; `definitionValues` expands empty), `$count` (directory: needs `ConsistencyLevel:
+//!   lists expanding `settings` page by 2; `definitionValues` expands empty; an administrative
+//!   template's `/definitionValues` expands `definition` and `presentationValues($expand=presentation)`
+//!   from a catalog of group policy definitions, `group_policy.rs`), `$count` (directory: needs `ConsistencyLevel:
 //!   eventual` on every page), the `eq`/`startswith` forms of `$filter`; objects by id and
 //!   navigation collections below them (`/assignments`, `/settings` pages of 25,
 //!   `/definitionValues/{id}/presentationValues`, `/scheduledActionsForRule`, ...). Settings
@@ -63,6 +65,7 @@ mod config;
 mod cursor;
 mod expand;
 mod generate;
+mod group_policy;
 mod inplace;
 mod options;
 mod reply;

@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use crate::config::{Collection, SimConfig, SimTenant, Throttling};
 use crate::cursor::{self, TokenKind};
 use crate::expand::{self, Expansion};
+use crate::group_policy;
 use crate::inplace;
 use crate::reply::{Reply, RequestIds, graph_error, sts_error};
 use crate::rng::{Rng, fnv1a, mix, unit};
@@ -928,7 +929,7 @@ impl Sim {
                                 .find(|o| o.get("id").and_then(Value::as_str) == Some(*last))
                         })
                     {
-                        return Reply::json(200, item.clone());
+                        return Reply::json(200, group_policy::hide_binds(item));
                     }
                     if collection.sub_resources.contains_key(&parent_key) {
                         return graph_error(
@@ -997,10 +998,22 @@ impl Sim {
         } else {
             "BadRequest"
         };
-        let collection = self
-            .tenants
-            .get(&caller.tenant_id)
-            .and_then(|t| t.tenant.collections.get(collection_key));
+        let tenant = self.tenants.get(&caller.tenant_id).map(|t| &t.tenant);
+        let collection = tenant.and_then(|t| t.collections.get(collection_key));
+        // An administrative template's values expand their bindings (group_policy.rs).
+        let nested = group_policy::Nested::of(collection_key, key);
+        let nested_expand = match &nested {
+            Some(n) => match n.check(query.get("$expand")) {
+                Ok(e) => e,
+                Err(message) => return graph_error(400, bad, &message, ids),
+            },
+            None => Vec::new(),
+        };
+        let catalog = nested.as_ref().and(tenant).map(group_policy::catalog_of);
+        let sub_path = match &items {
+            Items::Sub(sub_key) => sub_key.clone(),
+            _ => String::new(),
+        };
         let all: &[Value] = match (&items, collection) {
             (Items::Collection, Some(c)) => &c.objects,
             (Items::Sub(sub_key), Some(c)) => c
@@ -1100,8 +1113,16 @@ impl Sim {
             let end = (offset + page).min(items.len());
             let mut values = Vec::with_capacity(end.saturating_sub(offset));
             for object in items.get(offset..end).unwrap_or_default() {
-                let shaped = match (whole_collection, collection) {
-                    (true, Some(c)) => shape_with(object, c, collection_key, &select, &expand),
+                let shaped = match (whole_collection, collection, &nested, &catalog) {
+                    (true, Some(c), ..) => shape_with(object, c, collection_key, &select, &expand),
+                    (false, Some(c), Some(n), Some(catalog)) => {
+                        let expanded = n.shape(catalog, c, &sub_path, object, &nested_expand);
+                        let select = select.clone().map(|mut fields| {
+                            fields.extend(nested_expand.iter().map(|(name, _)| name.clone()));
+                            fields
+                        });
+                        Ok(select_fields(&expanded, &select))
+                    }
                     _ => Ok(select_fields(object, &select)),
                 };
                 match shaped {
@@ -1314,7 +1335,9 @@ impl Sim {
         }
         let idempotent = self.idempotent_creates;
         let client_request_id = ids.client_request_id.clone();
-        let new_id = self.next_rng("object-id").guid();
+        // Inline definition values take their ids from the same stream.
+        let mut value_ids = self.next_rng("object-id");
+        let new_id = value_ids.guid();
         let context = format!(
             "{}/{}/$metadata#{key}/$entity",
             self.graph_base, call.version
@@ -1358,9 +1381,32 @@ impl Sim {
         // Assignments are not created by a POST of the object (Intune ignores them); settings
         // and scheduled actions are stored as the object's navigations.
         fields.remove("assignments");
+        // A template's values sent inline bind their definitions as every value write does.
+        let inline_values = match fields.remove("definitionValues") {
+            Some(Value::Array(values)) if key == group_policy::TEMPLATES => {
+                let catalog = group_policy::catalog_of(&state.tenant);
+                let added = group_policy::Write::Added;
+                if let Err(message) = values
+                    .iter()
+                    .try_for_each(|v| group_policy::check_value(&catalog, v, added))
+                {
+                    return graph_error(400, "BadRequest", &message, &ids);
+                }
+                values
+            }
+            Some(other) => {
+                fields.insert("definitionValues".into(), other);
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         let Some(collection) = state.tenant.collections.get_mut(key) else {
             return graph_error(404, "ResourceNotFound", "Resource not found.", &ids);
         };
+        for value in &inline_values {
+            let value_id = value_ids.guid();
+            group_policy::store_value(collection, &id, value, &value_id, &mut || value_ids.guid());
+        }
         for nav in ["settings", "scheduledActionsForRule", "definitionValues"] {
             if let Some(Value::Array(items)) = fields.remove(nav) {
                 if nav == "settings" && fields.contains_key("settingCount") {
@@ -1413,7 +1459,35 @@ impl Sim {
                 &ids,
             );
         };
-        let new_id = self.next_rng("object-id").guid();
+        let mut rng = self.next_rng("object-id");
+        let new_id = rng.guid();
+        // An administrative template's values and their options bind what they configure.
+        if key == group_policy::TEMPLATES
+            && matches!(
+                nav,
+                ["definitionValues"] | ["definitionValues", _, "presentationValues"]
+            )
+        {
+            let Some(state) = self.tenants.get_mut(&caller.tenant_id) else {
+                return graph_error(401, "InvalidAuthenticationToken", "Tenant is gone.", &ids);
+            };
+            let body = Value::Object(fields);
+            let created = match nav {
+                [_, value, _] => group_policy::create_presentation_value(
+                    &mut state.tenant,
+                    id,
+                    value,
+                    &body,
+                    &mut || rng.guid(),
+                ),
+                _ => group_policy::create_value(&mut state.tenant, id, &body, &mut || rng.guid()),
+            };
+            return match created {
+                Ok(value) => Reply::json(201, value),
+                Err((404, message)) => graph_error(404, "ResourceNotFound", &message, &ids),
+                Err((status, message)) => graph_error(status, "BadRequest", &message, &ids),
+            };
+        }
         let Some(collection) = self
             .tenants
             .get_mut(&caller.tenant_id)
@@ -1514,11 +1588,17 @@ impl Sim {
                 &call.ids,
             );
         };
+        let catalog = if write == inplace::Write::UpdateDefinitionValues {
+            group_policy::catalog_of(&state.tenant)
+        } else {
+            Collection::default()
+        };
         let Some(collection) = state.tenant.collections.get_mut(key) else {
             return graph_error(404, "ResourceNotFound", "Resource not found.", &call.ids);
         };
         let reply = inplace::apply(
             collection,
+            &catalog,
             write,
             rest,
             call.body.as_ref(),
@@ -1946,6 +2026,8 @@ fn shape_with(
 /// Only the selected properties, plus `id` and `@odata.type` (Graph keeps the type
 /// annotation on polymorphic collections).
 fn select_fields(object: &Value, select: &Option<Vec<String>>) -> Value {
+    // A navigation a write bound is stored as its bind; Graph answers it only expanded.
+    let object = &group_policy::hide_binds(object);
     let (Some(fields), Some(map)) = (select, object.as_object()) else {
         return object.clone();
     };
