@@ -177,6 +177,37 @@ fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seede
         201,
         "a spare tenant",
     )?;
+    // A workspace schedule (and a spare to delete), and a batch over every tenant.
+    let ws_path = format!("/v1/workspaces/{}", field(info, "/workspace_id")?);
+    let workspace_schedule = |name: &str| -> anyhow::Result<Value> {
+        expect(
+            http(
+                addr,
+                "POST",
+                &format!("{ws_path}/backup-schedules"),
+                token,
+                Some(&serde_json::json!({
+                    "name": name, "cadence": {"kind": "daily", "at": "03:00"},
+                    "retention": {"keep_last": 3}, "tenants": "all",
+                })),
+            )?,
+            201,
+            "a workspace schedule",
+        )
+    };
+    let ws_schedule = workspace_schedule("Fuzz, every tenant")?;
+    let spare_ws_schedule = workspace_schedule("Spare, every tenant")?;
+    let batch = expect(
+        http(
+            addr,
+            "POST",
+            &format!("{ws_path}/batches"),
+            token,
+            Some(&serde_json::json!({ "type": "inventory.sync", "tenants": "all" })),
+        )?,
+        202,
+        "a batch",
+    )?;
     let id_of = |v: &Value, pointer: &str| {
         v.pointer(pointer)
             .and_then(Value::as_str)
@@ -191,7 +222,10 @@ fn seed_ids(addr: SocketAddr, info: &Value, token: &str) -> anyhow::Result<Seede
             ("run", run),
             ("restore", restore),
             ("report", report),
+            ("batch", id_of(&batch, "/batch/id")),
         ],
+        workspace_schedule: id_of(&ws_schedule, "/schedule/id"),
+        spare_workspace_schedule: id_of(&spare_ws_schedule, "/schedule/id"),
         spare_schedule: id_of(&spare_schedule, "/schedule/id"),
         spare_tenant: id_of(&spare_tenant, "/tenant/id"),
     })
@@ -203,6 +237,10 @@ struct Seeded {
     ids: Vec<(&'static str, String)>,
     /// For `deleteSchedule` only, so the other schedule routes keep theirs.
     spare_schedule: String,
+    /// For the workspace schedule routes, whose ids are not a tenant's schedule's.
+    workspace_schedule: String,
+    /// For `deleteWorkspaceSchedule` only.
+    spare_workspace_schedule: String,
     /// For `archiveTenant` only, so the demo tenant stays active.
     spare_tenant: String,
 }
@@ -256,7 +294,9 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     //   idempotency-key-header, "Idempotency-Key is already used"), and generated keys repeat;
     // - a cron expression is checked by its grammar (ranges in order, steps within the
     //   field), which the document states in prose: no regex holds it, so a generated
-    //   `expr` may be a 400 `schedule.invalid_cadence`.
+    //   `expr` may be a 400 `schedule.invalid_cadence`;
+    // - a batch's tag may name no active tenant (422 `batch.no_tenants`): which tags exist is
+    //   data, not schema.
     let accepted = |extra: &str| {
         format!(
             "checks.positive_data_acceptance.expected-statuses = [\"2xx\", \"401\", \"403\", \"404\", \"409\", \"429\", \"5xx\", \"{extra}\"]\n"
@@ -267,24 +307,46 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         "runScheduleNow",
         "retryScheduleRun",
         "acceptDriftReport",
+        "createBatch",
+        "retryBatch",
     ] {
         toml.push_str(&format!(
             "\n[[operations]]\ninclude-operation-id = \"{operation}\"\n{}",
             accepted("422")
         ));
     }
-    for operation in ["createSchedule", "updateSchedule"] {
+    for operation in [
+        "createSchedule",
+        "updateSchedule",
+        "createWorkspaceSchedule",
+    ] {
         toml.push_str(&format!(
             "\n[[operations]]\ninclude-operation-id = \"{operation}\"\n{}",
             accepted("400")
         ));
     }
+    // One block per operation: its accepted refusal and its pinned workspace schedule.
+    toml.push_str(&format!(
+        "\n[[operations]]\ninclude-operation-id = \"updateWorkspaceSchedule\"\n{}parameters = {{ \"path.schedule\" = \"{}\" }}\n",
+        accepted("400"),
+        seeded.workspace_schedule
+    ));
     // The system plane as a platform operator sees it (anyone else meets 404 there).
     toml.push_str(&format!(
         "\n[[operations]]\ninclude-tag = \"system\"\nheaders = {{ Authorization = \"Bearer {platform}\" }}\n"
     ));
     for (operation, name, id) in [
         ("deleteSchedule", "schedule", &seeded.spare_schedule),
+        (
+            "viewWorkspaceSchedule",
+            "schedule",
+            &seeded.workspace_schedule,
+        ),
+        (
+            "deleteWorkspaceSchedule",
+            "schedule",
+            &seeded.spare_workspace_schedule,
+        ),
         ("archiveTenant", "tenant", &seeded.spare_tenant),
     ] {
         toml.push_str(&format!(
