@@ -441,6 +441,18 @@ conditional transaction lets exactly one create the run, and every other start i
 from the lock's old image. DynamoDB calls above one per start are transactions retried after
 a `TransactionConflict` with a concurrent one.
 
+## A 1,000-tenant batch
+
+| tenants | create (API) | DynamoDB calls to create | until every child is dispatched | children/s | relay DynamoDB calls per child | relay SQS calls per child |
+|---|---|---|---|---|---|---|
+| {btenants} | {bcreate} ms | {bcreatecalls} | {bdispatched} s | {bcps} | {bdynper} | {bsqsper} |
+
+`POST /v1/workspaces/{{ws}}/batches` with `"tenants": "all"` (a `backup_schedule.run_now` each)
+through the handler, then the relay as the stream delivers the batch and its children, 100
+records an invocation: the children's start transactions (16 at once), then their audit
+entries (`BatchWriteItem`) and work messages (`SendMessageBatch` of 10). The calls are counted
+by SDK interceptors on the relay's own clients.
+
 ## Scheduler tick ({sched} enabled schedules, {due} due)
 
 | | fired | wall time | runs/s | DynamoDB calls | per fired run | SQS calls |
@@ -524,5 +536,12 @@ binaries; Lambda runs the release builds below.
         sps = num(report, "/dedupe_storm/starts_per_second"),
         dynamo = num(report, "/dedupe_storm/dynamodb_calls"),
         sqs = num(report, "/dedupe_storm/sqs_calls"),
+        btenants = num(report, "/batch_1000/tenants"),
+        bcreate = num(report, "/batch_1000/create_ms"),
+        bcreatecalls = num(report, "/batch_1000/create_dynamodb_calls_total"),
+        bdispatched = num(report, "/batch_1000/until_every_child_dispatched_s"),
+        bcps = num(report, "/batch_1000/children_per_s"),
+        bdynper = num(report, "/batch_1000/relay_dynamodb_calls_per_child"),
+        bsqsper = num(report, "/batch_1000/relay_sqs_calls_per_child"),
     )
 }

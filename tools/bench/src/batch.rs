@@ -134,8 +134,12 @@ pub async fn batch_1000() -> anyhow::Result<Value> {
     );
     let per_child =
         |calls: &BTreeMap<String, usize>| calls.values().sum::<usize>() as f64 / TENANTS as f64;
+    let total = |calls: &BTreeMap<String, usize>| calls.values().sum::<usize>();
     Ok(json!({
         "tenants": TENANTS,
+        "create_dynamodb_calls_total": total(&create_calls),
+        "relay_dynamodb_calls_total": total(&relay_dynamodb),
+        "relay_sqs_calls_total": total(&relay_sqs),
         "type": "backup_schedule.run_now",
         "create_ms": create.as_secs_f64() * 1000.0,
         "create_dynamodb_calls": create_calls,
