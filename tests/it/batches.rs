@@ -30,20 +30,6 @@ fn count(view: &Value, field: &str) -> u64 {
     view["batch"]["progress"][field].as_u64().unwrap()
 }
 
-async fn audit_count(stack: &TestStack, action: &str) -> usize {
-    let r = stack
-        .call(
-            ApiCall::get(format!(
-                "/v1/workspaces/{}/audit?action={action}",
-                stack.demo.workspace_id
-            ))
-            .by(&stack.users().owner),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["items"].as_array().unwrap().len()
-}
-
 #[tokio::test]
 async fn a_batch_over_50_tenants_attaches_active_runs_and_reports_the_failed_ones() {
     let stack = TestStack::new().await;
@@ -177,7 +163,7 @@ async fn a_batch_over_50_tenants_attaches_active_runs_and_reports_the_failed_one
         assert_eq!(run.body["run"]["context"]["batch_id"], json!(id));
         assert_eq!(run.body["run"]["context"]["trigger"], "batch");
     }
-    assert_eq!(audit_count(&stack, "batch.create").await, 1);
+    assert_eq!(stack.audit_entries("batch.create").await.len(), 1);
 
     // Retry: a new batch over the three failed tenants only, linked to this one.
     let retry = view.body["links"]["retry"].as_str().unwrap().to_owned();
@@ -212,7 +198,7 @@ async fn a_batch_over_50_tenants_attaches_active_runs_and_reports_the_failed_one
         .call(ApiCall::get(r.body["links"]["view"].as_str().unwrap()).by(&owner))
         .await;
     assert_eq!(second.body["children"].as_array().unwrap().len(), 3);
-    assert_eq!(audit_count(&stack, "batch.retry").await, 1);
+    assert_eq!(stack.audit_entries("batch.retry").await.len(), 1);
 }
 
 #[tokio::test]
@@ -269,7 +255,7 @@ async fn cancel_stops_the_children_not_started() {
         .await;
     assert_eq!(retry.status, 409, "{}", retry.body);
     assert_eq!(retry.body["code"], "batch.nothing_to_retry");
-    assert_eq!(audit_count(&stack, "batch.cancelled").await, 2);
+    assert_eq!(stack.audit_entries("batch.cancelled").await.len(), 2);
 }
 
 #[tokio::test]
@@ -332,7 +318,7 @@ async fn batches_are_invisible_across_workspaces_and_refuse_foreign_tenants() {
         .call(ApiCall::post(path.clone(), sync_batch(json!("all")).to_string()).by(&users.readonly))
         .await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert_eq!(audit_count(&stack, "batch.create").await, 0);
+    assert_eq!(stack.audit_entries("batch.create").await.len(), 0);
     stack.settle().await;
     let runs_after = stack
         .call(ApiCall::get(format!("/v1/workspaces/{ws}/operations")).by(&users.owner))

@@ -76,8 +76,26 @@ async fn runs(stack: &TestStack, ids: &[RunId]) -> Vec<Run> {
     out
 }
 
+/// How workspace A's burst is started.
+#[derive(Debug, Clone, Copy)]
+enum Burst {
+    /// One start per tenant through the operations route.
+    StartPerTenant,
+    /// One batch over every tenant of the workspace (its children are the burst).
+    Batch,
+}
+
 #[tokio::test]
 async fn a_burst_from_one_workspace_runs_within_its_limit_and_leaves_room_for_another() {
+    burst_beside_another_workspace(Burst::StartPerTenant).await;
+}
+
+#[tokio::test]
+async fn a_batch_over_a_workspaces_tenants_runs_within_its_limit_and_leaves_room_for_another() {
+    burst_beside_another_workspace(Burst::Batch).await;
+}
+
+async fn burst_beside_another_workspace(how: Burst) {
     let stack = TestStack::new().await;
     let (ws_a, owner_a) = (stack.demo.workspace_id, stack.users().owner.clone());
     let (ws_b, tenant_b) = (stack.demo.other_workspace_id, stack.demo.other_tenant_id);
@@ -97,12 +115,35 @@ async fn a_burst_from_one_workspace_runs_within_its_limit_and_leaves_room_for_an
     };
     let sync = json!({"type": "inventory.sync", "params": {"types": ["deviceConfigurations"]}});
     let mut burst = Vec::new();
-    for t in &tenants_a {
-        let r = stack
-            .call(ApiCall::post(stack.start_path(ws_a, t), sync.to_string()).by(&owner_a))
-            .await;
-        assert_eq!(r.status, 202, "{}", r.body);
-        burst.push(r.run_id().parse::<RunId>().unwrap());
+    match how {
+        Burst::StartPerTenant => {
+            for t in &tenants_a {
+                let r = stack
+                    .call(ApiCall::post(stack.start_path(ws_a, t), sync.to_string()).by(&owner_a))
+                    .await;
+                assert_eq!(r.status, 202, "{}", r.body);
+                burst.push(r.run_id().parse::<RunId>().unwrap());
+            }
+        }
+        Burst::Batch => {
+            let mut body = sync.clone();
+            body["tenants"] = json!("all");
+            let r = stack
+                .call(
+                    ApiCall::post(format!("/v1/workspaces/{ws_a}/batches"), body.to_string())
+                        .by(&owner_a),
+                )
+                .await;
+            assert_eq!(r.status, 202, "{}", r.body);
+            stack.settle().await;
+            let view = stack
+                .call(ApiCall::get(r.body["links"]["view"].as_str().unwrap()).by(&owner_a))
+                .await;
+            for child in view.body["children"].as_array().unwrap() {
+                assert_eq!(child["origin"], "started", "{child}");
+                burst.push(child["run_id"].as_str().unwrap().parse::<RunId>().unwrap());
+            }
+        }
     }
     assert_eq!(burst.len(), BURST);
     // Workspace B starts one run after the whole burst is queued.

@@ -38,20 +38,6 @@ async fn create(stack: &TestStack, body: Value) -> Value {
     r.body["schedule"].clone()
 }
 
-async fn audit(stack: &TestStack, action: &str) -> Vec<Value> {
-    let r = stack
-        .call(
-            ApiCall::get(format!(
-                "/v1/workspaces/{}/audit?action={action}",
-                stack.demo.workspace_id
-            ))
-            .by(&stack.users().owner),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["items"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn a_schedule_is_created_listed_viewed_changed_and_deleted_with_audit() {
     let stack = TestStack::new().await;
@@ -96,7 +82,7 @@ async fn a_schedule_is_created_listed_viewed_changed_and_deleted_with_audit() {
     assert_eq!(patched.body["schedule"]["enabled"], false);
     assert_eq!(patched.body["schedule"]["version"], 2);
 
-    let updates = audit(&stack, "backup_schedule.update").await;
+    let updates = stack.audit_entries("backup_schedule.update").await;
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0]["target"], id.as_str());
     assert_eq!(updates[0]["before"]["enabled"], true);
@@ -105,7 +91,7 @@ async fn a_schedule_is_created_listed_viewed_changed_and_deleted_with_audit() {
         updates[0]["after"]["types"],
         json!(["deviceConfigurations", "mobileApps"])
     );
-    let creates = audit(&stack, "backup_schedule.create").await;
+    let creates = stack.audit_entries("backup_schedule.create").await;
     assert_eq!(creates[0]["before"], Value::Null);
     assert_eq!(creates[0]["after"]["name"], "Nightly");
 
@@ -113,7 +99,7 @@ async fn a_schedule_is_created_listed_viewed_changed_and_deleted_with_audit() {
         .call(with_method("DELETE", format!("{}/{id}", base(&stack)), None).by(owner))
         .await;
     assert_eq!(gone.status, 204);
-    let deletes = audit(&stack, "backup_schedule.delete").await;
+    let deletes = stack.audit_entries("backup_schedule.delete").await;
     assert_eq!(deletes[0]["before"]["name"], "Nightly");
     assert_eq!(deletes[0]["after"], Value::Null);
     let view = stack

@@ -19,20 +19,6 @@ fn ids(list: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn audit_of(stack: &TestStack, action: &str) -> Vec<Value> {
-    let r = stack
-        .call(
-            ApiCall::get(format!(
-                "/v1/workspaces/{}/audit?action={action}",
-                stack.demo.workspace_id
-            ))
-            .by(&stack.users().owner),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.body["items"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn tags_are_set_as_a_whole_listed_by_and_audited() {
     let stack = TestStack::new().await;
@@ -46,7 +32,7 @@ async fn tags_are_set_as_a_whole_listed_by_and_audited() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["tenant"]["tags"], json!(["eu", "gold"]));
     assert_eq!(r.body["tenant"]["display_name"], "Contoso Pharma");
-    let retag = audit_of(&stack, "tenant.retag").await;
+    let retag = stack.audit_entries("tenant.retag").await;
     assert_eq!(retag.len(), 1, "{retag:?}");
     assert_eq!(retag[0]["before"], json!({ "tags": [] }));
     assert_eq!(retag[0]["after"], json!({ "tags": ["eu", "gold"] }));
@@ -74,7 +60,7 @@ async fn tags_are_set_as_a_whole_listed_by_and_audited() {
         .call(patch(tenant.clone(), json!({ "tags": ["eu", "gold"] })).by(owner))
         .await;
     assert_eq!(same.status, 200);
-    assert_eq!(audit_of(&stack, "tenant.retag").await.len(), 1);
+    assert_eq!(stack.audit_entries("tenant.retag").await.len(), 1);
     let both = stack
         .call(
             patch(
@@ -86,7 +72,7 @@ async fn tags_are_set_as_a_whole_listed_by_and_audited() {
         .await;
     assert_eq!(both.status, 200, "{}", both.body);
     assert_eq!(both.body["tenant"]["tags"], json!([]));
-    let update = audit_of(&stack, "tenant.update").await;
+    let update = stack.audit_entries("tenant.update").await;
     assert_eq!(update.len(), 1, "{update:?}");
     assert_eq!(
         update[0]["after"],

@@ -405,6 +405,21 @@ impl TestStack {
     }
 
     /// Messages waiting in the work queue (approximate, as SQS reports it).
+    /// The demo workspace's audit entries of `action`, newest first, as its owner reads them.
+    pub async fn audit_entries(&self, action: &str) -> Vec<serde_json::Value> {
+        let r = self
+            .call(
+                ApiCall::get(format!(
+                    "/v1/workspaces/{}/audit?action={action}",
+                    self.demo.workspace_id
+                ))
+                .by(&self.users().owner),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body["items"].as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn queued_messages(&self) -> usize {
         self.settle_quietly().await;
         let attrs = self
