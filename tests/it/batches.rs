@@ -568,4 +568,53 @@ async fn a_tag_targeted_workspace_schedule_fired_by_ten_concurrent_ticks_runs_on
         );
         assert_eq!(run["initiator"], "system:scheduler");
     }
+
+    // One tenant's scheduled backup fails; the slot's retry is a backup now of the same
+    // schedule and scope for that tenant (the slot's strict identity would find the failed
+    // run again), a new run.
+    let failed_id: tenantops_core::RunId = runs[0]["id"].as_str().unwrap().parse().unwrap();
+    let failed = stack.store().get_run(failed_id).await.unwrap().unwrap();
+    let now = chrono::Utc::now();
+    let claimed = tenantops_core::Transition::Claim {
+        now,
+        lease: chrono::Duration::seconds(30),
+    };
+    stack.store().transition(&failed, &claimed).await.unwrap();
+    let failed = stack.store().get_run(failed_id).await.unwrap().unwrap();
+    let finish = tenantops_core::Transition::Finish {
+        now,
+        outcome: tenantops_core::Outcome::Failed,
+        failures: vec![tenantops_core::Failure::of(
+            tenantops_core::ReasonCode::GraphUnavailable,
+        )],
+    };
+    stack.store().transition(&failed, &finish).await.unwrap();
+    let retry = stack
+        .call(ApiCall::post(b.body["links"]["retry"].as_str().unwrap(), "{}").by(owner))
+        .await;
+    assert_eq!(retry.status, 202, "{}", retry.body);
+    assert_eq!(retry.body["batch"]["type"], "backup_schedule.run_now");
+    assert_eq!(
+        retry.body["batch"]["params"],
+        json!({"backup_schedule_id": id})
+    );
+    stack.settle().await;
+    let again = stack
+        .call(ApiCall::get(retry.body["links"]["view"].as_str().unwrap()).by(owner))
+        .await;
+    let child = &again.body["children"][0];
+    assert_eq!(child["origin"], "started", "{}", again.body);
+    assert_eq!(child["tenant_id"], runs[0]["tenant_id"]);
+    assert_ne!(
+        child["run_id"], runs[0]["id"],
+        "a new run, not the failed one"
+    );
+    let run = stack
+        .call(ApiCall::get(child["view"].as_str().unwrap()).by(owner))
+        .await;
+    assert_eq!(
+        run.body["run"]["context"]["target_scope"],
+        json!({"types": ["deviceConfigurations"]})
+    );
+    assert_eq!(run.body["run"]["context"]["backup_schedule_id"], json!(id));
 }

@@ -156,6 +156,22 @@ pub fn scheduled_identity(
     format!("{ws}/batch/{schedule}/{}", crate::params::slot_string(slot))
 }
 
+/// What a retry of `original`'s failed children starts: its type and params, except for a
+/// workspace schedule's slot, whose children's identities are strict (a slot fires once per
+/// tenant, ever, so a retry under them would only find the failed runs again): its retry is a
+/// backup now of the same schedule, of the same scope.
+pub fn retried(original: &Batch) -> (OperationType, Value) {
+    match original.operation {
+        OperationType::BackupScheduleScheduled => (
+            OperationType::BackupScheduleRunNow,
+            serde_json::json!({
+                "backup_schedule_id": original.params.get("backup_schedule_id").cloned(),
+            }),
+        ),
+        other => (other, original.params.clone()),
+    }
+}
+
 /// A batch as stored: what was asked and the tenants it resolved to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {

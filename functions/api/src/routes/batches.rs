@@ -246,8 +246,9 @@ async fn write(
     }
 }
 
-/// Retries a batch's failed children: a new batch of the same type and params over the
-/// tenants whose child failed or was refused (those still active), linked by `retry_of`.
+/// Retries a batch's failed children: a new batch of the same type, params and scope over the
+/// tenants whose child failed or was refused (those still active), linked by `retry_of` (a
+/// workspace schedule's slot is retried as a backup now of its schedule: `batch::retried`).
 /// Audited `batch.retry`; an `Idempotency-Key` replay answers the retry it created. A batch
 /// with nothing failed (yet) is 409 `batch.nothing_to_retry`.
 pub async fn retry(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<Reply, ApiError> {
@@ -272,16 +273,17 @@ pub async fn retry(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<
             tenantops_core::ReasonCode::BatchNothingToRetry,
         ));
     }
+    let (operation, params) = batch::retried(&original);
     let batch = Batch {
         id: BatchId::new(),
         workspace_id: original.workspace_id,
-        operation: original.operation,
-        params: original.params.clone(),
+        operation,
+        params,
         targets: Targets::Tenants(tenants.clone()),
         exclude: Vec::new(),
         tenants,
         created_by: tenantops_core::Initiator::User(caller.clone()),
-        scope: None,
+        scope: original.scope.clone(),
         created_at: Utc::now(),
         cancelled_at: None,
         retry_of: Some(original.id),
