@@ -178,22 +178,9 @@ impl Store {
         limit: usize,
         after: Option<ScheduleId>,
     ) -> Result<SchedulePage, StoreError> {
-        let mut p = Placeholders::default();
-        let cond = format!(
-            "{} AND begins_with({}, {})",
-            p.eq(keys::PK, string_attr(keys::workspace(ws).pk)),
-            p.name(keys::SK),
-            p.value(string_attr(keys::WORKSPACE_SCHEDULE_PREFIX))
-        );
-        let start = after.map(|id| keys::workspace_schedule(ws, id).to_item());
-        let q = Query::new(None, cond, p).consistent();
-        let (items, last) = self.query_page(&q, Some(limit), start).await?;
-        let items: Vec<BackupSchedule> = from_items("schedule", items)?;
-        let next = match (last, items.last()) {
-            (Some(_), Some(last)) => Some(last.id),
-            _ => None,
-        };
-        Ok(SchedulePage { items, next })
+        let start = after.map(|id| keys::workspace_schedule(ws, id));
+        self.schedules_page(ws, keys::WORKSPACE_SCHEDULE_PREFIX, start, limit)
+            .await
     }
 
     /// A tenant's schedules in id (creation) order, from one partition Query.
@@ -204,17 +191,31 @@ impl Store {
         limit: usize,
         after: Option<ScheduleId>,
     ) -> Result<SchedulePage, StoreError> {
+        let start = after.map(|id| keys::schedule(ws, tenant, id));
+        self.schedules_page(ws, &keys::schedules_prefix(tenant), start, limit)
+            .await
+    }
+
+    /// One page of the schedules under `prefix` in the workspace's partition, after `start`,
+    /// in id order, read consistently.
+    async fn schedules_page(
+        &self,
+        ws: WorkspaceId,
+        prefix: &str,
+        start: Option<Key>,
+        limit: usize,
+    ) -> Result<SchedulePage, StoreError> {
         let mut p = Placeholders::default();
-        let prefix = keys::schedules_prefix(tenant);
         let cond = format!(
             "{} AND begins_with({}, {})",
             p.eq(keys::PK, string_attr(keys::workspace(ws).pk)),
             p.name(keys::SK),
             p.value(string_attr(prefix))
         );
-        let start = after.map(|id| keys::schedule(ws, tenant, id).to_item());
         let q = Query::new(None, cond, p).consistent();
-        let (items, last) = self.query_page(&q, Some(limit), start).await?;
+        let (items, last) = self
+            .query_page(&q, Some(limit), start.map(|k| k.to_item()))
+            .await?;
         let items: Vec<BackupSchedule> = from_items("schedule", items)?;
         let next = match (last, items.last()) {
             (Some(_), Some(last)) => Some(last.id),

@@ -53,13 +53,7 @@ fn parse_body(body: Value) -> Result<BatchRequest, ApiError> {
             extra.chars().take(64).collect::<String>()
         )));
     }
-    let operation = match map.remove("type") {
-        None => return Err(ApiError::InvalidBody("`type` is required".into())),
-        Some(Value::String(t)) => t
-            .parse::<OperationType>()
-            .map_err(|e| ApiError::UnknownOperationType(e.0))?,
-        Some(_) => return Err(ApiError::InvalidBody("`type` must be a string".into())),
-    };
+    let operation = common::operation_type(map.remove("type"))?;
     let targets = match map.remove("tenants") {
         None => return Err(ApiError::InvalidBody("`tenants` is required".into())),
         Some(v) => Targets::parse(&v).map_err(targets_error)?,

@@ -228,6 +228,17 @@ pub fn limit(
     }
 }
 
+/// A body's `type`: required, a string, a registered operation type.
+pub fn operation_type(raw: Option<Value>) -> Result<tenantops_core::OperationType, ApiError> {
+    match raw {
+        None => Err(ApiError::InvalidBody("`type` is required".into())),
+        Some(Value::String(t)) => t
+            .parse()
+            .map_err(|e: tenantops_core::UnknownOperationType| ApiError::UnknownOperationType(e.0)),
+        Some(_) => Err(ApiError::InvalidBody("`type` must be a string".into())),
+    }
+}
+
 pub fn require(role: Role, capability: Capability) -> Result<(), ApiError> {
     if role.has(capability) {
         Ok(())

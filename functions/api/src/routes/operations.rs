@@ -45,13 +45,7 @@ fn parse_start_body(body: Value) -> Result<(OperationType, Option<Value>), ApiEr
             extra.chars().take(64).collect::<String>()
         )));
     }
-    let operation = match map.remove("type") {
-        None => return Err(ApiError::InvalidBody("`type` is required".into())),
-        Some(Value::String(t)) => t
-            .parse::<OperationType>()
-            .map_err(|e| ApiError::UnknownOperationType(e.0))?,
-        Some(_) => return Err(ApiError::InvalidBody("`type` must be a string".into())),
-    };
+    let operation = common::operation_type(map.remove("type"))?;
     Ok((operation, map.remove("params")))
 }
 
