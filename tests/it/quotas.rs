@@ -177,6 +177,11 @@ async fn an_update_to_a_too_frequent_cadence_is_refused_and_changes_nothing() {
     assert_eq!((r.status, r.code()), (400, "schedule.too_frequent"));
 }
 
+/// The quota window of these tests. Windows are fixed and aligned to the epoch, so a test
+/// under a 10-minute window fails whenever it straddles a boundary (it did in CI, at
+/// 22:00:00); this one's boundaries are in 2001 and 2033.
+const WINDOW: u32 = 1_000_000_000;
+
 /// The stack's API allowing `quota` manual backups per tenant and window of `window` seconds.
 fn with_quota(stack: &TestStack, quota: u32, window: u32) -> Arc<Deps> {
     Arc::new(Deps {
@@ -249,7 +254,7 @@ async fn the_start_past_the_quota_is_429_with_retry_after_and_writes_nothing() {
     let stack = TestStack::new().await;
     let tenant = stack.demo.tenant_id.to_string();
     let path = run_now_path(&stack, &tenant).await;
-    let deps = with_quota(&stack, 3, 600);
+    let deps = with_quota(&stack, 3, WINDOW);
     let mut first = None;
     for _ in 0..3 {
         let r = run_now(&stack, &deps, &path, None).await;
@@ -258,7 +263,7 @@ async fn the_start_past_the_quota_is_429_with_retry_after_and_writes_nothing() {
     }
     let before = stack.snapshot().await;
     let over = run_now(&stack, &deps, &path, None).await;
-    assert_over_quota(&over, 600);
+    assert_over_quota(&over, WINDOW.into());
     assert_eq!(
         stack.snapshot().await,
         before,
@@ -276,11 +281,11 @@ async fn the_start_past_the_quota_is_429_with_retry_after_and_writes_nothing() {
                 .by(&stack.users().owner),
         )
         .await;
-    assert_over_quota(&r, 600);
+    assert_over_quota(&r, WINDOW.into());
     // With room left, the same retry starts.
     let r = stack
         .call_with(
-            &with_quota(&stack, 4, 600),
+            &with_quota(&stack, 4, WINDOW),
             ApiCall::post(retry, json!({ "run_id": failed }).to_string()).by(&stack.users().owner),
         )
         .await;
@@ -290,7 +295,7 @@ async fn the_start_past_the_quota_is_429_with_retry_after_and_writes_nothing() {
     let start = stack.start_path(stack.demo.workspace_id, stack.demo.tenant_id);
     let r = stack
         .call_with(
-            &with_quota(&stack, 4, 600),
+            &with_quota(&stack, 4, WINDOW),
             ApiCall::post(
                 start,
                 json!({"type": "backup_schedule.run_now"}).to_string(),
@@ -298,7 +303,7 @@ async fn the_start_past_the_quota_is_429_with_retry_after_and_writes_nothing() {
             .by(&stack.users().owner),
         )
         .await;
-    assert_over_quota(&r, 600);
+    assert_over_quota(&r, WINDOW.into());
 }
 
 #[tokio::test]
@@ -306,12 +311,12 @@ async fn a_concurrent_burst_creates_at_most_the_quota() {
     let stack = TestStack::new().await;
     let tenant = stack.demo.tenant_id.to_string();
     let path = run_now_path(&stack, &tenant).await;
-    let deps = with_quota(&stack, 5, 3600);
+    let deps = with_quota(&stack, 5, WINDOW);
     let burst = (0..20).map(|_| run_now(&stack, &deps, &path, None));
     let replies = futures::future::join_all(burst).await;
     let created = replies.iter().filter(|r| r.status == 202).count();
     for r in replies.iter().filter(|r| r.status != 202) {
-        assert_over_quota(r, 3600);
+        assert_over_quota(r, WINDOW.into());
     }
     assert_eq!(created, 5, "exactly the quota was admitted");
     assert_eq!(runs_of(&stack, &tenant).await, 5);
@@ -322,7 +327,7 @@ async fn a_dedupe_hit_uses_no_quota_and_answers_its_run_even_when_the_quota_is_u
     let stack = TestStack::new().await;
     let tenant = stack.demo.tenant_id.to_string();
     let path = run_now_path(&stack, &tenant).await;
-    let deps = with_quota(&stack, 2, 600);
+    let deps = with_quota(&stack, 2, WINDOW);
     let keyed = run_now(&stack, &deps, &path, Some("click-1")).await;
     assert_eq!(keyed.status, 202, "{}", keyed.body);
     for _ in 0..3 {
@@ -333,7 +338,7 @@ async fn a_dedupe_hit_uses_no_quota_and_answers_its_run_even_when_the_quota_is_u
     // The replays left the second start free.
     let second = run_now(&stack, &deps, &path, None).await;
     assert_eq!(second.status, 202, "{}", second.body);
-    assert_over_quota(&run_now(&stack, &deps, &path, None).await, 600);
+    assert_over_quota(&run_now(&stack, &deps, &path, None).await, WINDOW.into());
     let replay = run_now(&stack, &deps, &path, Some("click-1")).await;
     assert_eq!(replay.status, 200, "{}", replay.body);
     assert_eq!(replay.body["deduplicated"], true);
@@ -371,9 +376,9 @@ async fn another_tenant_has_its_own_quota() {
         run_now_path(&stack, &tenant).await,
         run_now_path(&stack, &other).await,
     );
-    let deps = with_quota(&stack, 1, 600);
+    let deps = with_quota(&stack, 1, WINDOW);
     assert_eq!(run_now(&stack, &deps, &mine, None).await.status, 202);
-    assert_over_quota(&run_now(&stack, &deps, &mine, None).await, 600);
+    assert_over_quota(&run_now(&stack, &deps, &mine, None).await, WINDOW.into());
     let r = run_now(&stack, &deps, &theirs, None).await;
     assert_eq!(r.status, 202, "the other tenant is unaffected: {}", r.body);
 }
