@@ -5,6 +5,7 @@ mod admin;
 mod architecture;
 mod backup;
 mod bad_input;
+mod batch_restores;
 mod batches;
 mod cancel;
 mod cli;

@@ -1525,6 +1525,36 @@ async fn every_route_answers_as_the_document_says() {
     c.expect(EXECUTE, execute("not-the-token"), 409).await;
     c.expect(EXECUTE, execute(&token), 202).await;
 
+    // A restore batch: the set previewed in place, confirmed only once its previews are done.
+    const BATCH_EXECUTE: &str = "POST /v1/workspaces/{ws}/batches/{batch}/execute";
+    let restores = c
+        .expect(
+            BATCHES,
+            with_body(
+                c.req(BATCHES, &[&ws]),
+                json!({"type": "restore.preview", "params": {"source_tenant_id": tenant, "backup_set_id": set}, "tenants": [tenant]}),
+            )
+            .by(owner),
+            202,
+        )
+        .await;
+    let restores_id = restores.body["batch"]["id"].as_str().unwrap().to_owned();
+    let confirm = |token: &str| {
+        with_body(
+            c.req(BATCH_EXECUTE, &[&ws, &restores_id]),
+            json!({ "confirmation_token": token }),
+        )
+        .by(owner)
+    };
+    let batch_token = restores.body["confirmation_token"].as_str().unwrap();
+    c.expect(BATCH_EXECUTE, confirm(batch_token), 409).await;
+    c.expect(BATCH, c.req(BATCH, &[&ws, &restores_id]).by(owner), 200)
+        .await;
+    worker.drain().await;
+    c.expect(BATCH_EXECUTE, confirm("not-the-token"), 409).await;
+    c.expect(BATCH_EXECUTE, confirm(batch_token), 202).await;
+    c.expect(BATCH_EXECUTE, confirm(batch_token), 200).await;
+
     const ARCHIVE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/archive";
     c.expect(
         ARCHIVE,

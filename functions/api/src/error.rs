@@ -145,7 +145,8 @@ impl ApiError {
             | ApiError::BatchTargets(_)
             | ApiError::Batch(ReasonCode::BatchNoTenants)
             | ApiError::IdempotencyKeyReused => 422,
-            // The batch's state refuses it (nothing failed to retry).
+            // The batch's state refuses it (nothing failed to retry, previews pending, a token
+            // that is not this batch's: 409, as for a restore's).
             ApiError::Batch(_) => 409,
             ApiError::PayloadTooLarge { .. } => 413,
             ApiError::Schedule(_) => 400,

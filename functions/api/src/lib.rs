@@ -2,6 +2,7 @@
 //! with the router inside. It talks to DynamoDB and SQS only; it has no Graph dependency, so
 //! "start and read surfaces never call Graph" is enforced by the compiler.
 
+mod batch_view;
 pub mod config;
 mod cursor;
 mod error;

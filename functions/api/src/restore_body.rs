@@ -1,14 +1,21 @@
 //! A restore preview's request body, `{backup_set_id, destination_tenant_id?, items?,
-//! mapping?}`, read field by field so that each mistake has its stable code.
+//! mapping?}`, read field by field so that each mistake has its stable code; the check of
+//! its items against the set; and the confirmation token a preview is answered with.
 
 use std::collections::HashSet;
 
+use base64::Engine;
+use rand::RngCore;
 use serde::Deserialize;
 use serde_json::Value;
 use tenantops_core::restore::{MAX_SELECTED_ITEMS, Mapping};
-use tenantops_core::{BackupSetId, ReasonCode, TenantId};
+use tenantops_core::{BackupSetId, ReasonCode, TenantId, WorkspaceId};
 
+use crate::Deps;
 use crate::error::ApiError;
+
+/// Manifest entries read per query while checking a selection.
+const MANIFEST_PAGE: usize = 500;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,4 +114,47 @@ pub(crate) fn parse_preview(body: Value) -> Result<PreviewRequest, ApiError> {
         items,
         mapping,
     })
+}
+
+/// Every selected item is an object of the set: the manifest is read until all are found.
+pub(crate) async fn check_selected(
+    deps: &Deps,
+    ws: WorkspaceId,
+    tenant: TenantId,
+    set: BackupSetId,
+    items: &[ItemRef],
+) -> Result<(), ApiError> {
+    let mut missing: HashSet<(&str, &str)> = items
+        .iter()
+        .map(|i| (i.object_type.as_str(), i.object_id.as_str()))
+        .collect();
+    let mut after = None;
+    while !missing.is_empty() {
+        let page = deps
+            .store
+            .manifest_entries(ws, tenant, set, MANIFEST_PAGE, after)
+            .await?;
+        missing.retain(|(t, i)| {
+            !page
+                .entries
+                .iter()
+                .any(|e| e.object_type == *t && e.object_id == *i)
+        });
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Restore(ReasonCode::RestoreItemsInvalid))
+    }
+}
+
+/// 32 random bytes, base64url: returned once, stored only as its sha256.
+pub(crate) fn confirmation_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -64,6 +64,7 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/workspaces/{ws}/batches/{batch}",
     "POST /v1/workspaces/{ws}/batches/{batch}/cancel",
     "POST /v1/workspaces/{ws}/batches/{batch}/retry",
+    "POST /v1/workspaces/{ws}/batches/{batch}/execute",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores",
     "GET /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}",
     "POST /v1/workspaces/{ws}/tenants/{tenant}/restores/{restore}/execute",
@@ -336,6 +337,10 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ["v1", "workspaces", ws, "batches", batch, "retry"] => {
             only(m, Method::POST)?;
             Box::pin(batches::retry(req, deps, ws, batch)).await
+        }
+        ["v1", "workspaces", ws, "batches", batch, "execute"] => {
+            only(m, Method::POST)?;
+            Box::pin(batches::execute(req, deps, ws, batch)).await
         }
         ["v1", "workspaces", ws] => match *m {
             Method::GET => Box::pin(workspaces::view(req, deps, ws)).await,

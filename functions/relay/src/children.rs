@@ -2,16 +2,25 @@
 //! inserted. Each start is the store's child start (`tenantops_aws::batches`), so the relay
 //! may be retried at any point: a tenant whose child is recorded is passed over, and the
 //! child item is written in the transaction that creates the run.
+//!
+//! A restore batch (`tenantops_core::batch::needs_confirmation`) starts one restore per tenant,
+//! previewed: the baseline set restored into the tenant, confirmed by the batch's token. Its
+//! confirmation inserts a second batch, whose children execute those restores.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use futures::StreamExt;
-use tenantops_aws::StoreError;
-use tenantops_aws::batches::ChildStart;
-use tenantops_core::batch::Batch;
+use tenantops_aws::batches::{BaselineRestore, ChildStart};
+use tenantops_aws::restores::{ExecuteConditions, ExecutePrecondition, RestoreRecord};
+use tenantops_aws::{Precondition, StoreError};
+use tenantops_core::batch::{self, Batch, Child, ChildOrigin};
 use tenantops_core::identity::request_fingerprint;
-use tenantops_core::{Click, Identity, Initiator, NewRun, OperationParams, Run, TenantId, Trigger};
+use tenantops_core::params::RestoreExecuteParams;
+use tenantops_core::{
+    Click, Identity, Initiator, NewRun, OperationParams, OperationType, ReasonCode, RestoreId, Run,
+    TenantId, Trigger, UserId,
+};
 
 use crate::Deps;
 
@@ -20,6 +29,13 @@ pub enum ChildrenError {
     /// The batch's params no longer parse as its type's (a type changed under it).
     #[error("the batch's params do not parse")]
     Params(#[source] tenantops_core::ParamsError),
+    /// A restore batch's params are not a baseline restore.
+    #[error("the restore batch's params do not parse")]
+    Baseline(#[source] serde_json::Error),
+    /// A restore batch without its creator or token, or an execution without its restore
+    /// batch: not a batch the API writes.
+    #[error("the restore batch is incomplete: {0}")]
+    Incomplete(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -29,14 +45,104 @@ pub enum ChildrenError {
 /// start 1,000 children well within the relay's timeout.
 const STARTS_AT_ONCE: usize = 16;
 
+/// What each tenant's child is.
+enum Children {
+    /// A run of the batch's type and params.
+    Runs(OperationParams),
+    /// A restore of the baseline into the tenant, previewed, by the batch's creator.
+    Previews {
+        baseline: BaselineRestore,
+        user: UserId,
+        token_hash: String,
+    },
+    /// The execution of the tenant's restore (its restore batch's child), by that batch's
+    /// token.
+    Executions {
+        restores: HashMap<TenantId, RestoreId>,
+        user: UserId,
+        token_hash: String,
+    },
+}
+
+impl Children {
+    async fn of(batch: &Batch, deps: &Deps) -> Result<Children, ChildrenError> {
+        let user = match &batch.created_by {
+            Initiator::User(user) => Some(user.clone()),
+            Initiator::Scheduler => None,
+        };
+        let incomplete = ChildrenError::Incomplete;
+        if batch::needs_confirmation(batch.operation) {
+            return Ok(Children::Previews {
+                baseline: serde_json::from_value(batch.params.clone())
+                    .map_err(ChildrenError::Baseline)?,
+                user: user.ok_or(incomplete("no creator"))?,
+                token_hash: batch.token_hash.clone().ok_or(incomplete("no token"))?,
+            });
+        }
+        if batch.operation == OperationType::RestoreExecute {
+            let of = batch.execute_of.ok_or(incomplete("no restore batch"))?;
+            let previews = deps
+                .store
+                .get_batch(batch.workspace_id, of)
+                .await?
+                .ok_or(incomplete("its restore batch is missing"))?;
+            let restores = deps
+                .store
+                .batch_children(of)
+                .await?
+                .into_iter()
+                .filter_map(|c| Some((c.tenant_id, c.restore_id?)))
+                .collect();
+            return Ok(Children::Executions {
+                restores,
+                user: user.ok_or(incomplete("no creator"))?,
+                token_hash: previews.token_hash.ok_or(incomplete("no token"))?,
+            });
+        }
+        OperationParams::parse(batch.operation, Some(batch.params.clone()))
+            .map(Children::Runs)
+            .map_err(ChildrenError::Params)
+    }
+
+    async fn start(
+        &self,
+        batch: &Batch,
+        tenant: TenantId,
+        deps: &Deps,
+    ) -> Result<ChildStart, StoreError> {
+        match self {
+            Children::Runs(params) => {
+                let pre = deps
+                    .store
+                    .child_preconditions(batch.workspace_id, tenant, params)?;
+                start_child(batch, params, tenant, pre, deps).await
+            }
+            Children::Previews {
+                baseline,
+                user,
+                token_hash,
+            } => start_preview(batch, baseline, user, token_hash, tenant, deps).await,
+            Children::Executions {
+                restores,
+                user,
+                token_hash,
+            } => match restores.get(&tenant) {
+                Some(restore) => {
+                    start_execution(batch, *restore, user, token_hash, tenant, deps).await
+                }
+                None => refuse(batch, tenant, ReasonCode::RestoreNotFound, deps).await,
+            },
+        }
+    }
+}
+
 /// Starts every child of `batch` not recorded yet. Returns how many it recorded (started,
 /// attached or refused).
 pub async fn start_children(batch: &Batch, deps: &Deps) -> Result<usize, ChildrenError> {
     if batch.cancelled_at.is_some() {
         return Ok(0);
     }
-    let params = OperationParams::parse(batch.operation, Some(batch.params.clone()))
-        .map_err(ChildrenError::Params)?;
+    let children = Children::of(batch, deps).await?;
     let recorded: HashSet<TenantId> = deps
         .store
         .batch_children(batch.id)
@@ -51,7 +157,7 @@ pub async fn start_children(batch: &Batch, deps: &Deps) -> Result<usize, Childre
         .copied()
         .collect();
     let results: Vec<Result<ChildStart, StoreError>> = futures::stream::iter(todo)
-        .map(|tenant| start_child(batch, &params, tenant, deps))
+        .map(|tenant| children.start(batch, tenant, deps))
         .buffer_unordered(STARTS_AT_ONCE)
         .collect()
         .await;
@@ -65,14 +171,28 @@ pub async fn start_children(batch: &Batch, deps: &Deps) -> Result<usize, Childre
     Ok(count)
 }
 
-/// One tenant's child: a run of the batch's type with its type's identity (a unique-per-click
-/// type's click is the batch, so the batch's child in a tenant is one identity).
+/// One tenant's child: a run of `params` with its type's identity (a unique-per-click type's
+/// click is the batch, so the batch's child in a tenant is one identity), started if
+/// `preconditions` hold (each refused as its reason).
 async fn start_child(
     batch: &Batch,
     params: &OperationParams,
     tenant: TenantId,
+    preconditions: Vec<(Precondition, ReasonCode)>,
     deps: &Deps,
 ) -> Result<ChildStart, StoreError> {
+    let (run, lock) = child_run(batch, params, tenant);
+    let fingerprint = request_fingerprint(tenant, params);
+    deps.store
+        .start_child(batch, &run, lock, &fingerprint, preconditions)
+        .await
+}
+
+fn child_run(
+    batch: &Batch,
+    params: &OperationParams,
+    tenant: TenantId,
+) -> (Run, tenantops_core::LockKind) {
     let ws = batch.workspace_id;
     let identity = Identity::derive(ws, tenant, params, &Click::Nonce(batch.id.ulid()));
     let trigger = match batch.created_by {
@@ -92,9 +212,131 @@ async fn start_child(
         Utc::now(),
     );
     run.context.batch_id = Some(batch.id);
-    let fingerprint = request_fingerprint(tenant, params);
-    let preconditions = deps.store.child_preconditions(ws, tenant, params)?;
+    (run, identity.lock)
+}
+
+/// A restore of the baseline into `tenant`, previewing, created with its preview run (the
+/// restore route's start, with the batch's token and creator).
+async fn start_preview(
+    batch: &Batch,
+    baseline: &BaselineRestore,
+    user: &UserId,
+    token_hash: &str,
+    tenant: TenantId,
+    deps: &Deps,
+) -> Result<ChildStart, StoreError> {
+    let now = Utc::now();
+    let mut record = RestoreRecord::previewing(
+        batch.workspace_id,
+        tenant,
+        baseline.backup_set_id,
+        user.clone(),
+        token_hash.to_owned(),
+        now,
+    );
+    record.source_tenant_id =
+        (baseline.source_tenant_id != tenant).then_some(baseline.source_tenant_id);
+    record.selection = baseline.items.clone();
+    record.mapping = baseline.mapping.clone();
+    let params = record.preview_params();
+    let (run, lock) = child_run(batch, &params, tenant);
+    record.preview_run_id = Some(run.id);
+    // A fresh restore id cannot exist.
+    let mut pre = vec![(deps.store.new_restore(&record)?, ReasonCode::Internal)];
+    if let Some(source) = record.source_tenant_id {
+        let [active, audit] = deps.store.source_checks(
+            &record,
+            source,
+            user.as_str(),
+            "restore.preview_started",
+            run.id,
+            now,
+        )?;
+        pre.extend([
+            (active, ReasonCode::TenantArchived),
+            (audit, ReasonCode::Internal),
+        ]);
+    }
+    let fingerprint = request_fingerprint(tenant, &params);
     deps.store
-        .start_child(batch, &run, identity.lock, &fingerprint, preconditions)
+        .start_child(batch, &run, lock, &fingerprint, pre)
         .await
+}
+
+/// The execution of `restore` (the tenant's child of the confirmed restore batch): the
+/// restore route's execute start, its conditions held to the batch's token, each refusal
+/// recorded with why.
+async fn start_execution(
+    batch: &Batch,
+    restore: RestoreId,
+    user: &UserId,
+    token_hash: &str,
+    tenant: TenantId,
+    deps: &Deps,
+) -> Result<ChildStart, StoreError> {
+    let ws = batch.workspace_id;
+    let Some(record) = deps.store.get_restore(ws, tenant, restore).await? else {
+        return refuse(batch, tenant, ReasonCode::RestoreNotFound, deps).await;
+    };
+    let params = OperationParams::RestoreExecute(RestoreExecuteParams {
+        restore_id: restore.ulid(),
+    });
+    let (run, lock) = child_run(batch, &params, tenant);
+    let now = Utc::now();
+    let checks = deps.store.execute_preconditions(&ExecuteConditions {
+        workspace: ws,
+        tenant,
+        restore,
+        token_hash,
+        run: run.id,
+        inventory_version: (record.status != tenantops_aws::restores::RestoreStatus::Executing)
+            .then_some(record.inventory_version),
+        high_risk: record.high_risk_items > 0,
+        now,
+    })?;
+    let mut pre: Vec<(Precondition, ReasonCode)> = checks
+        .into_iter()
+        .map(|(kind, check)| {
+            let why = match kind {
+                ExecutePrecondition::Restore => record.why_not_executable(token_hash, now),
+                ExecutePrecondition::InventoryStamp => ReasonCode::RestoreInventoryChanged,
+                ExecutePrecondition::HighRiskSetting => ReasonCode::RestoreHighRiskDisabled,
+            };
+            (check, why)
+        })
+        .collect();
+    if let Some(source) = record.source_tenant_id {
+        let [active, audit] = deps.store.source_checks(
+            &record,
+            source,
+            user.as_str(),
+            "restore.execute_started",
+            run.id,
+            now,
+        )?;
+        pre.extend([
+            (active, ReasonCode::TenantArchived),
+            (audit, ReasonCode::Internal),
+        ]);
+    }
+    let fingerprint = request_fingerprint(tenant, &params);
+    deps.store
+        .start_child(batch, &run, lock, &fingerprint, pre)
+        .await
+}
+
+async fn refuse(
+    batch: &Batch,
+    tenant: TenantId,
+    reason: ReasonCode,
+    deps: &Deps,
+) -> Result<ChildStart, StoreError> {
+    let child = Child {
+        tenant_id: tenant,
+        origin: ChildOrigin::Refused,
+        run_id: None,
+        reason: Some(reason),
+        restore_id: None,
+    };
+    deps.store.record_child(batch.id, child).await
 }

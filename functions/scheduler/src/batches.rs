@@ -77,6 +77,9 @@ pub(crate) async fn fire_batch(
         cancelled_at: None,
         retry_of: None,
         scope: Some(observed.types.clone()),
+        token_hash: None,
+        execution_id: None,
+        execute_of: None,
     };
     tracing::Span::current().record("batch_id", batch.id.to_string());
     let advance = Advance {

@@ -42,6 +42,20 @@ pub enum BatchCreated {
     Replayed(BatchId),
 }
 
+/// A restore batch's params: one tenant's backup set (the baseline) restored into each
+/// targeted tenant, every object of it or the `items` chosen, with one `mapping` for all
+/// (groups are matched by display name in each tenant; an id is only meaningful to `drop`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineRestore {
+    pub source_tenant_id: TenantId,
+    pub backup_set_id: tenantops_core::BackupSetId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<crate::restores::SelectedItem>>,
+    #[serde(default)]
+    pub mapping: tenantops_core::restore::Mapping,
+}
+
 /// What starting one tenant's child came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChildStart {
@@ -73,6 +87,11 @@ pub struct ChildRun {
     /// The first failure's reason code of a failed run.
     #[serde(default)]
     pub finish_code: Option<String>,
+}
+
+/// The restore a restore run fills or executes.
+fn restore_of(run: &Run) -> Option<tenantops_core::RestoreId> {
+    run.context.restore_id.as_deref()?.parse().ok()
 }
 
 /// Children items of a starting batch, before its runs exist: the child's record.
@@ -200,6 +219,7 @@ impl Store {
             origin: ChildOrigin::Started,
             run_id: Some(run.id),
             reason: None,
+            restore_id: restore_of(run),
         };
         let recorded = self.put_new(child_item(batch.id, &started)?, false)?;
         let mut all = vec![
@@ -224,6 +244,7 @@ impl Store {
             origin: ChildOrigin::Refused,
             run_id: None,
             reason: Some(reason),
+            restore_id: None,
         };
         let child = match result {
             Ok(Started::Created) => return Ok(ChildStart::Recorded(started)),
@@ -232,6 +253,7 @@ impl Store {
                 origin: ChildOrigin::Attached,
                 run_id: Some(existing.id),
                 reason: None,
+                restore_id: restore_of(&existing),
             },
             Err(WriteError::Rejected(rejection)) => match rejection {
                 Rejection::Precondition(0) => return Ok(ChildStart::BatchCancelled),
@@ -249,17 +271,23 @@ impl Store {
             },
             Err(WriteError::Store(e)) => return Err(e),
         };
-        // An attached or refused child is recorded on its own, once: a retried relay that
-        // finds it recorded leaves it as it was.
+        self.record_child(batch.id, child).await
+    }
+
+    /// Records an attached or refused child on its own, once: a retried relay that finds it
+    /// recorded leaves it as it was.
+    pub async fn record_child(
+        &self,
+        batch: BatchId,
+        child: Child,
+    ) -> Result<ChildStart, StoreError> {
         let mut p = Placeholders::default();
         let new = p.absent(keys::PK);
-        Ok(
-            if self.put_if(child_item(batch.id, &child)?, new, p).await? {
-                ChildStart::Recorded(child)
-            } else {
-                ChildStart::AlreadyRecorded
-            },
-        )
+        Ok(if self.put_if(child_item(batch, &child)?, new, p).await? {
+            ChildStart::Recorded(child)
+        } else {
+            ChildStart::AlreadyRecorded
+        })
     }
 
     /// Fires a workspace schedule's slot: the schedule's advance (as the tick read it), the
@@ -292,6 +320,45 @@ impl Store {
         } else {
             return Err(crate::transactions::contention());
         })
+    }
+
+    /// Confirms a restore batch: `execution` (the batch of its restores' executions) is
+    /// created, and linked from `preview`, if the token's hash is the batch's, it was not
+    /// confirmed or cancelled before, and `guard` holds; with `audit`, in one transaction.
+    /// `Rejection::Conflict` if the batch's condition failed (read it to say why).
+    pub async fn execute_batch(
+        &self,
+        preview: &Batch,
+        execution: &Batch,
+        token_hash: &str,
+        guard: MemberGuard<'_>,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError> {
+        let ws = preview.workspace_id;
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} AND {} AND {}",
+            p.eq("token_hash", string_attr(token_hash)),
+            p.absent("execution_id"),
+            p.absent("cancelled_at")
+        );
+        let update = format!(
+            "SET {} = {}",
+            p.name("execution_id"),
+            p.value(string_attr(execution.id.to_string()))
+        );
+        let item = keyed_item("batch", execution, &keys::batch(ws, execution.id))?;
+        let items = vec![
+            self.member_check(ws, guard)?,
+            self.tx_update(&keys::batch(ws, preview.id), update, cond, p, false)?,
+            self.put_new(item, false)?,
+            self.put_audit(audit)?,
+        ];
+        crate::transactions::committed_guarded(
+            self.transact(items).await?,
+            None,
+            Rejection::Conflict,
+        )
     }
 
     /// Marks the batch cancelled with `audit`, once, if `guard` holds: no child starts after

@@ -12,8 +12,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use chrono::{DateTime, Utc};
-use tenantops_core::restore::Blocker;
-use tenantops_core::{RestoreId, TenantId, WorkspaceId};
+use tenantops_core::params::RestorePreviewParams;
+use tenantops_core::restore::{self as plan, Blocker, Mapping};
+use tenantops_core::{
+    BackupSetId, OperationParams, ReasonCode, RestoreId, RunId, TenantId, UserId, WorkspaceId,
+};
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
@@ -81,7 +84,111 @@ pub struct RestoreItemPage {
     pub next: Option<u32>,
 }
 
+impl RestoreRecord {
+    /// A restore of `set` into `tenant` as its preview starts (`previewing`, expiring after
+    /// the preview's validity), confirmed by the token `token_hash` is the sha256 of; a
+    /// restore into another tenant names its `source_tenant_id`.
+    pub fn previewing(
+        workspace_id: WorkspaceId,
+        tenant_id: TenantId,
+        backup_set_id: BackupSetId,
+        created_by: UserId,
+        token_hash: String,
+        now: DateTime<Utc>,
+    ) -> RestoreRecord {
+        RestoreRecord {
+            restore_id: RestoreId::new(),
+            workspace_id,
+            tenant_id,
+            source_tenant_id: None,
+            backup_set_id,
+            created_by,
+            created_at: now,
+            expires_at: expiry_of(now),
+            preview_run_id: None,
+            selection: None,
+            status: RestoreStatus::Previewing,
+            token_hash,
+            mapping: Mapping::default(),
+            item_count: 0,
+            summary: PlanSummary::default(),
+            blockers: Vec::new(),
+            executable: false,
+            high_risk_items: 0,
+            inventory_version: 0,
+            run_id: None,
+            completed_at: None,
+        }
+    }
+
+    /// The params of the `restore.preview` run that fills this restore.
+    pub fn preview_params(&self) -> OperationParams {
+        let pairs: Option<Vec<(String, String)>> = self.selection.as_ref().map(|s| {
+            s.iter()
+                .map(|i| (i.object_type.clone(), i.object_id.clone()))
+                .collect()
+        });
+        OperationParams::RestorePreview(RestorePreviewParams {
+            restore_id: self.restore_id.ulid(),
+            backup_set_id: self.backup_set_id.ulid(),
+            selection: plan::selection_hash(pairs.as_deref(), &self.mapping),
+        })
+    }
+
+    /// Why an execute start's condition on this restore (as read just before) failed.
+    pub fn why_not_executable(&self, token_hash: &str, now: DateTime<Utc>) -> ReasonCode {
+        if self.token_hash != token_hash {
+            return ReasonCode::RestoreConfirmationInvalid;
+        }
+        match self.status {
+            RestoreStatus::Previewing => ReasonCode::RestorePreviewPending,
+            RestoreStatus::Completed => ReasonCode::RestoreAlreadyExecuted,
+            RestoreStatus::Previewed if !self.executable => self
+                .blockers
+                .first()
+                .map(|b| b.reason())
+                .unwrap_or(ReasonCode::RestoreMappingUnresolved),
+            RestoreStatus::Previewed if now > self.expires_at => ReasonCode::RestorePreviewStale,
+            _ => ReasonCode::ConcurrentChange,
+        }
+    }
+}
+
 impl Store {
+    /// What a start of a restore into another tenant also requires: the source tenant active
+    /// in the workspace, and an entry (`action` by `actor`) in its audit log (the start writes
+    /// the destination's).
+    pub fn source_checks(
+        &self,
+        record: &RestoreRecord,
+        source: TenantId,
+        actor: &str,
+        action: &str,
+        run: RunId,
+        now: DateTime<Utc>,
+    ) -> Result<[Precondition; 2], StoreError> {
+        let audit = AuditEntry {
+            id: ulid::Ulid::new(),
+            workspace_id: record.workspace_id,
+            tenant_id: Some(source),
+            actor: actor.to_owned(),
+            action: action.into(),
+            target: record.restore_id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({
+                "backup_set_id": record.backup_set_id,
+                "source_tenant_id": source,
+                "destination_tenant_id": record.tenant_id,
+                "run_id": run,
+            })),
+            at: now,
+        };
+        Ok([
+            self.source_tenant_active(record.workspace_id, source)?,
+            self.start_audit(&audit)?,
+        ])
+    }
+
     /// The new restore record, `previewing`, as a precondition of its preview run's start
     /// transaction (so a restore exists exactly when its run does).
     pub fn new_restore(&self, record: &RestoreRecord) -> Result<Precondition, StoreError> {

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::{BatchId, RunId, ScheduleId, TenantId, WorkspaceId};
+use crate::ids::{BatchId, RestoreId, RunId, ScheduleId, TenantId, WorkspaceId};
 use crate::operation::{OperationType, StartSurface};
 use crate::reason::ReasonCode;
 use crate::run::{Initiator, Outcome, RunStatus};
@@ -109,9 +109,13 @@ pub fn parse_ids(ids: &[Value], field: &str) -> Result<Vec<TenantId>, BatchError
 
 /// Whether `operation` may run in a batch, and params that apply to every tenant: the types a
 /// user starts on the operations route (each reads the tenant and writes only tenantops's own
-/// records), without params that name one tenant's objects. Writes to tenants (restores) are
-/// not batchable.
+/// records), without params that name one tenant's objects; and restores, as a write batch
+/// ([`needs_confirmation`]). A restore's execution is never asked for directly: it is a
+/// confirmed restore batch's.
 pub fn check_batchable(operation: OperationType, params: Option<&Value>) -> Result<(), BatchError> {
+    if needs_confirmation(operation) {
+        return Ok(());
+    }
     if operation.spec().start_surface != StartSurface::OperationsRoute {
         return Err(BatchError::NotBatchable(operation));
     }
@@ -125,6 +129,15 @@ pub fn check_batchable(operation: OperationType, params: Option<&Value>) -> Resu
         )));
     }
     Ok(())
+}
+
+/// Whether a batch of `operation` writes to its tenants, and so is two-step: its children are
+/// previews (one restore per tenant, each computed from the baseline and the tenant's own
+/// inventory, never written), answered with a confirmation token once; the writes are a second
+/// batch, started only by that token (`POST .../batches/{id}/execute`). Read-only types start
+/// at once.
+pub fn needs_confirmation(operation: OperationType) -> bool {
+    operation == OperationType::RestorePreview
 }
 
 /// A fingerprint of a batch request, stored on its `Idempotency-Key` lock: the same key with
@@ -203,6 +216,62 @@ pub struct Batch {
     /// The batch whose failed children this one retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<BatchId>,
+    /// A write batch's confirmation token, as its sha256 (the token itself is answered once,
+    /// to the creator). Each child restore holds the same hash. Never shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_hash: Option<String>,
+    /// The batch that executes this restore batch's previews: set once, by the confirmation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<BatchId>,
+    /// The restore batch whose previews this batch executes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_of: Option<BatchId>,
+}
+
+impl Batch {
+    /// The batch's status from its children's `progress`: theirs, except that a restore
+    /// batch whose previews are done waits for its confirmation, and is executed after it.
+    pub fn status(&self, progress: &Progress) -> BatchStatus {
+        let status = progress.status(self.cancelled_at.is_some());
+        let previewed = matches!(
+            status,
+            BatchStatus::Succeeded | BatchStatus::PartiallySucceeded
+        );
+        match (needs_confirmation(self.operation), self.execution_id) {
+            (true, Some(_)) => BatchStatus::Executed,
+            (true, None) if previewed => BatchStatus::AwaitingConfirmation,
+            _ => status,
+        }
+    }
+
+    /// A batch of `operation` created now by `created_by`, with nothing cancelled, retried or
+    /// confirmed yet.
+    pub fn new(
+        workspace_id: WorkspaceId,
+        operation: OperationType,
+        params: Value,
+        targets: Targets,
+        tenants: Vec<TenantId>,
+        created_by: Initiator,
+    ) -> Batch {
+        Batch {
+            id: BatchId::new(),
+            workspace_id,
+            operation,
+            params,
+            targets,
+            exclude: Vec::new(),
+            tenants,
+            created_by,
+            scope: None,
+            created_at: chrono::Utc::now(),
+            cancelled_at: None,
+            retry_of: None,
+            token_hash: None,
+            execution_id: None,
+            execute_of: None,
+        }
+    }
 }
 
 /// How a tenant's child came to be.
@@ -227,6 +296,9 @@ pub struct Child {
     /// Why a refused start was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<ReasonCode>,
+    /// A restore batch's child: the restore its preview fills (what the execution runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_id: Option<RestoreId>,
 }
 
 /// What a batch's children are doing, read from their runs.
@@ -242,6 +314,11 @@ pub enum BatchStatus {
     Failed,
     /// Cancelled, and every child is terminal.
     Cancelled,
+    /// A restore batch whose previews are done, some or all of them successfully: it waits
+    /// for its confirmation (`POST .../execute` with its token).
+    AwaitingConfirmation,
+    /// A restore batch that was confirmed: its executions are their own batch.
+    Executed,
 }
 
 /// A child's state as the batch shows it.
@@ -378,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn only_operations_route_types_without_per_tenant_params_are_batchable() {
+    fn operations_route_types_without_per_tenant_params_and_restores_are_batchable() {
         assert!(check_batchable(OperationType::InventorySync, None).is_ok());
         assert!(check_batchable(OperationType::BackupScheduleRunNow, Some(&json!({}))).is_ok());
         assert!(
@@ -395,11 +472,15 @@ mod tests {
             )
             .is_err()
         );
-        for write in [OperationType::RestoreExecute, OperationType::RestorePreview] {
-            assert_eq!(
-                check_batchable(write, None),
-                Err(BatchError::NotBatchable(write))
-            );
+        // A restore is a write batch, confirmed; its execution is never asked for directly.
+        assert!(check_batchable(OperationType::RestorePreview, None).is_ok());
+        assert!(needs_confirmation(OperationType::RestorePreview));
+        assert_eq!(
+            check_batchable(OperationType::RestoreExecute, None),
+            Err(BatchError::NotBatchable(OperationType::RestoreExecute))
+        );
+        for read in [OperationType::InventorySync, OperationType::DriftCheck] {
+            assert!(!needs_confirmation(read));
         }
         assert!(check_batchable(OperationType::BackupScheduleScheduled, None).is_err());
     }

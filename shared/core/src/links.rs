@@ -76,6 +76,16 @@ pub fn batch_retry(ws: WorkspaceId, id: crate::BatchId) -> String {
     format!("{}/retry", batch(ws, id))
 }
 
+/// Where a restore batch is confirmed (executed).
+pub fn batch_execute(ws: WorkspaceId, id: crate::BatchId) -> String {
+    format!("{}/execute", batch(ws, id))
+}
+
+/// A restore of a tenant (its plan, then its execution).
+pub fn restore(ws: WorkspaceId, tenant: TenantId, id: crate::RestoreId) -> String {
+    format!("/v1/workspaces/{ws}/tenants/{tenant}/restores/{id}")
+}
+
 /// Where a batch is cancelled.
 pub fn batch_cancel(ws: WorkspaceId, id: crate::BatchId) -> String {
     format!("{}/cancel", batch(ws, id))

@@ -225,6 +225,18 @@ reasons! {
         "The batch's targets name no active tenant.";
     BatchNothingToRetry = "batch.nothing_to_retry", Request, retryable: false, blocks_onboarding: false,
         "The batch has no failed or refused child in an active tenant to retry.";
+    BatchNotConfirmable = "batch.not_confirmable", Request, retryable: false, blocks_onboarding: false,
+        "Only a restore batch is confirmed: other batches start at once.";
+    BatchConfirmationInvalid = "batch.confirmation_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The confirmation token is not the one this restore batch was answered with.";
+    BatchPreviewPending = "batch.preview_pending", Request, retryable: true, blocks_onboarding: false,
+        "The restore batch's previews are not all finished yet: execute it once its status is awaiting_confirmation.";
+    BatchCancelled = "batch.cancelled", Request, retryable: false, blocks_onboarding: false,
+        "The batch was cancelled: it cannot be executed.";
+    BatchNothingToExecute = "batch.nothing_to_execute", Request, retryable: false, blocks_onboarding: false,
+        "No child of the restore batch has a restore to execute: every preview was refused.";
+    BatchNotRetryable = "batch.not_retryable", Request, retryable: false, blocks_onboarding: false,
+        "A restore batch's executions are not retried: start a new restore batch, whose previews are confirmed again.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,

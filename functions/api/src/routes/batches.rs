@@ -7,24 +7,25 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use futures::StreamExt;
-use serde::Serialize;
 use serde_json::{Value, json};
-use tenantops_aws::batches::{BatchCreated, BatchKey, ChildRun};
+use tenantops_aws::batches::{BaselineRestore, BatchCreated, BatchKey};
+use tenantops_aws::restores::SelectedItem;
 use tenantops_aws::{MemberGuard, Rejection, TenantStatus, WriteError};
-use tenantops_core::batch::{
-    self, Batch, BatchError, Child, ChildOrigin, ChildState, Progress, Targets,
-};
+use tenantops_core::batch::{self, Batch, BatchError, ChildOrigin, ChildState, Progress, Targets};
+use tenantops_core::restore as restore_plan;
 use tenantops_core::{
-    BatchId, Click, OperationParams, OperationType, Outcome, RunStatus, TenantId, WorkspaceId,
-    links,
+    BatchId, Capability, Click, OperationParams, OperationType, Outcome, ReasonCode, RunStatus,
+    TenantId, WorkspaceId,
 };
 
 use super::common;
 use crate::Deps;
+use crate::batch_view::{children_of, failed_of, view_of};
 use crate::error::{ApiError, Resource};
 use crate::launch;
 use crate::request::ApiRequest;
 use crate::response::Reply;
+use crate::restore_body::{check_selected, confirmation_token, parse_preview};
 
 /// Queued children cancelled at once by a batch cancel (each its own transaction).
 const CANCELS_AT_ONCE: usize = 16;
@@ -145,28 +146,207 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
         BatchError::NotBatchable(op) => ApiError::NotStartableHere(op),
         BatchError::Invalid(m) => ApiError::InvalidParams(m),
     })?;
-    let params = OperationParams::parse(request.operation, request.params)
-        .map_err(|e| ApiError::InvalidParams(e.to_string()))?;
+    let confirmed = batch::needs_confirmation(request.operation);
+    let params = if confirmed {
+        None
+    } else {
+        Some(
+            OperationParams::parse(request.operation, request.params.clone())
+                .map_err(|e| ApiError::InvalidParams(e.to_string()))?,
+        )
+    };
     let click = launch::click(req, &caller)?;
     common::authorize(deps, ws, &caller, request.operation.spec().start_capability).await?;
-    let tenants = resolve(deps, ws, &request.targets, &request.exclude).await?;
-
-    let now = Utc::now();
-    let batch = Batch {
-        id: BatchId::new(),
-        workspace_id: ws,
-        operation: request.operation,
-        params: params.to_value(),
-        targets: request.targets,
-        exclude: request.exclude,
-        tenants,
-        created_by: tenantops_core::Initiator::User(caller.clone()),
-        scope: None,
-        created_at: now,
-        cancelled_at: None,
-        retry_of: None,
+    let params = match params {
+        Some(p) => p.to_value(),
+        None => baseline_restore(deps, ws, request.params).await?,
     };
+    let tenants = resolve(deps, ws, &request.targets, &request.exclude).await?;
+    let mut batch = Batch::new(
+        ws,
+        request.operation,
+        params,
+        request.targets,
+        tenants,
+        tenantops_core::Initiator::User(caller.clone()),
+    );
+    batch.exclude = request.exclude;
     write(deps, &click, &caller, batch, "batch.create").await
+}
+
+/// A restore batch's params, `{source_tenant_id, backup_set_id, items?, mapping?}`, checked
+/// as a restore preview's: the source an active tenant of the workspace (404 otherwise), the
+/// set its own, each item an object of the set.
+async fn baseline_restore(
+    deps: &Deps,
+    ws: WorkspaceId,
+    params: Option<Value>,
+) -> Result<Value, ApiError> {
+    let Some(Value::Object(mut map)) = params else {
+        return Err(ApiError::InvalidParams(
+            "a restore batch's `params` must name `source_tenant_id` and `backup_set_id`".into(),
+        ));
+    };
+    let source: TenantId = match map.remove("source_tenant_id") {
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| ApiError::NotFound(Resource::Tenant))?,
+        _ => {
+            return Err(ApiError::InvalidParams(
+                "`params.source_tenant_id` (the baseline's tenant) is required".into(),
+            ));
+        }
+    };
+    if map.contains_key("destination_tenant_id") {
+        return Err(ApiError::InvalidParams(
+            "a restore batch's destinations are its `tenants`".into(),
+        ));
+    }
+    let request = parse_preview(Value::Object(map))?;
+    if common::tenant_record(deps, ws, source).await?.status != TenantStatus::Active {
+        return Err(ApiError::TenantArchived);
+    }
+    deps.store
+        .backup_set(ws, source, request.backup_set)
+        .await?
+        .ok_or(ApiError::Restore(ReasonCode::RestoreBackupSetNotFound))?;
+    if let Some(items) = &request.items {
+        check_selected(deps, ws, source, request.backup_set, items).await?;
+    }
+    let baseline = BaselineRestore {
+        source_tenant_id: source,
+        backup_set_id: request.backup_set,
+        items: request.items.map(|items| {
+            items
+                .into_iter()
+                .map(|i| SelectedItem {
+                    object_type: i.object_type,
+                    object_id: i.object_id,
+                })
+                .collect()
+        }),
+        mapping: request.mapping,
+    };
+    serde_json::to_value(&baseline).map_err(|_| ApiError::internal_message("baseline"))
+}
+
+/// `POST .../batches/{id}/execute` `{confirmation_token}`: confirms a restore batch whose
+/// previews are done. One transaction creates the batch of their executions and links it
+/// (the token must be the batch's, and the batch neither confirmed nor cancelled before);
+/// the relay starts one `restore.execute` per tenant whose preview has a restore, each held
+/// to the same token and its restore's own conditions, a refused one recorded with why.
+/// 202 with the execution batch; the same token again answers it, 200.
+pub async fn execute(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<Reply, ApiError> {
+    let (caller, previews) = visible(req, deps, ws, id, false).await?;
+    let ws = previews.workspace_id;
+    let role = common::role_in(deps, ws, &caller).await?;
+    common::require(role, Capability::RestoreExecute)?;
+    if !batch::needs_confirmation(previews.operation) {
+        return Err(ApiError::Batch(ReasonCode::BatchNotConfirmable));
+    }
+    let body: ExecuteBody = common::body(req)?;
+    let token_hash = restore_plan::token_hash(&body.confirmation_token);
+    if previews.token_hash.as_deref() != Some(token_hash.as_str()) {
+        return Err(ApiError::Batch(ReasonCode::BatchConfirmationInvalid));
+    }
+    if let Some(execution) = previews.execution_id {
+        return answer(deps, ws, execution, 200).await;
+    }
+    if previews.cancelled_at.is_some() {
+        return Err(ApiError::Batch(ReasonCode::BatchCancelled));
+    }
+    let (children, runs) = children_of(deps, &previews).await?;
+    let states: Vec<Option<ChildState>> = children
+        .iter()
+        .map(|c| {
+            let run = c.run_id.and_then(|id| runs.iter().find(|r| r.id == id));
+            run.map(|r| ChildState {
+                status: r.status,
+                outcome: r.outcome,
+            })
+        })
+        .collect();
+    let progress = Progress::of(previews.tenants.len(), &states);
+    if progress.not_started + progress.queued + progress.running > 0 {
+        return Err(ApiError::Batch(ReasonCode::BatchPreviewPending));
+    }
+    let tenants: Vec<TenantId> = children
+        .iter()
+        .filter(|c| c.restore_id.is_some())
+        .map(|c| c.tenant_id)
+        .collect();
+    if tenants.is_empty() {
+        return Err(ApiError::Batch(ReasonCode::BatchNothingToExecute));
+    }
+    let mut execution = Batch::new(
+        ws,
+        OperationType::RestoreExecute,
+        json!({}),
+        Targets::Tenants(tenants.clone()),
+        tenants,
+        tenantops_core::Initiator::User(caller.clone()),
+    );
+    execution.execute_of = Some(previews.id);
+    let audit = common::Audit {
+        workspace: ws,
+        tenant: None,
+        actor: &caller,
+        action: "batch.execute",
+        target: previews.id.to_string(),
+    }
+    .entry(
+        None,
+        Some(json!({
+            "execution_id": execution.id,
+            "tenants": execution.tenants.len(),
+        })),
+    );
+    let roles = Capability::RestoreExecute.roles();
+    let guard = MemberGuard {
+        user: &caller,
+        roles: &roles,
+    };
+    match deps
+        .store
+        .execute_batch(&previews, &execution, &token_hash, guard, &audit)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(execution_id = %execution.id, "restore batch confirmed");
+            Ok(Reply::json(202, &view_of(&execution, &[], &[])))
+        }
+        // Confirmed or cancelled meanwhile: read again to say which.
+        Err(WriteError::Rejected(Rejection::Conflict)) => {
+            let now = deps
+                .store
+                .get_batch(ws, previews.id)
+                .await?
+                .ok_or(ApiError::NotFound(Resource::Batch))?;
+            match (now.execution_id, now.cancelled_at) {
+                (Some(execution), _) => answer(deps, ws, execution, 200).await,
+                (None, Some(_)) => Err(ApiError::Batch(ReasonCode::BatchCancelled)),
+                (None, None) => Err(ApiError::ConcurrentChange),
+            }
+        }
+        Err(e) => Err(ApiError::write(e, Capability::RestoreExecute)),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExecuteBody {
+    confirmation_token: String,
+}
+
+/// The batch `id` of `ws` as its view, with `status`.
+async fn answer(deps: &Deps, ws: WorkspaceId, id: BatchId, status: u16) -> Result<Reply, ApiError> {
+    let batch = deps
+        .store
+        .get_batch(ws, id)
+        .await?
+        .ok_or_else(|| ApiError::internal_message("a linked batch vanished"))?;
+    let (children, runs) = children_of(deps, &batch).await?;
+    Ok(Reply::json(status, &view_of(&batch, &children, &runs)))
 }
 
 /// Writes a new batch (see `Store::create_batch`) and answers it: 202, or 200 with the batch
@@ -175,10 +355,13 @@ async fn write(
     deps: &Deps,
     click: &Click,
     caller: &tenantops_core::UserId,
-    batch: Batch,
+    mut batch: Batch,
     action: &str,
 ) -> Result<Reply, ApiError> {
     let ws = batch.workspace_id;
+    // A write batch's confirmation: answered this once, stored only as its hash.
+    let token = batch::needs_confirmation(batch.operation).then(confirmation_token);
+    batch.token_hash = token.as_deref().map(restore_plan::token_hash);
     let capability = batch.operation.spec().start_capability;
     let fingerprint = batch::fingerprint(
         batch.operation,
@@ -225,17 +408,15 @@ async fn write(
                 tenants = batch.tenants.len(),
                 "batch created (the relay starts its children)"
             );
-            Ok(Reply::json(202, &view_of(&batch, &[], &[])))
+            let mut body = serde_json::to_value(view_of(&batch, &[], &[]))
+                .map_err(|_| ApiError::internal_message("batch view"))?;
+            if let Some(token) = token {
+                body["confirmation_token"] = json!(token);
+            }
+            Ok(Reply::json(202, &body))
         }
-        Ok(BatchCreated::Replayed(id)) => {
-            let existing = deps
-                .store
-                .get_batch(ws, id)
-                .await?
-                .ok_or_else(|| ApiError::internal_message("a keyed batch vanished"))?;
-            let (children, runs) = children_of(deps, &existing).await?;
-            Ok(Reply::json(200, &view_of(&existing, &children, &runs)))
-        }
+        // No token: it went to the request that created the batch.
+        Ok(BatchCreated::Replayed(id)) => answer(deps, ws, id, 200).await,
         Err(e) => Err(ApiError::write(e, capability)),
     }
 }
@@ -247,6 +428,9 @@ async fn write(
 /// with nothing failed (yet) is 409 `batch.nothing_to_retry`.
 pub async fn retry(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<Reply, ApiError> {
     let (caller, original) = visible(req, deps, ws, id, true).await?;
+    if original.operation == OperationType::RestoreExecute {
+        return Err(ApiError::Batch(ReasonCode::BatchNotRetryable));
+    }
     let click = launch::click(req, &caller)?;
     let (children, runs) = children_of(deps, &original).await?;
     let failed: Vec<TenantId> = failed_of(&children, &runs)
@@ -268,20 +452,16 @@ pub async fn retry(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<
         ));
     }
     let (operation, params) = batch::retried(&original);
-    let batch = Batch {
-        id: BatchId::new(),
-        workspace_id: original.workspace_id,
+    let mut batch = Batch::new(
+        original.workspace_id,
         operation,
         params,
-        targets: Targets::Tenants(tenants.clone()),
-        exclude: Vec::new(),
+        Targets::Tenants(tenants.clone()),
         tenants,
-        created_by: tenantops_core::Initiator::User(caller.clone()),
-        scope: original.scope.clone(),
-        created_at: Utc::now(),
-        cancelled_at: None,
-        retry_of: Some(original.id),
-    };
+        tenantops_core::Initiator::User(caller.clone()),
+    );
+    batch.scope = original.scope.clone();
+    batch.retry_of = Some(original.id);
     write(deps, &click, &caller, batch, "batch.retry").await
 }
 
@@ -316,13 +496,6 @@ async fn visible(
         },
     )?;
     Ok((caller, batch))
-}
-
-async fn children_of(deps: &Deps, batch: &Batch) -> Result<(Vec<Child>, Vec<ChildRun>), ApiError> {
-    let children = deps.store.batch_children(batch.id).await?;
-    let ids: Vec<_> = children.iter().filter_map(|c| c.run_id).collect();
-    let runs = deps.store.child_runs(&ids).await?;
-    Ok((children, runs))
 }
 
 pub async fn view(req: &ApiRequest, deps: &Deps, ws: &str, id: &str) -> Result<Reply, ApiError> {
@@ -421,122 +594,5 @@ async fn cancel_queued_child(
         }
         Err(WriteError::Rejected(Rejection::Conflict)) => Ok(()),
         Err(e) => Err(ApiError::write(e, run.operation.spec().start_capability)),
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct BatchView<'a> {
-    batch: BatchBody<'a>,
-    children: Vec<ChildView>,
-    /// The tenants whose child failed or was refused, with why.
-    failed: Vec<FailedTenant>,
-    links: BatchLinks,
-}
-
-#[derive(Debug, Serialize)]
-struct BatchBody<'a> {
-    #[serde(flatten)]
-    batch: &'a Batch,
-    status: batch::BatchStatus,
-    progress: Progress,
-}
-
-#[derive(Debug, Serialize)]
-struct ChildView {
-    tenant_id: TenantId,
-    origin: ChildOrigin,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run_id: Option<tenantops_core::RunId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<RunStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    outcome: Option<Outcome>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    view: Option<String>,
-}
-
-/// The tenants whose child failed or was refused, with why (a refused start's reason, or the
-/// failed run's first failure code).
-fn failed_of(children: &[Child], runs: &[ChildRun]) -> Vec<FailedTenant> {
-    children
-        .iter()
-        .filter_map(|child| {
-            let run = child.run_id.and_then(|id| runs.iter().find(|r| r.id == id));
-            let failed_run = run.filter(|r| r.outcome == Outcome::Failed);
-            if child.origin != ChildOrigin::Refused && failed_run.is_none() {
-                return None;
-            }
-            let reason = child
-                .reason
-                .map(|c| c.as_str().to_owned())
-                .or_else(|| failed_run.and_then(|r| r.finish_code.clone()))
-                .unwrap_or_else(|| tenantops_core::ReasonCode::Internal.as_str().to_owned());
-            Some(FailedTenant {
-                tenant_id: child.tenant_id,
-                run_id: child.run_id,
-                reason,
-            })
-        })
-        .collect()
-}
-
-#[derive(Debug, Serialize)]
-struct FailedTenant {
-    tenant_id: TenantId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    run_id: Option<tenantops_core::RunId>,
-    reason: String,
-}
-
-#[derive(Debug, Serialize)]
-struct BatchLinks {
-    view: String,
-    cancel: String,
-    retry: String,
-    runs: String,
-}
-
-fn view_of<'a>(batch: &'a Batch, children: &[Child], runs: &[ChildRun]) -> BatchView<'a> {
-    let run_of = |id| runs.iter().find(|r| r.id == id);
-    let mut states = Vec::with_capacity(children.len());
-    let mut shown = Vec::with_capacity(children.len());
-    for child in children {
-        let run = child.run_id.and_then(run_of);
-        states.push(run.map(|r| ChildState {
-            status: r.status,
-            outcome: r.outcome,
-        }));
-        let reason = match (child.reason, run) {
-            (Some(code), _) => Some(code.as_str().to_owned()),
-            (None, Some(r)) if r.outcome == Outcome::Failed => r.finish_code.clone(),
-            _ => None,
-        };
-        shown.push(ChildView {
-            tenant_id: child.tenant_id,
-            origin: child.origin,
-            run_id: child.run_id,
-            status: run.map(|r| r.status),
-            outcome: run.map(|r| r.outcome),
-            reason,
-            view: child.run_id.map(links::view),
-        });
-    }
-    let progress = Progress::of(batch.tenants.len(), &states);
-    BatchView {
-        batch: BatchBody {
-            batch,
-            status: progress.status(batch.cancelled_at.is_some()),
-            progress,
-        },
-        children: shown,
-        failed: failed_of(children, runs),
-        links: BatchLinks {
-            view: links::batch(batch.workspace_id, batch.id),
-            cancel: links::batch_cancel(batch.workspace_id, batch.id),
-            retry: links::batch_retry(batch.workspace_id, batch.id),
-            runs: links::collection(batch.workspace_id, None),
-        },
     }
 }

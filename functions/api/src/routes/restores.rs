@@ -10,24 +10,19 @@
 //! grants it, and both tenants are active tenants of the workspace, all checked by the start's
 //! transaction.
 
-use std::collections::HashSet;
-
-use base64::Engine;
-use chrono::{DateTime, Utc};
-use rand::RngCore;
+use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tenantops_aws::Precondition;
 use tenantops_aws::restores::{
-    ExecuteConditions, ExecutePrecondition, PlanSummary, RestoreItem, RestoreRecord, RestoreStatus,
-    SelectedItem, expiry_of,
+    ExecuteConditions, ExecutePrecondition, RestoreItem, RestoreRecord, RestoreStatus, SelectedItem,
 };
 use tenantops_core::identity::request_fingerprint;
-use tenantops_core::params::{RestoreExecuteParams, RestorePreviewParams};
+use tenantops_core::params::RestoreExecuteParams;
 use tenantops_core::restore as plan;
 use tenantops_core::{
-    BackupSetId, Capability, Click, Identity, Initiator, NewRun, OperationParams, Outcome,
-    ReasonCode, RestoreId, Run, RunStatus, TenantId, Trigger, WorkspaceId,
+    Capability, Click, Identity, Initiator, NewRun, OperationParams, Outcome, ReasonCode,
+    RestoreId, Run, RunStatus, Trigger,
 };
 
 use super::common;
@@ -37,10 +32,8 @@ use crate::error::ApiError;
 use crate::launch::{Launch, launch};
 use crate::request::ApiRequest;
 use crate::response::Reply;
-use crate::restore_body::{ItemRef, parse_preview};
+use crate::restore_body::{check_selected, confirmation_token, parse_preview};
 
-/// Manifest entries read per query while checking a selection.
-const MANIFEST_PAGE: usize = 500;
 /// Items per page of `GET .../restores/{id}`: by default, and at most.
 const DEFAULT_ITEMS_PAGE: usize = 50;
 const MAX_ITEMS_PAGE: usize = 100;
@@ -50,13 +43,6 @@ const PAGE_BYTES: usize = 4 * 1024 * 1024;
 
 fn refused(code: ReasonCode) -> ApiError {
     ApiError::Restore(code)
-}
-
-/// 32 random bytes, base64url: returned once, stored only as its sha256.
-fn confirmation_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// `POST /v1/workspaces/{ws}/tenants/{t}/restores`: starts the `restore.preview` run through
@@ -125,19 +111,21 @@ pub async fn preview_with(
             )
         }
     };
-    let pairs: Option<Vec<(String, String)>> = selection.as_ref().map(|s| {
-        s.iter()
-            .map(|i| (i.object_type.clone(), i.object_id.clone()))
-            .collect()
-    });
-    let restore_id = RestoreId::new();
-    let params = OperationParams::RestorePreview(RestorePreviewParams {
-        restore_id: restore_id.ulid(),
-        backup_set_id: request.backup_set.ulid(),
-        selection: plan::selection_hash(pairs.as_deref(), &request.mapping),
-    });
-    let identity = Identity::derive(ws, tenant, &params, &Click::Nonce(ulid::Ulid::new()));
     let now = Utc::now();
+    let token = confirmation_token();
+    let mut record = RestoreRecord::previewing(
+        ws,
+        tenant,
+        request.backup_set,
+        caller.clone(),
+        plan::token_hash(&token),
+        now,
+    );
+    record.source_tenant_id = across.then_some(source);
+    record.selection = selection;
+    record.mapping = request.mapping;
+    let params = record.preview_params();
+    let identity = Identity::derive(ws, tenant, &params, &Click::Nonce(ulid::Ulid::new()));
     let run = Run::queued(
         NewRun {
             workspace_id: ws,
@@ -149,38 +137,15 @@ pub async fn preview_with(
         },
         now,
     );
-    let token = confirmation_token();
-    let record = RestoreRecord {
-        restore_id,
-        workspace_id: ws,
-        tenant_id: tenant,
-        source_tenant_id: across.then_some(source),
-        backup_set_id: request.backup_set,
-        created_by: caller.clone(),
-        created_at: now,
-        expires_at: expiry_of(now),
-        preview_run_id: Some(run.id),
-        selection,
-        status: RestoreStatus::Previewing,
-        token_hash: plan::token_hash(&token),
-        mapping: request.mapping,
-        item_count: 0,
-        summary: PlanSummary::default(),
-        blockers: Vec::new(),
-        executable: false,
-        high_risk_items: 0,
-        inventory_version: 0,
-        run_id: None,
-        completed_at: None,
-    };
+    record.preview_run_id = Some(run.id);
+    let restore_id = record.restore_id;
     let mut preconditions = vec![deps.store.new_restore(&record)?];
     preconditions.extend(also);
     if across {
-        preconditions.extend(source_checks(
-            deps,
-            &caller,
-            source,
+        preconditions.extend(deps.store.source_checks(
             &record,
+            source,
+            caller.as_str(),
             "restore.preview_started",
             run.id,
             now,
@@ -219,76 +184,6 @@ pub async fn preview_with(
     body["restore"] =
         json!({ "id": restore, "status": RestoreStatus::Previewing, "tenant_id": tenant });
     Ok(Reply::json(reply.status, &body))
-}
-
-/// What a start of a restore into another tenant also requires: the source tenant active in
-/// the workspace, and an entry in its audit log (the launch writes the destination's).
-fn source_checks(
-    deps: &Deps,
-    caller: &tenantops_core::UserId,
-    source: TenantId,
-    record: &RestoreRecord,
-    action: &str,
-    run: tenantops_core::RunId,
-    now: DateTime<Utc>,
-) -> Result<[tenantops_aws::Precondition; 2], ApiError> {
-    let audit = tenantops_aws::AuditEntry {
-        id: ulid::Ulid::new(),
-        workspace_id: record.workspace_id,
-        tenant_id: Some(source),
-        actor: caller.to_string(),
-        action: action.into(),
-        target: record.restore_id.to_string(),
-        before: None,
-        after: Some(json!({
-            "backup_set_id": record.backup_set_id,
-            "source_tenant_id": source,
-            "destination_tenant_id": record.tenant_id,
-            "run_id": run,
-        })),
-        at: now,
-    };
-    Ok([
-        deps.store
-            .source_tenant_active(record.workspace_id, source)?,
-        deps.store.start_audit(&audit)?,
-    ])
-}
-
-/// Every selected item is an object of the set: the manifest is read until all are found.
-async fn check_selected(
-    deps: &Deps,
-    ws: WorkspaceId,
-    tenant: TenantId,
-    set: BackupSetId,
-    items: &[ItemRef],
-) -> Result<(), ApiError> {
-    let mut missing: HashSet<(&str, &str)> = items
-        .iter()
-        .map(|i| (i.object_type.as_str(), i.object_id.as_str()))
-        .collect();
-    let mut after = None;
-    while !missing.is_empty() {
-        let page = deps
-            .store
-            .manifest_entries(ws, tenant, set, MANIFEST_PAGE, after)
-            .await?;
-        missing.retain(|(t, i)| {
-            !page
-                .entries
-                .iter()
-                .any(|e| e.object_type == *t && e.object_id == *i)
-        });
-        match page.next {
-            Some(n) => after = Some(n),
-            None => break,
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(refused(ReasonCode::RestoreItemsInvalid))
-    }
 }
 
 /// One item as clients see it.
@@ -470,18 +365,17 @@ pub async fn execute(
     })?;
     let (kinds, mut preconditions): (Vec<ExecutePrecondition>, Vec<_>) = checks.into_iter().unzip();
     if let Some(source) = record.source_tenant_id {
-        preconditions.extend(source_checks(
-            deps,
-            &caller,
-            source,
+        preconditions.extend(deps.store.source_checks(
             &record,
+            source,
+            caller.as_str(),
             "restore.execute_started",
             run.id,
             now,
         )?);
     }
     let explain = |i: usize| match kinds.get(i) {
-        Some(ExecutePrecondition::Restore) => refused(why_not(&record, &token_hash, now)),
+        Some(ExecutePrecondition::Restore) => refused(record.why_not_executable(&token_hash, now)),
         Some(ExecutePrecondition::InventoryStamp) => refused(ReasonCode::RestoreInventoryChanged),
         Some(ExecutePrecondition::HighRiskSetting) => refused(ReasonCode::RestoreHighRiskDisabled),
         // The source tenant's check (its audit entry cannot fail).
@@ -502,22 +396,4 @@ pub async fn execute(
         explain,
     )
     .await
-}
-
-/// Why the restore's own condition failed, from what was read just before.
-fn why_not(record: &RestoreRecord, token_hash: &str, now: DateTime<Utc>) -> ReasonCode {
-    if record.token_hash != token_hash {
-        return ReasonCode::RestoreConfirmationInvalid;
-    }
-    match record.status {
-        RestoreStatus::Previewing => ReasonCode::RestorePreviewPending,
-        RestoreStatus::Completed => ReasonCode::RestoreAlreadyExecuted,
-        RestoreStatus::Previewed if !record.executable => record
-            .blockers
-            .first()
-            .map(|b| b.reason())
-            .unwrap_or(ReasonCode::RestoreMappingUnresolved),
-        RestoreStatus::Previewed if now > record.expires_at => ReasonCode::RestorePreviewStale,
-        _ => ReasonCode::ConcurrentChange,
-    }
 }

@@ -27,7 +27,8 @@ pub fn in_progress(status: BatchStatus) -> bool {
 /// The exit code of a finished batch's status.
 pub fn exit_code(status: BatchStatus) -> u8 {
     match status {
-        BatchStatus::Succeeded => 0,
+        // A restore batch's previews are done (or confirmed): what it asked of its children.
+        BatchStatus::Succeeded | BatchStatus::AwaitingConfirmation | BatchStatus::Executed => 0,
         BatchStatus::PartiallySucceeded => 2,
         BatchStatus::Failed
         | BatchStatus::Cancelled
