@@ -1025,3 +1025,158 @@ async fn drift_reports_are_listed_viewed_reverted_and_accepted() {
     );
     no_token_in(&out, &token);
 }
+
+/// A restore batch through the command line: started and followed to its previews' end (its
+/// token kept, never printed), refused when the wrong tenant count is typed, then executed and
+/// followed to its end.
+#[tokio::test]
+async fn a_restore_batch_executes_only_after_the_tenant_count_is_typed() {
+    let (stack, worker) = restore::setup(&[("groups", 2), (restore::POLICIES, 1)]).await;
+    let group = restore::first_group(&worker);
+    restore::assign_all(&worker, restore::POLICIES, &group);
+    restore::sync_groups(&stack, &worker).await;
+    let set = restore::backup(&stack, &worker, &["configurationPolicies"]).await;
+    let tenant = stack.demo.tenant_id.to_string();
+    let s = serve(stack, worker).await;
+    let token = s.owner_token();
+    let params = json!({"source_tenant_id": tenant, "backup_set_id": set}).to_string();
+    let out = s
+        .run(
+            s.as_user(&token),
+            &[
+                "--json",
+                "batch",
+                "start",
+                "--type",
+                "restore.preview",
+                "--params",
+                &params,
+                "--tenants",
+                &tenant,
+                "--wait",
+            ],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let previews = json_of(&out);
+    assert_eq!(
+        previews["batch"]["status"], "awaiting_confirmation",
+        "{previews}"
+    );
+    assert!(
+        !text(&out.stdout).contains("confirmation_token"),
+        "the batch's token stays out of the output: {}",
+        shown(&out)
+    );
+    let id = previews["batch"]["id"].as_str().unwrap().to_owned();
+    let restore = previews["children"][0]["restore"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    let out = s
+        .run(s.as_user(&token), &["batch", "execute", &id], "2\n")
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("nothing was executed"),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(s.restore_record(&restore).await["status"], "previewed");
+
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["--json", "batch", "execute", &id, "--wait"],
+            "1\n",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let execution = json_of(&out);
+    assert_eq!(execution["batch"]["type"], "restore.execute", "{execution}");
+    assert_eq!(execution["batch"]["status"], "succeeded", "{execution}");
+    assert_eq!(s.restore_record(&restore).await["status"], "completed");
+    no_token_in(&out, &token);
+}
+
+/// The workspace's own schedules through the command line: created over a tag, listed,
+/// retargeted to every tenant, shown and deleted; a read-only member is refused.
+#[tokio::test]
+async fn workspace_schedules_are_created_retargeted_and_deleted() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(CONFIGS, 1)], policy()).await;
+    let s = serve(stack, worker).await;
+    let token = s.owner_token();
+    let create = [
+        "--json",
+        "workspace-schedules",
+        "create",
+        "--name",
+        "Gold nightly",
+        "--cadence",
+        "daily:01:30",
+        "--keep-last",
+        "7",
+        "--tag",
+        "gold",
+    ];
+    let readonly = s.stack.token(&s.stack.users().readonly);
+    let out = s.run(s.as_user(&readonly), &create, "").await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("auth.forbidden"),
+        "{}",
+        shown(&out)
+    );
+
+    let out = s.run(s.as_user(&token), &create, "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let created = json_of(&out);
+    assert_eq!(
+        created["schedule"]["targets"],
+        json!({"tag": "gold"}),
+        "{created}"
+    );
+    let id = created["schedule"]["id"].as_str().unwrap().to_owned();
+
+    let out = s
+        .run(s.as_user(&token), &["ws-schedules", "list"], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("Gold nightly"),
+        "{}",
+        shown(&out)
+    );
+
+    let out = s
+        .run(
+            s.as_user(&token),
+            &["--json", "ws-schedules", "update", &id, "--all"],
+            "",
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(json_of(&out)["schedule"]["targets"], "all");
+    let out = s
+        .run(s.as_user(&token), &["ws-schedules", "show", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(text(&out.stdout).contains("all"), "{}", shown(&out));
+
+    let out = s
+        .run(s.as_user(&token), &["ws-schedules", "delete", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let out = s
+        .run(s.as_user(&token), &["ws-schedules", "show", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("(404)"), "{}", shown(&out));
+    no_token_in(&out, &token);
+}

@@ -244,6 +244,10 @@ impl Store {
             .set(&["next_fire_at"], time_attr(new.next_fire_at))
             .set(&["version"], number_attr(new.version))
             .set(&["updated_at"], time_attr(new.updated_at));
+        // A workspace schedule's targets (a tenant's schedule has none, and gains none).
+        if let Some(targets) = &new.targets {
+            changes = changes.set(&["targets"], value_attr("targets", targets)?);
+        }
         changes = if new.enabled {
             changes
                 .set(

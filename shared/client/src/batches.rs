@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Value, json};
 use tenantops_core::links;
+use tenantops_core::secret::SecretString;
 use tenantops_core::{BatchId, RunId, TenantId, WorkspaceId};
 
 use crate::types::{Outcome, RunStatus};
@@ -88,6 +89,12 @@ pub struct Batch {
     /// The batch whose failed children this one retries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<BatchId>,
+    /// A confirmed restore batch: the batch of its restores' executions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<BatchId>,
+    /// An execution batch: the restore batch it confirms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_of: Option<BatchId>,
     pub status: BatchStatus,
     pub progress: BatchProgress,
 }
@@ -109,6 +116,9 @@ pub struct BatchChild {
     /// The child run's viewer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<String>,
+    /// A restore batch's child: its restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<String>,
 }
 
 /// A tenant whose child failed or was refused, with why.
@@ -126,6 +136,15 @@ pub struct BatchLinks {
     pub cancel: String,
     pub retry: String,
     pub runs: String,
+    /// A restore batch not confirmed yet: where its token executes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute: Option<String>,
+    /// A confirmed restore batch: its execution batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
+    /// An execution batch: the restore batch it confirms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execute_of: Option<String>,
 }
 
 /// The answer of a batch's create, view and cancel (`BatchView`).
@@ -135,6 +154,10 @@ pub struct BatchView {
     pub children: Vec<BatchChild>,
     pub failed: Vec<BatchFailedTenant>,
     pub links: BatchLinks,
+    /// A new restore batch only: the token that executes it, answered this once; never
+    /// serialized (so never printed as JSON).
+    #[serde(default, skip_serializing)]
+    pub confirmation_token: Option<SecretString>,
 }
 
 impl Client {
@@ -169,6 +192,21 @@ impl Client {
             Route::CancelBatch,
             links::batch_cancel(ws, batch),
         ))
+        .await
+    }
+
+    /// Confirms a restore batch with its token: 202 the batch of its restores' executions, 200
+    /// the one an earlier confirmation created.
+    pub async fn execute_batch(
+        &self,
+        ws: WorkspaceId,
+        batch: BatchId,
+        confirmation_token: &SecretString,
+    ) -> Result<BatchView, Error> {
+        self.json(
+            Call::new(Route::ExecuteBatch, links::batch_execute(ws, batch))
+                .body(json!({ "confirmation_token": confirmation_token.expose() })),
+        )
         .await
     }
 

@@ -13,6 +13,31 @@ fn tenant_path(ws: WorkspaceId, tenant: TenantId, rest: &str) -> String {
     format!("/v1/workspaces/{ws}/tenants/{tenant}{rest}")
 }
 
+/// Whose backup schedules: a tenant's, or the workspace's own, which fire a batch over the
+/// tenants they target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleOwner {
+    Tenant(WorkspaceId, TenantId),
+    Workspace(WorkspaceId),
+}
+
+impl ScheduleOwner {
+    /// The owner's schedules collection, then `rest`.
+    fn path(self, rest: &str) -> String {
+        match self {
+            ScheduleOwner::Tenant(ws, t) => tenant_path(ws, t, &format!("/backup-schedules{rest}")),
+            ScheduleOwner::Workspace(ws) => format!("/v1/workspaces/{ws}/backup-schedules{rest}"),
+        }
+    }
+
+    fn route(self, tenant: Route, workspace: Route) -> Route {
+        match self {
+            ScheduleOwner::Tenant(..) => tenant,
+            ScheduleOwner::Workspace(_) => workspace,
+        }
+    }
+}
+
 impl Client {
     /// `GET /v1/health` (no token needed).
     pub async fn health(&self) -> Result<Value, Error> {
@@ -362,83 +387,55 @@ impl Client {
             .await
     }
 
-    // Backup schedules.
+    // Backup schedules: a tenant's, or the workspace's own (over its tenants).
 
     pub async fn list_schedules(
         &self,
-        ws: WorkspaceId,
-        t: TenantId,
+        owner: ScheduleOwner,
         page: &PageQuery,
     ) -> Result<Page<Schedule>, Error> {
-        self.json(
-            Call::new(
-                Route::ListSchedules,
-                tenant_path(ws, t, "/backup-schedules"),
-            )
-            .query(page.pairs()),
-        )
-        .await
+        let route = owner.route(Route::ListSchedules, Route::ListWorkspaceSchedules);
+        self.json(Call::new(route, owner.path("")).query(page.pairs()))
+            .await
     }
 
-    /// Creates a schedule from its document (`CreateSchedule`).
+    /// Creates a schedule from its document (`CreateSchedule`; a workspace's names its
+    /// `tenants`: `"all"` or `{"tag"}`).
     pub async fn create_schedule(
         &self,
-        ws: WorkspaceId,
-        t: TenantId,
+        owner: ScheduleOwner,
         body: &Value,
     ) -> Result<ScheduleResponse, Error> {
-        self.json(
-            Call::new(
-                Route::CreateSchedule,
-                tenant_path(ws, t, "/backup-schedules"),
-            )
-            .body(body),
-        )
-        .await
+        let route = owner.route(Route::CreateSchedule, Route::CreateWorkspaceSchedule);
+        self.json(Call::new(route, owner.path("")).body(body)).await
     }
 
     pub async fn view_schedule(
         &self,
-        ws: WorkspaceId,
-        t: TenantId,
+        owner: ScheduleOwner,
         id: &str,
     ) -> Result<ScheduleResponse, Error> {
-        self.json(Call::new(
-            Route::ViewSchedule,
-            tenant_path(ws, t, &format!("/backup-schedules/{id}")),
-        ))
-        .await
+        let route = owner.route(Route::ViewSchedule, Route::ViewWorkspaceSchedule);
+        self.json(Call::new(route, owner.path(&format!("/{id}"))))
+            .await
     }
 
     /// Changes a schedule (`PatchSchedule`: any create field).
     pub async fn update_schedule(
         &self,
-        ws: WorkspaceId,
-        t: TenantId,
+        owner: ScheduleOwner,
         id: &str,
         patch: &Value,
     ) -> Result<ScheduleResponse, Error> {
-        self.json(
-            Call::new(
-                Route::UpdateSchedule,
-                tenant_path(ws, t, &format!("/backup-schedules/{id}")),
-            )
-            .body(patch),
-        )
-        .await
+        let route = owner.route(Route::UpdateSchedule, Route::UpdateWorkspaceSchedule);
+        self.json(Call::new(route, owner.path(&format!("/{id}"))).body(patch))
+            .await
     }
 
-    pub async fn delete_schedule(
-        &self,
-        ws: WorkspaceId,
-        t: TenantId,
-        id: &str,
-    ) -> Result<(), Error> {
-        self.empty(Call::new(
-            Route::DeleteSchedule,
-            tenant_path(ws, t, &format!("/backup-schedules/{id}")),
-        ))
-        .await
+    pub async fn delete_schedule(&self, owner: ScheduleOwner, id: &str) -> Result<(), Error> {
+        let route = owner.route(Route::DeleteSchedule, Route::DeleteWorkspaceSchedule);
+        self.empty(Call::new(route, owner.path(&format!("/{id}"))))
+            .await
     }
 
     /// A backup of the schedule's scope now.

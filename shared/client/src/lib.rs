@@ -18,6 +18,7 @@ pub use batches::{
     Batch, BatchChild, BatchFailedTenant, BatchLinks, BatchProgress, BatchRequest, BatchStatus,
     BatchTargets, BatchView, ChildOrigin,
 };
+pub use calls::ScheduleOwner;
 pub use drift::{BackupSetDiff, DriftCounts, DriftItem, DriftReport, DriftReportView, ObjectRef};
 pub use error::{Error, Problem};
 pub use routes::{NOT_COVERED, ROUTES, Route};

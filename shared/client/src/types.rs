@@ -303,6 +303,14 @@ pub struct Schedule {
     pub last_run_id: Option<RunId>,
     #[serde(default)]
     pub skipped_total: u64,
+    /// A tenant's schedule: its tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
+    /// A workspace's schedule: `"all"` or `{"tag"}`, and the batch its last slot fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_batch_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,9 +5,15 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use tenantops_core::secret::SecretString;
-use tenantops_core::{BatchId, OperationType, RunId, TenantId, UserId, WorkspaceId};
+use tenantops_core::{OperationType, RunId, TenantId, UserId, WorkspaceId};
+
+mod batches;
+mod drift;
+
+pub use batches::BatchesCmd;
+pub use drift::DriftCmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -98,6 +104,9 @@ pub enum Command {
     /// The tenant's backup schedules
     #[command(subcommand)]
     Schedules(SchedulesCmd),
+    /// The workspace's own backup schedules, over all its tenants or a tag's
+    #[command(subcommand, visible_alias = "ws-schedules")]
+    WorkspaceSchedules(WorkspaceSchedulesCmd),
     /// Restores: preview, show, execute
     #[command(subcommand)]
     Restores(RestoresCmd),
@@ -368,95 +377,6 @@ pub enum BackupsCmd {
     Diff { from: String, to: String },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum BatchesCmd {
-    /// Starts a type's run in every targeted tenant, e.g.
-    /// `batch start --type backup_schedule.run_now --all --wait`
-    #[command(group(ArgGroup::new("targets").required(true).multiple(false)))]
-    Start {
-        /// The operation type
-        #[arg(long = "type", value_name = "TYPE")]
-        kind: String,
-        /// The type's params, as JSON (applied to every tenant)
-        #[arg(long)]
-        params: Option<String>,
-        /// Every active tenant of the workspace
-        #[arg(long, group = "targets")]
-        all: bool,
-        /// The active tenants carrying this tag
-        #[arg(long, group = "targets")]
-        tag: Option<String>,
-        /// These tenants, comma separated or repeated (`--tenant` is the one tenant of other
-        /// commands)
-        #[arg(long, value_name = "ID", value_delimiter = ',', num_args = 1.., group = "targets")]
-        tenants: Vec<TenantId>,
-        /// Tenants left out, comma separated or repeated
-        #[arg(long, value_name = "ID", value_delimiter = ',', num_args = 1..)]
-        exclude: Vec<TenantId>,
-        /// Makes a retried start answer the batch it created
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        /// Follow the batch until every child is done; the exit code follows its status
-        #[arg(long, visible_alias = "watch")]
-        wait: bool,
-    },
-    /// A batch: status, counts, failed tenants with reasons, one line per child
-    #[command(visible_alias = "show")]
-    View { batch: BatchId },
-    /// Cancels a batch: no child starts after it, its queued children are cancelled
-    Cancel { batch: BatchId },
-    /// Retries the tenants whose child failed or was refused, as a new batch
-    Retry {
-        batch: BatchId,
-        /// Makes a retried request answer the retry batch it created
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        /// Follow the new batch until every child is done; the exit code follows its status
-        #[arg(long, visible_alias = "watch")]
-        wait: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DriftCmd {
-    /// The tenant's drift reports, newest first
-    List {
-        #[command(flatten)]
-        page: PageArgs,
-    },
-    /// A report: its counts and a page of its items (what changed, which fields, who)
-    #[command(visible_alias = "show")]
-    View {
-        report: RunId,
-        #[command(flatten)]
-        page: PageArgs,
-    },
-    /// Accepts a report: backs up its types now, the tenant's state becoming the baseline
-    Accept {
-        report: RunId,
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        #[command(flatten)]
-        watch: WatchArgs,
-    },
-    /// Reverts items of a report: a restore preview of its baseline for exactly those
-    /// (then `tenantops restores execute`)
-    Revert {
-        report: RunId,
-        /// Every changed and removed object of the report
-        #[arg(long, conflicts_with = "item", required_unless_present = "item")]
-        all: bool,
-        /// An object of the report, as TYPE/ID (repeat for more)
-        #[arg(long, value_name = "TYPE/ID")]
-        item: Vec<String>,
-        /// `{"groups": {old: new}, "filters": {...}, "drop": [...]}`, as JSON
-        #[arg(long)]
-        mapping: Option<String>,
-        #[command(flatten)]
-        watch: WatchArgs,
-    },
-}
-
 #[derive(Debug, Args, Default)]
 pub struct ScheduleFields {
     #[arg(long)]
@@ -517,6 +437,47 @@ pub enum SchedulesCmd {
         #[command(flatten)]
         watch: WatchArgs,
     },
+}
+
+/// A workspace schedule's targets: every active tenant, or a tag's.
+#[derive(Debug, Args, Default)]
+#[group(multiple = false)]
+pub struct ScheduleTargets {
+    /// Every active tenant of the workspace
+    #[arg(long)]
+    pub all: bool,
+    /// The active tenants carrying this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceSchedulesCmd {
+    /// A new schedule over the workspace's tenants: each slot fires one batch (needs
+    /// --cadence, a retention, and --all or --tag)
+    Create {
+        #[command(flatten)]
+        fields: ScheduleFields,
+        #[command(flatten)]
+        targets: ScheduleTargets,
+    },
+    /// The workspace's own schedules
+    List {
+        #[command(flatten)]
+        page: PageArgs,
+    },
+    /// One schedule
+    Show { schedule: String },
+    /// Changes the given fields (and targets) of a schedule
+    Update {
+        schedule: String,
+        #[command(flatten)]
+        fields: ScheduleFields,
+        #[command(flatten)]
+        targets: ScheduleTargets,
+    },
+    /// Deletes a schedule (its batches, runs and backup sets stay)
+    Delete { schedule: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -61,7 +61,7 @@ pub enum CliError {
         "no confirmation token for restore {0} here: the API gives it once, to the preview that created the restore; preview again with `tenantops restores preview`"
     )]
     NoConfirmationToken(String),
-    #[error("the name typed is not the tenant's display name: nothing was executed")]
+    #[error("what was typed is not what was asked for: nothing was executed")]
     NotConfirmed,
     #[error("`{0}` is not an id the API answered")]
     BadId(String),

@@ -1,7 +1,8 @@
-//! `tenantops batch start|view|cancel|retry`. A started batch is followed through the `links.view`
-//! it answered until no child is starting or active; the exit code follows its status as a
-//! watched run's follows its outcome (0 succeeded, 2 partially succeeded, 1 failed or
-//! cancelled).
+//! `tenantops batch start|view|cancel|execute|retry`. A started batch is followed through the
+//! `links.view` it answered until no child is starting or active; the exit code follows its
+//! status as a watched run's follows its outcome (0 succeeded, 2 partially succeeded, 1 failed
+//! or cancelled). A restore batch's confirmation token is kept in the config directory, as a
+//! restore preview's is, for `batch execute`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -10,8 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tenantops_client::{BatchRequest, BatchStatus, BatchTargets, BatchView, Client};
 
 use super::Ctx;
+use super::restores::confirm;
 use super::runs::json_arg;
 use crate::cli::BatchesCmd;
+use crate::config;
 use crate::error::CliError;
 use crate::output::{self, Output};
 use crate::watch::next_delay;
@@ -197,8 +200,16 @@ pub async fn follow(client: &Client, link: &str, out: Output) -> Result<BatchVie
     }
 }
 
-/// Prints a created batch and, with `wait`, follows it: the exit code is then its status's.
+/// Prints a created batch and, with `wait`, follows it: the exit code is then its status's. A
+/// restore batch's token is kept for `batch execute`.
 async fn created_batch(ctx: &Ctx, created: BatchView, wait: bool) -> Result<u8, CliError> {
+    if let Some(token) = &created.confirmation_token {
+        let id = created.batch.id.to_string();
+        config::save_confirmation(&id, token)?;
+        output::note(&format!(
+            "  its confirmation token is kept for `tenantops batch execute {id}`"
+        ));
+    }
     if !wait {
         ctx.out.show(&created, || {
             output::line(&headline(&created))?;
@@ -256,6 +267,21 @@ pub async fn batches(ctx: &Ctx, cmd: BatchesCmd) -> Result<u8, CliError> {
             let view = client.cancel_batch(ws, batch).await?;
             ctx.out.show(&view, || show(&view))?;
             Ok(0)
+        }
+        BatchesCmd::Execute { batch, yes, wait } => {
+            let token = config::load_confirmation(&batch.to_string())?;
+            let view = client.view_batch(ws, batch).await?;
+            let restores = view.children.iter().filter(|c| c.restore.is_some()).count();
+            output::note(&headline(&view));
+            output::note(&format!("  {}", counts(&view)));
+            if !yes {
+                confirm(
+                    &format!("Type the number of tenants whose restores to execute ({restores})"),
+                    &restores.to_string(),
+                )?;
+            }
+            let created = client.execute_batch(ws, batch, &token).await?;
+            created_batch(ctx, created, wait).await
         }
         BatchesCmd::Retry {
             batch,

@@ -76,6 +76,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Batches(c) => batches::batches(&ctx, c).await,
         Command::Drift(c) => drift::drift(&ctx, c).await,
         Command::Schedules(c) => schedules::schedules(&ctx, c).await,
+        Command::WorkspaceSchedules(c) => schedules::workspace_schedules(&ctx, c).await,
         Command::Restores(c) => restores::restores(&ctx, c).await,
         Command::Inventory(a) => data::inventory(&ctx, a).await,
         Command::Audit(a) => data::audit(&ctx, a).await,

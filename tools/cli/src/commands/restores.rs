@@ -77,14 +77,11 @@ fn show(view: &RestoreView) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Asks for the tenant's display name on stderr and reads it from stdin.
-fn confirm(display_name: &str) -> Result<(), CliError> {
+/// Asks `prompt` on stderr and reads the answer from stdin: it must be `expected`.
+pub(super) fn confirm(prompt: &str, expected: &str) -> Result<(), CliError> {
     {
         let mut e = std::io::stderr().lock();
-        let _ = write!(
-            e,
-            "Type the tenant's display name ({display_name}) to execute this restore: "
-        );
+        let _ = write!(e, "{prompt}: ");
         let _ = e.flush();
     }
     let mut typed = String::new();
@@ -92,7 +89,7 @@ fn confirm(display_name: &str) -> Result<(), CliError> {
         .lock()
         .read_line(&mut typed)
         .map_err(CliError::Stdin)?;
-    if typed.trim() == display_name {
+    if typed.trim() == expected {
         Ok(())
     } else {
         Err(CliError::NotConfirmed)
@@ -191,7 +188,11 @@ pub async fn restores(ctx: &Ctx, cmd: RestoresCmd) -> Result<u8, CliError> {
                 output::note(&l);
             }
             if !yes {
-                confirm(&tenant.display_name)?;
+                let name = &tenant.display_name;
+                confirm(
+                    &format!("Type the tenant's display name ({name}) to execute this restore"),
+                    name,
+                )?;
             }
             let s = client.execute_restore(ws, t, &restore, &token).await?;
             started(ctx, s, w.watch).await

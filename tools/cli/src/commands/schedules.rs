@@ -1,11 +1,13 @@
-//! `tenantops schedules create|list|show|update|delete|run-now|retry`.
+//! `tenantops schedules create|list|show|update|delete|run-now|retry` (a tenant's) and
+//! `tenantops workspace-schedules create|list|show|update|delete` (the workspace's own, each
+//! slot a batch over its targets).
 
 use serde_json::{Map, Value, json};
-use tenantops_client::Schedule;
+use tenantops_client::{Schedule, ScheduleOwner};
 
 use super::runs::{json_arg, started};
 use super::{Ctx, page};
-use crate::cli::{ScheduleFields, SchedulesCmd};
+use crate::cli::{ScheduleFields, ScheduleTargets, SchedulesCmd, WorkspaceSchedulesCmd};
 use crate::error::CliError;
 use crate::output;
 
@@ -59,7 +61,26 @@ pub fn body(f: &ScheduleFields) -> Result<Value, CliError> {
     Ok(Value::Object(body))
 }
 
+/// A workspace schedule's targets as the API reads them (`tenants`), if any were given.
+pub fn targets(t: &ScheduleTargets) -> Option<Value> {
+    match (t.all, &t.tag) {
+        (true, _) => Some(json!("all")),
+        (false, Some(tag)) => Some(json!({ "tag": tag })),
+        (false, None) => None,
+    }
+}
+
 fn row(s: &Schedule) -> Vec<String> {
+    let last = s
+        .last_run_id
+        .map(|r| r.to_string())
+        .or_else(|| s.last_batch_id.clone().map(|b| format!("batch {b}")));
+    let over = match (&s.tenant_id, &s.targets) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(Value::String(all))) => all.clone(),
+        (None, Some(targets)) => targets.to_string(),
+        (None, None) => String::new(),
+    };
     vec![
         s.id.clone(),
         s.name.clone(),
@@ -67,12 +88,13 @@ fn row(s: &Schedule) -> Vec<String> {
         s.timezone.clone(),
         if s.enabled { "yes" } else { "no" }.to_owned(),
         s.next_fire_at.clone(),
-        output::opt(&s.last_run_id),
+        output::opt(&last),
+        over,
     ]
 }
 
-const HEADER: [&str; 7] = [
-    "SCHEDULE", "NAME", "CADENCE", "TIMEZONE", "ENABLED", "NEXT", "LAST RUN",
+const HEADER: [&str; 8] = [
+    "SCHEDULE", "NAME", "CADENCE", "TIMEZONE", "ENABLED", "NEXT", "LAST", "OVER",
 ];
 
 fn show(ctx: &Ctx, s: &tenantops_client::ScheduleResponse) -> Result<(), CliError> {
@@ -80,39 +102,51 @@ fn show(ctx: &Ctx, s: &tenantops_client::ScheduleResponse) -> Result<(), CliErro
         .show(s, || output::table(&HEADER, vec![row(&s.schedule)]))
 }
 
-pub async fn schedules(ctx: &Ctx, cmd: SchedulesCmd) -> Result<u8, CliError> {
+/// What both kinds of schedule do alike.
+enum Common {
+    Create(Value),
+    List(crate::cli::PageArgs),
+    Show(String),
+    Update(String, Value),
+    Delete(String),
+}
+
+async fn common(ctx: &Ctx, owner: ScheduleOwner, cmd: Common) -> Result<u8, CliError> {
     let client = &ctx.client;
-    let (ws, t) = ctx.tenant()?;
     match cmd {
-        SchedulesCmd::Create(fields) => {
-            let created = client.create_schedule(ws, t, &body(&fields)?).await?;
-            show(ctx, &created)?;
-        }
-        SchedulesCmd::List { page: p } => {
-            let list = client.list_schedules(ws, t, &page(&p)).await?;
+        Common::Create(body) => show(ctx, &client.create_schedule(owner, &body).await?)?,
+        Common::List(p) => {
+            let list = client.list_schedules(owner, &page(&p)).await?;
             ctx.out.show(&list, || {
                 output::table(&HEADER, list.items.iter().map(row).collect())?;
                 output::more(list.next_cursor.as_deref());
                 Ok(())
             })?;
         }
-        SchedulesCmd::Show { schedule } => {
-            show(ctx, &client.view_schedule(ws, t, &schedule).await?)?;
-        }
-        SchedulesCmd::Update { schedule, fields } => {
-            let updated = client
-                .update_schedule(ws, t, &schedule, &body(&fields)?)
-                .await?;
-            show(ctx, &updated)?;
-        }
-        SchedulesCmd::Delete { schedule } => {
-            client.delete_schedule(ws, t, &schedule).await?;
-            ctx.out.show(&json!({ "deleted": schedule }), || {
+        Common::Show(id) => show(ctx, &client.view_schedule(owner, &id).await?)?,
+        Common::Update(id, patch) => show(ctx, &client.update_schedule(owner, &id, &patch).await?)?,
+        Common::Delete(id) => {
+            client.delete_schedule(owner, &id).await?;
+            ctx.out.show(&json!({ "deleted": id }), || {
                 output::line(&format!(
-                    "schedule {schedule} deleted (its runs and backup sets stay)"
+                    "schedule {id} deleted (its runs and backup sets stay)"
                 ))
             })?;
         }
+    }
+    Ok(0)
+}
+
+pub async fn schedules(ctx: &Ctx, cmd: SchedulesCmd) -> Result<u8, CliError> {
+    let client = &ctx.client;
+    let (ws, t) = ctx.tenant()?;
+    let owner = ScheduleOwner::Tenant(ws, t);
+    let cmd = match cmd {
+        SchedulesCmd::Create(fields) => Common::Create(body(&fields)?),
+        SchedulesCmd::List { page } => Common::List(page),
+        SchedulesCmd::Show { schedule } => Common::Show(schedule),
+        SchedulesCmd::Update { schedule, fields } => Common::Update(schedule, body(&fields)?),
+        SchedulesCmd::Delete { schedule } => Common::Delete(schedule),
         SchedulesCmd::RunNow {
             schedule,
             idempotency_key,
@@ -134,8 +168,35 @@ pub async fn schedules(ctx: &Ctx, cmd: SchedulesCmd) -> Result<u8, CliError> {
                 .await?;
             return started(ctx, s, w.watch).await;
         }
+    };
+    common(ctx, owner, cmd).await
+}
+
+/// The fields and targets given, as a workspace schedule's document.
+fn workspace_body(fields: &ScheduleFields, t: &ScheduleTargets) -> Result<Value, CliError> {
+    let mut body = body(fields)?;
+    if let (Some(tenants), Some(map)) = (targets(t), body.as_object_mut()) {
+        map.insert("tenants".into(), tenants);
     }
-    Ok(0)
+    Ok(body)
+}
+
+pub async fn workspace_schedules(ctx: &Ctx, cmd: WorkspaceSchedulesCmd) -> Result<u8, CliError> {
+    let owner = ScheduleOwner::Workspace(ctx.workspace()?);
+    let cmd = match cmd {
+        WorkspaceSchedulesCmd::Create { fields, targets } => {
+            Common::Create(workspace_body(&fields, &targets)?)
+        }
+        WorkspaceSchedulesCmd::List { page } => Common::List(page),
+        WorkspaceSchedulesCmd::Show { schedule } => Common::Show(schedule),
+        WorkspaceSchedulesCmd::Update {
+            schedule,
+            fields,
+            targets,
+        } => Common::Update(schedule, workspace_body(&fields, &targets)?),
+        WorkspaceSchedulesCmd::Delete { schedule } => Common::Delete(schedule),
+    };
+    common(ctx, owner, cmd).await
 }
 
 #[cfg(test)]
@@ -175,5 +236,30 @@ mod tests {
             body(&f).expect("body"),
             json!({"retention": {"keep_last": 7}, "enabled": false})
         );
+    }
+
+    #[test]
+    fn a_workspace_schedules_targets_are_all_or_a_tag() {
+        let f = ScheduleFields {
+            cadence: Some("daily:01:00".into()),
+            ..ScheduleFields::default()
+        };
+        let all = ScheduleTargets {
+            all: true,
+            tag: None,
+        };
+        assert_eq!(
+            workspace_body(&f, &all).expect("body"),
+            json!({"cadence": {"kind": "daily", "at": "01:00"}, "tenants": "all"})
+        );
+        let gold = ScheduleTargets {
+            all: false,
+            tag: Some("gold".into()),
+        };
+        assert_eq!(
+            workspace_body(&ScheduleFields::default(), &gold).expect("body"),
+            json!({"tenants": {"tag": "gold"}})
+        );
+        assert_eq!(targets(&ScheduleTargets::default()), None);
     }
 }
