@@ -117,6 +117,28 @@ impl Relay {
 impl Drop for TestStack {
     fn drop(&mut self) {
         self.relay_poller.abort();
+        // The suite shares one in-memory DynamoDB Local: each test's table (with its indexes
+        // and stream) is deleted when the test ends, passed or failed, so hundreds of them do
+        // not pile up and slow every later test. On a thread of its own with a client of its
+        // own: this runtime may be the one ending.
+        let table = self.resources.table_name.clone();
+        // A table left behind only costs speed.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async {
+                let sdk = tenantops_aws::config::load().await;
+                aws_sdk_dynamodb::Client::new(&sdk)
+                    .delete_table()
+                    .table_name(table)
+                    .send()
+                    .await
+                    .ok()
+            })
+        })
+        .join();
     }
 }
 
