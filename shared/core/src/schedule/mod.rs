@@ -561,6 +561,36 @@ mod tests {
         assert!(serde_json::from_value::<ScheduleKind>(serde_json::json!("drift")).is_err());
     }
 
+    /// A workspace drift schedule's slot batch is retried as drift checks of the same scope
+    /// (its children's strict identities would only find the failed runs again).
+    #[test]
+    fn a_drift_slots_batch_is_retried_as_drift_checks() {
+        use crate::batch::{Batch, Targets, retried};
+        use crate::{BatchId, Initiator, OperationType, WorkspaceId};
+        let slot = chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 1, 1, 3, 0, 0)
+            .single()
+            .expect("a time");
+        let params = ScheduleKind::DriftCheck.scheduled_params(ScheduleId::new(), slot);
+        let batch = Batch {
+            id: BatchId::new(),
+            workspace_id: WorkspaceId::new(),
+            operation: params.operation(),
+            params: params.to_value(),
+            targets: Targets::All,
+            exclude: Vec::new(),
+            tenants: Vec::new(),
+            created_by: Initiator::Scheduler,
+            scope: Some(vec!["deviceConfigurations".into()]),
+            created_at: slot,
+            cancelled_at: None,
+            retry_of: None,
+        };
+        let (ty, params) = retried(&batch);
+        assert_eq!(ty, OperationType::DriftCheck);
+        assert!(crate::batch::check_batchable(ty, Some(&params)).is_ok());
+        assert!(OperationParams::parse(ty, Some(params)).is_ok());
+    }
+
     #[test]
     fn retention_and_scope_are_validated() {
         let r = |keep_last, keep_days| Retention {
