@@ -66,3 +66,31 @@ Graph requests by type (list pages; reads below objects):
         backup = d("/baseline_backup_seconds"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// Every figure of the section is one the measurement reports (none renders `n/a`).
+    #[test]
+    fn the_section_reads_every_figure_the_measurement_reports() {
+        let report = json!({"drift_3000": {
+            "objects_generated": 3000, "objects_changed": 50, "objects_compared": 3000,
+            "report": {"changed": 50, "added": 0, "removed": 0, "unchanged": 2950},
+            "counts_as_expected": true, "outcome": "succeeded", "seconds": 64.2,
+            "objects_per_second": 46.7, "graph_requests": 2896,
+            "graph_requests_per_object": 0.97, "audit_log_requests": 1,
+            "intune_budget_use": 0.9, "throttled_429": 0, "requests_inside_retry_after": 0,
+            "urls_read_twice": 0, "s3_reads": 50, "s3_writes": 0,
+            "baseline_backup_seconds": 74.1,
+            "by_type": {"intents": {"list_pages": 2, "object_reads": 212}},
+        }});
+        let md = super::section(&report);
+        assert!(!md.contains("n/a"), "{md}");
+        assert!(md.contains("| intents | 2 | 212 |"), "{md}");
+        assert!(
+            md.contains("| 3000 | 50 / 0 / 0 | true | succeeded |"),
+            "{md}"
+        );
+    }
+}
