@@ -12,6 +12,7 @@ mod cli;
 mod continuation;
 mod dispatch;
 mod drift;
+mod drift_schedules;
 mod events;
 mod fairness;
 mod faults;

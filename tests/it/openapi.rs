@@ -184,6 +184,7 @@ fn param_fields(t: tenantops_core::OperationType) -> &'static [&'static str] {
         T::RestorePreview => fields::<RestorePreviewParams>(),
         T::RestoreExecute => fields::<RestoreExecuteParams>(),
         T::DriftCheck => fields::<DriftCheckParams>(),
+        T::DriftScheduled => fields::<DriftScheduledParams>(),
     }
 }
 

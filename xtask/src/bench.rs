@@ -12,6 +12,7 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
+mod drift;
 mod fleet;
 mod starts;
 
@@ -305,6 +306,7 @@ it must never send a request inside a Retry-After window.
     let md = md
         + &starts::section(&report)
         + &large_backup_section(&report)
+        + &drift::section(&report)
         + &fleet::sections(&report)
         + &more_sections(&report, &package_sizes(root, target_dir)?);
     std::fs::create_dir_all(root.join("docs"))?;

@@ -9,7 +9,8 @@ pub const SECRET_PREFIX: &str = "TENANTOPS_SECRET_PREFIX";
 /// The run lifecycle event bus: a cancelled queued run's `Completed` event.
 pub const EVENT_BUS_NAME: &str = "TENANTOPS_EVENT_BUS_NAME";
 /// The shortest interval between two slots of a backup schedule, in whole minutes (1 or
-/// more); a cadence firing more often is refused with `schedule.too_frequent`.
+/// more); a cadence firing more often is refused with `schedule.too_frequent`. A drift
+/// schedule's minimum is this but at most 60 (`ScheduleKind::min_interval`).
 pub const MIN_SCHEDULE_INTERVAL_MINUTES: &str = "TENANTOPS_MIN_SCHEDULE_INTERVAL_MINUTES";
 
 /// How many manual backups (`backup_schedule.run_now` and `backup_schedule.retry`) one

@@ -46,7 +46,8 @@ pub struct Deps {
 /// The limits the API enforces, from its configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// A schedule's cadence may not fire more often than this (`schedule.too_frequent`).
+    /// A backup schedule's cadence may not fire more often than this (`schedule.too_frequent`);
+    /// a drift schedule's, than this or an hour, whichever is less.
     pub min_schedule_interval_minutes: u32,
     /// Manual backups (run-now, retry) one tenant may start per window (`quota.exceeded`).
     pub manual_backup_quota: u32,

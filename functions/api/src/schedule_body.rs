@@ -1,12 +1,12 @@
-//! A backup schedule's request body (the fields a create or change may set, read field by
-//! field so that each mistake has its `schedule.*` code), and a schedule as the API shows it
-//! and as its audit entries record it.
+//! A schedule's request body (the fields a create or change may set, read field by field so
+//! that each mistake has its `schedule.*` code), and a schedule as the API shows it and as its
+//! audit entries record it.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tenantops_core::batch::Targets;
 use tenantops_core::schedule::{
-    BackupSchedule, Cadence, Retention, ScheduleError, ScheduleScope, scope_types,
+    BackupSchedule, Cadence, Retention, ScheduleError, ScheduleKind, ScheduleScope, scope_types,
 };
 
 use crate::error::ApiError;
@@ -47,6 +47,8 @@ pub(crate) fn field<T: for<'de> Deserialize<'de>>(
 /// What a create or change may set; absent fields are left as they are (or defaulted).
 #[derive(Debug, Default)]
 pub(crate) struct Fields {
+    /// What the slots start (`backup` or `drift_check`); a change may only repeat it.
+    pub(crate) kind: Option<ScheduleKind>,
     pub(crate) name: Option<String>,
     pub(crate) cadence: Option<Cadence>,
     pub(crate) timezone: Option<String>,
@@ -58,6 +60,7 @@ pub(crate) struct Fields {
 }
 
 const FIELDS: &[&str] = &[
+    "kind",
     "name",
     "cadence",
     "timezone",
@@ -68,6 +71,7 @@ const FIELDS: &[&str] = &[
 
 /// A workspace schedule's fields: a tenant's, and its targets.
 const WORKSPACE_FIELDS: &[&str] = &[
+    "kind",
     "name",
     "cadence",
     "timezone",
@@ -103,6 +107,7 @@ impl Fields {
             r.validate().map_err(ApiError::Schedule)?;
         }
         Ok(Fields {
+            kind: field(&map, "kind", ScheduleError::Invalid)?,
             name,
             cadence: field(&map, "cadence", ScheduleError::Cadence)?,
             timezone: field(&map, "timezone", ScheduleError::Invalid)?,
@@ -122,6 +127,7 @@ pub(crate) fn schedule_json(s: &BackupSchedule) -> Value {
     let mut v = json!({
         "id": s.id,
         "workspace_id": s.workspace_id,
+        "kind": s.kind,
         "name": s.name,
         "cadence": s.cadence,
         "timezone": s.timezone,
@@ -151,6 +157,7 @@ pub(crate) fn schedule_json(s: &BackupSchedule) -> Value {
 /// What the audit log records of a schedule: what the API lets a user set.
 pub(crate) fn audited(s: &BackupSchedule) -> Value {
     let mut v = json!({
+        "kind": s.kind,
         "name": s.name,
         "cadence": s.cadence,
         "timezone": s.timezone,

@@ -1,8 +1,9 @@
 //! A workspace schedule's slot: one batch over the workspace's active tenants that its
 //! targets name (`all` or a tag) when the slot fires, written in one transaction with the
 //! schedule's advance and the slot's strict lock. The relay then starts one
-//! `backup_schedule.scheduled` run per tenant, each with its own strict (schedule, slot,
-//! tenant) identity: a slot never fires twice for any tenant, however many ticks race.
+//! `backup_schedule.scheduled` run per tenant (`drift.scheduled` for a drift schedule), each
+//! with its own strict (schedule, slot, tenant) identity: a slot never fires twice for any
+//! tenant, however many ticks race.
 
 use chrono::{DateTime, Utc};
 use tenantops_aws::StoreError;
@@ -10,9 +11,8 @@ use tenantops_aws::batches::SlotBatch;
 use tenantops_aws::schedules::{Advance, Fired};
 use tenantops_aws::{AuditEntry, TenantStatus};
 use tenantops_core::batch::{Batch, Targets, scheduled_identity};
-use tenantops_core::params::BackupScheduledParams;
 use tenantops_core::schedule::{BackupSchedule, Due, SkippedSlot};
-use tenantops_core::{BatchId, Initiator, OperationParams, OperationType, ReasonCode};
+use tenantops_core::{BatchId, Initiator, ReasonCode};
 
 use crate::{Deps, Fate, skipped_slots};
 
@@ -60,14 +60,11 @@ pub(crate) async fn fire_batch(
             Fate::Lost
         });
     }
-    let params = OperationParams::BackupScheduleScheduled(BackupScheduledParams {
-        backup_schedule_id: observed.id.ulid(),
-        scheduled_for: slot,
-    });
+    let params = observed.kind.scheduled_params(observed.id, slot);
     let batch = Batch {
         id: BatchId::new(),
         workspace_id: ws,
-        operation: OperationType::BackupScheduleScheduled,
+        operation: params.operation(),
         params: params.to_value(),
         targets: targets.clone(),
         exclude: Vec::new(),

@@ -1,5 +1,5 @@
-//! The scheduler: an EventBridge rule invokes it every minute, and it fires the backup
-//! schedules that are due.
+//! The scheduler: an EventBridge rule invokes it every minute, and it fires the schedules that
+//! are due: each slot a backup or a drift check, by the schedule's kind.
 //!
 //! A tick is safe to repeat, to run twice at once and to retry:
 //! - `now` is the event's `time` (the scheduled minute), so a duplicated or retried event
@@ -23,11 +23,8 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use tenantops_aws::schedules::{Advance, Fired, due_shards};
 use tenantops_aws::{Rejection, StartRun, Started, Store, StoreError, WriteError};
-use tenantops_core::params::BackupScheduledParams;
 use tenantops_core::schedule::{BackupSchedule, Due, ScheduleScope, SkippedSlot};
-use tenantops_core::{
-    Click, Identity, Initiator, NewRun, OperationParams, ReasonCode, Run, Trigger,
-};
+use tenantops_core::{Click, Identity, Initiator, NewRun, ReasonCode, Run, Trigger};
 use tracing::Instrument;
 use ulid::Ulid;
 
@@ -270,10 +267,8 @@ async fn fire(
             }
         };
         tracing::Span::current().record("tenant_id", tenant.to_string());
-        let params = OperationParams::BackupScheduleScheduled(BackupScheduledParams {
-            backup_schedule_id: observed.id.ulid(),
-            scheduled_for: slot,
-        });
+        // A backup or a drift check, by the schedule's kind: strict per (schedule, slot).
+        let params = observed.kind.scheduled_params(observed.id, slot);
         // Strict: the identity is (schedule, slot); the click plays no part.
         let identity = Identity::derive(
             observed.workspace_id,

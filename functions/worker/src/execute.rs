@@ -30,7 +30,7 @@ pub async fn execute(job: Job<'_>) -> Execution {
         | OperationType::BackupScheduleScheduled => backup::backup(job).await,
         OperationType::RestorePreview => preview::preview(job).await,
         OperationType::RestoreExecute => restore::execute(job).await,
-        OperationType::DriftCheck => drift::check(job).await,
+        OperationType::DriftCheck | OperationType::DriftScheduled => drift::check(job).await,
     };
     match result {
         Ok(report) => Execution::Done(report),

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tenantops_aws::snapshots::snapshot_key;
 use tenantops_aws::{AuditEntry, SnapshotError, StoreError};
 use tenantops_core::backup::{BackupSet, BackupSetStatus};
-use tenantops_core::schedule::Retention;
+use tenantops_core::schedule::{Retention, ScheduleKind};
 use tenantops_core::{BackupSetId, Run, ScheduleId, TenantId, WorkspaceId};
 
 use crate::job::Deps;
@@ -98,7 +98,11 @@ async fn schedule_retention(
                 .await?
         }
     };
-    Ok(schedule.map(|s| s.retention))
+    // Only a backup schedule prunes: a drift schedule's sets are none (it writes no set), and
+    // a set that names one (never written today) is left alone.
+    Ok(schedule
+        .filter(|s| s.kind == ScheduleKind::Backup)
+        .and_then(|s| s.retention))
 }
 
 /// Removes what remains of an expiring set: references and entries, then its manifest once

@@ -1,4 +1,4 @@
-//! Backup schedules in the table.
+//! Schedules (of backups and of drift checks) in the table.
 //!
 //! A schedule lives next to its tenant (`WS#{ws}` / `SCHEDULE#{tenant}#{id}`), so a tenant's
 //! schedules are one Query. While enabled it also carries the sparse due index
@@ -239,7 +239,6 @@ impl Store {
             .set(&["cadence"], value_attr("cadence", &new.cadence)?)
             .set(&["timezone"], string_attr(new.timezone.clone()))
             .set(&["types"], value_attr("types", &new.types)?)
-            .set(&["retention"], value_attr("retention", &new.retention)?)
             .set(&["enabled"], bool_attr(new.enabled))
             .set(&["next_fire_at"], time_attr(new.next_fire_at))
             .set(&["version"], number_attr(new.version))
@@ -248,6 +247,11 @@ impl Store {
         if let Some(targets) = &new.targets {
             changes = changes.set(&["targets"], value_attr("targets", targets)?);
         }
+        // A drift schedule has no retention (and never gains one: its kind never changes).
+        changes = match &new.retention {
+            Some(r) => changes.set(&["retention"], value_attr("retention", r)?),
+            None => changes.remove(&["retention"]),
+        };
         changes = if new.enabled {
             changes
                 .set(

@@ -292,10 +292,15 @@ pub struct Notification {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Schedule {
     pub id: String,
+    /// `backup` or `drift_check` (absent from older APIs: a backup schedule).
+    #[serde(default)]
+    pub kind: Option<String>,
     pub name: String,
     pub cadence: Value,
     pub timezone: String,
     pub types: Vec<String>,
+    /// Absent (null) on a drift schedule.
+    #[serde(default)]
     pub retention: Value,
     pub enabled: bool,
     pub next_fire_at: String,

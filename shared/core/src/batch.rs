@@ -181,6 +181,8 @@ pub fn retried(original: &Batch) -> (OperationType, Value) {
                 "backup_schedule_id": original.params.get("backup_schedule_id").cloned(),
             }),
         ),
+        // A drift schedule's slot likewise: a drift check (against the latest complete set).
+        OperationType::DriftScheduled => (OperationType::DriftCheck, serde_json::json!({})),
         other => (other, original.params.clone()),
     }
 }

@@ -11,8 +11,9 @@ use crate::operation::{OperationType, TypeParams};
 // `operation/types.rs`; they are re-exported here, where callers have always found them.
 pub use crate::operation::{
     BackupRetryParams, BackupRunNowParams, BackupScheduledParams, DirectoryGroupsSyncParams,
-    DirectoryRoleDefinitionsSyncParams, DriftCheckParams, InventorySyncParams, OperationParams,
-    ProviderConnectionVerifyParams, RestoreExecuteParams, RestorePreviewParams,
+    DirectoryRoleDefinitionsSyncParams, DriftCheckParams, DriftScheduledParams,
+    InventorySyncParams, OperationParams, ProviderConnectionVerifyParams, RestoreExecuteParams,
+    RestorePreviewParams,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -19,6 +19,8 @@
 //!   one sync: its wait, with the per-workspace limit (and without it);
 //! - batch: a 1,000-tenant batch: its request (time, DynamoDB calls), the time until the
 //!   relay has dispatched every child, and the relay's AWS calls per child.
+//! - drift: a drift check of a 3,000-object tenant with 50 changed objects (after its baseline
+//!   backup): wall time, Graph requests, S3 reads and writes.
 //!
 //! `tenantops-bench <name>` runs one measurement (the report's key), e.g. `large_backup`.
 #![allow(
@@ -31,6 +33,7 @@
 mod backup;
 mod batch;
 mod cpu;
+mod drift;
 mod fan_in;
 mod fleet;
 mod graph_log;
@@ -93,6 +96,7 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
         "starvation" => starvation::starvation().await?,
         "dedupe_storm" => storm::dedupe_storm().await?,
         "batch_1000" => batch::batch_1000().await?,
+        "drift_3000" => drift::drift_3000().await?,
         "scheduler_tick" => scheduler::tick_cost().await?,
         "handler_cpu" => tokio::task::spawn_blocking(cpu::handler_cpu).await??,
         "function_init" => function_init().await?,
@@ -101,7 +105,7 @@ async fn measure(name: &str) -> anyhow::Result<Value> {
 }
 
 /// Every measurement, in the report's order.
-const MEASUREMENTS: [&str; 12] = [
+const MEASUREMENTS: [&str; 13] = [
     "starts",
     "sync_5000",
     "backup_1000",
@@ -111,6 +115,7 @@ const MEASUREMENTS: [&str; 12] = [
     "starvation",
     "dedupe_storm",
     "batch_1000",
+    "drift_3000",
     "scheduler_tick",
     "handler_cpu",
     "function_init",

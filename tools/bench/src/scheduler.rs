@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tenantops_aws::{AuditEntry, MemberGuard};
-use tenantops_core::schedule::{BackupSchedule, Cadence, Retention};
+use tenantops_core::schedule::{BackupSchedule, Cadence, Retention, ScheduleKind};
 use tenantops_core::{Capability, ScheduleId, TenantId};
 use tenantops_scheduler::{Deps, ScheduledEvent};
 use tenantops_tests::TestStack;
@@ -27,6 +27,7 @@ pub fn schedule(
     let now = Utc::now();
     BackupSchedule {
         id: ScheduleId::new(),
+        kind: ScheduleKind::Backup,
         workspace_id: stack.demo.workspace_id,
         tenant_id: Some(tenant),
         targets: None,
@@ -34,10 +35,10 @@ pub fn schedule(
         cadence: Cadence::Daily { at: at.into() },
         timezone: "UTC".into(),
         types: vec!["deviceConfigurations".into()],
-        retention: Retention {
+        retention: Some(Retention {
             keep_last: Some(7),
             keep_days: None,
-        },
+        }),
         enabled: true,
         next_fire_at,
         version: 1,

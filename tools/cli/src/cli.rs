@@ -379,6 +379,10 @@ pub enum BackupsCmd {
 
 #[derive(Debug, Args, Default)]
 pub struct ScheduleFields {
+    /// What the slots start: `backup` (the default) or `drift_check` (no retention); set at
+    /// creation only
+    #[arg(long, value_parser = ["backup", "drift_check"])]
+    pub kind: Option<String>,
     #[arg(long)]
     pub name: Option<String>,
     /// `daily:HH:MM`, `hourly:MM`, `weekly:DAY:HH:MM`, `cron:EXPR`, or the cadence as JSON
@@ -402,7 +406,7 @@ pub struct ScheduleFields {
 
 #[derive(Debug, Subcommand)]
 pub enum SchedulesCmd {
-    /// A new schedule (needs --cadence and a retention)
+    /// A new schedule (needs --cadence, and a retention unless --kind drift_check)
     Create(ScheduleFields),
     /// The tenant's schedules
     List {
@@ -419,7 +423,7 @@ pub enum SchedulesCmd {
     },
     /// Deletes a schedule (its runs and backup sets stay)
     Delete { schedule: String },
-    /// A backup of the schedule's scope now
+    /// A backup (a drift check, for a drift schedule) of the schedule's scope now
     RunNow {
         schedule: String,
         #[arg(long)]

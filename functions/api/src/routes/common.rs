@@ -125,7 +125,8 @@ impl TenantPath {
     /// What a start through the operations route must find at the database, checked in the
     /// start transaction after the caller's membership and role:
     /// - a `backup_schedule.run_now` that names a schedule covers the schedule's scope, and
-    ///   the schedule must exist (404 `schedule.not_found`);
+    ///   the schedule must exist (404 `schedule.not_found`) and be a backup schedule (422
+    ///   `operation.invalid_params`);
     /// - a `provider_connection.verify` names a connection, which must exist (404
     ///   `connection.not_found`), so a check of nothing never reaches the worker.
     ///
@@ -141,6 +142,13 @@ impl TenantPath {
             }) => {
                 let id = ScheduleId::from_ulid(*id);
                 let schedule = self.schedule(deps, id, Capability::BackupRun).await?;
+                // A drift schedule's scope is not backed up by its id (it has no sets and no
+                // retention); its run-now route starts its drift check.
+                if schedule.kind != tenantops_core::schedule::ScheduleKind::Backup {
+                    return Err(ApiError::InvalidParams(
+                        "`params.backup_schedule_id` names a drift_check schedule; start its drift check with its run-now route".into(),
+                    ));
+                }
                 let exists = deps.store.schedule_exists(self.ws, self.tenant, id)?;
                 Ok(StartConditions {
                     scope: Some(schedule.types),

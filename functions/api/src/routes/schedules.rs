@@ -1,7 +1,9 @@
-//! Backup schedules: create, list, view, change, delete, a tenant's (`.../tenants/{t}/
+//! Schedules: create, list, view, change, delete, a tenant's (`.../tenants/{t}/
 //! backup-schedules`) or the workspace's own over its tenants (`.../backup-schedules`, whose
-//! slots fire batches); and the manual backups of a tenant's schedule (run now, retry a
-//! failed run).
+//! slots fire batches); and the manual runs of a tenant's schedule (run now, retry a failed
+//! run). A schedule's `kind` says what its slots and manual runs start: a backup, or a drift
+//! check (`drift.check` for run-now and retry, `drift.scheduled` for a slot). The paths keep
+//! their name: a drift schedule is the same resource, and renaming would break every client.
 //!
 //! Every bad input is a 400 with a `schedule.*` code (or `request.malformed_json`) and
 //! changes nothing; every change is audited with before and after, in the same transaction.
@@ -10,8 +12,10 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tenantops_aws::MemberGuard;
 use tenantops_core::identity::request_fingerprint;
-use tenantops_core::params::{BackupRetryParams, BackupRunNowParams};
-use tenantops_core::schedule::{BackupSchedule, ScheduleError, Timetable, scope_types};
+use tenantops_core::params::{BackupRetryParams, BackupRunNowParams, DriftCheckParams};
+use tenantops_core::schedule::{
+    BackupSchedule, ScheduleError, ScheduleKind, Timetable, scope_types,
+};
 use tenantops_core::{
     Capability, Identity, Initiator, NewRun, OperationParams, Outcome, Run, RunId, RunStatus,
     ScheduleId, Trigger, UserId,
@@ -29,7 +33,20 @@ use crate::schedule_body::{Fields, audited, field, invalid, object, schedule_jso
 
 const DEFAULT_PAGE: usize = 50;
 const MAX_PAGE: usize = 100;
-const DEFAULT_NAME: &str = "Backup";
+/// A new schedule's name when the body gives none.
+fn default_name(kind: ScheduleKind) -> &'static str {
+    match kind {
+        ScheduleKind::Backup => "Backup",
+        ScheduleKind::DriftCheck => "Drift check",
+    }
+}
+
+/// A drift schedule writes no backup set, so it has nothing to retain.
+fn no_retention() -> ApiError {
+    ApiError::Schedule(ScheduleError::Retention(
+        "a drift_check schedule writes no backup sets: omit `retention`".into(),
+    ))
+}
 
 /// The caller and the schedules' owner a path names; nothing is read yet.
 struct SchedulePath {
@@ -144,16 +161,24 @@ pub async fn create(
     if tenant.is_none() && f.targets.is_none() {
         return Err(invalid("`tenants` is required"));
     }
+    let kind = f.kind.unwrap_or_default();
     let cadence = f.cadence.ok_or_else(|| {
         ApiError::Schedule(ScheduleError::Cadence("`cadence` is required".into()))
     })?;
-    let retention = f.retention.ok_or_else(|| {
-        ApiError::Schedule(ScheduleError::Retention("`retention` is required".into()))
-    })?;
+    let retention = match (kind, f.retention) {
+        (ScheduleKind::Backup, Some(r)) => Some(r),
+        (ScheduleKind::Backup, None) => {
+            return Err(ApiError::Schedule(ScheduleError::Retention(
+                "`retention` is required".into(),
+            )));
+        }
+        (ScheduleKind::DriftCheck, Some(_)) => return Err(no_retention()),
+        (ScheduleKind::DriftCheck, None) => None,
+    };
     let timezone = f.timezone.unwrap_or_else(|| "UTC".to_owned());
     let timetable = Timetable::new(&cadence, &timezone).map_err(ApiError::Schedule)?;
     cadence
-        .check_min_interval(deps.limits.min_schedule_interval_minutes)
+        .check_min_interval(kind.min_interval(deps.limits.min_schedule_interval_minutes))
         .map_err(ApiError::Schedule)?;
     let types = match f.types {
         Some(t) => t,
@@ -162,10 +187,11 @@ pub async fn create(
     let now = Utc::now();
     let schedule = BackupSchedule {
         id: ScheduleId::new(),
+        kind,
         workspace_id: ws,
         tenant_id: tenant,
         targets: f.targets,
-        name: f.name.unwrap_or_else(|| DEFAULT_NAME.to_owned()),
+        name: f.name.unwrap_or_else(|| default_name(kind).to_owned()),
         cadence,
         timezone,
         types,
@@ -265,6 +291,14 @@ pub async fn update(
     let f = fields(req, owner)?;
     let observed = path.schedule(deps, id, Capability::SchedulesManage).await?;
     let SchedulePath { caller, ws, tenant } = path;
+    // The kind is chosen at creation: a schedule's runs (and a backup schedule's sets and
+    // retention) are all of one kind. A body may repeat it.
+    if f.kind.is_some_and(|k| k != observed.kind) {
+        return Err(invalid(format!(
+            "`kind` cannot change (this schedule's is `{}`); create a schedule of the other kind",
+            observed.kind.as_str()
+        )));
+    }
     let mut new = observed.clone();
     if let Some(t) = f.targets {
         new.targets = Some(t);
@@ -276,7 +310,10 @@ pub async fn update(
         new.types = t;
     }
     if let Some(r) = f.retention {
-        new.retention = r;
+        if observed.kind == ScheduleKind::DriftCheck {
+            return Err(no_retention());
+        }
+        new.retention = Some(r);
     }
     if let Some(e) = f.enabled {
         new.enabled = e;
@@ -293,7 +330,10 @@ pub async fn update(
     // editable in every other field.
     if new.cadence != observed.cadence {
         new.cadence
-            .check_min_interval(deps.limits.min_schedule_interval_minutes)
+            .check_min_interval(
+                new.kind
+                    .min_interval(deps.limits.min_schedule_interval_minutes),
+            )
             .map_err(ApiError::Schedule)?;
     }
     if retimed && (new.cadence != observed.cadence || new.timezone != observed.timezone) {
@@ -355,23 +395,49 @@ pub async fn delete(
     Ok(Reply::no_content())
 }
 
-/// Starts a manual backup of `schedule`'s scope through the one launch path; the schedule's
-/// existence is a condition of the start transaction.
-async fn start_backup(
+/// What a manual run of `schedule` starts: a backup (`run_now` or `retry` of `retry_of`) for a
+/// backup schedule; for a drift schedule a `drift.check` of its types, whose context names the
+/// schedule (and the run it retries) so that its own runs can be retried too.
+fn manual_params(schedule: &BackupSchedule, retry_of: Option<RunId>) -> OperationParams {
+    match (schedule.kind, retry_of) {
+        (ScheduleKind::Backup, None) => OperationParams::BackupScheduleRunNow(BackupRunNowParams {
+            backup_schedule_id: Some(schedule.id.ulid()),
+        }),
+        (ScheduleKind::Backup, Some(run_id)) => {
+            OperationParams::BackupScheduleRetry(BackupRetryParams {
+                backup_schedule_id: schedule.id.ulid(),
+                run_id,
+            })
+        }
+        (ScheduleKind::DriftCheck, _) => OperationParams::DriftCheck(DriftCheckParams {
+            baseline_backup_set_id: None,
+            types: Some(schedule.types.clone()),
+        }),
+    }
+}
+
+/// Starts a manual run of `schedule`'s scope (see [`manual_params`]) through the one launch
+/// path; the schedule's existence is a condition of the start transaction, and the caller's
+/// role must hold the started type's capability (`backup.run` or `drift.check`).
+async fn start_manual(
     req: &ApiRequest,
     deps: &Deps,
     caller: &UserId,
     schedule: &BackupSchedule,
-    params: OperationParams,
-    trigger: Trigger,
+    retry_of: Option<RunId>,
 ) -> Result<Reply, ApiError> {
+    let params = manual_params(schedule, retry_of);
+    let trigger = match retry_of {
+        Some(_) => Trigger::Retry,
+        None => Trigger::Manual,
+    };
     // Read through its tenant's path, so a tenant's schedule.
     let ws = schedule.workspace_id;
     let tenant = schedule
         .tenant_id
         .ok_or(ApiError::NotFound(Resource::Schedule))?;
     let identity = Identity::derive(ws, tenant, &params, &launch::click(req, caller)?);
-    let run = Run::queued_with_scope(
+    let mut run = Run::queued_with_scope(
         NewRun {
             workspace_id: ws,
             tenant_id: tenant,
@@ -383,6 +449,9 @@ async fn start_backup(
         Some(&schedule.types),
         Utc::now(),
     );
+    // A backup's params record these already; a drift check's do not name schedules.
+    run.context.backup_schedule_id = Some(schedule.id.to_string());
+    run.context.retry_of = run.context.retry_of.or(retry_of);
     let exists = deps.store.schedule_exists(ws, tenant, schedule.id)?;
     launch::launch(
         deps,
@@ -392,7 +461,7 @@ async fn start_backup(
             lock: identity.lock,
             fresh: identity.fresh,
             fingerprint: request_fingerprint(tenant, &params),
-            capability: Capability::BackupRun,
+            capability: params.operation().spec().start_capability,
             preconditions: &[exists],
         },
         |_| ApiError::NotFound(Resource::Schedule),
@@ -401,7 +470,8 @@ async fn start_backup(
 }
 
 /// `POST .../backup-schedules/{id}/run-now`: a backup of the schedule's scope now; a new run
-/// per request unless the client repeats an `Idempotency-Key`. The body may be empty or `{}`.
+/// per request unless the client repeats an `Idempotency-Key`. A drift schedule's: a drift
+/// check of its scope (one active per tenant). The body may be empty or `{}`.
 pub async fn run_now(
     req: &ApiRequest,
     deps: &Deps,
@@ -418,15 +488,15 @@ pub async fn run_now(
     {
         object(req, &[])?;
     }
+    // `backup.run` reaches the schedule (the roles that hold it hold `drift.check`); the start
+    // transaction checks the started type's own capability.
     let schedule = path.schedule(deps, id, Capability::BackupRun).await?;
-    let params = OperationParams::BackupScheduleRunNow(BackupRunNowParams {
-        backup_schedule_id: Some(id.ulid()),
-    });
-    start_backup(req, deps, &path.caller, &schedule, params, Trigger::Manual).await
+    start_manual(req, deps, &path.caller, &schedule, None).await
 }
 
 /// `POST .../backup-schedules/{id}/retry` `{run_id}`: a new backup for a failed or partially
-/// succeeded run of this schedule, recorded as the new run's `context.retry_of`.
+/// succeeded run of this schedule (a drift check, for a drift schedule's), recorded as the
+/// new run's `context.retry_of`.
 pub async fn retry(
     req: &ApiRequest,
     deps: &Deps,
@@ -458,16 +528,12 @@ pub async fn retry(
     if !retryable {
         return Err(ApiError::RetryNotAllowed);
     }
-    let params = OperationParams::BackupScheduleRetry(BackupRetryParams {
-        backup_schedule_id: id.ulid(),
-        run_id,
-    });
-    start_backup(req, deps, &path.caller, &schedule, params, Trigger::Retry).await
+    start_manual(req, deps, &path.caller, &schedule, Some(run_id)).await
 }
 
 #[cfg(test)]
 mod tests {
-    use tenantops_core::schedule::{BACKUP_TYPES, timezone_names};
+    use tenantops_core::schedule::{BACKUP_TYPES, ScheduleKind, timezone_names};
 
     /// The document enumerates exactly the types and timezones a schedule accepts, so a
     /// request the document calls valid is one the API takes.
@@ -487,6 +553,15 @@ mod tests {
         let schemas = &doc["components"]["schemas"];
         assert_eq!(strings(&schemas["BackupType"]["enum"]), types);
         assert_eq!(strings(&schemas["Timezone"]["enum"]), zones);
+        let kinds: Vec<String> = ScheduleKind::ALL
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        assert_eq!(strings(&schemas["ScheduleKind"]["enum"]), kinds);
+        assert_eq!(
+            schemas["CreateSchedule"]["properties"]["kind"]["default"],
+            ScheduleKind::default().as_str()
+        );
         for schema in ["CreateSchedule", "PatchSchedule"] {
             let props = &schemas[schema]["properties"];
             assert_eq!(

@@ -117,6 +117,17 @@ operations! {
         surface: OperationsRoute,
         params: DriftCheckParams,
     }
+    /// A drift schedule's check for one slot, started by the scheduler only: compared with the
+    /// tenant's latest complete set, as a `drift.check` without params.
+    DriftScheduled {
+        name: "drift.scheduled",
+        label: "Scheduled drift check",
+        identity: Strict,
+        start: DriftCheck,
+        view: DriftView,
+        surface: System,
+        params: DriftScheduledParams,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -324,5 +335,31 @@ impl TypeParams for DriftCheckParams {
             Some(types) => ctx.target_scope = json!({ "types": types }),
             None => backup_scope(ctx),
         }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DriftScheduledParams {
+    /// The drift schedule (a schedule of kind `drift_check`) whose slot this is.
+    pub backup_schedule_id: Ulid,
+    pub scheduled_for: DateTime<Utc>,
+}
+
+impl TypeParams for DriftScheduledParams {
+    /// One check per schedule and slot, ever (as a scheduled backup's).
+    fn identity_suffix(&self) -> Option<String> {
+        Some(format!(
+            "{}/{}",
+            self.backup_schedule_id,
+            slot_string(self.scheduled_for)
+        ))
+    }
+
+    /// The schedule's types (the start's scope), else every backup type, like a `drift.check`.
+    fn fill_context(&self, ctx: &mut RunContext) {
+        backup_scope(ctx);
+        ctx.backup_schedule_id = Some(self.backup_schedule_id.to_string());
+        ctx.scheduled_for = Some(self.scheduled_for);
     }
 }

@@ -1,8 +1,12 @@
-//! Backup schedules: what a schedule is and how it is validated; when it fires is the
-//! `timetable` module's, and reading cron expressions the `cron` module's.
+//! Schedules: what a schedule is and how it is validated; when it fires is the `timetable`
+//! module's, and reading cron expressions the `cron` module's.
 //!
-//! - this module: the schedule model ([`BackupSchedule`], [`Cadence`], [`Retention`],
-//!   [`SkippedSlot`]), validation ([`scope_types`], [`parse_timezone`], each cadence read as a
+//! A schedule fires a backup or a drift check each slot ([`ScheduleKind`]); both kinds share
+//! the model, the strict (schedule, slot) identity, daylight saving and the missed-slot policy.
+//! Only a backup schedule has a retention (a drift check writes no backup set).
+//!
+//! - this module: the schedule model ([`BackupSchedule`], [`ScheduleKind`], [`Cadence`],
+//!   [`Retention`], [`SkippedSlot`]), validation ([`scope_types`], [`parse_timezone`], each cadence read as a
 //!   cron expression) and the backup types a schedule covers by default ([`BACKUP_TYPES`]);
 //! - `cron`: 5-field cron expressions on the `croner` crate, walked as local wall-clock minutes;
 //! - `timetable`: [`Timetable`] maps those wall times to instants across daylight-saving
@@ -25,6 +29,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::Targets;
 use crate::ids::{RunId, ScheduleId, TenantId, WorkspaceId};
+use crate::operation::{
+    BackupScheduledParams, DriftScheduledParams, OperationParams, OperationType,
+};
 use crate::reason::ReasonCode;
 
 mod cron;
@@ -40,8 +47,11 @@ pub use crate::object_type::BACKUP_TYPES;
 pub const SKIPPED_KEPT: usize = 20;
 pub const KEEP_LAST_MAX: u32 = 1000;
 pub const KEEP_DAYS_MAX: u32 = 3650;
-/// The default minimum interval between two slots of a schedule, in minutes.
+/// The default minimum interval between two slots of a backup schedule, in minutes.
 pub const MIN_INTERVAL_MINUTES_DEFAULT: u32 = 60;
+/// The most a drift schedule's minimum interval is, in minutes: a drift schedule can always be
+/// hourly, whatever minimum a deployment sets for backups (see [`ScheduleKind::min_interval`]).
+pub const DRIFT_MIN_INTERVAL_MINUTES_MAX: u32 = 60;
 /// How far the minimum-interval check walks a cadence: a leap year and its wrap into the next.
 const INTERVAL_HORIZON_DAYS: i64 = 367;
 /// At most this many slots are walked (a cadence that fires this often at or above the
@@ -174,6 +184,67 @@ pub struct SkippedSlot {
     pub reason: ReasonCode,
 }
 
+/// What a schedule's slots start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// A backup of the schedule's types (`backup_schedule.scheduled`), then its retention.
+    #[default]
+    Backup,
+    /// A drift check of the schedule's types against the tenant's latest complete backup set
+    /// (`drift.scheduled`). It writes no backup set, so it has no retention.
+    DriftCheck,
+}
+
+impl ScheduleKind {
+    pub const ALL: [ScheduleKind; 2] = [ScheduleKind::Backup, ScheduleKind::DriftCheck];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScheduleKind::Backup => "backup",
+            ScheduleKind::DriftCheck => "drift_check",
+        }
+    }
+
+    /// The minimum interval between two slots of a schedule of this kind, given the
+    /// deployment's minimum for backups: a backup schedule's is that; a drift schedule's is
+    /// that but at most [`DRIFT_MIN_INTERVAL_MINUTES_MAX`]. A drift check writes no backup set
+    /// and no snapshot of an unchanged object (Graph reads, bounded by the tenant's throttle
+    /// budget, and one active check per tenant), so what limits backups' storage does not
+    /// apply to it, while a deployment that lowers the backups' minimum lowers it too.
+    pub fn min_interval(self, backup_minimum_minutes: u32) -> u32 {
+        match self {
+            ScheduleKind::Backup => backup_minimum_minutes,
+            ScheduleKind::DriftCheck => backup_minimum_minutes.min(DRIFT_MIN_INTERVAL_MINUTES_MAX),
+        }
+    }
+
+    /// The type of a slot's run (a workspace schedule's children).
+    pub fn scheduled_type(self) -> OperationType {
+        match self {
+            ScheduleKind::Backup => OperationType::BackupScheduleScheduled,
+            ScheduleKind::DriftCheck => OperationType::DriftScheduled,
+        }
+    }
+
+    /// The params of `schedule`'s run for `slot`: strict per (schedule, slot).
+    pub fn scheduled_params(self, schedule: ScheduleId, slot: DateTime<Utc>) -> OperationParams {
+        let backup_schedule_id = schedule.ulid();
+        match self {
+            ScheduleKind::Backup => {
+                OperationParams::BackupScheduleScheduled(BackupScheduledParams {
+                    backup_schedule_id,
+                    scheduled_for: slot,
+                })
+            }
+            ScheduleKind::DriftCheck => OperationParams::DriftScheduled(DriftScheduledParams {
+                backup_schedule_id,
+                scheduled_for: slot,
+            }),
+        }
+    }
+}
+
 /// What a schedule backs up: one tenant, or (a workspace schedule) the workspace's active
 /// tenants that its targets name when each slot fires, as one batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +253,15 @@ pub enum ScheduleScope<'a> {
     Workspace(&'a Targets),
 }
 
-/// A backup schedule as stored and served: a tenant's, or a workspace's over its tenants.
+/// A schedule as stored and served: a tenant's, or a workspace's over its tenants; of backups
+/// or of drift checks (the name is the one it had when every schedule was a backup's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BackupSchedule {
     pub id: ScheduleId,
+    /// What its slots start; chosen at creation, never changed. A schedule stored before
+    /// kinds existed reads as a backup schedule.
+    #[serde(default)]
+    pub kind: ScheduleKind,
     pub workspace_id: WorkspaceId,
     /// The tenant of a tenant's schedule; absent on a workspace schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -199,7 +275,9 @@ pub struct BackupSchedule {
     pub timezone: String,
     /// Registry object types in scope.
     pub types: Vec<String>,
-    pub retention: Retention,
+    /// A backup schedule's retention; a drift schedule has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
     pub enabled: bool,
     /// The next slot the scheduler will consider (kept while disabled: re-enabling applies the
     /// missed-slot policy from here).
@@ -431,6 +509,81 @@ mod tests {
                 .map_err(|e| e.code()),
             Err(ReasonCode::ScheduleInvalidCadence)
         );
+    }
+
+    #[test]
+    fn a_kind_names_its_slots_type_and_old_schedules_read_as_backups() {
+        use crate::{Click, Identity, LockKind, OperationType, TenantId, WorkspaceId};
+        let (ws, tenant, id) = (WorkspaceId::new(), TenantId::new(), ScheduleId::new());
+        let slot = chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 3, 28, 1, 0, 0)
+            .single()
+            .expect("a time");
+        for kind in ScheduleKind::ALL {
+            let params = kind.scheduled_params(id, slot);
+            assert_eq!(params.operation(), kind.scheduled_type());
+            let a = Identity::derive(ws, tenant, &params, &Click::Nonce(ulid::Ulid::new()));
+            let b = Identity::derive(ws, tenant, &params, &Click::Nonce(ulid::Ulid::new()));
+            assert_eq!((a.lock, &a), (LockKind::Strict, &b), "{kind:?}");
+            let later = kind.scheduled_params(id, slot + Duration::hours(1));
+            let c = Identity::derive(ws, tenant, &later, &Click::Nonce(ulid::Ulid::new()));
+            assert_ne!(a, c);
+            assert_eq!(
+                serde_json::to_value(kind).expect("serializes"),
+                serde_json::json!(kind.as_str())
+            );
+        }
+        assert_eq!(
+            ScheduleKind::DriftCheck.scheduled_type(),
+            OperationType::DriftScheduled
+        );
+        // A backup and a drift check of one schedule and slot are different identities.
+        let backup = ScheduleKind::Backup.scheduled_params(id, slot);
+        let drift = ScheduleKind::DriftCheck.scheduled_params(id, slot);
+        let n = Click::Nonce(ulid::Ulid::new());
+        assert_ne!(
+            Identity::derive(ws, tenant, &backup, &n),
+            Identity::derive(ws, tenant, &drift, &n)
+        );
+        assert_eq!(ScheduleKind::default(), ScheduleKind::Backup);
+        assert_eq!(ScheduleKind::Backup.min_interval(240), 240);
+        assert_eq!(ScheduleKind::DriftCheck.min_interval(240), 60);
+        assert_eq!(ScheduleKind::DriftCheck.min_interval(1), 1);
+        let hourly = Cadence::Hourly { minute: 0 };
+        assert!(
+            hourly
+                .check_min_interval(ScheduleKind::Backup.min_interval(240))
+                .is_err()
+        );
+        assert_eq!(
+            hourly.check_min_interval(ScheduleKind::DriftCheck.min_interval(240)),
+            Ok(())
+        );
+        assert!(serde_json::from_value::<ScheduleKind>(serde_json::json!("drift")).is_err());
+    }
+
+    /// A workspace drift schedule's slot batch is retried as drift checks of the same scope
+    /// (its children's strict identities would only find the failed runs again).
+    #[test]
+    fn a_drift_slots_batch_is_retried_as_drift_checks() {
+        use crate::batch::{Batch, Targets, retried};
+        use crate::{Initiator, OperationType, WorkspaceId};
+        let slot = chrono::TimeZone::with_ymd_and_hms(&Utc, 2027, 1, 1, 3, 0, 0)
+            .single()
+            .expect("a time");
+        let params = ScheduleKind::DriftCheck.scheduled_params(ScheduleId::new(), slot);
+        let mut batch = Batch::new(
+            WorkspaceId::new(),
+            params.operation(),
+            params.to_value(),
+            Targets::All,
+            Vec::new(),
+            Initiator::Scheduler,
+        );
+        batch.scope = Some(vec!["deviceConfigurations".into()]);
+        let (ty, params) = retried(&batch);
+        assert_eq!(ty, OperationType::DriftCheck);
+        assert!(crate::batch::check_batchable(ty, Some(&params)).is_ok());
+        assert!(OperationParams::parse(ty, Some(params)).is_ok());
     }
 
     #[test]

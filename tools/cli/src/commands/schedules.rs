@@ -33,6 +33,9 @@ pub fn cadence(spec: &str) -> Result<Value, CliError> {
 /// The fields given, as a `CreateSchedule` or `PatchSchedule` document.
 pub fn body(f: &ScheduleFields) -> Result<Value, CliError> {
     let mut body = Map::new();
+    if let Some(k) = &f.kind {
+        body.insert("kind".into(), json!(k));
+    }
     if let Some(n) = &f.name {
         body.insert("name".into(), json!(n));
     }
@@ -235,6 +238,15 @@ mod tests {
         assert_eq!(
             body(&f).expect("body"),
             json!({"retention": {"keep_last": 7}, "enabled": false})
+        );
+        let drift = ScheduleFields {
+            kind: Some("drift_check".into()),
+            cadence: Some("hourly:0".into()),
+            ..ScheduleFields::default()
+        };
+        assert_eq!(
+            body(&drift).expect("body"),
+            json!({"kind": "drift_check", "cadence": {"kind": "hourly", "minute": 0}})
         );
     }
 
