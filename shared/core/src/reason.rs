@@ -225,6 +225,12 @@ reasons! {
         "The batch's targets name no active tenant.";
     BatchNothingToRetry = "batch.nothing_to_retry", Request, retryable: false, blocks_onboarding: false,
         "The batch has no failed or refused child in an active tenant to retry.";
+    WebhookNotFound = "webhook.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No webhook subscription with this id exists in this workspace.";
+    WebhookUrlInvalid = "webhook.url_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The webhook URL must be an absolute https URL of a host, without credentials or fragment, at most 2048 characters.";
+    WebhookUrlRefused = "webhook.url_refused", Request, retryable: false, blocks_onboarding: false,
+        "The webhook URL's host is, or resolves to, a private, loopback, link-local or otherwise internal address.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,
