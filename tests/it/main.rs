@@ -36,4 +36,5 @@ mod system;
 mod tags;
 mod template;
 mod tidy;
+mod webhooks;
 mod worker;

@@ -17,6 +17,7 @@ const FUNCTION_ENV: &[(&str, &[&str])] = &[
     ("scheduler", &tenantops_scheduler::config::ENV_VARS),
     ("reaper", &tenantops_reaper::config::ENV_VARS),
     ("relay", &tenantops_relay::config::ENV_VARS),
+    ("notifier", &tenantops_notifier::config::ENV_VARS),
 ];
 
 /// SQS's default message retention (4 days), for queues that do not set one.
@@ -1372,5 +1373,81 @@ fn only_the_relay_dispatches_new_runs() {
             ),
             ("sqs:sendmessage".to_owned(), "WorkQueue".to_owned()),
         ]
+    );
+}
+
+/// The notifier holds what its code calls and nothing more: the table's GetItem (a
+/// subscription, a drift report), Query (a workspace's subscriptions) and PutItem (the
+/// delivery log); GetSecretValue on webhook secrets only, never a provider connection's; its
+/// queue's consume actions and sends to it and its dead-letter queue. Deployed, its URL policy
+/// is fixed (no variable loosens it: the local host's `TENANTOPS_LOCAL_WEBHOOK_ALLOW_LOOPBACK`
+/// is set on no function).
+#[test]
+fn the_notifier_reads_only_webhook_secrets_and_touches_only_its_table_actions_and_queues() {
+    let t = template();
+    let (id, notifier) = function_for_crate(&t, "notifier");
+    let env = environment(&t, notifier);
+    let of = |name| {
+        referenced(env_var(&env, name)).unwrap_or_else(|| panic!("{id}: {name} is !Ref <resource>"))
+    };
+    let table = of(tenantops_notifier::config::TABLE_NAME);
+    let queue = of(tenantops_notifier::config::QUEUE_URL);
+    let dead_letters = of(tenantops_notifier::config::DEAD_LETTER_QUEUE_URL);
+    assert_eq!(
+        referenced(
+            &t["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+        ),
+        Some(dead_letters.clone()),
+        "{id}: its queue redrives to its dead-letter queue"
+    );
+    let (_, api) = function_for_crate(&t, "api");
+    let prefix = literals(env_var(
+        &environment(&t, api),
+        tenantops_api::config::SECRET_PREFIX,
+    ))
+    .concat();
+    let mut granted = BTreeSet::new();
+    for (action, reference, literal) in grants(&t, &id) {
+        match action.split_once(':') {
+            Some(("dynamodb", _)) => {
+                assert_eq!(reference.as_deref(), Some(table.as_str()), "{id}: {action}");
+            }
+            Some(("secretsmanager", _)) => {
+                assert_eq!(action, "secretsmanager:getsecretvalue", "{id}: reads only");
+                assert!(
+                    literal.ends_with(&format!(":secret:{prefix}webhooks/*")),
+                    "{id}: {literal} is not the webhook secrets' prefix"
+                );
+            }
+            Some(("sqs", _)) => {
+                let expected = if reference.as_deref() == Some(dead_letters.as_str()) {
+                    action == "sqs:sendmessage"
+                } else {
+                    reference.as_deref() == Some(queue.as_str())
+                };
+                assert!(expected, "{id}: {action} on {reference:?}");
+            }
+            _ => panic!("{id}: {action} is none of its code's"),
+        }
+        granted.insert(action);
+    }
+    let used: BTreeSet<String> = [
+        "dynamodb:getitem",
+        "dynamodb:query",
+        "dynamodb:putitem",
+        "secretsmanager:getsecretvalue",
+        "sqs:receivemessage",
+        "sqs:deletemessage",
+        "sqs:getqueueattributes",
+        "sqs:sendmessage",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(granted, used, "{id}: actions (template left, code right)");
+    let text = std::fs::read_to_string(repo_root().join("infra/template.yaml")).unwrap();
+    assert!(
+        !text.contains("WEBHOOK_ALLOW_LOOPBACK"),
+        "the template never lets webhooks reach loopback"
     );
 }

@@ -130,6 +130,11 @@ impl WebhookUrl {
             Some(url::Host::Ipv6(a)) => (a.to_string(), Some(IpAddr::V6(a))),
             None => return Err(UrlError::Invalid("the URL names no host")),
         };
+        // An internal address is refused as such whatever the scheme: the stable answer to
+        // an SSRF probe (`http://169.254.169.254/`) is `webhook.url_refused`.
+        if let Some(addr) = literal {
+            check_address(addr, policy)?;
+        }
         let port = url
             .port_or_known_default()
             .ok_or(UrlError::Invalid("the URL must be https"))?;
@@ -137,9 +142,6 @@ impl WebhookUrl {
             "https" => {}
             "http" if policy.allow_loopback && is_loopback_name(&host, literal) => {}
             _ => return Err(UrlError::Invalid("the URL must be https")),
-        }
-        if let Some(addr) = literal {
-            check_address(addr, policy)?;
         }
         Ok(WebhookUrl {
             url: url.to_string(),
@@ -166,6 +168,15 @@ pub fn check_address(addr: IpAddr, policy: UrlPolicy) -> Result<(), UrlError> {
     }
 }
 
+/// Judges what a host resolved to: refused when it resolved to nothing or to any address
+/// webhooks may not reach (one bad address is enough: a resolver may answer either).
+pub fn check_resolved(addrs: &[IpAddr], policy: UrlPolicy) -> Result<(), UrlError> {
+    if addrs.is_empty() {
+        return Err(UrlError::Refused);
+    }
+    addrs.iter().try_for_each(|a| check_address(*a, policy))
+}
+
 /// Whether a delivery may connect to `addr`: never to an unspecified, private, link-local
 /// (the instance metadata service among them), unique-local, shared (CGNAT), multicast,
 /// broadcast, reserved or documentation address; to loopback only under
@@ -183,12 +194,8 @@ fn canonical(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(a) => {
             let s = a.segments();
-            let embedded = Ipv4Addr::new(
-                (s[6] >> 8) as u8,
-                s[6] as u8,
-                (s[7] >> 8) as u8,
-                s[7] as u8,
-            );
+            let embedded =
+                Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
             let mapped = s[..5] == [0, 0, 0, 0, 0] && s[5] == 0xffff;
             // ::a.b.c.d (deprecated "compatible"), but not :: or ::1.
             let compatible = s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1);
@@ -516,9 +523,11 @@ mod tests {
 
     #[test]
     fn urls_are_https_hosts_without_credentials() {
-        let ok = WebhookUrl::parse("https://hooks.example.com/x?y=1", UrlPolicy::PUBLIC)
-            .expect("valid");
+        let ok =
+            WebhookUrl::parse("https://hooks.example.com/x?y=1", UrlPolicy::PUBLIC).expect("valid");
         assert_eq!((ok.host.as_str(), ok.port), ("hooks.example.com", 443));
+        assert!(refused("http://169.254.169.254/latest/meta-data/"));
+        assert!(refused("http://10.0.0.1/"));
         for bad in [
             "http://hooks.example.com/",
             "ftp://hooks.example.com/",
@@ -571,14 +580,21 @@ mod tests {
         for ok in ["https://93.184.216.34/", "https://[2606:4700::1111]/"] {
             assert!(WebhookUrl::parse(ok, UrlPolicy::PUBLIC).is_ok(), "{ok}");
         }
-        assert!(address_allowed("127.0.0.1".parse().expect("ip"), UrlPolicy::LOCAL));
-        assert!(!address_allowed("10.0.0.1".parse().expect("ip"), UrlPolicy::LOCAL));
+        assert!(address_allowed(
+            "127.0.0.1".parse().expect("ip"),
+            UrlPolicy::LOCAL
+        ));
+        assert!(!address_allowed(
+            "10.0.0.1".parse().expect("ip"),
+            UrlPolicy::LOCAL
+        ));
     }
 
     /// The example of the Standard Webhooks specification's reference libraries.
     #[test]
     fn signatures_follow_standard_webhooks() {
-        let secret = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let secret =
+            SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
         let sig = secret.sign(
             "msg_p5jXN8AQM9LWM0D4loKWxJek",
             1614265330,
@@ -618,7 +634,10 @@ mod tests {
         assert_eq!(run("backup", "failed").events(), [EventType::RunFailed]);
         assert_eq!(
             run("provider_connection.verify", "failed").events(),
-            [EventType::RunFailed, EventType::ConnectionVerificationFailed]
+            [
+                EventType::RunFailed,
+                EventType::ConnectionVerificationFailed
+            ]
         );
         assert_eq!(
             run("backup", "partially_succeeded").events(),

@@ -1,0 +1,483 @@
+//! Webhook subscriptions and deliveries: a failed run delivered to a local receiver that
+//! verifies the Standard Webhooks signature itself; a receiver that is down retried with
+//! backoff, then dead-lettered, as its delivery log shows; SSRF refusals at registration and
+//! at delivery; who may manage subscriptions; the signing secret nowhere but Secrets Manager
+//! and the create answer.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use tenantops_core::webhook::{RetrySchedule, UrlPolicy};
+use tenantops_core::{Failure, Outcome, ReasonCode};
+use tenantops_tests::{ApiCall, LogBuffer, Reply, TestStack};
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+struct Hook {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Receiver {
+    hooks: Arc<Mutex<Vec<Hook>>>,
+}
+
+impl Receiver {
+    fn hooks(&self) -> Vec<Hook> {
+        self.hooks.lock().unwrap().clone()
+    }
+}
+
+async fn record(State(r): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    r.hooks.lock().unwrap().push(Hook {
+        id: h("webhook-id"),
+        timestamp: h("webhook-timestamp"),
+        signature: h("webhook-signature"),
+        body,
+    });
+    StatusCode::NO_CONTENT
+}
+
+/// A receiver on loopback; answers 204 to every POST.
+async fn receiver() -> (String, Receiver) {
+    let r = Receiver::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(record))
+        .with_state(r.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), r)
+}
+
+/// A loopback URL where nothing listens.
+async fn down_url() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}/hook")
+}
+
+/// Verifies a Standard Webhooks signature independently of the notifier's code: HMAC-SHA256
+/// keyed with the secret's base64 bytes over `{id}.{timestamp}.{body}`; the header may list
+/// several space-separated `v1,` signatures.
+fn verified(secret: &str, hook: &Hook) -> bool {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", hook.id, hook.timestamp, hook.body).as_bytes());
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    hook.signature.split(' ').any(|s| s == expected)
+}
+
+fn hooks_path(stack: &TestStack) -> String {
+    format!("/v1/workspaces/{}/webhooks", stack.demo.workspace_id)
+}
+
+async fn register(
+    stack: &TestStack,
+    api: &Arc<tenantops_api::Deps>,
+    url: &str,
+    events: Value,
+) -> Reply {
+    stack
+        .call_with(
+            api,
+            ApiCall::post(
+                hooks_path(stack),
+                json!({ "url": url, "events": events }).to_string(),
+            )
+            .by(&stack.users().owner),
+        )
+        .await
+}
+
+/// Fails a run of the demo tenant and publishes its `Completed` event, as a worker does.
+async fn fail_a_run(stack: &TestStack) -> String {
+    let id = stack.start(json!({ "type": "inventory.sync" })).await;
+    stack
+        .finish_with(
+            &id,
+            Outcome::Failed,
+            vec![Failure {
+                code: ReasonCode::GraphThrottled,
+                message: ReasonCode::GraphThrottled.message().into(),
+                object_ref: None,
+            }],
+        )
+        .await;
+    let run = stack.run(&id).await;
+    tenantops_aws::announce_completed(&stack.deps.events, stack.store(), &run).await;
+    id
+}
+
+async fn deliveries(stack: &TestStack, hook: &str) -> Vec<Value> {
+    let r = stack
+        .call(
+            ApiCall::get(format!("{}/{hook}/deliveries", hooks_path(stack)))
+                .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body["items"].as_array().cloned().unwrap()
+}
+
+async fn dead_letters(stack: &TestStack) -> Vec<String> {
+    stack
+        .captured(&stack.resources.webhook_dead_letter_queue_url)
+        .await
+}
+
+#[tokio::test]
+async fn a_failed_run_reaches_a_subscribed_receiver_signed_and_is_logged_delivered() {
+    let stack = TestStack::new().await;
+    let api = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let (url, rx) = receiver().await;
+    let created = register(&stack, &api, &url, json!(["run.failed"])).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let secret = created.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let hook = created.body["webhook"]["id"].as_str().unwrap().to_owned();
+
+    let run = fail_a_run(&stack).await;
+    let (deps, host) = stack.notifier(RetrySchedule::default(), UrlPolicy::LOCAL);
+    host.drain(&deps).await.unwrap();
+
+    let got = rx.hooks();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        verified(&secret, &got[0]),
+        "signature does not verify: {got:?}"
+    );
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "run.failed");
+    assert_eq!(body["data"]["run_id"], run.as_str());
+    assert_eq!(body["data"]["failure_codes"], json!(["graph.throttled"]));
+    assert_eq!(
+        body["data"]["links"]["run"],
+        format!("/v1/operations/{run}")
+    );
+
+    let log = deliveries(&stack, &hook).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["id"], got[0].id.as_str());
+    assert_eq!(log[0]["event_type"], "run.failed");
+    assert_eq!(log[0]["status"], "delivered");
+    assert_eq!(log[0]["attempts"][0]["status_code"], 204);
+
+    // A partially succeeded run is no event this subscription named: nothing is sent.
+    let partial = stack
+        .start(json!({ "type": "directory_groups.sync" }))
+        .await;
+    stack
+        .finish_with(&partial, Outcome::PartiallySucceeded, vec![])
+        .await;
+    let run = stack.run(&partial).await;
+    tenantops_aws::announce_completed(&stack.deps.events, stack.store(), &run).await;
+    host.drain(&deps).await.unwrap();
+    assert_eq!(
+        rx.hooks().len(),
+        1,
+        "run.partially_succeeded was not subscribed"
+    );
+}
+
+#[tokio::test]
+async fn a_receiver_that_is_down_is_retried_with_backoff_then_dead_lettered_and_logged_failed() {
+    let stack = TestStack::new().await;
+    let api = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let url = down_url().await;
+    let created = register(&stack, &api, &url, json!(["run.failed"])).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let hook = created.body["webhook"]["id"].as_str().unwrap().to_owned();
+
+    // The deployed schedule in seconds: 1 s, then 2 s each, none past 5 s after the first.
+    let retries = RetrySchedule {
+        first_delay_seconds: 1,
+        max_delay_seconds: 2,
+        window_seconds: 5,
+    };
+    fail_a_run(&stack).await;
+    let (deps, host) = stack.notifier(retries, UrlPolicy::LOCAL);
+    // Polled as the event-source mapping polls, until the delivery is dead-lettered (a guard
+    // against a hang, not a timing assertion).
+    let give_up = std::time::Instant::now() + Duration::from_secs(120);
+    let mut letters = Vec::new();
+    while letters.is_empty() && std::time::Instant::now() < give_up {
+        host.invoke(&deps, Duration::from_secs(1)).await.unwrap();
+        letters = dead_letters(&stack).await;
+    }
+    assert_eq!(letters.len(), 1, "one delivery dead-lettered");
+    let letter: Value = serde_json::from_str(&letters[0]).unwrap();
+
+    let log = deliveries(&stack, &hook).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["status"], "failed");
+    assert!(log[0]["next_attempt_at"].is_null());
+    let attempts = log[0]["attempts"].as_array().unwrap();
+    // How many fit in the window depends on when each ran; at least a retry did.
+    assert!(attempts.len() >= 2, "{attempts:?}");
+    assert_eq!(&letter["delivery"]["attempts"], &log[0]["attempts"]);
+    let at: Vec<chrono::DateTime<chrono::Utc>> = attempts
+        .iter()
+        .map(|a| a["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    for (i, a) in attempts.iter().enumerate() {
+        assert_eq!(a["number"], i + 1);
+        assert_eq!(a["error"], "connection_failed");
+        assert!(a["status_code"].is_null());
+    }
+    // Each wait at least the schedule's: 1 s, then 2 s.
+    for (i, pair) in at.windows(2).enumerate() {
+        let wait = if i == 0 { 1 } else { 2 };
+        assert!(
+            pair[1] - pair[0] >= chrono::Duration::seconds(wait),
+            "{at:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn urls_reaching_internal_addresses_are_refused_at_registration_and_at_delivery() {
+    let stack = TestStack::new().await;
+    let deployed = stack.deps.clone();
+    let local = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let before = stack.snapshot().await;
+    for (api, url) in [
+        (&deployed, "http://169.254.169.254/latest/meta-data/"),
+        (&deployed, "https://169.254.169.254/"),
+        (&deployed, "http://10.0.0.1/"),
+        (&deployed, "https://[fd00::1]/"),
+        (&deployed, "https://[::ffff:10.0.0.1]/"),
+        (&deployed, "https://127.0.0.1/"),
+        // A name that resolves to loopback, when loopback is not allowed.
+        (&deployed, "https://localhost/hook"),
+        (&local, "http://10.0.0.1/"),
+        (&local, "https://192.168.0.10/"),
+    ] {
+        let r = register(&stack, api, url, json!(["run.failed"])).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "webhook.url_refused"),
+            "{url}: {}",
+            r.body
+        );
+    }
+    for url in [
+        "ftp://example.com/",
+        "http://93.184.216.34/",
+        "https://u:p@93.184.216.34/",
+    ] {
+        let r = register(&stack, &deployed, url, json!(["run.failed"])).await;
+        assert_eq!((r.status, r.code()), (422, "webhook.url_invalid"), "{url}");
+    }
+    assert_eq!(stack.snapshot().await, before, "a refusal writes nothing");
+
+    // Registered where loopback is allowed, refused by a notifier that does not allow it:
+    // the address is judged again when delivering, and nothing is sent.
+    let (url, rx) = receiver().await;
+    let created = register(&stack, &local, &url, json!(["run.failed"])).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let hook = created.body["webhook"]["id"].as_str().unwrap().to_owned();
+    fail_a_run(&stack).await;
+    let (deps, host) = stack.notifier(RetrySchedule::default(), UrlPolicy::PUBLIC);
+    host.drain(&deps).await.unwrap();
+    assert!(rx.hooks().is_empty());
+    let log = deliveries(&stack, &hook).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["attempts"][0]["error"], "address_refused");
+    assert_eq!(log[0]["status"], "retrying");
+}
+
+#[tokio::test]
+async fn only_owners_and_managers_manage_a_workspaces_own_subscriptions() {
+    let stack = TestStack::new().await;
+    let users = stack.users();
+    let d = &stack.demo;
+    // A public address literal: nothing to resolve, never delivered to here.
+    let body = json!({ "url": "https://93.184.216.34/hook", "events": ["drift.detected"] });
+    let create = || ApiCall::post(hooks_path(&stack), body.to_string());
+    let mine = stack.call(create().by(&users.owner)).await;
+    assert_eq!(mine.status, 201, "{}", mine.body);
+    let mine = mine.body["webhook"]["id"].as_str().unwrap().to_owned();
+    let managers = stack.call(create().by(&users.manager)).await;
+    assert_eq!(managers.status, 201, "{}", managers.body);
+    let theirs = stack
+        .call(
+            ApiCall::post(
+                format!("/v1/workspaces/{}/webhooks", d.other_workspace_id),
+                body.to_string(),
+            )
+            .by(&users.outsider),
+        )
+        .await;
+    assert_eq!(theirs.status, 201, "{}", theirs.body);
+    let theirs = theirs.body["webhook"]["id"].as_str().unwrap().to_owned();
+
+    let base = hooks_path(&stack);
+    let calls = |id: &str| {
+        vec![
+            ApiCall::get(base.clone()),
+            ApiCall::post(base.clone(), body.to_string()),
+            ApiCall::get(format!("{base}/{id}")),
+            ApiCall::get(format!("{base}/{id}/deliveries")),
+            ApiCall::post(format!("{base}/{id}/test"), ""),
+            ApiCall {
+                method: "DELETE",
+                ..ApiCall::get(format!("{base}/{id}"))
+            },
+        ]
+    };
+    for (user, status, code) in [
+        (&users.outsider, 404, "workspace.not_found"),
+        (&users.operator, 403, "auth.forbidden"),
+        (&users.readonly, 403, "auth.forbidden"),
+    ] {
+        for call in calls(&mine) {
+            let what = format!("{} {}", call.method, call.path);
+            let r = stack.call(call.by(user)).await;
+            assert_eq!((r.status, r.code()), (status, code), "{what} by {user}");
+        }
+    }
+    // Another workspace's subscription is as missing as none.
+    for call in calls(&theirs).into_iter().skip(2) {
+        let what = format!("{} {}", call.method, call.path);
+        let r = stack.call(call.by(&users.owner)).await;
+        assert_eq!((r.status, r.code()), (404, "webhook.not_found"), "{what}");
+    }
+    let listed = stack
+        .call(ApiCall::get(base.clone()).by(&users.manager))
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 2);
+
+    let gone = stack
+        .call(
+            ApiCall {
+                method: "DELETE",
+                ..ApiCall::get(format!("{base}/{mine}"))
+            }
+            .by(&users.owner),
+        )
+        .await;
+    assert_eq!(gone.status, 204, "{}", gone.body);
+    let again = stack
+        .call(ApiCall::get(format!("{base}/{mine}")).by(&users.owner))
+        .await;
+    assert_eq!((again.status, again.code()), (404, "webhook.not_found"));
+    assert_eq!(stack.audit_entries("webhook.create").await.len(), 2);
+    assert_eq!(stack.audit_entries("webhook.delete").await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_signing_secret_is_answered_once_and_reaches_nothing_but_secrets_manager() {
+    let logs = LogBuffer::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "trace,aws_smithy_runtime=info,aws_sdk_secretsmanager=info,aws_sdk_dynamodb=info,aws_sdk_sqs=info,aws_sdk_eventbridge=info,hyper=info,h2=info,rustls=info,reqwest=info",
+        ))
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let stack = TestStack::new().await;
+    let events = stack.capture_events().await;
+    let api = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let (url, rx) = receiver().await;
+    let created = register(&stack, &api, &url, json!(["run.failed", "drift.detected"])).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let secret = created.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hook = created.body["webhook"]["id"].as_str().unwrap().to_owned();
+    let (_, key) = secret.split_once('_').unwrap();
+
+    let base = format!("{}/{hook}", hooks_path(&stack));
+    let tested = stack
+        .call(ApiCall::post(format!("{base}/test"), "").by(&stack.users().owner))
+        .await;
+    assert_eq!(tested.status, 202, "{}", tested.body);
+    fail_a_run(&stack).await;
+    let (deps, host) = stack.notifier(RetrySchedule::default(), UrlPolicy::LOCAL);
+    host.drain(&deps).await.unwrap();
+
+    // The receiver can verify both deliveries with the secret it was given once.
+    let got = rx.hooks();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|h| verified(&secret, h)));
+    let types: Vec<String> = got
+        .iter()
+        .map(|h| {
+            serde_json::from_str::<Value>(&h.body).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(types.contains(&"webhook.test".to_owned()) && types.contains(&"run.failed".to_owned()));
+
+    // Secrets Manager holds it under the subscription's name.
+    let record = stack
+        .store()
+        .webhook(stack.demo.workspace_id, hook.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = stack
+        .deps
+        .secrets
+        .read_webhook_secret(&record.secret_name)
+        .await
+        .unwrap();
+    assert_eq!(stored.expose(), secret);
+
+    // Nowhere else: the table, later answers, the audit log, the bus, the delivery log, the
+    // deliveries themselves, the logs.
+    let mut seen = vec![format!("{:?}", stack.snapshot().await)];
+    for path in [
+        hooks_path(&stack),
+        base.clone(),
+        format!("{base}/deliveries"),
+    ] {
+        let r = stack
+            .call(ApiCall::get(path).by(&stack.users().owner))
+            .await;
+        assert_eq!(r.status, 200);
+        seen.push(r.body.to_string());
+    }
+    seen.push(json!(stack.audit_entries("webhook.create").await).to_string());
+    seen.push(json!(stack.audit_entries("webhook.test").await).to_string());
+    seen.extend(stack.captured(&events).await);
+    seen.extend(got.iter().map(|h| format!("{h:?}")));
+    seen.push(logs.text());
+    for text in &seen {
+        assert!(
+            !text.contains(&secret) && !text.contains(key),
+            "the secret leaked: {text}"
+        );
+    }
+}
