@@ -4,8 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use tenantops_core::{
-    BackupSetId, BatchId, OperationType, RestoreId, RunId, TenantId, UserId, WebhookId,
-    WorkspaceId,
+    BackupSetId, BatchId, OperationType, RestoreId, RunId, TenantId, UserId, WebhookId, WorkspaceId,
 };
 
 pub const PK: &str = "PK";

@@ -100,11 +100,7 @@ impl Store {
     /// Every subscription of the workspace (a consistent query of its partition's prefix).
     pub async fn webhooks(&self, ws: WorkspaceId) -> Result<Vec<WebhookRecord>, StoreError> {
         let items = self
-            .partition(
-                keys::workspace(ws).pk,
-                Some(keys::WEBHOOK_PREFIX),
-                None,
-            )
+            .partition(keys::workspace(ws).pk, Some(keys::WEBHOOK_PREFIX), None)
             .await?;
         from_items("webhook", items)
     }
@@ -153,4 +149,3 @@ impl Store {
 pub fn delivery_sort(delivery: &Delivery) -> String {
     keys::webhook_delivery_sort(delivery.created_at, &delivery.id)
 }
-
