@@ -1119,7 +1119,13 @@ fn functions_publish_events_only_to_the_stacks_bus() {
     // The worker publishes Started and Completed, the reaper the Completed of what it fails,
     // the API the Completed of a queued run it cancels (a start itself publishes nothing:
     // `start::a_new_start_costs_one_transaction_and_one_send...` counts its calls).
-    for (krate, should_publish) in [("api", true), ("worker", true), ("reaper", true)] {
+    // The scheduler publishes `Schedule SlotMissed` for the slots it recorded as missed.
+    for (krate, should_publish) in [
+        ("api", true),
+        ("worker", true),
+        ("reaper", true),
+        ("scheduler", true),
+    ] {
         let (id, _) = function_for_crate(&t, krate);
         let mut publishes = false;
         for (at, s) in statements_of(&t, &id) {

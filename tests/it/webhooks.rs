@@ -2,7 +2,7 @@
 //! verifies the Standard Webhooks signature itself; a receiver that is down retried with
 //! backoff, then dead-lettered, as its delivery log shows; SSRF refusals at registration and
 //! at delivery; who may manage subscriptions; the signing secret nowhere but Secrets Manager
-//! and the create answer.
+//! and the create answer; missed schedule slots and failed connection checks as events.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -480,4 +480,103 @@ async fn the_signing_secret_is_answered_once_and_reaches_nothing_but_secrets_man
             "the secret leaked: {text}"
         );
     }
+}
+
+/// Fails a run of `body`'s type and publishes its `Completed` event.
+async fn fail(stack: &TestStack, body: Value) -> String {
+    let id = stack.start(body).await;
+    stack.finish_with(&id, Outcome::Failed, vec![]).await;
+    let run = stack.run(&id).await;
+    tenantops_aws::announce_completed(&stack.deps.events, stack.store(), &run).await;
+    id
+}
+
+#[tokio::test]
+async fn missed_slots_and_failed_connection_checks_reach_the_subscriptions_that_name_them() {
+    let stack = TestStack::new().await;
+    let api = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let (url, rx) = receiver().await;
+    let created = register(
+        &stack,
+        &api,
+        &url,
+        json!(["schedule.slot_missed", "connection.verification_failed"]),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let secret = created.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (deps, host) = stack.notifier(RetrySchedule::default(), UrlPolicy::LOCAL);
+
+    // A failed connection check: connection.verification_failed (its run.failed is not
+    // subscribed); a failed sync: nothing.
+    let check = fail(&stack, json!({"type": "provider_connection.verify"})).await;
+    fail(&stack, json!({"type": "inventory.sync"})).await;
+    host.drain(&deps).await.unwrap();
+    let got = rx.hooks();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "connection.verification_failed");
+    assert_eq!(body["data"]["run_id"], check.as_str());
+
+    // An hourly schedule whose scheduler was down five hours: five slots missed, announced by
+    // the tick that recorded them, once.
+    let d = &stack.demo;
+    let schedules = format!(
+        "/v1/workspaces/{}/tenants/{}/backup-schedules",
+        d.workspace_id, d.tenant_id
+    );
+    let r = stack
+        .call(
+            ApiCall::post(
+                schedules,
+                json!({"cadence": {"kind": "hourly", "minute": 15}, "retention": {"keep_last": 3}})
+                    .to_string(),
+            )
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let schedule = r.body["schedule"]["id"].as_str().unwrap().to_owned();
+    let first: chrono::DateTime<chrono::Utc> = r.body["schedule"]["next_fire_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let scheduler = tenantops_scheduler::Deps {
+        store: stack.store().clone(),
+    };
+    let tick = tenantops_scheduler::ScheduledEvent::at(
+        first + chrono::Duration::hours(5) + chrono::Duration::minutes(10),
+    );
+    for _ in 0..2 {
+        let report = tenantops_scheduler::handle_announcing(&tick, &scheduler, &stack.deps.events)
+            .await
+            .unwrap();
+        assert!(report.fired <= 1);
+    }
+    host.drain(&deps).await.unwrap();
+    let got = rx.hooks();
+    assert_eq!(
+        got.len(),
+        2,
+        "one announcement for the repeated tick: {got:?}"
+    );
+    assert!(verified(&secret, &got[1]));
+    let body: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(body["type"], "schedule.slot_missed");
+    assert_eq!(body["data"]["schedule_id"], schedule.as_str());
+    assert_eq!(body["data"]["tenant_id"], d.tenant_id.to_string());
+    let slots = body["data"]["slots"].as_array().unwrap();
+    assert_eq!(slots.len(), 5, "{slots:?}");
+    assert_eq!(slots[0], tenantops_core::time::format(first));
+    assert_eq!(
+        body["data"]["links"]["schedule"],
+        format!(
+            "/v1/workspaces/{}/tenants/{}/backup-schedules/{schedule}",
+            d.workspace_id, d.tenant_id
+        )
+    );
 }

@@ -166,8 +166,10 @@ async fn main() -> anyhow::Result<()> {
         store: deps.store.clone(),
     };
     let scheduler_timeout = tenantops_local::scheduler_host::timeout()?;
+    let scheduler_events =
+        tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name);
     tokio::spawn(async move {
-        tenantops_local::scheduler_host::run(&scheduler, scheduler_timeout).await
+        tenantops_local::scheduler_host::run(&scheduler, &scheduler_events, scheduler_timeout).await
     });
 
     let tokens = TokenIssuer::generate();
