@@ -1070,12 +1070,21 @@ fn the_worker_only_reads_secrets_and_only_under_the_apis_prefix() {
     let prefix = &prefix[0];
     let (id, _) = function_for_crate(&t, "worker");
     let mut reads_secrets = false;
+    let mut denies_webhook_secrets = false;
     for (at, s) in statements_of(&t, &id) {
         let actions: Vec<String> = literals(&s["Action"])
             .iter()
             .map(|a| a.to_ascii_lowercase())
             .collect();
         if !actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            continue;
+        }
+        if s["Effect"].as_str() == Some("Deny") {
+            denies_webhook_secrets |= actions == ["secretsmanager:getsecretvalue"]
+                && literals(&s["Resource"])
+                    == [format!(
+                        "arn:${{}}:secretsmanager:${{}}:${{}}:secret:{prefix}webhooks/*"
+                    )];
             continue;
         }
         reads_secrets = true;
@@ -1097,6 +1106,10 @@ fn the_worker_only_reads_secrets_and_only_under_the_apis_prefix() {
         }
     }
     assert!(reads_secrets, "{id} reads provider-connection secrets");
+    assert!(
+        denies_webhook_secrets,
+        "{id}: a Deny of GetSecretValue on {prefix}webhooks/* (the notifier's secrets)"
+    );
 }
 
 #[test]

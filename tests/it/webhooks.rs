@@ -580,3 +580,62 @@ async fn missed_slots_and_failed_connection_checks_reach_the_subscriptions_that_
         )
     );
 }
+
+#[tokio::test]
+async fn a_drift_check_that_finds_changes_is_announced_with_its_counts_and_report_and_one_that_finds_none_is_not()
+ {
+    const CONFIGS: &str = "deviceManagement/deviceConfigurations";
+    let (stack, worker) = crate::restore::setup(&[("groups", 2), (CONFIGS, 3)]).await;
+    crate::restore::backup(&stack, &worker, &["deviceConfigurations"]).await;
+    let api = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let (url, rx) = receiver().await;
+    let created = register(&stack, &api, &url, json!(["drift.detected"])).await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let secret = created.body["webhook"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (deps, host) = stack.notifier(RetrySchedule::default(), UrlPolicy::LOCAL);
+
+    let check = || json!({"type": "drift.check", "params": {"types": ["deviceConfigurations"]}});
+    // Unchanged: a report with no change announces nothing.
+    let quiet = stack.start(check()).await;
+    worker.drain().await;
+    assert_eq!(stack.run(&quiet).await.outcome, Outcome::Succeeded);
+    host.drain(&deps).await.unwrap();
+    assert!(rx.hooks().is_empty(), "{:?}", rx.hooks());
+
+    worker.sim.with_tenant(&worker.entra_tenant_id, |t| {
+        let c = t.collections.get_mut(CONFIGS).unwrap();
+        c.objects[0]["description"] = json!("changed behind the backup's back");
+    });
+    let drifted = stack.start(check()).await;
+    worker.drain().await;
+    assert_eq!(stack.run(&drifted).await.outcome, Outcome::Succeeded);
+    host.drain(&deps).await.unwrap();
+    let got = rx.hooks();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(verified(&secret, &got[0]));
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "drift.detected");
+    assert_eq!(
+        body["data"]["counts"],
+        json!({"added": 0, "removed": 0, "changed": 1})
+    );
+    assert_eq!(body["data"]["report_id"], drifted.as_str());
+    assert_eq!(
+        body["data"]["links"]["report"],
+        format!(
+            "/v1/workspaces/{}/tenants/{}/drift/{drifted}",
+            stack.demo.workspace_id, stack.demo.tenant_id
+        )
+    );
+    // What the link names is there for its reader.
+    let report = stack
+        .call(
+            ApiCall::get(body["data"]["links"]["report"].as_str().unwrap())
+                .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(report.status, 200, "{}", report.body);
+}

@@ -64,6 +64,12 @@ pub const NOT_COVERED: &[&str] = &[
     "GET /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "PATCH /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "DELETE /v1/workspaces/{ws}/backup-schedules/{schedule}",
+    "GET /v1/workspaces/{ws}/webhooks",
+    "POST /v1/workspaces/{ws}/webhooks",
+    "GET /v1/workspaces/{ws}/webhooks/{webhook}",
+    "DELETE /v1/workspaces/{ws}/webhooks/{webhook}",
+    "GET /v1/workspaces/{ws}/webhooks/{webhook}/deliveries",
+    "POST /v1/workspaces/{ws}/webhooks/{webhook}/test",
 ];
 
 /// A route the client calls. Its key is `ROUTES[route as usize]`.
