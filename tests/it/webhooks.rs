@@ -639,3 +639,38 @@ async fn a_drift_check_that_finds_changes_is_announced_with_its_counts_and_repor
         .await;
     assert_eq!(report.status, 200, "{}", report.body);
 }
+
+#[tokio::test]
+async fn a_workspace_holds_at_most_twenty_subscriptions_however_many_creates_race() {
+    let stack = TestStack::new().await;
+    let body = json!({ "url": "https://93.184.216.34/hook", "events": ["run.failed"] });
+    let creates = (0..25).map(|_| {
+        stack.call(ApiCall::post(hooks_path(&stack), body.to_string()).by(&stack.users().owner))
+    });
+    let replies = futures::future::join_all(creates).await;
+    let created: Vec<&Reply> = replies.iter().filter(|r| r.status == 201).collect();
+    assert_eq!(created.len(), 20, "{replies:?}");
+    for r in replies.iter().filter(|r| r.status != 201) {
+        assert_eq!((r.status, r.code()), (422, "request.invalid"), "{}", r.body);
+    }
+    let listed = stack
+        .call(ApiCall::get(hooks_path(&stack)).by(&stack.users().owner))
+        .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 20);
+    // A deletion frees a place.
+    let id = created[0].body["webhook"]["id"].as_str().unwrap();
+    let gone = stack
+        .call(
+            ApiCall {
+                method: "DELETE",
+                ..ApiCall::get(format!("{}/{id}", hooks_path(&stack)))
+            }
+            .by(&stack.users().owner),
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+    let again = stack
+        .call(ApiCall::post(hooks_path(&stack), body.to_string()).by(&stack.users().owner))
+        .await;
+    assert_eq!(again.status, 201, "{}", again.body);
+}

@@ -456,6 +456,15 @@ pub fn webhook(ws: WorkspaceId, id: WebhookId) -> Key {
     }
 }
 
+/// A workspace's count of webhook subscriptions (its own partition), which creates and
+/// deletes move in their transactions, so the limit holds however many race.
+pub fn webhook_count(ws: WorkspaceId) -> Key {
+    Key {
+        pk: format!("WS#{ws}#WEBHOOKS"),
+        sk: "COUNT".into(),
+    }
+}
+
 /// The partition of a subscription's delivery log.
 pub fn webhook_deliveries_of(ws: WorkspaceId, id: WebhookId) -> String {
     format!("WS#{ws}#WEBHOOK#{id}")

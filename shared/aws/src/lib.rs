@@ -21,6 +21,7 @@
 //! | restore, restore item, inventory stamp | see [`restores`] | | | |
 //! | drift report, drift item | see [`drift`] | | | |
 //! | webhook subscription | `WS#{ws}` | `WEBHOOK#{id}` | | |
+//! | webhook subscription count | `WS#{ws}#WEBHOOKS` | `COUNT` | | |
 //! | webhook delivery (TTL) | `WS#{ws}#WEBHOOK#{id}` | `{created_at}#{delivery}` | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a

@@ -12,11 +12,14 @@ use tenantops_core::{WebhookId, WorkspaceId};
 
 use crate::audit::AuditEntry;
 use crate::error::StoreError;
-use crate::expr::Placeholders;
+use crate::expr::{Changes, Placeholders};
 use crate::item::{from_items, keyed_item, number_attr, string_of};
 use crate::keys;
 use crate::table::{Query, Store};
-use crate::transactions::{MemberGuard, Rejection, WriteError, committed_guarded};
+use crate::transactions::{MemberGuard, Rejection, WriteError, committed_guarded, failed_at};
+
+/// The count item's attribute: the workspace's subscriptions.
+const COUNT: &str = "subscriptions";
 
 /// How long a delivery stays in its log.
 pub const DELIVERY_RETENTION_DAYS: i64 = 30;
@@ -43,20 +46,47 @@ pub struct DeliveryPage {
 }
 
 impl Store {
-    /// Creates `hook` (its id must be new) if the caller still holds the guard's role.
+    /// Creates `hook` (its id must be new) if the caller still holds the guard's role and
+    /// the workspace holds fewer than `limit` subscriptions; at the limit,
+    /// [`Rejection::Precondition`] (the count is moved in the same transaction).
     pub async fn put_webhook(
         &self,
         hook: &WebhookRecord,
+        limit: usize,
         guard: MemberGuard<'_>,
         audit: &AuditEntry,
     ) -> Result<(), WriteError> {
         let key = keys::webhook(hook.workspace_id, hook.id);
+        let mut p = Placeholders::default();
+        let cond = format!(
+            "{} OR {} < {}",
+            p.absent(keys::PK),
+            p.name(COUNT),
+            p.value(number_attr(limit))
+        );
+        let update = Changes::default()
+            .add(&[COUNT], number_attr(1))
+            .render(&mut p);
         let items = vec![
             self.member_check(hook.workspace_id, guard)?,
             self.put_new(keyed_item("webhook", hook, &key)?, false)?,
+            self.tx_update(
+                &keys::webhook_count(hook.workspace_id),
+                update,
+                cond,
+                p,
+                false,
+            )?,
             self.put_audit(audit)?,
         ];
-        committed_guarded(self.transact(items).await?, None, Rejection::Conflict)
+        match self.transact(items).await? {
+            Some(reasons)
+                if failed_at(&reasons, 2).is_some() && failed_at(&reasons, 0).is_none() =>
+            {
+                Err(WriteError::Rejected(Rejection::Precondition(2)))
+            }
+            outcome => committed_guarded(outcome, None, Rejection::Conflict),
+        }
     }
 
     /// Deletes the subscription if it exists and the caller still holds the guard's role;
@@ -70,9 +100,21 @@ impl Store {
     ) -> Result<(), WriteError> {
         let mut p = Placeholders::default();
         let cond = p.exists(keys::PK);
+        let mut counted = Placeholders::default();
+        let counted_cond = counted.exists(keys::PK);
+        let update = Changes::default()
+            .add(&[COUNT], number_attr(-1))
+            .render(&mut counted);
         let items = vec![
             self.member_check(ws, guard)?,
             self.tx_delete(&keys::webhook(ws, id), cond, p, false)?,
+            self.tx_update(
+                &keys::webhook_count(ws),
+                update,
+                counted_cond,
+                counted,
+                false,
+            )?,
             self.put_audit(audit)?,
         ];
         committed_guarded(self.transact(items).await?, None, Rejection::Conflict)

@@ -128,11 +128,6 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
     let url = WebhookUrl::parse(&body.url, deps.webhook_urls).map_err(url_error)?;
     common::authorize(deps, ws, &caller, Capability::WebhookManage).await?;
     check_host(&url, deps.webhook_urls).await?;
-    if deps.store.webhooks(ws).await?.len() >= MAX_WEBHOOKS {
-        return Err(ApiError::InvalidBody(format!(
-            "a workspace holds at most {MAX_WEBHOOKS} webhook subscriptions"
-        )));
-    }
 
     let id = WebhookId::new();
     let secret = SigningSecret::from_key(&rand::random::<[u8; SECRET_BYTES]>());
@@ -162,6 +157,7 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
         .store
         .put_webhook(
             &record,
+            MAX_WEBHOOKS,
             MemberGuard {
                 user: &caller,
                 roles: &roles,
@@ -178,7 +174,14 @@ pub async fn create(req: &ApiRequest, deps: &Deps, ws: &str) -> Result<Reply, Ap
         {
             tracing::warn!(error = %d, code = ?d.code, "an unused webhook secret stays");
         }
-        return Err(ApiError::write(e, Capability::WebhookManage));
+        return Err(match e {
+            tenantops_aws::WriteError::Rejected(tenantops_aws::Rejection::Precondition(_)) => {
+                ApiError::InvalidBody(format!(
+                    "a workspace holds at most {MAX_WEBHOOKS} webhook subscriptions"
+                ))
+            }
+            e => ApiError::write(e, Capability::WebhookManage),
+        });
     }
     let mut answer = webhook_json(&record);
     answer["secret"] = Value::String(secret.expose().to_owned());
