@@ -140,6 +140,27 @@ async fn deliveries(stack: &TestStack, hook: &str) -> Vec<Value> {
     r.body["items"].as_array().cloned().unwrap()
 }
 
+/// Asserts that the captured bus events of `detail_type` are there and match their documented
+/// schema (`docs/events/{schema}.schema.json`).
+fn assert_documented(captured: &[String], detail_type: &str, schema: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join(format!("docs/events/{schema}.schema.json"));
+    let schema: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let events: Vec<Value> = captured
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter(|e| e["detail-type"] == detail_type)
+        .collect();
+    assert!(!events.is_empty(), "no {detail_type} event");
+    for e in &events {
+        let errors: Vec<String> = validator.iter_errors(e).map(|x| x.to_string()).collect();
+        assert!(errors.is_empty(), "{detail_type}: {errors:?}\n{e}");
+    }
+}
+
 async fn dead_letters(stack: &TestStack) -> Vec<String> {
     stack
         .captured(&stack.resources.webhook_dead_letter_queue_url)
@@ -471,7 +492,9 @@ async fn the_signing_secret_is_answered_once_and_reaches_nothing_but_secrets_man
     }
     seen.push(json!(stack.audit_entries("webhook.create").await).to_string());
     seen.push(json!(stack.audit_entries("webhook.test").await).to_string());
-    seen.extend(stack.captured(&events).await);
+    let captured = stack.captured(&events).await;
+    assert_documented(&captured, "Webhook Test", "webhook-test");
+    seen.extend(captured);
     seen.extend(got.iter().map(|h| format!("{h:?}")));
     seen.push(logs.text());
     for text in &seen {
@@ -548,6 +571,7 @@ async fn missed_slots_and_failed_connection_checks_reach_the_subscriptions_that_
     let scheduler = tenantops_scheduler::Deps {
         store: stack.store().clone(),
     };
+    let bus = stack.capture_events().await;
     let tick = tenantops_scheduler::ScheduledEvent::at(
         first + chrono::Duration::hours(5) + chrono::Duration::minutes(10),
     );
@@ -557,6 +581,11 @@ async fn missed_slots_and_failed_connection_checks_reach_the_subscriptions_that_
             .unwrap();
         assert!(report.fired <= 1);
     }
+    assert_documented(
+        &stack.captured(&bus).await,
+        "Schedule SlotMissed",
+        "schedule-slot-missed",
+    );
     host.drain(&deps).await.unwrap();
     let got = rx.hooks();
     assert_eq!(
