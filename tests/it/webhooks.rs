@@ -55,11 +55,25 @@ async fn record(State(r): State<Receiver>, headers: HeaderMap, body: String) -> 
     StatusCode::NO_CONTENT
 }
 
-/// A receiver on loopback; answers 204 to every POST.
+/// A receiver on loopback: `/hook` records and answers 204; `/moved` answers a 307 to
+/// `/hook`, `/broken` a 500.
 async fn receiver() -> (String, Receiver) {
     let r = Receiver::default();
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(record))
+        .route(
+            "/moved",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(axum::http::header::LOCATION, "/hook")],
+                )
+            }),
+        )
+        .route(
+            "/broken",
+            axum::routing::post(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        )
         .with_state(r.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -702,4 +716,42 @@ async fn a_workspace_holds_at_most_twenty_subscriptions_however_many_creates_rac
         .call(ApiCall::post(hooks_path(&stack), body.to_string()).by(&stack.users().owner))
         .await;
     assert_eq!(again.status, 201, "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_redirect_is_never_followed_and_an_error_status_is_retried() {
+    let stack = TestStack::new().await;
+    let api = stack.with_webhook_urls(UrlPolicy::LOCAL);
+    let (url, rx) = receiver().await;
+    let mut hooks = Vec::new();
+    for path in ["/moved", "/broken"] {
+        let created = register(
+            &stack,
+            &api,
+            &url.replace("/hook", path),
+            json!(["run.failed"]),
+        )
+        .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        hooks.push(created.body["webhook"]["id"].as_str().unwrap().to_owned());
+    }
+    fail_a_run(&stack).await;
+    let (deps, host) = stack.notifier(RetrySchedule::default(), UrlPolicy::LOCAL);
+    host.drain(&deps).await.unwrap();
+    // The redirect's target was never called.
+    assert!(rx.hooks().is_empty(), "{:?}", rx.hooks());
+    for (hook, (code, error)) in hooks
+        .iter()
+        .zip([(307, "redirect_not_followed"), (500, "http_status")])
+    {
+        let log = deliveries(&stack, hook).await;
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert_eq!(log[0]["status"], "retrying");
+        assert!(log[0]["next_attempt_at"].is_string());
+        let attempt = &log[0]["attempts"][0];
+        assert_eq!(
+            (&attempt["status_code"], &attempt["error"]),
+            (&json!(code), &json!(error))
+        );
+    }
 }
