@@ -38,4 +38,5 @@ mod system;
 mod tags;
 mod template;
 mod tidy;
+mod webhooks;
 mod worker;

@@ -1555,6 +1555,77 @@ async fn every_route_answers_as_the_document_says() {
     c.expect(BATCH_EXECUTE, confirm("not-the-token"), 409).await;
     c.expect(BATCH_EXECUTE, confirm(batch_token), 202).await;
     c.expect(BATCH_EXECUTE, confirm(batch_token), 200).await;
+    // Webhooks (a public address literal: nothing resolves, nothing is delivered here).
+    const HOOKS: &str = "GET /v1/workspaces/{ws}/webhooks";
+    const HOOK_CREATE: &str = "POST /v1/workspaces/{ws}/webhooks";
+    const HOOK: &str = "GET /v1/workspaces/{ws}/webhooks/{webhook}";
+    const HOOK_DELETE: &str = "DELETE /v1/workspaces/{ws}/webhooks/{webhook}";
+    const HOOK_DELIVERIES: &str = "GET /v1/workspaces/{ws}/webhooks/{webhook}/deliveries";
+    const HOOK_TEST: &str = "POST /v1/workspaces/{ws}/webhooks/{webhook}/test";
+    let hook_body = json!({"url": "https://93.184.216.34/hook", "events": ["run.failed"]});
+    let created = c
+        .expect(
+            HOOK_CREATE,
+            with_body(c.req(HOOK_CREATE, &[&ws]), hook_body.clone()).by(owner),
+            201,
+        )
+        .await;
+    let hook = created.body["webhook"]["id"].as_str().unwrap().to_owned();
+    c.expect(
+        HOOK_CREATE,
+        with_body(
+            c.req(HOOK_CREATE, &[&ws]),
+            json!({"url": "http://169.254.169.254/", "events": ["run.failed"]}),
+        )
+        .by(owner),
+        422,
+    )
+    .await;
+    c.expect(
+        HOOK_CREATE,
+        with_body(c.req(HOOK_CREATE, &[&ws]), hook_body.clone()).by(readonly),
+        403,
+    )
+    .await;
+    c.expect(HOOKS, c.req(HOOKS, &[&ws]).by(owner), 200).await;
+    c.expect(HOOKS, c.req(HOOKS, &[&ws]).by(outsider), 404)
+        .await;
+    c.expect(HOOK, c.req(HOOK, &[&ws, &hook]).by(owner), 200)
+        .await;
+    c.expect(HOOK, c.req(HOOK, &[&ws, &hook]).by(readonly), 403)
+        .await;
+    c.expect(HOOK_TEST, c.req(HOOK_TEST, &[&ws, &hook]).by(owner), 202)
+        .await;
+    c.expect(
+        HOOK_TEST,
+        c.req(HOOK_TEST, &[&ws, &ulid::Ulid::new()]).by(owner),
+        404,
+    )
+    .await;
+    c.expect(
+        HOOK_DELIVERIES,
+        with_query(c.req(HOOK_DELIVERIES, &[&ws, &hook]), "limit=10").by(owner),
+        200,
+    )
+    .await;
+    c.expect(
+        HOOK_DELIVERIES,
+        with_query(c.req(HOOK_DELIVERIES, &[&ws, &hook]), "cursor=forged").by(owner),
+        400,
+    )
+    .await;
+    c.expect(
+        HOOK_DELETE,
+        c.req(HOOK_DELETE, &[&ws, &hook]).by(owner),
+        204,
+    )
+    .await;
+    c.expect(
+        HOOK_DELETE,
+        c.req(HOOK_DELETE, &[&ws, &hook]).by(owner),
+        404,
+    )
+    .await;
 
     const ARCHIVE: &str = "POST /v1/workspaces/{ws}/tenants/{tenant}/archive";
     c.expect(

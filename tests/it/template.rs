@@ -17,6 +17,7 @@ const FUNCTION_ENV: &[(&str, &[&str])] = &[
     ("scheduler", &tenantops_scheduler::config::ENV_VARS),
     ("reaper", &tenantops_reaper::config::ENV_VARS),
     ("relay", &tenantops_relay::config::ENV_VARS),
+    ("notifier", &tenantops_notifier::config::ENV_VARS),
 ];
 
 /// SQS's default message retention (4 days), for queues that do not set one.
@@ -1069,12 +1070,21 @@ fn the_worker_only_reads_secrets_and_only_under_the_apis_prefix() {
     let prefix = &prefix[0];
     let (id, _) = function_for_crate(&t, "worker");
     let mut reads_secrets = false;
+    let mut denies_webhook_secrets = false;
     for (at, s) in statements_of(&t, &id) {
         let actions: Vec<String> = literals(&s["Action"])
             .iter()
             .map(|a| a.to_ascii_lowercase())
             .collect();
         if !actions.iter().any(|a| a.starts_with("secretsmanager:")) {
+            continue;
+        }
+        if s["Effect"].as_str() == Some("Deny") {
+            denies_webhook_secrets |= actions == ["secretsmanager:getsecretvalue"]
+                && literals(&s["Resource"])
+                    == [format!(
+                        "arn:${{}}:secretsmanager:${{}}:${{}}:secret:{prefix}webhooks/*"
+                    )];
             continue;
         }
         reads_secrets = true;
@@ -1096,6 +1106,10 @@ fn the_worker_only_reads_secrets_and_only_under_the_apis_prefix() {
         }
     }
     assert!(reads_secrets, "{id} reads provider-connection secrets");
+    assert!(
+        denies_webhook_secrets,
+        "{id}: a Deny of GetSecretValue on {prefix}webhooks/* (the notifier's secrets)"
+    );
 }
 
 #[test]
@@ -1118,7 +1132,13 @@ fn functions_publish_events_only_to_the_stacks_bus() {
     // The worker publishes Started and Completed, the reaper the Completed of what it fails,
     // the API the Completed of a queued run it cancels (a start itself publishes nothing:
     // `start::a_new_start_costs_one_transaction_and_one_send...` counts its calls).
-    for (krate, should_publish) in [("api", true), ("worker", true), ("reaper", true)] {
+    // The scheduler publishes `Schedule SlotMissed` for the slots it recorded as missed.
+    for (krate, should_publish) in [
+        ("api", true),
+        ("worker", true),
+        ("reaper", true),
+        ("scheduler", true),
+    ] {
         let (id, _) = function_for_crate(&t, krate);
         let mut publishes = false;
         for (at, s) in statements_of(&t, &id) {
@@ -1372,5 +1392,81 @@ fn only_the_relay_dispatches_new_runs() {
             ),
             ("sqs:sendmessage".to_owned(), "WorkQueue".to_owned()),
         ]
+    );
+}
+
+/// The notifier holds what its code calls and nothing more: the table's GetItem (a
+/// subscription, a drift report), Query (a workspace's subscriptions) and PutItem (the
+/// delivery log); GetSecretValue on webhook secrets only, never a provider connection's; its
+/// queue's consume actions and sends to it and its dead-letter queue. Deployed, its URL policy
+/// is fixed (no variable loosens it: the local host's `TENANTOPS_LOCAL_WEBHOOK_ALLOW_LOOPBACK`
+/// is set on no function).
+#[test]
+fn the_notifier_reads_only_webhook_secrets_and_touches_only_its_table_actions_and_queues() {
+    let t = template();
+    let (id, notifier) = function_for_crate(&t, "notifier");
+    let env = environment(&t, notifier);
+    let of = |name| {
+        referenced(env_var(&env, name)).unwrap_or_else(|| panic!("{id}: {name} is !Ref <resource>"))
+    };
+    let table = of(tenantops_notifier::config::TABLE_NAME);
+    let queue = of(tenantops_notifier::config::QUEUE_URL);
+    let dead_letters = of(tenantops_notifier::config::DEAD_LETTER_QUEUE_URL);
+    assert_eq!(
+        referenced(
+            &t["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]
+        ),
+        Some(dead_letters.clone()),
+        "{id}: its queue redrives to its dead-letter queue"
+    );
+    let (_, api) = function_for_crate(&t, "api");
+    let prefix = literals(env_var(
+        &environment(&t, api),
+        tenantops_api::config::SECRET_PREFIX,
+    ))
+    .concat();
+    let mut granted = BTreeSet::new();
+    for (action, reference, literal) in grants(&t, &id) {
+        match action.split_once(':') {
+            Some(("dynamodb", _)) => {
+                assert_eq!(reference.as_deref(), Some(table.as_str()), "{id}: {action}");
+            }
+            Some(("secretsmanager", _)) => {
+                assert_eq!(action, "secretsmanager:getsecretvalue", "{id}: reads only");
+                assert!(
+                    literal.ends_with(&format!(":secret:{prefix}webhooks/*")),
+                    "{id}: {literal} is not the webhook secrets' prefix"
+                );
+            }
+            Some(("sqs", _)) => {
+                let expected = if reference.as_deref() == Some(dead_letters.as_str()) {
+                    action == "sqs:sendmessage"
+                } else {
+                    reference.as_deref() == Some(queue.as_str())
+                };
+                assert!(expected, "{id}: {action} on {reference:?}");
+            }
+            _ => panic!("{id}: {action} is none of its code's"),
+        }
+        granted.insert(action);
+    }
+    let used: BTreeSet<String> = [
+        "dynamodb:getitem",
+        "dynamodb:query",
+        "dynamodb:putitem",
+        "secretsmanager:getsecretvalue",
+        "sqs:receivemessage",
+        "sqs:deletemessage",
+        "sqs:getqueueattributes",
+        "sqs:sendmessage",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    assert_eq!(granted, used, "{id}: actions (template left, code right)");
+    let text = std::fs::read_to_string(repo_root().join("infra/template.yaml")).unwrap();
+    assert!(
+        !text.contains("WEBHOOK_ALLOW_LOOPBACK"),
+        "the template never lets webhooks reach loopback"
     );
 }

@@ -191,6 +191,8 @@ impl TestStack {
             limits: tenantops_api::Limits::default(),
             platform: tenantops_api::PlatformOperators::defaults(),
             snapshots: snapshots.clone(),
+            // As deployed; webhook tests allow loopback receivers explicitly.
+            webhook_urls: tenantops_core::webhook::UrlPolicy::PUBLIC,
         });
         let users = DemoUsers::named(&prefix).expect("user names");
         let demo = seed::seed(&deps, users).await.expect("seeding");
@@ -683,6 +685,43 @@ impl TestStack {
         }
         self.sqs_calls.take();
         out
+    }
+}
+
+impl TestStack {
+    /// The same API with webhook URLs judged by `urls` (a local receiver needs
+    /// [`UrlPolicy::LOCAL`](tenantops_core::webhook::UrlPolicy::LOCAL)).
+    pub fn with_webhook_urls(&self, urls: tenantops_core::webhook::UrlPolicy) -> Arc<Deps> {
+        Arc::new(Deps {
+            webhook_urls: urls,
+            ..(*self.deps).clone()
+        })
+    }
+
+    /// The notifier, wired to this stack's table, secrets and webhook queues, with `retries`
+    /// and `urls`, and the host that plays its event-source mapping.
+    pub fn notifier(
+        &self,
+        retries: tenantops_core::webhook::RetrySchedule,
+        urls: tenantops_core::webhook::UrlPolicy,
+    ) -> (
+        tenantops_notifier::Deps,
+        tenantops_local::notifier_host::NotifierHost,
+    ) {
+        let deps = tenantops_notifier::Deps {
+            store: self.deps.store.clone(),
+            secrets: self.deps.secrets.clone(),
+            queue: tenantops_aws::webhook_queue::WebhookQueue::new(
+                self.sqs.clone(),
+                &self.resources.webhook_queue_url,
+                &self.resources.webhook_dead_letter_queue_url,
+            ),
+            retries,
+            urls,
+            timeout: tenantops_notifier::DELIVERY_TIMEOUT,
+        };
+        let host = tenantops_local::notifier_host::NotifierHost::new(&self.sdk, &deps);
+        (deps, host)
     }
 }
 

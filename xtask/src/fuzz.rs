@@ -296,7 +296,9 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
     //   field), which the document states in prose: no regex holds it, so a generated
     //   `expr` may be a 400 `schedule.invalid_cadence`;
     // - a batch's tag may name no active tenant (422 `batch.no_tenants`): which tags exist is
-    //   data, not schema.
+    //   data, not schema;
+    // - a webhook URL's host must resolve to public addresses only (422
+    //   `webhook.url_refused`): where a name resolves is DNS's, not the schema's.
     let accepted = |extra: &str| {
         format!(
             "checks.positive_data_acceptance.expected-statuses = [\"2xx\", \"401\", \"403\", \"404\", \"409\", \"429\", \"5xx\", \"{extra}\"]\n"
@@ -309,6 +311,7 @@ pub fn run(root: &Path, target_dir: &Path) -> anyhow::Result<ExitCode> {
         "acceptDriftReport",
         "createBatch",
         "retryBatch",
+        "createWebhook",
     ] {
         toml.push_str(&format!(
             "\n[[operations]]\ninclude-operation-id = \"{operation}\"\n{}",

@@ -18,6 +18,7 @@ pub enum Resource {
     BackupSet,
     DriftReport,
     Batch,
+    Webhook,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +84,9 @@ pub enum ApiError {
     /// A batch refused with its own reason code (`batch.no_tenants`).
     #[error("batch refused: {0}")]
     Batch(ReasonCode),
+    /// A webhook URL refused with its reason code (`webhook.url_invalid`, `url_refused`).
+    #[error("{1}")]
+    Webhook(ReasonCode, String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -144,6 +148,7 @@ impl ApiError {
             | ApiError::NotStartableHere(_)
             | ApiError::BatchTargets(_)
             | ApiError::Batch(ReasonCode::BatchNoTenants)
+            | ApiError::Webhook(..)
             | ApiError::IdempotencyKeyReused => 422,
             // The batch's state refuses it (nothing failed to retry, previews pending, a token
             // that is not this batch's: 409, as for a restore's).
@@ -188,6 +193,8 @@ impl ApiError {
             ApiError::NotFound(Resource::BackupSet) => R::BackupSetNotFound,
             ApiError::NotFound(Resource::DriftReport) => R::DriftReportNotFound,
             ApiError::NotFound(Resource::Batch) => R::BatchNotFound,
+            ApiError::NotFound(Resource::Webhook) => R::WebhookNotFound,
+            ApiError::Webhook(code, _) => *code,
             ApiError::BatchTargets(_) => R::BatchInvalidTargets,
             ApiError::Batch(code) => *code,
             ApiError::Schedule(e) => e.code(),
@@ -235,6 +242,9 @@ impl ApiError {
             ApiError::NotFound(Resource::BackupSet) => "Backup set not found",
             ApiError::NotFound(Resource::DriftReport) => "Drift report not found",
             ApiError::NotFound(Resource::Batch) => "Batch not found",
+            ApiError::NotFound(Resource::Webhook) => "Webhook not found",
+            ApiError::Webhook(ReasonCode::WebhookUrlRefused, _) => "Webhook URL refused",
+            ApiError::Webhook(..) => "Invalid webhook URL",
             ApiError::BatchTargets(_) => "Invalid batch targets",
             ApiError::Batch(_) => "Batch refused",
             ApiError::Schedule(_) => "Invalid backup schedule",

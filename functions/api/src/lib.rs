@@ -20,6 +20,7 @@ mod tenant_state;
 
 use tenantops_aws::events::LifecycleEvents;
 use tenantops_aws::{SecretVault, SnapshotStore, Store};
+use tenantops_core::webhook::UrlPolicy;
 
 pub use error::ApiError;
 pub use operators::PlatformOperators;
@@ -41,6 +42,10 @@ pub struct Deps {
     pub platform: PlatformOperators,
     /// Read-only: the snapshots of objects whose hash differs between two backup sets.
     pub snapshots: SnapshotStore,
+    /// Which webhook URLs may be registered: public https only when deployed
+    /// ([`UrlPolicy::PUBLIC`], which [`Deps::from_env`] always sets: no variable loosens it);
+    /// a local host may allow loopback.
+    pub webhook_urls: UrlPolicy,
 }
 
 /// The limits the API enforces, from its configuration.
@@ -104,6 +109,7 @@ impl Deps {
                 cfg.platform_operator_value,
             ),
             snapshots: SnapshotStore::from_sdk(&sdk, cfg.snapshot_bucket),
+            webhook_urls: UrlPolicy::PUBLIC,
         })
     }
 }

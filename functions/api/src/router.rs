@@ -72,6 +72,12 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/system/operations/{run}",
     "GET /v1/system/workspaces",
     "GET /v1/system/workspaces/{ws}",
+    "GET /v1/workspaces/{ws}/webhooks",
+    "POST /v1/workspaces/{ws}/webhooks",
+    "GET /v1/workspaces/{ws}/webhooks/{webhook}",
+    "DELETE /v1/workspaces/{ws}/webhooks/{webhook}",
+    "GET /v1/workspaces/{ws}/webhooks/{webhook}/deliveries",
+    "POST /v1/workspaces/{ws}/webhooks/{webhook}/test",
 ];
 
 /// The routes API Gateway serves without the JWT authorizer (the template's `Authorizer:
@@ -124,7 +130,7 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
     use routes::schedules::Owner;
     use routes::{
         backups, batches, drift, operations, restores, schedules, system, tenant_data, tenants,
-        workspaces,
+        webhooks, workspaces,
     };
     let path = req.path.strip_suffix('/').unwrap_or(&req.path);
     let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -385,6 +391,24 @@ async fn route(req: &ApiRequest, deps: &Deps) -> Result<Reply, ApiError> {
         ] => {
             only(m, Method::POST)?;
             restores::execute(req, deps, ws, t, id).await
+        }
+        ["v1", "workspaces", ws, "webhooks"] => match *m {
+            Method::GET => webhooks::list(req, deps, ws).await,
+            Method::POST => Box::pin(webhooks::create(req, deps, ws)).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "webhooks", id] => match *m {
+            Method::GET => webhooks::view(req, deps, ws, id).await,
+            Method::DELETE => webhooks::delete(req, deps, ws, id).await,
+            _ => Err(ApiError::MethodNotAllowed),
+        },
+        ["v1", "workspaces", ws, "webhooks", id, "deliveries"] => {
+            only(m, Method::GET)?;
+            webhooks::deliveries(req, deps, ws, id).await
+        }
+        ["v1", "workspaces", ws, "webhooks", id, "test"] => {
+            only(m, Method::POST)?;
+            webhooks::test(req, deps, ws, id).await
         }
         ["v1", "workspaces", ws, "tenants", tenant, "operations"] => {
             only(m, Method::POST)?;

@@ -13,7 +13,9 @@
 //!   window fires, older ones are recorded on the schedule as skipped.
 //!
 //! As for every start, the run's audit entry and work message follow from the table's stream
-//! (`functions/relay`): the scheduler only writes.
+//! (`functions/relay`): the scheduler only writes. The deployed function ticks through
+//! [`handle_announcing`], which also publishes `Schedule SlotMissed` for the slots a committed
+//! write recorded as missed (webhooks' `schedule.slot_missed`).
 
 mod batches;
 pub mod config;
@@ -21,6 +23,7 @@ pub mod config;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tenantops_aws::events::{LifecycleEvents, SLOT_MISSED};
 use tenantops_aws::schedules::{Advance, Fired, due_shards};
 use tenantops_aws::{Rejection, StartRun, Started, Store, StoreError, WriteError};
 use tenantops_core::schedule::{BackupSchedule, Due, ScheduleScope, SkippedSlot};
@@ -144,6 +147,55 @@ enum Fate {
 
 /// Runs one tick for the event's minute.
 pub async fn handle(event: &ScheduledEvent, deps: &Deps) -> Result<TickReport, TickError> {
+    tick(event, deps, None).await
+}
+
+/// [`handle`], then a `Schedule SlotMissed` event on `events` for each schedule whose slots
+/// this tick recorded as missed (past the grace window): ids and slot times only. The skip is
+/// committed before it is announced; an event that cannot be published is logged (a repeated
+/// tick skips nothing again, so it announces nothing again either).
+pub async fn handle_announcing(
+    event: &ScheduledEvent,
+    deps: &Deps,
+    events: &LifecycleEvents,
+) -> Result<TickReport, TickError> {
+    tick(event, deps, Some(events)).await
+}
+
+/// What a `Schedule SlotMissed` event says of `observed`'s slots missed at `now`, if any.
+fn missed_slots(observed: &BackupSchedule, now: DateTime<Utc>) -> Option<serde_json::Value> {
+    let due = observed.timetable().ok()?.due(observed.next_fire_at, now);
+    if due.skipped.is_empty() {
+        return None;
+    }
+    let tenant = match observed.scope() {
+        ScheduleScope::Tenant(t) => Some(t),
+        ScheduleScope::Workspace(_) => None,
+    };
+    Some(serde_json::json!({
+        "workspace_id": observed.workspace_id,
+        "tenant_id": tenant,
+        "schedule_id": observed.id,
+        "slots": due.skipped.iter().map(|s| tenantops_core::time::format(*s)).collect::<Vec<_>>(),
+    }))
+}
+
+impl Fate {
+    /// Slots this fate's committed write recorded as skipped.
+    fn skips_committed(&self) -> u64 {
+        match self {
+            Fate::Fired { skipped, .. } | Fate::FiredBatch { skipped, .. } => *skipped,
+            Fate::Skipped(n) | Fate::AlreadyFired(n) => *n,
+            Fate::NotDue | Fate::Lost => 0,
+        }
+    }
+}
+
+async fn tick(
+    event: &ScheduledEvent,
+    deps: &Deps,
+    announce: Option<&LifecycleEvents>,
+) -> Result<TickReport, TickError> {
     let now = event.time;
     let span =
         tracing::info_span!("tick", now = %tenantops_core::time::format(now), event_id = %event.id);
@@ -157,9 +209,18 @@ pub async fn handle(event: &ScheduledEvent, deps: &Deps) -> Result<TickReport, T
         };
         // Transactions run CONCURRENCY at a time.
         let mut fates = futures::stream::iter(due)
-            .map(|schedule| fire(schedule, now, deps))
+            .map(|schedule| async move {
+                let missed = announce.and_then(|_| missed_slots(&schedule, now));
+                (missed, fire(schedule, now, deps).await)
+            })
             .buffer_unordered(CONCURRENCY);
-        while let Some(fate) = fates.next().await {
+        while let Some((missed, fate)) = fates.next().await {
+            let committed = fate.as_ref().map_or(0, Fate::skips_committed);
+            if let (Some(events), Some(detail), true) = (announce, missed, committed > 0)
+                && let Err(e) = events.publish_detail(SLOT_MISSED, &detail).await
+            {
+                tracing::error!(error = %e, code = ?e.code, "missed slots not announced");
+            }
             report.count(fate);
         }
         tracing::info!(

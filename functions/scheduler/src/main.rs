@@ -11,12 +11,15 @@ async fn main() -> Result<(), Error> {
     let deps = Deps {
         store: tenantops_aws::Store::from_sdk(&sdk, cfg.table_name),
     };
-    let deps = &deps;
+    let events = tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, cfg.event_bus_name);
+    let (deps, events) = (&deps, &events);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ScheduledEvent>| async move {
             // An incomplete tick is an error, so EventBridge's retry runs the same minute again
             // (which fires nothing twice).
-            Ok::<TickReport, Error>(tenantops_scheduler::handle(&event.payload, deps).await?)
+            Ok::<TickReport, Error>(
+                tenantops_scheduler::handle_announcing(&event.payload, deps, events).await?,
+            )
         },
     ))
     .await

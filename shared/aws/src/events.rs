@@ -9,6 +9,11 @@ use serde_json::json;
 use tenantops_core::{Run, links};
 
 pub const SOURCE: &str = "tenantops";
+/// A test delivery to one webhook subscription (`{workspace_id, webhook_id}`), published by
+/// the API's test route for the notifier.
+pub const WEBHOOK_TEST: &str = "Webhook Test";
+/// Slots a schedule skipped (`{workspace_id, tenant_id?, schedule_id, slots}`).
+pub const SLOT_MISSED: &str = "Schedule SlotMissed";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lifecycle {
@@ -90,10 +95,19 @@ impl LifecycleEvents {
             Lifecycle::Queued => Self::queued_detail(run),
             Lifecycle::Started | Lifecycle::Completed => Self::detail(run),
         };
+        self.publish_detail(stage.detail_type(), &detail).await
+    }
+
+    /// Publishes one event of `detail_type` (ids, codes and links only).
+    pub async fn publish_detail(
+        &self,
+        detail_type: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), EventsError> {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(SOURCE)
-            .detail_type(stage.detail_type())
+            .detail_type(detail_type)
             .detail(detail.to_string())
             .build();
         let out = self

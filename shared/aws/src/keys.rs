@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use tenantops_core::{
-    BackupSetId, BatchId, OperationType, RestoreId, RunId, TenantId, UserId, WorkspaceId,
+    BackupSetId, BatchId, OperationType, RestoreId, RunId, TenantId, UserId, WebhookId, WorkspaceId,
 };
 
 pub const PK: &str = "PK";
@@ -442,4 +442,44 @@ pub fn due_sort(
 pub fn due_sort_until(now: chrono::DateTime<chrono::Utc>) -> String {
     // '~' sorts after every ULID character.
     format!("{}#~", tenantops_core::time::format(now))
+}
+
+/// Sort-key prefix of a workspace's webhook subscriptions.
+pub const WEBHOOK_PREFIX: &str = "WEBHOOK#";
+
+/// A webhook subscription, in its workspace's partition (a workspace's subscriptions are one
+/// Query).
+pub fn webhook(ws: WorkspaceId, id: WebhookId) -> Key {
+    Key {
+        pk: format!("WS#{ws}"),
+        sk: format!("{WEBHOOK_PREFIX}{id}"),
+    }
+}
+
+/// A workspace's count of webhook subscriptions (its own partition), which creates and
+/// deletes move in their transactions, so the limit holds however many race.
+pub fn webhook_count(ws: WorkspaceId) -> Key {
+    Key {
+        pk: format!("WS#{ws}#WEBHOOKS"),
+        sk: "COUNT".into(),
+    }
+}
+
+/// The partition of a subscription's delivery log.
+pub fn webhook_deliveries_of(ws: WorkspaceId, id: WebhookId) -> String {
+    format!("WS#{ws}#WEBHOOK#{id}")
+}
+
+/// One delivery of a subscription's log, by creation time then delivery id (newest first is
+/// a backwards query). It expires through the table's TTL.
+pub fn webhook_delivery(ws: WorkspaceId, id: WebhookId, sort: &str) -> Key {
+    Key {
+        pk: webhook_deliveries_of(ws, id),
+        sk: sort.to_owned(),
+    }
+}
+
+/// The sort key of a delivery created at `created_at`.
+pub fn webhook_delivery_sort(created_at: chrono::DateTime<chrono::Utc>, delivery: &str) -> String {
+    format!("{}#{delivery}", tenantops_core::time::format(created_at))
 }

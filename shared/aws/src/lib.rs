@@ -20,6 +20,9 @@
 //! | snapshot references | see [`snapshot_refs`] | | | |
 //! | restore, restore item, inventory stamp | see [`restores`] | | | |
 //! | drift report, drift item | see [`drift`] | | | |
+//! | webhook subscription | `WS#{ws}` | `WEBHOOK#{id}` | | |
+//! | webhook subscription count | `WS#{ws}#WEBHOOKS` | `COUNT` | | |
+//! | webhook delivery (TTL) | `WS#{ws}#WEBHOOK#{id}` | `{created_at}#{delivery}` | | |
 //!
 //! Run ids are ULIDs, so the index sort keys order runs by creation time: "newest first" is a
 //! backwards index query, never a Scan. The lock item carries a copy of its run (kept in step
@@ -47,8 +50,8 @@
 //! | item layer | `item` (attribute values, records to and from items, index keys), `expr` (the one condition and update-expression builder: placeholders only), `table` (the [`Store`] handle: reads, conditional single-item writes, queries, batch writes), `transactions` (TransactWriteItems, membership and tenant guards, cancellation reasons as a [`Rejection`]) |
 //! | runs | [`runs`] (start, reads, listing), `transitions` (the state machine's conditional writes), [`reaping`] (stale runs) |
 //! | workspaces | [`workspaces`] (workspaces and members), [`tenants`] (tenants, Entra claims), [`connections`], [`audit`] |
-//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`], [`previews`], [`drift`] |
-//! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS: the work message), [`queue`] (SQS: hand-back, dead letters), [`events`] (EventBridge), [`config`] |
+//! | tenant work | [`notifications`], [`tenant_data`] (inventory, directory caches, sync state), [`schedules`], [`backups`], [`snapshot_refs`], [`restores`], [`previews`], [`drift`], [`webhooks`] |
+//! | other services | [`snapshots`] (S3), [`secrets`], [`dispatch`] (SQS: the work message), [`queue`] (SQS: hand-back, dead letters), [`webhook_queue`] (SQS: webhook deliveries), [`events`] (EventBridge), [`config`] |
 //!
 //! [`store`] re-exports the store's types under the paths other crates use.
 
@@ -85,6 +88,8 @@ pub mod tenant_data;
 pub mod tenants;
 mod transactions;
 mod transitions;
+pub mod webhook_queue;
+pub mod webhooks;
 pub mod workspaces;
 
 pub use audit::{AuditEntry, AuditQuery};

@@ -30,11 +30,11 @@ pub struct QueueError {
     /// The SQS error code (`ReceiptHandleIsInvalid`, `QueueDoesNotExist`, ...).
     pub code: Option<String>,
     #[source]
-    source: BoxError,
+    pub(crate) source: BoxError,
 }
 
 impl QueueError {
-    fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    pub(crate) fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: StdError + ProvideErrorMetadata + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,

@@ -13,7 +13,8 @@
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use tenantops_core::secret::SecretString;
-use tenantops_core::{TenantId, WorkspaceId};
+use tenantops_core::webhook::SigningSecret;
+use tenantops_core::{TenantId, WebhookId, WorkspaceId};
 
 #[derive(Debug, thiserror::Error)]
 #[error("Secrets Manager {operation} failed")]
@@ -185,6 +186,67 @@ impl SecretVault {
                 .await
                 .map_err(|e| secrets_error("UpdateSecretVersionStage", e))?;
         }
+        Ok(())
+    }
+}
+
+/// Webhook signing secrets: `{prefix}webhooks/{ws}/{id}`, written once by the API (never
+/// read by it), read by the notifier, deleted with their subscription.
+impl SecretVault {
+    pub fn webhook_secret_name(&self, ws: WorkspaceId, id: WebhookId) -> String {
+        format!("{}webhooks/{ws}/{id}", self.prefix)
+    }
+
+    /// Stores a new subscription's secret as `{"signing_secret": ...}`.
+    pub async fn create_webhook_secret(
+        &self,
+        name: &str,
+        secret: &SigningSecret,
+    ) -> Result<(), SecretsError> {
+        let value = serde_json::json!({ "signing_secret": secret.expose() }).to_string();
+        self.client
+            .create_secret()
+            .name(name)
+            .description("tenantops webhook signing secret")
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| secrets_error("CreateSecret", e))?;
+        Ok(())
+    }
+
+    /// A subscription's signing secret (the notifier's side).
+    pub async fn read_webhook_secret(&self, name: &str) -> Result<SigningSecret, SecretsError> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(name)
+            .send()
+            .await
+            .map_err(|e| secrets_error("GetSecretValue", e))?;
+        out.secret_string()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+            .and_then(|v| {
+                v.get("signing_secret")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(SigningSecret::parse)
+            })
+            .ok_or_else(|| SecretsError {
+                operation: "GetSecretValue",
+                code: Some("MalformedSecret".into()),
+                source: "the secret has no signing_secret".into(),
+            })
+    }
+
+    /// Deletes a subscription's secret at once (no recovery window: the subscription is gone).
+    pub async fn delete_webhook_secret(&self, name: &str) -> Result<(), SecretsError> {
+        self.client
+            .delete_secret()
+            .secret_id(name)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| secrets_error("DeleteSecret", e))?;
         Ok(())
     }
 }

@@ -60,6 +60,12 @@ pub const ROUTES: &[&str] = &[
     "GET /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "PATCH /v1/workspaces/{ws}/backup-schedules/{schedule}",
     "DELETE /v1/workspaces/{ws}/backup-schedules/{schedule}",
+    "GET /v1/workspaces/{ws}/webhooks",
+    "POST /v1/workspaces/{ws}/webhooks",
+    "GET /v1/workspaces/{ws}/webhooks/{webhook}",
+    "DELETE /v1/workspaces/{ws}/webhooks/{webhook}",
+    "GET /v1/workspaces/{ws}/webhooks/{webhook}/deliveries",
+    "POST /v1/workspaces/{ws}/webhooks/{webhook}/test",
 ];
 
 /// Routes the API serves that the client does not call yet. A route the router gains is

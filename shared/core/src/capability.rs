@@ -50,6 +50,7 @@ impl Role {
                 TenantsManage,
                 ConnectionManage,
                 AuditView,
+                WebhookManage,
             ],
             Role::Manager => &[
                 WorkspaceView,
@@ -68,6 +69,7 @@ impl Role {
                 TenantsManage,
                 ConnectionManage,
                 AuditView,
+                WebhookManage,
             ],
             Role::Operator => &[
                 WorkspaceView,
@@ -169,10 +171,14 @@ pub enum Capability {
     ConnectionManage,
     #[serde(rename = "audit.view")]
     AuditView,
+    /// Register, list and delete webhook subscriptions, read their delivery logs and send
+    /// test deliveries.
+    #[serde(rename = "webhook.manage")]
+    WebhookManage,
 }
 
 impl Capability {
-    pub const ALL: [Capability; 17] = [
+    pub const ALL: [Capability; 18] = [
         Capability::WorkspaceView,
         Capability::WorkspaceSettings,
         Capability::ConnectionView,
@@ -190,6 +196,7 @@ impl Capability {
         Capability::TenantsManage,
         Capability::ConnectionManage,
         Capability::AuditView,
+        Capability::WebhookManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -211,6 +218,7 @@ impl Capability {
             Capability::TenantsManage => "tenants.manage",
             Capability::ConnectionManage => "connection.manage",
             Capability::AuditView => "audit.view",
+            Capability::WebhookManage => "webhook.manage",
         }
     }
 

@@ -100,6 +100,10 @@ ulid_id!(
     /// A batch: one request that starts a type's run in many tenants of a workspace.
     BatchId
 );
+ulid_id!(
+    /// A webhook subscription of a workspace.
+    WebhookId
+);
 
 /// The authenticated caller: the JWT `sub` claim that API Gateway verified.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -26,11 +26,13 @@ pub mod secret;
 pub mod state;
 pub mod tag;
 pub mod time;
+pub mod webhook;
 
 pub use capability::{Capability, Role};
 pub use identity::{Click, Identity, IdentityError, LockKind};
 pub use ids::{
-    BackupSetId, BatchId, IdError, RestoreId, RunId, ScheduleId, TenantId, UserId, WorkspaceId,
+    BackupSetId, BatchId, IdError, RestoreId, RunId, ScheduleId, TenantId, UserId, WebhookId,
+    WorkspaceId,
 };
 pub use operation::{IdentityRule, OperationSpec, OperationType, UnknownOperationType};
 pub use params::{OperationParams, ParamsError};

@@ -91,6 +91,31 @@ pub fn batch_cancel(ws: WorkspaceId, id: crate::BatchId) -> String {
     format!("{}/cancel", batch(ws, id))
 }
 
+/// A tenant's drift report.
+pub fn drift_report(ws: WorkspaceId, tenant: TenantId, report: RunId) -> String {
+    format!("/v1/workspaces/{ws}/tenants/{tenant}/drift/{report}")
+}
+
+/// A tenant's backup schedule.
+pub fn tenant_schedule(ws: WorkspaceId, tenant: TenantId, id: crate::ScheduleId) -> String {
+    format!("/v1/workspaces/{ws}/tenants/{tenant}/backup-schedules/{id}")
+}
+
+/// A workspace's backup schedule.
+pub fn workspace_schedule(ws: WorkspaceId, id: crate::ScheduleId) -> String {
+    format!("/v1/workspaces/{ws}/backup-schedules/{id}")
+}
+
+/// A workspace's webhook subscription.
+pub fn webhook(ws: WorkspaceId, id: crate::WebhookId) -> String {
+    format!("/v1/workspaces/{ws}/webhooks/{id}")
+}
+
+/// A webhook subscription's delivery log.
+pub fn webhook_deliveries(ws: WorkspaceId, id: crate::WebhookId) -> String {
+    format!("{}/deliveries", webhook(ws, id))
+}
+
 pub fn system_view(run: RunId) -> String {
     format!("/v1/system/operations/{run}")
 }

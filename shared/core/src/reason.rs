@@ -237,6 +237,12 @@ reasons! {
         "No child of the restore batch has a restore to execute: every preview was refused.";
     BatchNotRetryable = "batch.not_retryable", Request, retryable: false, blocks_onboarding: false,
         "A restore batch's executions are not retried: start a new restore batch, whose previews are confirmed again.";
+    WebhookNotFound = "webhook.not_found", Access, retryable: false, blocks_onboarding: false,
+        "No webhook subscription with this id exists in this workspace.";
+    WebhookUrlInvalid = "webhook.url_invalid", Request, retryable: false, blocks_onboarding: false,
+        "The webhook URL must be an absolute https URL of a host, without credentials or fragment, at most 2048 characters.";
+    WebhookUrlRefused = "webhook.url_refused", Request, retryable: false, blocks_onboarding: false,
+        "The webhook URL's host is, or resolves to, a private, loopback, link-local or otherwise internal address.";
     OnboardingConnectionMissing = "onboarding.connection_missing", Onboarding, retryable: false, blocks_onboarding: true,
         "Add the tenant's app registration (provider connection).";
     OnboardingVerificationRequired = "onboarding.verification_required", Onboarding, retryable: false, blocks_onboarding: true,

@@ -6,6 +6,7 @@
 //! same payload-v2 event AWS sends.
 
 pub mod gateway;
+pub mod notifier_host;
 pub mod provision;
 pub mod relay_host;
 pub mod run_pipe;

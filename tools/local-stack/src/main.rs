@@ -56,6 +56,7 @@ async fn main() -> anyhow::Result<()> {
         },
         platform: tenantops_api::PlatformOperators::defaults(),
         snapshots: tenantops_aws::SnapshotStore::from_sdk(&sdk, &resources.snapshot_bucket),
+        webhook_urls: webhook_urls()?,
     });
     let demo = seed::seed(&deps, seed::DemoUsers::named("demo")?).await?;
 
@@ -144,13 +145,31 @@ async fn main() -> anyhow::Result<()> {
         }
     });
 
+    // The notifier's event source mapping on the webhook queue (which the bus's rule feeds).
+    let notifier = tenantops_notifier::Deps {
+        store: deps.store.clone(),
+        secrets: deps.secrets.clone(),
+        queue: tenantops_aws::webhook_queue::WebhookQueue::from_sdk(
+            &sdk,
+            &resources.webhook_queue_url,
+            &resources.webhook_dead_letter_queue_url,
+        ),
+        retries: Default::default(),
+        urls: deps.webhook_urls,
+        timeout: tenantops_notifier::DELIVERY_TIMEOUT,
+    };
+    let notifier_host = tenantops_local::notifier_host::NotifierHost::new(&sdk, &notifier);
+    tokio::spawn(notifier_host.run(notifier));
+
     // The scheduler's EventBridge rule: a tick at every minute, for that minute.
     let scheduler = tenantops_scheduler::Deps {
         store: deps.store.clone(),
     };
     let scheduler_timeout = tenantops_local::scheduler_host::timeout()?;
+    let scheduler_events =
+        tenantops_aws::events::LifecycleEvents::from_sdk(&sdk, &resources.event_bus_name);
     tokio::spawn(async move {
-        tenantops_local::scheduler_host::run(&scheduler, scheduler_timeout).await
+        tenantops_local::scheduler_host::run(&scheduler, &scheduler_events, scheduler_timeout).await
     });
 
     let tokens = TokenIssuer::generate();
@@ -223,6 +242,18 @@ async fn main() -> anyhow::Result<()> {
     }
     served?;
     Ok(())
+}
+
+/// Set to `1` to let webhooks reach loopback receivers (over http too) locally. The template
+/// never sets it, and the deployed functions read no such variable.
+const WEBHOOK_ALLOW_LOOPBACK: &str = "TENANTOPS_LOCAL_WEBHOOK_ALLOW_LOOPBACK";
+
+fn webhook_urls() -> anyhow::Result<tenantops_core::webhook::UrlPolicy> {
+    match std::env::var(WEBHOOK_ALLOW_LOOPBACK).ok().as_deref() {
+        None | Some("" | "0") => Ok(tenantops_core::webhook::UrlPolicy::PUBLIC),
+        Some("1") => Ok(tenantops_core::webhook::UrlPolicy::LOCAL),
+        Some(other) => anyhow::bail!("{WEBHOOK_ALLOW_LOOPBACK} must be 0 or 1, not {other:?}"),
+    }
 }
 
 async fn shutdown() {

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use tenantops_aws::events::LifecycleEvents;
 use tenantops_scheduler::{Deps, ScheduledEvent};
 
 use crate::template::{SCHEDULER_FUNCTION, Template, timeout_override};
@@ -25,15 +26,15 @@ fn next_minute(now: DateTime<Utc>) -> DateTime<Utc> {
     now.duration_trunc(TimeDelta::minutes(1)).unwrap_or(now) + TimeDelta::minutes(1)
 }
 
-/// Ticks forever. A failed or timed-out tick is logged, as Lambda would record it; the next
-/// one follows.
-pub async fn run(deps: &Deps, timeout: Duration) {
+/// Ticks forever, announcing missed slots on `events` as the deployed function does. A failed
+/// or timed-out tick is logged, as Lambda would record it; the next one follows.
+pub async fn run(deps: &Deps, events: &LifecycleEvents, timeout: Duration) {
     loop {
         let minute = next_minute(Utc::now());
         let wait = (minute - Utc::now()).to_std().unwrap_or_default();
         tokio::time::sleep(wait).await;
         let event = ScheduledEvent::at(minute);
-        let tick = tenantops_scheduler::handle(&event, deps);
+        let tick = tenantops_scheduler::handle_announcing(&event, deps, events);
         match tokio::time::timeout(timeout, tick).await {
             Ok(Ok(report)) if report.due > 0 => {
                 tracing::info!(fired = report.fired, due = report.due, "scheduler tick");

@@ -12,4 +12,5 @@ pub mod schedules;
 pub mod system;
 pub mod tenant_data;
 pub mod tenants;
+pub mod webhooks;
 pub mod workspaces;
