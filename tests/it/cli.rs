@@ -1180,3 +1180,83 @@ async fn workspace_schedules_are_created_retargeted_and_deleted() {
     assert!(text(&out.stderr).contains("(404)"), "{}", shown(&out));
     no_token_in(&out, &token);
 }
+
+/// Webhook subscriptions through the command line: created (the signing secret printed once,
+/// never again), listed, shown, tested (a delivery queued), deleted; a read-only member is
+/// refused.
+#[tokio::test]
+async fn webhooks_are_subscribed_tested_and_deleted() {
+    let stack = TestStack::new().await;
+    let worker = stack.worker(&[(CONFIGS, 1)], policy()).await;
+    let s = serve(stack, worker).await;
+    let token = s.owner_token();
+    // A public address literal: nothing resolves it, nothing is delivered to it here.
+    let create = [
+        "--json",
+        "webhooks",
+        "create",
+        "--url",
+        "https://93.184.216.34/hook",
+        "--events",
+        "run.failed,drift.detected",
+    ];
+    let readonly = s.stack.token(&s.stack.users().readonly);
+    let out = s.run(s.as_user(&readonly), &create, "").await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(
+        text(&out.stderr).contains("auth.forbidden"),
+        "{}",
+        shown(&out)
+    );
+
+    let out = s.run(s.as_user(&token), &create, "").await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let created = json_of(&out);
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    assert_eq!(
+        created["webhook"]["events"],
+        json!(["run.failed", "drift.detected"])
+    );
+    let id = created["webhook"]["id"].as_str().unwrap().to_owned();
+
+    for args in [
+        vec!["webhooks", "list"],
+        vec!["webhooks", "show", &id],
+        vec!["--json", "webhooks", "show", &id],
+    ] {
+        let out = s.run(s.as_user(&token), &args, "").await;
+        assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+        assert!(
+            text(&out.stdout).contains("93.184.216.34"),
+            "{}",
+            shown(&out)
+        );
+        no_token_in(&out, &secret);
+    }
+    let out = s
+        .run(s.as_user(&token), &["webhooks", "test", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert!(
+        text(&out.stdout).contains("test event queued"),
+        "{}",
+        shown(&out)
+    );
+    let out = s
+        .run(s.as_user(&token), &["webhooks", "deliveries", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    no_token_in(&out, &secret);
+
+    let out = s
+        .run(s.as_user(&token), &["webhooks", "delete", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let out = s
+        .run(s.as_user(&token), &["webhooks", "show", &id], "")
+        .await;
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    assert!(text(&out.stderr).contains("(404)"), "{}", shown(&out));
+    no_token_in(&out, &token);
+}

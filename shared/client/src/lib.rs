@@ -13,6 +13,7 @@ mod error;
 mod routes;
 mod system;
 mod types;
+mod webhooks;
 
 pub use batches::{
     Batch, BatchChild, BatchFailedTenant, BatchLinks, BatchProgress, BatchRequest, BatchStatus,
@@ -23,6 +24,7 @@ pub use drift::{BackupSetDiff, DriftCounts, DriftItem, DriftReport, DriftReportV
 pub use error::{Error, Problem};
 pub use routes::{NOT_COVERED, ROUTES, Route};
 pub use types::*;
+pub use webhooks::{Delivery, Webhook, WebhookLinks, WebhookResponse};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde::Serialize;

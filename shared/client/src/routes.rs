@@ -132,11 +132,17 @@ pub enum Route {
     ViewWorkspaceSchedule,
     UpdateWorkspaceSchedule,
     DeleteWorkspaceSchedule,
+    ListWebhooks,
+    CreateWebhook,
+    ViewWebhook,
+    DeleteWebhook,
+    WebhookDeliveries,
+    TestWebhook,
 }
 
 impl Route {
     /// Every variant, in declaration order.
-    pub const ALL: [Route; 57] = [
+    pub const ALL: [Route; 63] = [
         Route::Health,
         Route::OpenApi,
         Route::ListWorkspaces,
@@ -194,6 +200,12 @@ impl Route {
         Route::ViewWorkspaceSchedule,
         Route::UpdateWorkspaceSchedule,
         Route::DeleteWorkspaceSchedule,
+        Route::ListWebhooks,
+        Route::CreateWebhook,
+        Route::ViewWebhook,
+        Route::DeleteWebhook,
+        Route::WebhookDeliveries,
+        Route::TestWebhook,
     ];
 
     /// `METHOD /path/{template}`.

@@ -11,9 +11,11 @@ use tenantops_core::{OperationType, RunId, TenantId, UserId, WorkspaceId};
 
 mod batches;
 mod drift;
+mod webhooks;
 
 pub use batches::BatchesCmd;
 pub use drift::DriftCmd;
+pub use webhooks::WebhooksCmd;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -110,6 +112,9 @@ pub enum Command {
     /// Restores: preview, show, execute
     #[command(subcommand)]
     Restores(RestoresCmd),
+    /// The workspace's webhook subscriptions and their deliveries
+    #[command(subcommand, visible_alias = "webhook")]
+    Webhooks(WebhooksCmd),
     /// The tenant's last observed objects
     Inventory(InventoryArgs),
     /// The workspace's audit log, newest first

@@ -10,6 +10,7 @@ mod restores;
 mod runs;
 mod schedules;
 mod system;
+mod webhooks;
 
 use clap::CommandFactory;
 use tenantops_client::{Client, PageQuery};
@@ -78,6 +79,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Schedules(c) => schedules::schedules(&ctx, c).await,
         Command::WorkspaceSchedules(c) => schedules::workspace_schedules(&ctx, c).await,
         Command::Restores(c) => restores::restores(&ctx, c).await,
+        Command::Webhooks(c) => webhooks::webhooks(&ctx, c).await,
         Command::Inventory(a) => data::inventory(&ctx, a).await,
         Command::Audit(a) => data::audit(&ctx, a).await,
         Command::Notifications(a) => data::notifications(&ctx, a).await,
