@@ -7,48 +7,15 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tenantops_core::{Outcome, TenantId};
-use tenantops_graph::throttle::RetryPolicy;
+use tenantops_core::TenantId;
 use tenantops_tests::tenants::sim_serving;
 use tenantops_tests::{ApiCall, Reply, TestStack, WorkerHarness};
 
 use crate::restore::backup;
+use crate::restore_cross::{policy, run_on, set_objects};
 
 const CONFIGS: &str = "deviceManagement/deviceConfigurations";
 const TAGS: &str = "deviceManagement/roleScopeTags";
-
-fn policy() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 6,
-        base: Duration::from_millis(50),
-        cap: Duration::from_secs(2),
-        handback_after: Duration::from_secs(5),
-    }
-}
-
-fn set_objects(worker: &WorkerHarness, entra: &str, collection: &str, objects: &[(&str, &str)]) {
-    worker.sim.with_tenant(entra, |t| {
-        t.collections.get_mut(collection).unwrap().objects = objects
-            .iter()
-            .map(|(id, name)| json!({"id": id, "displayName": name, "description": ""}))
-            .collect();
-    });
-}
-
-async fn run_on(stack: &TestStack, worker: &WorkerHarness, tenant: TenantId, body: Value) {
-    let r = stack
-        .call(
-            ApiCall::post(
-                stack.start_path(stack.demo.workspace_id, tenant),
-                body.to_string(),
-            )
-            .by(&stack.users().owner),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    worker.drain().await;
-    assert_eq!(stack.run(&r.run_id()).await.outcome, Outcome::Succeeded);
-}
 
 /// The batch at `path` once it is no longer starting or running.
 async fn settled(stack: &TestStack, worker: &WorkerHarness, path: &str) -> Reply {

@@ -18,7 +18,7 @@ use crate::restore::backup;
 const CONFIGS: &str = "deviceManagement/deviceConfigurations";
 const TAGS: &str = "deviceManagement/roleScopeTags";
 
-fn policy() -> RetryPolicy {
+pub(crate) fn policy() -> RetryPolicy {
     RetryPolicy {
         max_attempts: 6,
         base: Duration::from_millis(50),
@@ -35,7 +35,12 @@ fn path(stack: &TestStack, tenant: TenantId, rest: &str) -> String {
 }
 
 /// Replaces the tenant's groups or scope tags with `(id, displayName)`s.
-fn set_objects(worker: &WorkerHarness, entra: &str, collection: &str, objects: &[(&str, &str)]) {
+pub(crate) fn set_objects(
+    worker: &WorkerHarness,
+    entra: &str,
+    collection: &str,
+    objects: &[(&str, &str)],
+) {
     worker.sim.with_tenant(entra, |t| {
         t.collections.get_mut(collection).unwrap().objects = objects
             .iter()
@@ -45,7 +50,12 @@ fn set_objects(worker: &WorkerHarness, entra: &str, collection: &str, objects: &
 }
 
 /// Runs a start on `tenant` to its successful end.
-async fn run_on(stack: &TestStack, worker: &WorkerHarness, tenant: TenantId, body: Value) {
+pub(crate) async fn run_on(
+    stack: &TestStack,
+    worker: &WorkerHarness,
+    tenant: TenantId,
+    body: Value,
+) {
     let r = stack
         .call(
             ApiCall::post(

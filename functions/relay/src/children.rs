@@ -243,20 +243,14 @@ async fn start_preview(
     record.preview_run_id = Some(run.id);
     // A fresh restore id cannot exist.
     let mut pre = vec![(deps.store.new_restore(&record)?, ReasonCode::Internal)];
-    if let Some(source) = record.source_tenant_id {
-        let [active, audit] = deps.store.source_checks(
-            &record,
-            source,
-            user.as_str(),
-            "restore.preview_started",
-            run.id,
-            now,
-        )?;
-        pre.extend([
-            (active, ReasonCode::TenantArchived),
-            (audit, ReasonCode::Internal),
-        ]);
-    }
+    pre.extend(source_checks(
+        &record,
+        user,
+        "restore.preview_started",
+        run.id,
+        now,
+        deps,
+    )?);
     let fingerprint = request_fingerprint(tenant, &params);
     deps.store
         .start_child(batch, &run, lock, &fingerprint, pre)
@@ -305,24 +299,40 @@ async fn start_execution(
             (check, why)
         })
         .collect();
-    if let Some(source) = record.source_tenant_id {
-        let [active, audit] = deps.store.source_checks(
-            &record,
-            source,
-            user.as_str(),
-            "restore.execute_started",
-            run.id,
-            now,
-        )?;
-        pre.extend([
-            (active, ReasonCode::TenantArchived),
-            (audit, ReasonCode::Internal),
-        ]);
-    }
+    pre.extend(source_checks(
+        &record,
+        user,
+        "restore.execute_started",
+        run.id,
+        now,
+        deps,
+    )?);
     let fingerprint = request_fingerprint(tenant, &params);
     deps.store
         .start_child(batch, &run, lock, &fingerprint, pre)
         .await
+}
+
+/// A restore into another tenant's checks of its source (active, and `action` in its audit
+/// log), each refused as its reason; none for a restore in place.
+fn source_checks(
+    record: &RestoreRecord,
+    user: &UserId,
+    action: &str,
+    run: tenantops_core::RunId,
+    now: chrono::DateTime<Utc>,
+    deps: &Deps,
+) -> Result<Vec<(Precondition, ReasonCode)>, StoreError> {
+    let Some(source) = record.source_tenant_id else {
+        return Ok(Vec::new());
+    };
+    let [active, audit] =
+        deps.store
+            .source_checks(record, source, user.as_str(), action, run, now)?;
+    Ok(vec![
+        (active, ReasonCode::TenantArchived),
+        (audit, ReasonCode::Internal),
+    ])
 }
 
 async fn refuse(
